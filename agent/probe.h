@@ -1,0 +1,58 @@
+/*
+ * probe — the probe engine: runs checks (DESIGN.md "Check specs") as
+ * non-blocking state machines on the agent's one libuv loop.
+ *
+ * The engine owns what probes share: the DNS resolver (c-ares), the TLS
+ * client context and the trust store. Each check kind implements the
+ * operations in probe_impl.h and is registered in the kind table in
+ * probe.c; the scheduler (vantage-agent run) and the one-shot CLI
+ * (vantage-agent probe) both go through probe_engine_start().
+ */
+#ifndef VANTAGE_PROBE_H
+#define VANTAGE_PROBE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "result.h"
+
+struct probe_engine;
+
+struct probe_engine_opts {
+    const char *ca_file;     /* trust anchors for probed servers; NULL = system */
+    const char *resolver;    /* "ip[:port]" to use instead of resolv.conf; NULL = system */
+};
+
+struct probe_params {
+    const char *check;       /* spec text, e.g. "imaps://mail.example.com" */
+    const char *target;      /* target name copied into the result; may be NULL */
+    bool discovered;         /* copied into the result */
+    uint64_t timeout_us;     /* whole-probe deadline; each phase also gets it */
+    const char *user;        /* login wanted when user and password are set */
+    const char *password;    /* never copied: not into results, logs or errors */
+};
+
+/* Called once per started probe, on the loop. The callee takes ownership of
+ * *r (and must result_clear() it); the probe's fds and timers are already
+ * closed when this runs. */
+typedef void (*probe_done_cb)(struct result *r, void *arg);
+
+/* Creates an engine on loop. NULL on failure, with the reason in err. */
+struct probe_engine *probe_engine_create(uv_loop_t *loop, const struct probe_engine_opts *opts,
+                                         char *err, size_t errlen);
+
+/* Starts one probe. Returns 0 and later calls done exactly once; or -1 with
+ * the reason in err (unparsable spec, out of memory) and never calls done. */
+int probe_engine_start(struct probe_engine *e, const struct probe_params *p, probe_done_cb done,
+                       void *arg, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Number of probes in flight. */
+unsigned probe_engine_active(const struct probe_engine *e);
+
+/* Aborts every probe in flight (their done callbacks run with
+ * RESULT_INTERNAL "aborted"), then frees the engine once its handles are
+ * closed; run the loop until it has no handles left. Sets *ep to NULL. */
+void probe_engine_destroy(struct probe_engine **ep);
+
+#endif

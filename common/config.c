@@ -1,0 +1,401 @@
+/*
+ * config — INI parsing with line-accurate errors (config.h).
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "clock.h"
+
+struct section_priv {
+    struct config_section pub;
+    struct config_entry *entries;
+    size_t cap;
+};
+
+struct config {
+    char *path;
+    char *text;             /* a private copy, cut into keys and values */
+    struct section_priv *sections;
+    size_t nsections;
+    size_t cap;
+};
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+        *--end = '\0';
+    return s;
+}
+
+/* Cuts an inline comment: ';' preceded by whitespace. Never '#'. */
+static void cut_comment(char *s)
+{
+    for (char *p = s; *p; p++)
+        if (*p == ';' && p > s && (p[-1] == ' ' || p[-1] == '\t')) {
+            *p = '\0';
+            return;
+        }
+}
+
+static int valid_name(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.')
+            return 0;
+    return 1;
+}
+
+static struct section_priv *add_section(struct config *c)
+{
+    if (c->nsections == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 8;
+        struct section_priv *s = realloc(c->sections, cap * sizeof(*s));
+        if (s == NULL)
+            return NULL;
+        c->sections = s;
+        c->cap = cap;
+    }
+    struct section_priv *s = &c->sections[c->nsections++];
+    memset(s, 0, sizeof(*s));
+    return s;
+}
+
+static int add_entry(struct section_priv *s, const char *key, const char *value, int line)
+{
+    if (s->pub.nentries == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 8;
+        struct config_entry *e = realloc(s->entries, cap * sizeof(*e));
+        if (e == NULL)
+            return -1;
+        s->entries = e;
+        s->cap = cap;
+    }
+    s->entries[s->pub.nentries++] = (struct config_entry){key, value, line};
+    return 0;
+}
+
+static int parse_lines(struct config *c, char *err, size_t errlen)
+{
+    struct section_priv *cur = NULL;
+    int line = 0;
+    char *p = c->text;
+
+    while (*p) {
+        char *nl = strchr(p, '\n');
+        char *next = nl ? nl + 1 : p + strlen(p);
+        if (nl)
+            *nl = '\0';
+        line++;
+        if (strlen(p) > CONFIG_LINE_MAX) {
+            snprintf(err, errlen, "%s:%d: line longer than %d characters", c->path, line,
+                     CONFIG_LINE_MAX);
+            return -1;
+        }
+        char *s = trim(p);
+        p = next;
+        if (*s == '\0' || *s == ';' || *s == '#')
+            continue;
+        if (*s == '[') {
+            cut_comment(s);
+            s = trim(s);
+            size_t n = strlen(s);
+            if (s[n - 1] != ']') {
+                snprintf(err, errlen, "%s:%d: section header lacks its closing ']'", c->path, line);
+                return -1;
+            }
+            s[n - 1] = '\0';
+            char *kind = trim(s + 1);
+            char *label = kind;
+            while (*label && *label != ' ' && *label != '\t')
+                label++;
+            if (*label)
+                *label++ = '\0';
+            label = trim(label);
+            if (!valid_name(kind) || (*label && !valid_name(label))) {
+                snprintf(err, errlen,
+                         "%s:%d: bad section header: expected [name] or [kind label] with letters, digits, '-', '_' or '.'",
+                         c->path, line);
+                return -1;
+            }
+            cur = add_section(c);
+            if (cur == NULL)
+                goto oom;
+            cur->pub.kind = kind;
+            cur->pub.label = label;
+            cur->pub.line = line;
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        if (eq == NULL) {
+            snprintf(err, errlen, "%s:%d: expected 'key = value', '[section]' or a comment", c->path,
+                     line);
+            return -1;
+        }
+        *eq = '\0';
+        char *key = trim(s);
+        char *value = eq + 1;
+        cut_comment(value);
+        value = trim(value);
+        if (!valid_name(key)) {
+            snprintf(err, errlen, "%s:%d: bad key '%.64s'", c->path, line, key);
+            return -1;
+        }
+        if (cur == NULL) {
+            snprintf(err, errlen, "%s:%d: key '%s' appears before any [section]", c->path, line,
+                     key);
+            return -1;
+        }
+        if (add_entry(cur, key, value, line) < 0)
+            goto oom;
+    }
+    for (size_t i = 0; i < c->nsections; i++)
+        c->sections[i].pub.entries = c->sections[i].entries;
+    return 0;
+oom:
+    snprintf(err, errlen, "%s: out of memory", c->path);
+    return -1;
+}
+
+struct config *config_parse(const char *name, const char *text, size_t len, char *err,
+                            size_t errlen)
+{
+    if (len > CONFIG_FILE_MAX) {
+        snprintf(err, errlen, "%s: larger than %d bytes", name, CONFIG_FILE_MAX);
+        return NULL;
+    }
+    if (memchr(text, '\0', len) != NULL) {
+        snprintf(err, errlen, "%s: contains a NUL byte; not a text file", name);
+        return NULL;
+    }
+    struct config *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        goto oom;
+    c->path = strdup(name);
+    c->text = malloc(len + 1);
+    if (c->path == NULL || c->text == NULL)
+        goto oom;
+    memcpy(c->text, text, len);
+    c->text[len] = '\0';
+    if (parse_lines(c, err, errlen) < 0) {
+        config_destroy(&c);
+        return NULL;
+    }
+    return c;
+oom:
+    snprintf(err, errlen, "%s: out of memory", name);
+    config_destroy(&c);
+    return NULL;
+}
+
+struct config *config_load(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        fclose(f);
+        return NULL;
+    }
+    if (st.st_size > CONFIG_FILE_MAX) {
+        snprintf(err, errlen, "%s: larger than %d bytes", path, CONFIG_FILE_MAX);
+        fclose(f);
+        return NULL;
+    }
+    size_t len = (size_t)st.st_size;
+    char *buf = malloc(len + 1);
+    if (buf == NULL || fread(buf, 1, len, f) != len) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, buf ? strerror(errno) : "out of memory");
+        free(buf);
+        fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    struct config *c = config_parse(path, buf, len, err, errlen);
+    free(buf);
+    return c;
+}
+
+void config_destroy(struct config **cp)
+{
+    if (cp == NULL || *cp == NULL)
+        return;
+    struct config *c = *cp;
+    for (size_t i = 0; i < c->nsections; i++)
+        free(c->sections[i].entries);
+    free(c->sections);
+    free(c->text);
+    free(c->path);
+    free(c);
+    *cp = NULL;
+}
+
+const char *config_path(const struct config *c)
+{
+    return c->path;
+}
+
+size_t config_nsections(const struct config *c)
+{
+    return c->nsections;
+}
+
+const struct config_section *config_section_at(const struct config *c, size_t i)
+{
+    return i < c->nsections ? &c->sections[i].pub : NULL;
+}
+
+const struct config_section *config_find(const struct config *c, const char *kind,
+                                         const char *label)
+{
+    for (size_t i = 0; i < c->nsections; i++) {
+        const struct config_section *s = &c->sections[i].pub;
+        if (strcmp(s->kind, kind) == 0 && (label == NULL || strcmp(s->label, label) == 0))
+            return s;
+    }
+    return NULL;
+}
+
+const struct config_entry *config_get(const struct config_section *s, const char *key)
+{
+    const struct config_entry *found = NULL;
+    for (size_t i = 0; s != NULL && i < s->nentries; i++)
+        if (strcmp(s->entries[i].key, key) == 0)
+            found = &s->entries[i];
+    return found;
+}
+
+void config_error(const struct config *c, const struct config_entry *e, char *err, size_t errlen,
+                  const char *fmt, ...)
+{
+    char msg[CONFIG_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    snprintf(err, errlen, "%s:%d: key '%s': %s", c->path, e->line, e->key, msg);
+}
+
+static int in_list(const char *const *list, const char *key)
+{
+    for (; list != NULL && *list != NULL; list++)
+        if (strcmp(*list, key) == 0)
+            return 1;
+    return 0;
+}
+
+int config_check_keys(const struct config *c, const struct config_section *s,
+                      const char *const *allowed, const char *const *lists, char *err,
+                      size_t errlen)
+{
+    for (size_t i = 0; i < s->nentries; i++) {
+        const struct config_entry *e = &s->entries[i];
+        if (!in_list(allowed, e->key) && !in_list(lists, e->key)) {
+            char known[CONFIG_ERR_MAX] = "";
+            size_t used = 0;
+            for (const char *const *k = allowed; k && *k; k++)
+                used += (size_t)snprintf(known + used, used < sizeof(known) ? sizeof(known) - used : 0,
+                                         "%s%s", used ? ", " : "", *k);
+            for (const char *const *k = lists; k && *k && used < sizeof(known); k++)
+                used += (size_t)snprintf(known + used, sizeof(known) - used, "%s%s", used ? ", " : "", *k);
+            config_error(c, e, err, errlen, "unknown in [%s%s%s] (known keys: %s)", s->kind,
+                         *s->label ? " " : "", s->label, known);
+            return -1;
+        }
+        if (in_list(lists, e->key))
+            continue;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(s->entries[j].key, e->key) == 0) {
+                config_error(c, e, err, errlen, "given twice (first on line %d)",
+                             s->entries[j].line);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+int config_get_duration(const struct config *c, const struct config_section *s, const char *key,
+                        int64_t def_us, int64_t min_us, int64_t max_us, int64_t *out, char *err,
+                        size_t errlen)
+{
+    const struct config_entry *e = config_get(s, key);
+    if (e == NULL) {
+        *out = def_us;
+        return 0;
+    }
+    int64_t v;
+    if (clock_parse_duration(e->value, &v) < 0) {
+        config_error(c, e, err, errlen, "'%.64s' is not a duration (e.g. 500ms, 10s, 5m, 1h)",
+                     e->value);
+        return -1;
+    }
+    if (v < min_us || v > max_us) {
+        config_error(c, e, err, errlen, "must be between %lldms and %llds", (long long)(min_us / 1000),
+                     (long long)(max_us / 1000000));
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int config_get_uint(const struct config *c, const struct config_section *s, const char *key,
+                    uint64_t def, uint64_t min, uint64_t max, uint64_t *out, char *err,
+                    size_t errlen)
+{
+    const struct config_entry *e = config_get(s, key);
+    if (e == NULL) {
+        *out = def;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(e->value, &end, 10);
+    if (end == e->value || *end != '\0' || errno != 0 || e->value[0] == '-') {
+        config_error(c, e, err, errlen, "'%.64s' is not a whole number", e->value);
+        return -1;
+    }
+    if (v < min || v > max) {
+        config_error(c, e, err, errlen, "must be between %llu and %llu", (unsigned long long)min,
+                     (unsigned long long)max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int config_get_bool(const struct config *c, const struct config_section *s, const char *key,
+                    int def, int *out, char *err, size_t errlen)
+{
+    const struct config_entry *e = config_get(s, key);
+    if (e == NULL) {
+        *out = def;
+        return 0;
+    }
+    static const char *const yes[] = {"yes", "true", "on", "1", NULL};
+    static const char *const no[] = {"no", "false", "off", "0", NULL};
+    if (in_list(yes, e->value)) {
+        *out = 1;
+        return 0;
+    }
+    if (in_list(no, e->value)) {
+        *out = 0;
+        return 0;
+    }
+    config_error(c, e, err, errlen, "'%.64s' is not yes or no", e->value);
+    return -1;
+}

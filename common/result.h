@@ -1,0 +1,162 @@
+/*
+ * result — the result model of DESIGN.md ("Result model"): one probe of one
+ * check, with its classification, phase timings and the facts it saw.
+ *
+ * A result is a plain record, not a handle: it is filled in by a probe,
+ * encoded by wire, stored by the collector and printed by result_json.
+ * Every pointer member is owned by the record (heap, NUL-terminated) and
+ * freed by result_clear(). Absent facts are NULL / zero / has_* false.
+ */
+#ifndef VANTAGE_RESULT_H
+#define VANTAGE_RESULT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Layers and error codes keep the order of DESIGN.md and proto/. */
+enum result_layer {
+    RESULT_LAYER_NONE,
+    RESULT_LAYER_DNS,
+    RESULT_LAYER_TCP,
+    RESULT_LAYER_TLS,
+    RESULT_LAYER_PROTOCOL,
+    RESULT_LAYER_AUTH,
+    RESULT_LAYER_HTTP,
+    RESULT_LAYER_LAST
+};
+
+enum result_error {
+    RESULT_OK,
+    RESULT_DNS_NXDOMAIN,
+    RESULT_DNS_NODATA,
+    RESULT_DNS_SERVFAIL,
+    RESULT_DNS_REFUSED,
+    RESULT_DNS_TIMEOUT,
+    RESULT_TCP_REFUSED,
+    RESULT_TCP_TIMEOUT,
+    RESULT_TCP_UNREACHABLE,
+    RESULT_TCP_RESET,
+    RESULT_TLS_HANDSHAKE_FAILED,
+    RESULT_TLS_CERT_EXPIRED,
+    RESULT_TLS_CERT_NOT_YET_VALID,
+    RESULT_TLS_CERT_UNTRUSTED,
+    RESULT_TLS_HOSTNAME_MISMATCH,
+    RESULT_TLS_PROTOCOL_VERSION,
+    RESULT_PROTO_BAD_GREETING,
+    RESULT_PROTO_STARTTLS_UNSUPPORTED,
+    RESULT_PROTO_TIMEOUT,
+    RESULT_PROTO_CLOSED,
+    RESULT_AUTH_FAILED,
+    RESULT_AUTH_UNSUPPORTED,
+    RESULT_HTTP_STATUS,
+    RESULT_INTERNAL,
+    RESULT_ERROR_LAST
+};
+
+enum result_phase {
+    RESULT_PHASE_DNS,
+    RESULT_PHASE_CONNECT,
+    RESULT_PHASE_TLS,
+    RESULT_PHASE_GREETING,
+    RESULT_PHASE_STARTTLS,
+    RESULT_PHASE_AUTH,
+    RESULT_PHASE_HTTP,
+    RESULT_PHASE_TOTAL,
+    RESULT_PHASE_LAST
+};
+
+/* Bounds on what a result may carry; wire rejects anything larger, so a
+ * hostile agent cannot make the collector store unbounded rows. */
+#define RESULT_STR_MAX 1024     /* detail, banner, subject: a screenful */
+#define RESULT_NAME_MAX 255     /* DNS names, target names, check specs */
+#define RESULT_LIST_MAX 64      /* SANs, DNS answers, DNS queries */
+
+struct result_tls {
+    char *version;
+    char *cipher;
+    char *subject;
+    char *issuer;
+    char **sans;
+    size_t nsans;
+    int64_t not_after; /* unix seconds; 0 = unknown */
+    int32_t days_left;
+    char *sha256;      /* leaf certificate fingerprint, hex */
+    char *verify;      /* "ok" or the verifier's reason */
+};
+
+struct result_dns {
+    char *name;
+    char *type;        /* "MX", "A", ... */
+    char *rcode;       /* "NOERROR", "NXDOMAIN", ... */
+    char **answers;    /* sorted presentation form */
+    size_t nanswers;
+    uint32_t ttl;
+    char *resolver;    /* "ip:port" that answered */
+};
+
+struct result {
+    /* Filled in by the collector's copy; a one-shot probe leaves them out. */
+    char *agent;
+    char *network;
+    bool has_seq;
+    uint64_t seq;
+
+    char *target;      /* may be NULL for a one-shot probe */
+    char *check;       /* the check spec, e.g. "imaps://mail.example.com" */
+    bool discovered;   /* found through DNS rather than configured */
+    int64_t started_at_us; /* unix microseconds */
+    bool ok;
+    enum result_layer layer;
+    enum result_error error;
+    char *detail;
+    uint64_t phases_us[RESULT_PHASE_LAST];
+    char *address;
+    uint16_t port;     /* 0 = none */
+    struct result_tls *tls; /* NULL = no TLS facts */
+    char *banner;
+    struct result_dns *dns;
+    size_t ndns;
+};
+
+/* Zeroes a record so that result_clear() is safe on it. */
+void result_init(struct result *r);
+
+/* Frees everything the record owns and zeroes it. */
+void result_clear(struct result *r);
+
+/* Names used in JSON, the store and the CLI; NULL for out-of-range values. */
+const char *result_layer_name(enum result_layer layer);
+const char *result_error_name(enum result_error error);
+const char *result_phase_name(enum result_phase phase);
+
+/* Parses a name back; returns 0 and sets *out, or -1 if unknown. */
+int result_layer_parse(const char *name, enum result_layer *out);
+int result_error_parse(const char *name, enum result_error *out);
+
+/* The layer an error code belongs to (RESULT_OK -> RESULT_LAYER_NONE). */
+enum result_layer result_error_layer(enum result_error error);
+
+/* A plain-language hint for a person reading a failure; never NULL. */
+const char *result_error_hint(enum result_error error);
+
+/* Sets the classification and a printf-style detail in one step; the
+ * detail is cut at RESULT_STR_MAX. ok follows from error == RESULT_OK. */
+void result_fail(struct result *r, enum result_error error, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Replaces *slot with a bounded copy of s (NULL clears it). Returns 0, or
+ * -1 when out of memory (the slot is then left NULL). */
+int result_set_str(char **slot, const char *s);
+
+/* Appends a DNS record / TLS facts object; returns the new element, or NULL
+ * when out of memory or past RESULT_LIST_MAX. */
+struct result_dns *result_add_dns(struct result *r);
+struct result_tls *result_tls_new(struct result *r);
+int result_list_add(char ***list, size_t *n, const char *s);
+
+/* Writes the record as one line of JSON (no trailing newline) into a
+ * malloc'ed string the caller frees; NULL when out of memory. */
+char *result_json(const struct result *r);
+
+#endif

@@ -1,0 +1,181 @@
+/*
+ * spec — check spec parsing (spec.h).
+ */
+#include "spec.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const struct {
+    const char *scheme;
+    uint16_t port;
+    int implicit_tls;
+} kinds[SPEC_KIND_LAST] = {
+    [SPEC_IMAPS] = {"imaps", 993, 1},   [SPEC_IMAP] = {"imap", 143, 0},
+    [SPEC_POP3S] = {"pop3s", 995, 1},   [SPEC_POP3] = {"pop3", 110, 0},
+    [SPEC_SMTPS] = {"smtps", 465, 1},   [SPEC_SUBMISSION] = {"submission", 587, 0},
+    [SPEC_SMTP] = {"smtp", 25, 0},      [SPEC_HTTPS] = {"https", 443, 1},
+    [SPEC_TLS] = {"tls", 0, 1},         [SPEC_TCP] = {"tcp", 0, 0},
+    [SPEC_DNS] = {"dns", 0, 0},
+};
+
+static const char *const dns_types[] = {"A", "AAAA", "MX", "SRV", "CNAME", "TXT"};
+
+const char *spec_scheme(enum spec_kind kind)
+{
+    return (unsigned)kind < SPEC_KIND_LAST ? kinds[kind].scheme : NULL;
+}
+
+uint16_t spec_default_port(enum spec_kind kind)
+{
+    return (unsigned)kind < SPEC_KIND_LAST ? kinds[kind].port : 0;
+}
+
+int spec_implicit_tls(enum spec_kind kind)
+{
+    return (unsigned)kind < SPEC_KIND_LAST ? kinds[kind].implicit_tls : 0;
+}
+
+/* Letters, digits, '-', '_' (SRV labels) and '.'; or an IP literal. */
+static int host_char_ok(char c)
+{
+    return isalnum((unsigned char)c) || c == '-' || c == '_' || c == '.';
+}
+
+static int parse_dns(const char *rest, struct spec *out, char *err, size_t errlen)
+{
+    const char *slash = strrchr(rest, '/');
+    if (slash == NULL || slash[1] == '\0') {
+        snprintf(err, errlen, "dns spec needs a record type: dns://NAME/TYPE (A, AAAA, MX, SRV, CNAME, TXT)");
+        return -1;
+    }
+    size_t hlen = (size_t)(slash - rest);
+    if (hlen == 0 || hlen > SPEC_HOST_MAX) {
+        snprintf(err, errlen, "dns spec needs a name of 1 to %d characters", SPEC_HOST_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < hlen; i++)
+        if (!host_char_ok(rest[i])) {
+            snprintf(err, errlen, "dns name contains '%c'", rest[i]);
+            return -1;
+        }
+    memcpy(out->host, rest, hlen);
+    out->host[hlen] = '\0';
+    for (size_t i = 0; i < sizeof(dns_types) / sizeof(dns_types[0]); i++)
+        if (strcasecmp(slash + 1, dns_types[i]) == 0) {
+            strcpy(out->dns_type, dns_types[i]);
+            return 0;
+        }
+    snprintf(err, errlen, "unknown DNS record type '%.16s' (use A, AAAA, MX, SRV, CNAME or TXT)", slash + 1);
+    return -1;
+}
+
+int spec_parse(const char *text, struct spec *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    const char *sep = strstr(text, "://");
+    if (sep == NULL) {
+        snprintf(err, errlen, "'%.64s' is not a check spec: expected SCHEME://HOST[:PORT], e.g. imaps://mail.example.com", text);
+        return -1;
+    }
+    size_t slen = (size_t)(sep - text);
+    int kind = -1;
+    for (int i = 0; i < SPEC_KIND_LAST; i++)
+        if (strlen(kinds[i].scheme) == slen && strncasecmp(text, kinds[i].scheme, slen) == 0)
+            kind = i;
+    if (kind < 0) {
+        snprintf(err, errlen, "unknown scheme '%.*s' (use imaps, imap, pop3s, pop3, smtps, submission, smtp, https, tls, tcp or dns)",
+                 (int)(slen > 16 ? 16 : slen), text);
+        return -1;
+    }
+    out->kind = (enum spec_kind)kind;
+    const char *rest = sep + 3;
+    if (out->kind == SPEC_DNS)
+        return parse_dns(rest, out, err, errlen);
+
+    const char *host = rest, *hend;
+    const char *after;
+    if (*host == '[') {
+        hend = strchr(host, ']');
+        if (hend == NULL) {
+            snprintf(err, errlen, "unterminated '[' in IPv6 address");
+            return -1;
+        }
+        host++;
+        after = hend + 1;
+    } else {
+        hend = host;
+        while (*hend && *hend != ':' && *hend != '/')
+            hend++;
+        after = hend;
+    }
+    size_t hlen = (size_t)(hend - host);
+    if (hlen == 0 || hlen > SPEC_HOST_MAX) {
+        snprintf(err, errlen, "the host must have 1 to %d characters", SPEC_HOST_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < hlen; i++)
+        if (!host_char_ok(host[i]) && host[i] != ':') {
+            snprintf(err, errlen, "the host contains '%c'", host[i]);
+            return -1;
+        }
+    memcpy(out->host, host, hlen);
+    out->host[hlen] = '\0';
+
+    out->port = kinds[kind].port;
+    if (*after == ':') {
+        char *end;
+        long port = strtol(after + 1, &end, 10);
+        if (end == after + 1 || port < 1 || port > 65535) {
+            snprintf(err, errlen, "the port must be a number from 1 to 65535");
+            return -1;
+        }
+        out->port = (uint16_t)port;
+        after = end;
+    }
+    if (out->port == 0) {
+        snprintf(err, errlen, "%s:// has no default port: write %s://HOST:PORT", kinds[kind].scheme, kinds[kind].scheme);
+        return -1;
+    }
+    if (*after == '/') {
+        if (out->kind != SPEC_HTTPS && after[1] != '\0') {
+            snprintf(err, errlen, "only https:// specs take a path");
+            return -1;
+        }
+        if (strlen(after) > SPEC_PATH_MAX) {
+            snprintf(err, errlen, "the path is longer than %d characters", SPEC_PATH_MAX);
+            return -1;
+        }
+        for (const char *p = after; *p; p++)
+            if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) {
+                snprintf(err, errlen, "the path contains a space or control character");
+                return -1;
+            }
+        if (out->kind == SPEC_HTTPS)
+            strcpy(out->path, after);
+    } else if (*after != '\0') {
+        snprintf(err, errlen, "unexpected '%.16s' after the host", after);
+        return -1;
+    }
+    if (out->kind == SPEC_HTTPS && out->path[0] == '\0')
+        strcpy(out->path, "/");
+    return 0;
+}
+
+void spec_format(const struct spec *s, char *buf, size_t len)
+{
+    const char *scheme = spec_scheme(s->kind);
+    if (s->kind == SPEC_DNS) {
+        snprintf(buf, len, "dns://%s/%s", s->host, s->dns_type);
+        return;
+    }
+    int v6 = strchr(s->host, ':') != NULL;
+    char port[8] = "";
+    if (s->port != kinds[s->kind].port)
+        snprintf(port, sizeof(port), ":%u", s->port);
+    snprintf(buf, len, "%s://%s%s%s%s%s", scheme, v6 ? "[" : "", s->host, v6 ? "]" : "",
+             port, s->kind == SPEC_HTTPS ? s->path : "");
+}
