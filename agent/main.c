@@ -1,6 +1,143 @@
+/*
+ * vantage-agent — command-line entry: keygen, run and probe (DESIGN.md
+ * "Command line"). This file only parses arguments and maps outcomes to
+ * exit statuses: 0 success, 1 a probe failed, 2 usage or runtime error.
+ */
+#include <getopt.h>
 #include <stdio.h>
-int main(void)
+#include <string.h>
+
+#include "agentconf.h"
+#include "daemon.h"
+#include "log.h"
+#if __has_include("probe_cli.h")
+#include "probe_cli.h"
+#else
+static int probe_cli_main(int argc, char **argv)
 {
-    fputs("vantage-agent: not built yet\n", stderr);
+    (void)argc;
+    (void)argv;
+    fputs("vantage-agent: probe is not built yet\n", stderr);
+    return 2;
+}
+#endif
+#include "transport.h"
+
+#define DEFAULT_CONFIG "/etc/vantage/agent.conf"
+
+static void usage(FILE *out)
+{
+    fputs("usage: vantage-agent COMMAND [OPTIONS]\n"
+          "\n"
+          "Probes your mail service the way a mail client does, from where you run it.\n"
+          "\n"
+          "commands:\n"
+          "  keygen --out DIR       write DIR/agent.key (0600) and DIR/agent.pub\n"
+          "  run [-c FILE]          run the agent daemon (default " DEFAULT_CONFIG ")\n"
+          "  probe [OPTIONS] SPEC...  probe now and print what was seen (see probe --help)\n"
+          "\n"
+          "  -h, --help             this help\n"
+          "  -V, --version          print the version\n"
+          "\n"
+          "exit status: 0 success, 1 a probe failed, 2 usage or runtime error\n",
+          out);
+}
+
+static int cmd_keygen(int argc, char **argv)
+{
+    const char *out = NULL;
+    static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+        if (ch == 'o') {
+            out = optarg;
+        } else if (ch == 'h') {
+            puts("usage: vantage-agent keygen --out DIR");
+            return 0;
+        } else {
+            fputs("Try 'vantage-agent keygen --help'.\n", stderr);
+            return 2;
+        }
+    }
+    if (out == NULL) {
+        fputs("vantage-agent: keygen needs --out DIR\n", stderr);
+        return 2;
+    }
+    char err[512];
+    if (transport_keygen(out, "agent", err, sizeof(err)) < 0) {
+        fprintf(stderr, "vantage-agent: %s\n", err);
+        return 2;
+    }
+    printf("wrote %s/agent.key (secret, mode 0600) and %s/agent.pub\n"
+           "on the collector, add this line to authorized_keys (then send it SIGHUP):\n"
+           "  <the line of %s/agent.pub> AGENT-NAME\n",
+           out, out, out);
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    const char *config = DEFAULT_CONFIG;
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        if (ch == 'c') {
+            config = optarg;
+        } else if (ch == 'h') {
+            puts("usage: vantage-agent run [-c agent.conf]\n"
+                 "Runs in the foreground and logs to stderr; stop it with SIGTERM.");
+            return 0;
+        } else {
+            fputs("Try 'vantage-agent run --help'.\n", stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vantage-agent: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    char err[1024];
+    struct agentconf *conf = agentconf_load(config, err, sizeof(err));
+    if (conf == NULL) {
+        fprintf(stderr, "vantage-agent: %s\n", err);
+        return 2;
+    }
+    enum log_level level = LOG_LEVEL_INFO;
+    if (log_level_parse(conf->log_level, &level) < 0)
+        fprintf(stderr, "vantage-agent: unknown log_level '%s', using info\n", conf->log_level);
+    struct log *log = log_create(stderr, conf->name, level);
+    int rc = daemon_run(conf, log) < 0 ? 2 : 0;
+    log_destroy(&log);
+    agentconf_destroy(&conf);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("vantage-agent %s\n", VANTAGE_VERSION);
+        return 0;
+    }
+    /* Each command sees argv[0] = its own name, as getopt expects. */
+    if (strcmp(cmd, "keygen") == 0)
+        return cmd_keygen(argc - 1, argv + 1);
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "probe") == 0)
+        return probe_cli_main(argc - 1, argv + 1);
+    fprintf(stderr, "vantage-agent: unknown command '%s'\nTry 'vantage-agent --help'.\n", cmd);
     return 2;
 }

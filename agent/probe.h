@@ -22,6 +22,7 @@ struct probe_engine;
 struct probe_engine_opts {
     const char *ca_file;     /* trust anchors for probed servers; NULL = system */
     const char *resolver;    /* "ip[:port]" to use instead of resolv.conf; NULL = system */
+    bool trace;              /* log each probe's state changes to stderr */
 };
 
 struct probe_params {

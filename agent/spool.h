@@ -26,7 +26,9 @@ struct spool_stats {
     uint64_t acked_seq;  /* highest sequence acknowledged */
 };
 
-/* Opens or creates the spool at path (0600, WAL). NULL with err on failure. */
+/* Opens or creates the spool at path (0600, WAL, held exclusively: a second
+ * agent on the same file is refused). max_results = 0 means
+ * SPOOL_DEFAULT_MAX. NULL with err on failure. */
 struct spool *spool_open(const char *path, uint64_t max_results, char *err, size_t errlen);
 
 void spool_close(struct spool **sp);
@@ -36,13 +38,15 @@ void spool_close(struct spool **sp);
 int spool_append(struct spool *s, struct result *r, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* Calls cb for up to max rows with seq > after, in sequence order. The
+/* cb must not call back into the spool. Calls cb for up to max rows with seq > after, in sequence order. The
  * bytes are the encoded result; valid only during the call. cb returns 0 to
  * go on, non-zero to stop. Returns the number of rows visited, or -1. */
 typedef int (*spool_row_cb)(uint64_t seq, const uint8_t *rec, size_t len, void *arg);
 int spool_read(struct spool *s, uint64_t after, size_t max, spool_row_cb cb, void *arg);
 
-/* Deletes every row with seq <= seq. Returns 0 or -1. */
+/* Deletes every row with seq <= seq. An ack above next_seq (the spool file
+ * was replaced while the collector kept the old rows) raises next_seq past
+ * it, so new results are not taken for duplicates. Returns 0 or -1. */
 int spool_ack(struct spool *s, uint64_t seq);
 
 void spool_get_stats(const struct spool *s, struct spool_stats *out);

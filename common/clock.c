@@ -74,7 +74,7 @@ int clock_parse_duration(const char *s, int64_t *us)
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (end == s || errno != 0 || v < 0)
+    if (end == s || errno != 0 || !(v >= 0)) /* !(v >= 0): NaN too */
         return -1;
     double mult;
     if (*end == '\0' || strcmp(end, "s") == 0)
@@ -90,7 +90,7 @@ int clock_parse_duration(const char *s, int64_t *us)
     else
         return -1;
     double total = v * mult;
-    if (total > (double)CLOCK_DURATION_MAX_US)
+    if (!(total <= (double)CLOCK_DURATION_MAX_US))
         return -1;
     *us = (int64_t)total;
     return 0;

@@ -308,11 +308,14 @@ int config_check_keys(const struct config *c, const struct config_section *s,
         if (!in_list(allowed, e->key) && !in_list(lists, e->key)) {
             char known[CONFIG_ERR_MAX] = "";
             size_t used = 0;
-            for (const char *const *k = allowed; k && *k; k++)
-                used += (size_t)snprintf(known + used, used < sizeof(known) ? sizeof(known) - used : 0,
-                                         "%s%s", used ? ", " : "", *k);
+            /* Stop once the buffer is full: known + used must never point
+             * past its end, even for a zero-length write. */
+            for (const char *const *k = allowed; k && *k && used < sizeof(known); k++)
+                used += (size_t)snprintf(known + used, sizeof(known) - used, "%s%s",
+                                         used ? ", " : "", *k);
             for (const char *const *k = lists; k && *k && used < sizeof(known); k++)
-                used += (size_t)snprintf(known + used, sizeof(known) - used, "%s%s", used ? ", " : "", *k);
+                used += (size_t)snprintf(known + used, sizeof(known) - used, "%s%s",
+                                         used ? ", " : "", *k);
             config_error(c, e, err, errlen, "unknown in [%s%s%s] (known keys: %s)", s->kind,
                          *s->label ? " " : "", s->label, known);
             return -1;

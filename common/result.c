@@ -229,17 +229,36 @@ struct result_tls *result_tls_new(struct result *r)
     return r->tls;
 }
 
+/* A JSON string of s; bytes that are not UTF-8 (a garbage banner is
+ * evidence too) become '?' rather than dropping the whole value. */
+static json_t *safe_string(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j != NULL)
+        return j;
+    size_t len = strnlen(s, RESULT_STR_MAX * 4);
+    char *copy = malloc(len + 1);
+    if (copy == NULL)
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        copy[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+    copy[len] = '\0';
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
 static void put_str(json_t *o, const char *key, const char *v)
 {
     if (v != NULL)
-        json_object_set_new(o, key, json_string(v));
+        json_object_set_new(o, key, safe_string(v));
 }
 
 static json_t *str_array(char **list, size_t n)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_string(list[i]));
+        json_array_append_new(a, safe_string(list[i]));
     return a;
 }
 

@@ -10,6 +10,7 @@
 #ifndef VANTAGE_WIRE_H
 #define VANTAGE_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -81,6 +82,8 @@ struct wire_batch {
     size_t *lens;
     size_t nresults;
     struct wire_spool_stats spool;
+    char *site;                 /* the agent's site label; may be NULL */
+    uint64_t after_seq;         /* highest seq sent before this batch */
 };
 
 struct wire_msg {
@@ -89,7 +92,10 @@ struct wire_msg {
     union {
         struct wire_hello hello;
         struct wire_batch batch;
-        uint64_t ack_seq;
+        struct {
+            uint64_t seq;       /* every result with seq <= this is stored */
+            bool gap;           /* results after seq are missing: resend */
+        } ack;
         struct wire_config config;
         struct {
             char *target;
@@ -109,6 +115,19 @@ int wire_result_encode(const struct result *r, uint8_t **buf, size_t *len)
  * Returns 0, or -1 with the reason in err (and *out cleared). */
 int wire_result_decode(const uint8_t *buf, size_t len, struct result *out, char *err,
                        size_t errlen) __attribute__((warn_unused_result));
+
+/* An arena for decoding many results without a malloc per field: the
+ * collector's hot path. Everything decoded into it lives until the next
+ * wire_arena_reset(). */
+struct wire_arena;
+struct wire_arena *wire_arena_create(void);
+void wire_arena_reset(struct wire_arena *a);
+void wire_arena_destroy(struct wire_arena **ap);
+
+/* Like wire_result_decode(), but *out borrows every string and list from
+ * the arena: valid until wire_arena_reset(); never result_clear() it. */
+int wire_result_decode_in(struct wire_arena *a, const uint8_t *buf, size_t len, struct result *out,
+                          char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Encodes a message into a malloc'ed buffer. Returns 0 or -1 (no memory,
  * or a field beyond the bounds above). */

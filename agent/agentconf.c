@@ -1,0 +1,269 @@
+/*
+ * agentconf — agent.conf parsing and validation (agentconf.h).
+ */
+#include "agentconf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "spool.h"
+#include "transport.h"
+
+static const char *const agent_keys[] = {
+    "name",     "site",    "collector", "collector_public_key", "secret_key", "spool",
+    "ca_file",  "resolver", "insecure_plaintext", "spool_max_results", "log_level", NULL};
+static const char *const cred_keys[] = {"user", "password_file", NULL};
+
+static char *resolve_path(const char *conf_path, const char *value)
+{
+    if (value[0] == '/')
+        return strdup(value);
+    const char *slash = strrchr(conf_path, '/');
+    if (slash == NULL)
+        return strdup(value);
+    size_t dlen = (size_t)(slash - conf_path);
+    char *out = malloc(dlen + 1 + strlen(value) + 1);
+    if (out != NULL)
+        sprintf(out, "%.*s/%s", (int)dlen, conf_path, value);
+    return out;
+}
+
+int agentconf_read_password(const char *path, char **out, char *err, size_t errlen)
+{
+    char buf[AGENTCONF_PASSWORD_MAX + 2];
+    struct stat st;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot open password file: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        close(fd);
+        return -1;
+    }
+    if (st.st_mode & 077) {
+        snprintf(err, errlen, "%s: password file is readable by group or others; run chmod 600 %s",
+                 path, path);
+        close(fd);
+        return -1;
+    }
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n < 0) {
+        snprintf(err, errlen, "%s: read failed: %s", path, strerror(errno));
+        return -1;
+    }
+    buf[n] = '\0';
+    size_t len = strcspn(buf, "\r\n");
+    if (len > AGENTCONF_PASSWORD_MAX || len == 0) {
+        snprintf(err, errlen, "%s: the password must be 1 to %d characters on the first line", path,
+                 AGENTCONF_PASSWORD_MAX);
+        explicit_bzero(buf, sizeof(buf));
+        return -1;
+    }
+    buf[len] = '\0';
+    *out = strdup(buf);
+    explicit_bzero(buf, sizeof(buf));
+    if (*out == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int set_str(const struct config_section *s, const char *key, const char *def, char **out)
+{
+    const struct config_entry *e = config_get(s, key);
+    const char *v = e ? e->value : def;
+    *out = v ? strdup(v) : NULL;
+    return v && *out == NULL ? -1 : 0;
+}
+
+static int load_credentials(const struct config *c, const struct config_section *s,
+                            struct agentconf_credentials *cr, char *err, size_t errlen)
+{
+    if (config_check_keys(c, s, cred_keys, NULL, err, errlen) < 0)
+        return -1;
+    const struct config_entry *user = config_get(s, "user");
+    const struct config_entry *pf = config_get(s, "password_file");
+    if (user == NULL || pf == NULL) {
+        snprintf(err, errlen, "%s:%d: [credentials %s] needs user and password_file",
+                 config_path(c), s->line, s->label);
+        return -1;
+    }
+    cr->name = strdup(s->label);
+    cr->user = strdup(user->value);
+    char *path = resolve_path(config_path(c), pf->value);
+    if (cr->name == NULL || cr->user == NULL || path == NULL) {
+        free(path);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    char perr[512];
+    int rc = agentconf_read_password(path, &cr->password, perr, sizeof(perr));
+    free(path);
+    if (rc < 0) {
+        config_error(c, pf, err, errlen, "%s", perr);
+        return -1;
+    }
+    return 0;
+}
+
+struct agentconf *agentconf_load(const char *path, char *err, size_t errlen)
+{
+    struct config *c = config_load(path, err, errlen);
+    if (c == NULL)
+        return NULL;
+    struct agentconf *ac = calloc(1, sizeof(*ac));
+    const struct config_section *main_s = NULL;
+    size_t ncred = 0;
+    if (ac == NULL || (ac->path = strdup(path)) == NULL)
+        goto oom;
+    for (size_t i = 0; i < config_nsections(c); i++) {
+        const struct config_section *s = config_section_at(c, i);
+        if (strcmp(s->kind, "agent") == 0 && s->label[0] == '\0') {
+            if (main_s != NULL) {
+                snprintf(err, errlen, "%s:%d: a second [agent] section (the first is on line %d)",
+                         path, s->line, main_s->line);
+                goto fail;
+            }
+            main_s = s;
+        } else if (strcmp(s->kind, "credentials") == 0 && s->label[0] != '\0') {
+            ncred++;
+        } else {
+            snprintf(err, errlen, "%s:%d: unknown section [%s%s%s]; expected [agent] or [credentials NAME]",
+                     path, s->line, s->kind, s->label[0] ? " " : "", s->label);
+            goto fail;
+        }
+    }
+    if (main_s == NULL) {
+        snprintf(err, errlen, "%s: no [agent] section", path);
+        goto fail;
+    }
+    if (config_check_keys(c, main_s, agent_keys, NULL, err, errlen) < 0)
+        goto fail;
+    int plain;
+    if (config_get_bool(c, main_s, "insecure_plaintext", 0, &plain, err, errlen) < 0 ||
+        config_get_uint(c, main_s, "spool_max_results", SPOOL_DEFAULT_MAX, 100, 100000000,
+                        &ac->spool_max_results, err, errlen) < 0)
+        goto fail;
+    ac->insecure_plaintext = plain;
+
+    char host[256] = "agent";
+    gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    if (set_str(main_s, "name", host, &ac->name) < 0 || set_str(main_s, "site", NULL, &ac->site) < 0 ||
+        set_str(main_s, "collector", NULL, &ac->collector) < 0 ||
+        set_str(main_s, "collector_public_key", NULL, &ac->collector_public_key) < 0 ||
+        set_str(main_s, "resolver", NULL, &ac->resolver) < 0 ||
+        set_str(main_s, "log_level", "info", &ac->log_level) < 0)
+        goto oom;
+    const struct config_entry *e;
+    if ((e = config_get(main_s, "secret_key")) && !(ac->secret_key = resolve_path(path, e->value)))
+        goto oom;
+    if ((e = config_get(main_s, "ca_file")) && !(ac->ca_file = resolve_path(path, e->value)))
+        goto oom;
+    e = config_get(main_s, "spool");
+    if (!(ac->spool = e ? resolve_path(path, e->value) : strdup(AGENTCONF_DEFAULT_SPOOL)))
+        goto oom;
+
+    for (const char *p = ac->name; *p; p++)
+        if (!(*p == '-' || *p == '_' || *p == '.' || (*p >= '0' && *p <= '9') ||
+              (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
+            e = config_get(main_s, "name");
+            if (e != NULL)
+                config_error(c, e, err, errlen, "use letters, digits, '-', '_' or '.'");
+            else
+                snprintf(err, errlen, "%s: the hostname '%s' is not a usable agent name; set name =",
+                         path, ac->name);
+            goto fail;
+        }
+    if (ac->collector == NULL) {
+        snprintf(err, errlen, "%s:%d: [agent] needs collector = tcp://HOST:PORT", path,
+                 main_s->line);
+        goto fail;
+    }
+    if (!ac->insecure_plaintext) {
+        if (ac->secret_key == NULL || ac->collector_public_key == NULL) {
+            snprintf(err, errlen, "%s:%d: [agent] needs secret_key and collector_public_key (CURVE is on; make keys with 'vantage-agent keygen --out DIR')",
+                     path, main_s->line);
+            goto fail;
+        }
+        if (!transport_key_valid(ac->collector_public_key)) {
+            config_error(c, config_get(main_s, "collector_public_key"), err, errlen,
+                         "not a Z85 public key: paste the 40-character line of collector.pub");
+            goto fail;
+        }
+    } else if (!transport_endpoint_is_local(ac->collector)) {
+        config_error(c, config_get(main_s, "insecure_plaintext"), err, errlen,
+                     "plaintext is allowed only to a loopback or ipc collector");
+        goto fail;
+    }
+    ac->credentials = calloc(ncred ? ncred : 1, sizeof(*ac->credentials));
+    if (ac->credentials == NULL)
+        goto oom;
+    for (size_t i = 0; i < config_nsections(c); i++) {
+        const struct config_section *s = config_section_at(c, i);
+        if (strcmp(s->kind, "credentials") != 0)
+            continue;
+        if (agentconf_credentials(ac, s->label) != NULL) {
+            snprintf(err, errlen, "%s:%d: credentials '%s' are defined twice", path, s->line,
+                     s->label);
+            goto fail;
+        }
+        if (load_credentials(c, s, &ac->credentials[ac->ncredentials++], err, errlen) < 0)
+            goto fail;
+    }
+    config_destroy(&c);
+    return ac;
+oom:
+    snprintf(err, errlen, "%s: out of memory", path);
+fail:
+    config_destroy(&c);
+    agentconf_destroy(&ac);
+    return NULL;
+}
+
+void agentconf_destroy(struct agentconf **cp)
+{
+    if (cp == NULL || *cp == NULL)
+        return;
+    struct agentconf *c = *cp;
+    free(c->path);
+    free(c->name);
+    free(c->site);
+    free(c->collector);
+    free(c->collector_public_key);
+    free(c->secret_key);
+    free(c->spool);
+    free(c->ca_file);
+    free(c->resolver);
+    free(c->log_level);
+    for (size_t i = 0; i < c->ncredentials; i++) {
+        free(c->credentials[i].name);
+        free(c->credentials[i].user);
+        if (c->credentials[i].password != NULL) {
+            explicit_bzero(c->credentials[i].password, strlen(c->credentials[i].password));
+            free(c->credentials[i].password);
+        }
+    }
+    free(c->credentials);
+    free(c);
+    *cp = NULL;
+}
+
+const struct agentconf_credentials *agentconf_credentials(const struct agentconf *c,
+                                                          const char *name)
+{
+    for (size_t i = 0; i < c->ncredentials; i++)
+        if (c->credentials[i].name && strcmp(c->credentials[i].name, name) == 0)
+            return &c->credentials[i];
+    return NULL;
+}

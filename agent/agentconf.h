@@ -1,0 +1,52 @@
+/*
+ * agentconf — agent.conf (DESIGN.md "Configuration"): the agent's identity,
+ * where its collector is, its spool, its trust anchors, and the
+ * credentials for login checks, which never leave this machine.
+ */
+#ifndef VANTAGE_AGENTCONF_H
+#define VANTAGE_AGENTCONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AGENTCONF_DEFAULT_SPOOL "/var/lib/vantage/spool.db"
+#define AGENTCONF_PASSWORD_MAX 1024 /* longer passwords are not typed by people */
+
+struct agentconf_credentials {
+    char *name;
+    char *user;
+    char *password;          /* read from password_file; wiped on destroy */
+};
+
+struct agentconf {
+    char *path;
+    char *name;              /* default: hostname */
+    char *site;              /* NULL: the collector derives the network */
+    char *collector;         /* endpoint */
+    char *collector_public_key;
+    char *secret_key;        /* path */
+    char *spool;             /* path */
+    char *ca_file;           /* NULL: system store */
+    char *resolver;          /* NULL: resolv.conf */
+    char *log_level;
+    bool insecure_plaintext;
+    uint64_t spool_max_results;
+    struct agentconf_credentials *credentials;
+    size_t ncredentials;
+};
+
+/* Loads and validates path (relative paths from the file's directory),
+ * reading every password_file. NULL with "FILE:LINE: ..." in err. */
+struct agentconf *agentconf_load(const char *path, char *err, size_t errlen);
+void agentconf_destroy(struct agentconf **cp);
+
+/* The credentials section named name, or NULL. */
+const struct agentconf_credentials *agentconf_credentials(const struct agentconf *c,
+                                                          const char *name);
+
+/* Reads a password file: first line, without its newline; refuses files
+ * that group or others can read. 0, or -1 with err (never the content). */
+int agentconf_read_password(const char *path, char **out, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,237 @@
+/*
+ * daemon — the agent process (daemon.h).
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "netctx.h"
+#include "probe.h"
+#include "scheduler.h"
+#include "spool.h"
+#include "uplink.h"
+#include "wire.h"
+
+#define TARGETS_FILE_MAX WIRE_MSG_MAX
+
+struct daemon {
+    const struct agentconf *conf;
+    struct log *log;
+    uv_loop_t loop;
+    struct spool *spool;
+    struct probe_engine *engine;
+    struct scheduler *sched;
+    struct uplink *uplink;
+    uv_timer_t net_timer;
+    uv_signal_t sigterm;
+    uv_signal_t sigint;
+    struct netctx net;
+    char targets_path[4096];
+    char *config_version;     /* of the targets being probed */
+    uint64_t spooled;
+};
+
+static void on_result(struct result *r, void *arg)
+{
+    struct daemon *d = arg;
+    char err[512];
+    if (spool_append(d->spool, r, err, sizeof(err)) < 0)
+        log_error(d->log, "cannot spool a result of %s: %s", r->check, err);
+    else {
+        d->spooled++;
+        log_debug(d->log, "%s %s: %s %s", r->target ? r->target : "-", r->check,
+                  r->ok ? "ok" : "FAIL", result_error_name(r->error));
+        uplink_kick(d->uplink);
+    }
+    result_clear(r);
+}
+
+/* Keeps the collector's targets for a restart without a collector. */
+static void save_targets(struct daemon *d, const struct wire_config *c)
+{
+    struct wire_msg m = {.kind = WIRE_CONFIG, .u.config = *c};
+    uint8_t *buf;
+    size_t len;
+    char tmp[4200];
+    if (wire_msg_encode(&m, &buf, &len) < 0)
+        return;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", d->targets_path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || write(fd, buf, len) != (ssize_t)len || fsync(fd) < 0 ||
+        rename(tmp, d->targets_path) < 0)
+        log_warn(d->log, "cannot save targets to %s: %s", d->targets_path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+}
+
+static void apply_config(struct daemon *d, const struct wire_config *c)
+{
+    if (scheduler_set_targets(d->sched, c) < 0) {
+        log_error(d->log, "out of memory applying the targets");
+        return;
+    }
+    uplink_set_config_version(d->uplink, c->version);
+}
+
+static void on_config(const struct wire_config *c, void *arg)
+{
+    struct daemon *d = arg;
+    /* The collector re-sends the set after a restart; the same version
+     * must not reset every timer. */
+    if (c->version != NULL && d->config_version != NULL && strcmp(c->version, d->config_version) == 0)
+        return;
+    free(d->config_version);
+    d->config_version = c->version ? strdup(c->version) : NULL;
+    apply_config(d, c);
+    save_targets(d, c);
+}
+
+static void on_run_now(const char *target, uint64_t request_id, void *arg)
+{
+    struct daemon *d = arg;
+    int n = scheduler_run_now(d->sched, target);
+    log_info(d->log, "run-now %llu for %s: %d checks started", (unsigned long long)request_id,
+             target && target[0] ? target : "all targets", n);
+}
+
+static void load_targets(struct daemon *d)
+{
+    FILE *f = fopen(d->targets_path, "rb");
+    if (f == NULL)
+        return;
+    uint8_t *buf = malloc(TARGETS_FILE_MAX);
+    size_t len = buf ? fread(buf, 1, TARGETS_FILE_MAX, f) : 0;
+    fclose(f);
+    char err[256];
+    struct wire_msg *m = buf ? wire_msg_decode(buf, len, err, sizeof(err)) : NULL;
+    if (m != NULL && m->kind == WIRE_CONFIG) {
+        d->config_version = m->u.config.version ? strdup(m->u.config.version) : NULL;
+        log_info(d->log, "probing the %zu saved targets until the collector answers",
+                 m->u.config.ntargets);
+        apply_config(d, &m->u.config);
+    } else if (buf != NULL) {
+        log_warn(d->log, "%s: ignoring unreadable saved targets", d->targets_path);
+    }
+    wire_msg_free(&m);
+    free(buf);
+}
+
+static void check_netctx(struct daemon *d, bool first)
+{
+    struct netctx now;
+    char err[256], text[512];
+    if (netctx_detect(&now, NULL, err, sizeof(err)) < 0)
+        log_warn(d->log, "network context: %s", err);
+    if (!first && netctx_equal(&now, &d->net))
+        return;
+    netctx_format(&now, text, sizeof(text));
+    log_info(d->log, "%s: %s", first ? "network" : "network changed", text);
+    d->net = now;
+    uplink_set_netctx(d->uplink, &now);
+}
+
+static void on_net_timer(uv_timer_t *t)
+{
+    check_netctx(t->data, false);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct daemon *d = h->data;
+    log_info(d->log, "signal %d: stopping (%llu results spooled this run)", signum,
+             (unsigned long long)d->spooled);
+    uv_stop(&d->loop);
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int daemon_run(const struct agentconf *conf, struct log *log)
+{
+    struct daemon *d = calloc(1, sizeof(*d));
+    struct transport_keys keys;
+    char err[512];
+    int rc = -1;
+    if (d == NULL)
+        return -1;
+    d->conf = conf;
+    d->log = log;
+    uv_loop_init(&d->loop);
+    snprintf(d->targets_path, sizeof(d->targets_path), "%s.targets", conf->spool);
+
+    d->spool = spool_open(conf->spool, conf->spool_max_results, err, sizeof(err));
+    if (d->spool == NULL) {
+        log_error(log, "%s", err);
+        goto out;
+    }
+    if (!conf->insecure_plaintext &&
+        transport_load_keys(conf->secret_key, &keys, err, sizeof(err)) < 0) {
+        log_error(log, "%s", err);
+        goto out;
+    }
+    struct probe_engine_opts eo = {.ca_file = conf->ca_file, .resolver = conf->resolver};
+    d->engine = probe_engine_create(&d->loop, &eo, err, sizeof(err));
+    if (d->engine == NULL) {
+        log_error(log, "%s", err);
+        goto out;
+    }
+    struct scheduler_params sp = {.loop = &d->loop, .engine = d->engine, .log = log,
+                                  .conf = conf, .on_result = on_result, .arg = d};
+    d->sched = scheduler_create(&sp);
+    struct uplink_params up = {.loop = &d->loop, .log = log, .spool = d->spool,
+                               .name = conf->name, .site = conf->site,
+                               .endpoint = conf->collector, .plaintext = conf->insecure_plaintext,
+                               .keys = conf->insecure_plaintext ? NULL : &keys,
+                               .server_key = conf->collector_public_key,
+                               .on_config = on_config, .on_run_now = on_run_now, .arg = d};
+    d->uplink = d->sched ? uplink_create(&up, err, sizeof(err)) : NULL;
+    explicit_bzero(&keys, sizeof(keys));
+    if (d->uplink == NULL) {
+        log_error(log, "%s", d->sched ? err : "out of memory");
+        goto out;
+    }
+    load_targets(d);
+    check_netctx(d, true);
+    uv_timer_init(&d->loop, &d->net_timer);
+    d->net_timer.data = d;
+    uv_timer_start(&d->net_timer, on_net_timer, DAEMON_NETCTX_MS, DAEMON_NETCTX_MS);
+    uv_signal_init(&d->loop, &d->sigterm);
+    uv_signal_init(&d->loop, &d->sigint);
+    d->sigterm.data = d->sigint.data = d;
+    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d->sigint, on_signal, SIGINT);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct spool_stats st;
+    spool_get_stats(d->spool, &st);
+    log_info(log, "agent %s%s%s started: collector %s (%s), spool %s with %llu pending",
+             conf->name, conf->site ? " at " : "", conf->site ? conf->site : "", conf->collector,
+             conf->insecure_plaintext ? "PLAINTEXT" : "CURVE", conf->spool,
+             (unsigned long long)st.pending);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    rc = 0;
+out:
+    scheduler_destroy(&d->sched);
+    uplink_destroy(&d->uplink);
+    probe_engine_destroy(&d->engine);
+    /* Let every handle finish closing before the loop goes. */
+    uv_walk(&d->loop, close_walk, NULL);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&d->loop);
+    spool_close(&d->spool);
+    free(d->config_version);
+    free(d);
+    return rc;
+}

@@ -1,0 +1,142 @@
+/*
+ * probe_impl — what the engine (probe.c) and the check kinds (probe_tcp.c,
+ * probe_tls.c, probe_dns.c, probe_imap.c, ...) share. Not for the
+ * scheduler or the CLI: they use probe.h.
+ *
+ * A kind is a table of operations, as RIPE Atlas registers its tests with
+ * struct testops. The engine parses the spec, resolves the host (A and
+ * AAAA through the engine's resolver, both kept in result.dns) unless the
+ * kind does its own DNS, arms the whole-probe deadline, then calls
+ * ops->start(). From then on the kind owns the probe until it calls
+ * probe_finish() exactly once, after its own handles are closed.
+ *
+ * Lifecycle of a kind, e.g. imaps:
+ *
+ *     start(p):  c = conn_create(&(struct conn_params){ .loop = p->loop,
+ *                    .tls = p->tls, .addrs = p->addrs, .naddrs = p->naddrs,
+ *                    .port = p->spec.port, .servername = p->spec.host,
+ *                    .deadline_us = p->deadline_us, .result = &p->result }, ...);
+ *                conn_connect(c, ...);  return 0;
+ *     ... dialog on conn events, phases into p->result.phases_us,
+ *         result_fail(&p->result, ...) on a failure ...
+ *     conn_destroy(&c, closed, p);   closed(p): free kind state; probe_finish(p);
+ *     abort(p, why): probe_classify_abort(p, c, why); then close as above.
+ */
+#ifndef VANTAGE_PROBE_IMPL_H
+#define VANTAGE_PROBE_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "conn.h"
+#include "probe.h"
+#include "resolver.h"
+#include "result.h"
+#include "spec.h"
+
+/* Why the engine takes a probe back before the kind finished it. */
+enum probe_abort {
+    PROBE_ABORT_DEADLINE, /* the whole-probe deadline passed (plus a grace) */
+    PROBE_ABORT_SHUTDOWN, /* probe_engine_destroy(): record internal "aborted" */
+    PROBE_ABORT_LAST
+};
+
+/* The engine's view of a probe's life; changed only by probe.c's one
+ * transition function, which logs old -> new when tracing is on. */
+enum probe_state {
+    PROBE_ST_RESOLVING, /* A/AAAA queries for spec.host in flight */
+    PROBE_ST_RUNNING,   /* the kind owns the probe */
+    PROBE_ST_CLOSING,   /* finished; the deadline timer is closing */
+    PROBE_ST_LAST
+};
+
+struct probe;
+
+struct probe_ops {
+    const char *name; /* the scheme: "imaps", "tcp", ... */
+    /* false: the engine does not resolve spec.host (dns:// asks its own
+     * question). */
+    bool needs_addresses;
+    /* true: the kind's own timers enforce p->deadline_us (every conn given
+     * it does), so the engine waits PROBE_ABORT_GRACE_MS past the deadline
+     * before it calls abort(); false: abort() comes at the deadline. */
+    bool abort_grace;
+    /* Starts the kind. p->addrs holds the addresses (v6 and v4
+     * interleaved, RFC 8305 §4) when needs_addresses. Returns 0 and later
+     * calls probe_finish(p) once; or -1 after classifying p->result
+     * (e.g. result_fail(&p->result, RESULT_INTERNAL, ...)) without having
+     * kept any handle, and the engine finishes the probe. */
+    int (*start)(struct probe *p);
+    /* Takes the probe back: classify with probe_classify_abort() (or
+     * better), close every handle, then probe_finish(p). May be called
+     * at most once, only while the kind owns the probe. */
+    void (*abort)(struct probe *p, enum probe_abort why);
+};
+
+struct probe {
+    struct probe_engine *engine;
+    uv_loop_t *loop;
+    const struct probe_ops *ops;
+    struct spec spec;
+    struct result result;                          /* handed to the done callback */
+    uint64_t started_us;                           /* clock_mono_us() at probe_engine_start */
+    uint64_t deadline_us;                          /* clock_mono_us() value: give every conn this */
+    const char *user;                              /* NULL when no login is wanted */
+    const char *password;                          /* never copied into results, logs or errors */
+    struct conn_tls *tls;                          /* the engine's TLS client context */
+    struct resolver *resolver;                     /* the engine's resolver */
+    struct sockaddr_storage addrs[CONN_ADDRS_MAX]; /* port 0: pass spec.port to conn */
+    size_t naddrs;
+    void *kind; /* the kind's own state; the kind frees it before probe_finish */
+
+    /* Engine-private below. */
+    enum probe_state state;
+    probe_done_cb done;
+    void *done_arg;
+    uv_timer_t deadline_timer;
+    struct resolver_query *q[2]; /* [0] A, [1] AAAA; NULL once answered */
+    struct result dnsbuf[2];     /* their records, kept until both answered */
+    enum result_error dnserr[2]; /* their classification */
+    char *dnsdetail[2];          /* and its detail (heap) */
+    struct sockaddr_storage found[2][CONN_ADDRS_MAX];
+    size_t nfound[2];
+    bool aborted; /* abort() already called */
+    char *user_copy;
+    char *password_copy;
+    struct probe *prev, *next; /* the engine's list of probes in flight */
+};
+
+/* Ends the probe: sets phases_us[TOTAL], closes the deadline timer and
+ * then hands the result to the done callback and frees the probe. The kind
+ * must have closed its handles and freed p->kind. Call exactly once. */
+void probe_finish(struct probe *p);
+
+/* Classifies p->result for an abort: SHUTDOWN -> internal "aborted";
+ * DEADLINE -> by the connection's stage (c may be NULL): connecting ->
+ * tcp_timeout, TLS handshake -> tls_handshake_failed, otherwise
+ * proto_timeout. */
+void probe_classify_abort(struct probe *p, const struct conn *c, enum probe_abort why);
+
+/* Every kind's operations. The dialogs' kinds are weak, so that a kind not
+ * yet written makes probe_engine_start() fail with "not implemented"
+ * instead of the link failing. Beware: a weak reference does not pull an
+ * object file out of a static library, so such a kind is only found when
+ * its object file is linked for another reason or the library is linked
+ * whole (CMake: $<LINK_LIBRARY:WHOLE_ARCHIVE,vantage_agent_core>). tcp,
+ * tls and dns are written with the engine and referenced strongly, so
+ * they are always linked. */
+extern const struct probe_ops probe_imaps_ops __attribute__((weak));
+extern const struct probe_ops probe_imap_ops __attribute__((weak));
+extern const struct probe_ops probe_pop3s_ops __attribute__((weak));
+extern const struct probe_ops probe_pop3_ops __attribute__((weak));
+extern const struct probe_ops probe_smtps_ops __attribute__((weak));
+extern const struct probe_ops probe_submission_ops __attribute__((weak));
+extern const struct probe_ops probe_smtp_ops __attribute__((weak));
+extern const struct probe_ops probe_https_ops __attribute__((weak));
+extern const struct probe_ops probe_tls_ops;
+extern const struct probe_ops probe_tcp_ops;
+extern const struct probe_ops probe_dns_ops;
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * scheduler — runs every target's checks at the target's interval, with
+ * jitter so that a fleet of agents (and the checks of one agent) do not
+ * probe in lock-step, and on demand (run-now).
+ *
+ * A check whose previous probe is still running is not started again; the
+ * skip is counted and logged, so a slow server cannot pile up probes.
+ */
+#ifndef VANTAGE_SCHEDULER_H
+#define VANTAGE_SCHEDULER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "agentconf.h"
+#include "log.h"
+#include "probe.h"
+#include "wire.h"
+
+struct scheduler;
+
+/* Receives every finished probe's result; takes ownership of *r. */
+typedef void (*scheduler_result_cb)(struct result *r, void *arg);
+
+struct scheduler_params {
+    uv_loop_t *loop;
+    struct probe_engine *engine;           /* not owned */
+    struct log *log;
+    const struct agentconf *conf;          /* credentials; not owned */
+    scheduler_result_cb on_result;
+    void *arg;
+};
+
+struct scheduler *scheduler_create(const struct scheduler_params *p);
+
+/* Stops every timer and frees once they are closed; probes in flight
+ * finish into the engine (their results are dropped). Sets *sp to NULL. */
+void scheduler_destroy(struct scheduler **sp);
+
+/* Replaces the target set. Checks that fail to parse are logged and left
+ * out. Returns the number of checks scheduled, or -1 when out of memory. */
+int scheduler_set_targets(struct scheduler *s, const struct wire_config *c);
+
+/* Probes target (every target when NULL or empty) now. Returns how many
+ * checks were started. */
+int scheduler_run_now(struct scheduler *s, const char *target);
+
+#endif

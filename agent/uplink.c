@@ -1,0 +1,448 @@
+/*
+ * uplink — hello, batches, acks and pushes over a DEALER socket (uplink.h).
+ */
+#include "uplink.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "clock.h"
+
+#define UPLINK_TICK_MS 1000   /* safety re-check of ZMQ_EVENTS */
+
+struct pending_row {
+    uint8_t *data;
+    size_t len;
+};
+
+struct uplink {
+    uv_loop_t *loop;
+    struct log *log;
+    struct spool *spool;
+    char *name;
+    char *site;
+    char *config_version;
+    void *ctx;
+    void *sock;
+    void *monitor;            /* connection events of sock */
+    uv_poll_t poll;
+    uv_poll_t mon_poll;
+    uv_timer_t tick;
+    uv_timer_t coalesce;
+    int closing;              /* handles still to close */
+    struct netctx net;
+    bool have_net;
+    bool hello_due;
+    uint64_t sent_seq;        /* highest seq sent in this connection */
+    uint64_t acked_seq;
+    uint64_t waiting_since_us; /* monotonic: unacked data since; 0 = none */
+    uint64_t last_rx_us;      /* monotonic; 0 = never */
+    uint64_t last_tx_us;
+    uint64_t last_hello_us;
+    bool was_connected;
+    uplink_config_cb on_config;
+    uplink_run_now_cb on_run_now;
+    void *arg;
+};
+
+static void process(struct uplink *u);
+
+static int send_msg(struct uplink *u, struct wire_msg *m)
+{
+    uint8_t *buf;
+    size_t len;
+    m->agent = u->name;
+    if (wire_msg_encode(m, &buf, &len) < 0) {
+        log_error(u->log, "cannot encode a %s", wire_kind_name(m->kind));
+        return -1;
+    }
+    int rc = zmq_send(u->sock, buf, len, ZMQ_DONTWAIT);
+    free(buf);
+    if (rc < 0)
+        return -1; /* EAGAIN: not connected; the caller retries later */
+    u->last_tx_us = clock_mono_us();
+    return 0;
+}
+
+static void fill_stats(struct uplink *u, struct wire_spool_stats *w)
+{
+    struct spool_stats st;
+    spool_get_stats(u->spool, &st);
+    w->pending = st.pending;
+    w->dropped = st.dropped;
+    w->next_seq = st.next_seq;
+}
+
+static int send_hello(struct uplink *u)
+{
+    struct wire_msg m = {.kind = WIRE_HELLO};
+    m.u.hello.name = u->name;
+    m.u.hello.site = u->site;
+    m.u.hello.version = VANTAGE_VERSION;
+    m.u.hello.config_version = u->config_version;
+    if (u->have_net && netctx_to_wire(&u->net, &m.u.hello.net) < 0)
+        return -1;
+    fill_stats(u, &m.u.hello.spool);
+    int rc = send_msg(u, &m);
+    netctx_wire_clear(&m.u.hello.net);
+    if (rc == 0) {
+        u->hello_due = false;
+        u->last_hello_us = clock_mono_us();
+        log_debug(u->log, "hello sent");
+    }
+    return rc;
+}
+
+struct collect {
+    struct pending_row rows[WIRE_BATCH_MAX];
+    size_t n;
+    uint64_t last_seq;
+};
+
+static int collect_row(uint64_t seq, const uint8_t *rec, size_t len, void *arg)
+{
+    struct collect *c = arg;
+    c->rows[c->n].data = malloc(len ? len : 1);
+    if (c->rows[c->n].data == NULL)
+        return 1;
+    memcpy(c->rows[c->n].data, rec, len);
+    c->rows[c->n].len = len;
+    c->n++;
+    c->last_seq = seq;
+    return 0;
+}
+
+/* Sends one batch if the window allows; returns 1 if one was sent. */
+static int send_batch(struct uplink *u)
+{
+    if (u->sent_seq < u->acked_seq)
+        u->sent_seq = u->acked_seq;
+    if (u->sent_seq - u->acked_seq >= UPLINK_WINDOW)
+        return 0;
+    struct collect *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return 0;
+    int sent = 0;
+    if (spool_read(u->spool, u->sent_seq, WIRE_BATCH_MAX, collect_row, c) > 0 && c->n > 0) {
+        const uint8_t *ptrs[WIRE_BATCH_MAX];
+        size_t lens[WIRE_BATCH_MAX];
+        for (size_t i = 0; i < c->n; i++) {
+            ptrs[i] = c->rows[i].data;
+            lens[i] = c->rows[i].len;
+        }
+        struct wire_msg m = {.kind = WIRE_BATCH};
+        m.u.batch.results = ptrs;
+        m.u.batch.lens = lens;
+        m.u.batch.nresults = c->n;
+        m.u.batch.site = u->site;
+        m.u.batch.after_seq = u->sent_seq;
+        fill_stats(u, &m.u.batch.spool);
+        if (send_msg(u, &m) == 0) {
+            log_debug(u->log, "sent %zu results up to seq %llu", c->n,
+                      (unsigned long long)c->last_seq);
+            u->sent_seq = c->last_seq;
+            if (u->waiting_since_us == 0)
+                u->waiting_since_us = clock_mono_us();
+            sent = 1;
+        }
+    }
+    for (size_t i = 0; i < c->n; i++)
+        free(c->rows[i].data);
+    free(c);
+    return sent;
+}
+
+static void handle(struct uplink *u, const uint8_t *buf, size_t len)
+{
+    char err[256];
+    struct wire_msg *m = wire_msg_decode(buf, len, err, sizeof(err));
+    if (m == NULL) {
+        log_warn(u->log, "dropped a message from the collector: %s", err);
+        return;
+    }
+    u->last_rx_us = clock_mono_us();
+    if (!u->was_connected) {
+        u->was_connected = true;
+        log_info(u->log, "collector answered");
+    }
+    switch (m->kind) {
+    case WIRE_ACK:
+        if (m->u.ack.seq > u->acked_seq) {
+            if (spool_ack(u->spool, m->u.ack.seq) < 0)
+                log_error(u->log, "cannot drop acknowledged results from the spool");
+            u->acked_seq = m->u.ack.seq;
+            u->waiting_since_us = u->sent_seq > u->acked_seq ? clock_mono_us() : 0;
+        }
+        if (m->u.ack.gap && u->sent_seq > u->acked_seq) {
+            log_info(u->log, "collector misses results after seq %llu; resending",
+                     (unsigned long long)u->acked_seq);
+            u->sent_seq = u->acked_seq;
+        }
+        break;
+    case WIRE_CONFIG:
+        log_info(u->log, "received %zu targets (version %s)", m->u.config.ntargets,
+                 m->u.config.version ? m->u.config.version : "?");
+        if (u->on_config != NULL)
+            u->on_config(&m->u.config, u->arg);
+        break;
+    case WIRE_RUN_NOW:
+        if (u->on_run_now != NULL)
+            u->on_run_now(m->u.run_now.target, m->u.run_now.request_id, u->arg);
+        break;
+    case WIRE_HEARTBEAT:
+        break;
+    default:
+        log_warn(u->log, "unexpected %s from the collector", wire_kind_name(m->kind));
+        break;
+    }
+    wire_msg_free(&m);
+}
+
+/* Receives and sends until the socket has nothing more for us. */
+static void process(struct uplink *u)
+{
+    for (int rounds = 0; rounds < 10000; rounds++) {
+        int events = 0;
+        size_t elen = sizeof(events);
+        if (zmq_getsockopt(u->sock, ZMQ_EVENTS, &events, &elen) != 0)
+            return;
+        bool progress = false;
+        if (events & ZMQ_POLLIN) {
+            zmq_msg_t msg;
+            zmq_msg_init(&msg);
+            if (zmq_msg_recv(&msg, u->sock, ZMQ_DONTWAIT) >= 0) {
+                handle(u, zmq_msg_data(&msg), zmq_msg_size(&msg));
+                progress = true;
+            }
+            zmq_msg_close(&msg);
+        }
+        if (events & ZMQ_POLLOUT) {
+            if (u->hello_due)
+                progress |= send_hello(u) == 0;
+            else
+                progress |= send_batch(u) == 1;
+        }
+        if (!progress)
+            return;
+    }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    process(h->data);
+}
+
+/* A new connection (after a collector restart or a network change) may
+ * reach a collector that knows nothing of this agent, and batches sent on
+ * the old one may be lost: say hello again and resend what is not acked. */
+static void on_monitor(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    struct uplink *u = h->data;
+    for (;;) {
+        int ev = 0;
+        size_t evlen = sizeof(ev);
+        if (zmq_getsockopt(u->monitor, ZMQ_EVENTS, &ev, &evlen) != 0 || !(ev & ZMQ_POLLIN))
+            break;
+        zmq_msg_t frame;
+        zmq_msg_init(&frame);
+        if (zmq_msg_recv(&frame, u->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&frame);
+            break;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size(&frame) >= 2)
+            memcpy(&event, zmq_msg_data(&frame), 2);
+        int more = zmq_msg_more(&frame);
+        zmq_msg_close(&frame);
+        while (more) { /* the second frame: the endpoint */
+            zmq_msg_init(&frame);
+            if (zmq_msg_recv(&frame, u->monitor, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&frame);
+                break;
+            }
+            more = zmq_msg_more(&frame);
+            zmq_msg_close(&frame);
+        }
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            log_debug(u->log, "connected to the collector");
+            u->hello_due = true;
+            u->sent_seq = u->acked_seq;
+        } else if (event == ZMQ_EVENT_DISCONNECTED) {
+            log_debug(u->log, "disconnected from the collector");
+        }
+    }
+    process(u);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct uplink *u = t->data;
+    uint64_t now = clock_mono_us();
+    uint64_t silent = u->last_rx_us ? now - u->last_rx_us : now - u->last_hello_us;
+    if (silent > UPLINK_SILENCE_MS * 1000ULL) {
+        if (u->was_connected) {
+            log_warn(u->log, "collector silent for %llus; will resend unacknowledged results",
+                     (unsigned long long)(silent / 1000000));
+            u->was_connected = false;
+        }
+        /* Whatever is unacknowledged may have been lost with a restart. */
+        u->sent_seq = u->acked_seq;
+        if (now - u->last_hello_us > UPLINK_SILENCE_MS * 1000ULL)
+            u->hello_due = true;
+        u->last_rx_us = 0;
+        u->last_hello_us = u->last_hello_us ? u->last_hello_us : now;
+    }
+    /* An ack normally follows a batch within milliseconds; without one the
+     * batch or its ack was lost on a broken connection. */
+    if (u->waiting_since_us != 0 && now - u->waiting_since_us > UPLINK_ACK_TIMEOUT_MS * 1000ULL &&
+        u->sent_seq > u->acked_seq) {
+        log_info(u->log, "no ack for results after seq %llu; resending",
+                 (unsigned long long)u->acked_seq);
+        u->sent_seq = u->acked_seq;
+        u->waiting_since_us = 0;
+        u->hello_due = true;
+    }
+    if (now - u->last_tx_us > UPLINK_HEARTBEAT_MS * 1000ULL) {
+        struct wire_msg m = {.kind = WIRE_HEARTBEAT, .u.heartbeat_us = clock_wall_us()};
+        (void)send_msg(u, &m);
+    }
+    process(u);
+}
+
+static void on_coalesce(uv_timer_t *t)
+{
+    process(t->data);
+}
+
+struct uplink *uplink_create(const struct uplink_params *p, char *err, size_t errlen)
+{
+    struct uplink *u = calloc(1, sizeof(*u));
+    if (u == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    u->loop = p->loop;
+    u->log = p->log;
+    u->spool = p->spool;
+    u->on_config = p->on_config;
+    u->on_run_now = p->on_run_now;
+    u->arg = p->arg;
+    u->hello_due = true;
+    u->name = strdup(p->name);
+    u->site = p->site ? strdup(p->site) : NULL;
+    u->ctx = zmq_ctx_new();
+    if (u->name == NULL || (p->site && u->site == NULL) || u->ctx == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    struct transport_opts o = {.endpoint = p->endpoint, .plaintext = p->plaintext,
+                               .keys = p->keys, .server_key = p->server_key};
+    u->sock = transport_client_create(u->ctx, &o, err, errlen);
+    if (u->sock == NULL)
+        goto fail;
+    struct spool_stats st;
+    spool_get_stats(u->spool, &st);
+    u->acked_seq = u->sent_seq = st.acked_seq;
+    int fd;
+    size_t fdlen = sizeof(fd);
+    if (zmq_getsockopt(u->sock, ZMQ_FD, &fd, &fdlen) != 0) {
+        snprintf(err, errlen, "cannot get the socket's fd: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    /* Each uplink has its own context, so the name cannot collide. */
+    const char *mon_ep = "inproc://uplink-monitor";
+    if (zmq_socket_monitor(u->sock, mon_ep,
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0 ||
+        (u->monitor = zmq_socket(u->ctx, ZMQ_PAIR)) == NULL || zmq_connect(u->monitor, mon_ep) != 0) {
+        snprintf(err, errlen, "cannot watch the connection: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    int mon_fd;
+    fdlen = sizeof(mon_fd);
+    if (zmq_getsockopt(u->monitor, ZMQ_FD, &mon_fd, &fdlen) != 0) {
+        snprintf(err, errlen, "cannot get the monitor's fd: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    uv_poll_init(p->loop, &u->poll, fd);
+    u->poll.data = u;
+    uv_poll_start(&u->poll, UV_READABLE, on_poll);
+    uv_poll_init(p->loop, &u->mon_poll, mon_fd);
+    u->mon_poll.data = u;
+    uv_poll_start(&u->mon_poll, UV_READABLE, on_monitor);
+    uv_timer_init(p->loop, &u->tick);
+    u->tick.data = u;
+    uv_timer_start(&u->tick, on_tick, UPLINK_TICK_MS, UPLINK_TICK_MS);
+    uv_timer_init(p->loop, &u->coalesce);
+    u->coalesce.data = u;
+    u->last_hello_us = clock_mono_us();
+    process(u);
+    return u;
+fail:
+    transport_close(&u->monitor);
+    transport_close(&u->sock);
+    if (u->ctx != NULL)
+        zmq_ctx_term(u->ctx);
+    free(u->name);
+    free(u->site);
+    free(u);
+    return NULL;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct uplink *u = h->data;
+    if (--u->closing > 0)
+        return;
+    /* The sockets go only now: their fds were watched by the poll handles. */
+    transport_close(&u->monitor);
+    transport_close(&u->sock);
+    zmq_ctx_term(u->ctx);
+    free(u->name);
+    free(u->site);
+    free(u->config_version);
+    free(u);
+}
+
+void uplink_destroy(struct uplink **up)
+{
+    if (up == NULL || *up == NULL)
+        return;
+    struct uplink *u = *up;
+    *up = NULL;
+    u->closing = 4;
+    uv_close((uv_handle_t *)&u->poll, on_closed);
+    uv_close((uv_handle_t *)&u->mon_poll, on_closed);
+    uv_close((uv_handle_t *)&u->tick, on_closed);
+    uv_close((uv_handle_t *)&u->coalesce, on_closed);
+}
+
+void uplink_kick(struct uplink *u)
+{
+    if (!uv_is_active((uv_handle_t *)&u->coalesce))
+        uv_timer_start(&u->coalesce, on_coalesce, UPLINK_COALESCE_MS, 0);
+}
+
+void uplink_set_netctx(struct uplink *u, const struct netctx *ctx)
+{
+    u->net = *ctx;
+    u->have_net = true;
+    u->hello_due = true;
+    process(u);
+}
+
+void uplink_set_config_version(struct uplink *u, const char *version)
+{
+    free(u->config_version);
+    u->config_version = version ? strdup(version) : NULL;
+}
+
+bool uplink_connected(const struct uplink *u)
+{
+    return u->last_rx_us != 0 && clock_mono_us() - u->last_rx_us < UPLINK_SILENCE_MS * 1000ULL;
+}

@@ -1,0 +1,148 @@
+/*
+ * cli — agents and results commands (cli.h).
+ */
+#include "cli.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "serve.h"
+
+static struct store *open_store(const struct collconf *c)
+{
+    char err[STORE_ERR_MAX];
+    struct store *s = store_open(c->database, err, sizeof(err));
+    if (s == NULL)
+        fprintf(stderr, "vantage-collector: %s\n", err);
+    return s;
+}
+
+static void ago(int64_t then_us, int64_t now_us, char *buf, size_t len)
+{
+    if (then_us <= 0) {
+        snprintf(buf, len, "never");
+        return;
+    }
+    int64_t s = (now_us - then_us) / 1000000;
+    if (s < 0)
+        s = 0;
+    if (s < 120)
+        snprintf(buf, len, "%llds ago", (long long)s);
+    else if (s < 7200)
+        snprintf(buf, len, "%lldm ago", (long long)(s / 60));
+    else if (s < 172800)
+        snprintf(buf, len, "%lldh ago", (long long)(s / 3600));
+    else
+        snprintf(buf, len, "%lldd ago", (long long)(s / 86400));
+}
+
+struct agents_ctx {
+    FILE *out;
+    bool json;
+    int64_t now;
+    size_t n;
+};
+
+static int print_agent(const struct store_agent *a, void *arg)
+{
+    struct agents_ctx *x = arg;
+    char when[40];
+    x->n++;
+    if (x->json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(a->name));
+        json_object_set_new(o, "network", a->network ? json_string(a->network) : json_null());
+        json_object_set_new(o, "site", a->site ? json_string(a->site) : json_null());
+        json_object_set_new(o, "version", a->version ? json_string(a->version) : json_null());
+        json_object_set_new(o, "address", a->address ? json_string(a->address) : json_null());
+        json_object_set_new(o, "connected", json_boolean(a->connected));
+        if (a->last_seen_us > 0) {
+            clock_format_iso_us(a->last_seen_us, false, when, sizeof(when));
+            json_object_set_new(o, "last_seen", json_string(when));
+        } else {
+            json_object_set_new(o, "last_seen", json_null());
+        }
+        json_object_set_new(o, "spool_dropped", json_integer((json_int_t)a->spool_dropped));
+        json_object_set_new(o, "committed_seq", json_integer((json_int_t)a->committed_seq));
+        char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(o);
+        if (line == NULL)
+            return -1;
+        fprintf(x->out, "%s\n", line);
+        free(line);
+        return 0;
+    }
+    if (x->n == 1)
+        fprintf(x->out, "%-20s %-16s %-16s %-8s %-10s %-10s %s\n", "AGENT", "NETWORK", "ADDRESS",
+                "VERSION", "STATE", "LAST SEEN", "SPOOL DROPPED");
+    ago(a->last_seen_us, x->now, when, sizeof(when));
+    fprintf(x->out, "%-20s %-16s %-16s %-8s %-10s %-10s %llu\n", a->name,
+            a->network ? a->network : "-", a->address ? a->address : "-",
+            a->version ? a->version : "-", a->connected ? "connected" : "gone", when,
+            (unsigned long long)a->spool_dropped);
+    return 0;
+}
+
+int cli_agents(const struct collconf *c, bool json, FILE *out)
+{
+    struct store *s = open_store(c);
+    if (s == NULL)
+        return 2;
+    struct agents_ctx x = {.out = out, .json = json, .now = clock_wall_us()};
+    int rc = store_agents_each(s, x.now - SERVE_CONNECTED_WINDOW_US, print_agent, &x);
+    if (rc < 0)
+        fprintf(stderr, "vantage-collector: cannot list agents: %s\n", store_error(s));
+    else if (x.n == 0 && !json)
+        fprintf(out, "No agent has reported yet. Check that agents run, that their keys are in %s, and the collector's log.\n",
+                c->authorized_keys ? c->authorized_keys : "authorized_keys");
+    store_close(&s);
+    return rc < 0 ? 2 : 0;
+}
+
+struct results_ctx {
+    FILE *out;
+    bool json;
+    size_t n;
+};
+
+static int print_result(const struct result *r, void *arg)
+{
+    struct results_ctx *x = arg;
+    x->n++;
+    if (x->json) {
+        char *line = result_json(r);
+        if (line == NULL)
+            return -1;
+        fprintf(x->out, "%s\n", line);
+        free(line);
+        return 0;
+    }
+    char when[40];
+    clock_format_iso_us(r->started_at_us, false, when, sizeof(when));
+    if (x->n == 1)
+        fprintf(x->out, "%-20s %-14s %-12s %-14s %-40s %-4s %-22s %9s  %s\n", "STARTED", "AGENT",
+                "NETWORK", "TARGET", "CHECK", "", "ERROR", "TOTAL", "DETAIL");
+    fprintf(x->out, "%-20s %-14s %-12s %-14s %-40s %-4s %-22s %7.1fms  %s\n", when,
+            r->agent ? r->agent : "-", r->network ? r->network : "-", r->target ? r->target : "-",
+            r->check, r->ok ? "ok" : "FAIL", result_error_name(r->error),
+            (double)r->phases_us[RESULT_PHASE_TOTAL] / 1000.0, r->detail ? r->detail : "");
+    return 0;
+}
+
+int cli_results(const struct collconf *c, const struct store_result_filter *f, bool json,
+                FILE *out)
+{
+    struct store *s = open_store(c);
+    if (s == NULL)
+        return 2;
+    struct results_ctx x = {.out = out, .json = json};
+    int rc = store_results_each(s, f, print_result, &x);
+    if (rc < 0)
+        fprintf(stderr, "vantage-collector: cannot list results: %s\n", store_error(s));
+    else if (x.n == 0 && !json)
+        fprintf(out, "No results match.\n");
+    store_close(&s);
+    return rc < 0 ? 2 : 0;
+}

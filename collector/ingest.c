@@ -1,0 +1,99 @@
+/*
+ * ingest — validated, batched storage of results (ingest.h).
+ */
+#include "ingest.h"
+
+#include <stdlib.h>
+
+struct ingest {
+    struct wire_arena *arena;  /* decoded results of the current batch */
+    struct store *store;
+    struct log *log;
+    int in_txn;
+};
+
+struct ingest *ingest_create(struct store *store, struct log *log)
+{
+    struct ingest *in = calloc(1, sizeof(*in));
+    if (in == NULL)
+        return NULL;
+    in->store = store;
+    in->log = log;
+    in->arena = wire_arena_create();
+    if (in->arena == NULL) {
+        free(in);
+        return NULL;
+    }
+    return in;
+}
+
+void ingest_destroy(struct ingest **ip)
+{
+    if (ip == NULL || *ip == NULL)
+        return;
+    if ((*ip)->in_txn)
+        store_rollback((*ip)->store);
+    wire_arena_destroy(&(*ip)->arena);
+    free(*ip);
+    *ip = NULL;
+}
+
+int ingest_begin(struct ingest *in)
+{
+    if (store_begin(in->store) < 0)
+        return -1;
+    in->in_txn = 1;
+    return 0;
+}
+
+int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const char *network,
+                 const struct wire_batch *b, struct ingest_stats *stats, uint64_t *max_seq)
+{
+    /* Decoded results borrow from the arena, emptied per batch: the store
+     * copies what it keeps past store_result_add(). */
+    wire_arena_reset(in->arena);
+    for (size_t i = 0; i < b->nresults; i++) {
+        struct result r;
+        char err[256];
+        if (wire_result_decode_in(in->arena, b->results[i], b->lens[i], &r, err, sizeof(err)) < 0) {
+            stats->invalid++;
+            log_warn(in->log, "agent %s: refused result %zu of a batch: %s", agent, i, err);
+            continue;
+        }
+        if (!r.has_seq || r.seq == 0) {
+            stats->invalid++;
+            log_warn(in->log, "agent %s: refused a result without a sequence number", agent);
+            continue;
+        }
+        if (r.seq > *max_seq)
+            *max_seq = r.seq;
+        int rc = store_result_add(in->store, agent_id, network, &r, b->results[i], b->lens[i]);
+        if (rc < 0) {
+            log_error(in->log, "agent %s: cannot store a result: %s", agent,
+                      store_error(in->store));
+            return -1;
+        }
+        if (rc == 1)
+            stats->stored++;
+        else
+            stats->duplicates++;
+    }
+    return 0;
+}
+
+int ingest_commit(struct ingest *in)
+{
+    in->in_txn = 0;
+    if (store_commit(in->store) < 0) {
+        log_error(in->log, "commit failed: %s", store_error(in->store));
+        return -1;
+    }
+    return 0;
+}
+
+void ingest_rollback(struct ingest *in)
+{
+    if (in->in_txn)
+        store_rollback(in->store);
+    in->in_txn = 0;
+}

@@ -1,0 +1,509 @@
+/*
+ * serve — the collector daemon loop (serve.h).
+ */
+#include "serve.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "auth.h"
+#include "clock.h"
+#include "ingest.h"
+#include "store.h"
+#include "transport.h"
+
+#define SESSION_ID_MAX 256          /* ZeroMQ routing ids are at most 255 bytes */
+#define SESSIONS_MAX 100000         /* agents connected at once */
+/* One transaction takes up to this many results: large enough to amortise
+ * the commit, small enough that acks follow within milliseconds. */
+#define SERVE_TXN_RESULTS_MAX 20000
+#define SERVE_POLL_MS 1000          /* wake-up for housekeeping */
+#define SERVE_FLUSH_US 1000000      /* write last_seen at most once a second */
+
+struct session {
+    uint8_t id[SESSION_ID_MAX];
+    size_t idlen;
+    char name[RESULT_NAME_MAX + 1];
+    char network[RESULT_NAME_MAX + 1];
+    char address[64];
+    int64_t agent_id;
+    int64_t last_seen_us;
+    bool dirty;                      /* last_seen not yet written */
+    bool acked;                      /* a batch was stored: send an ack */
+    bool gap;                        /* a batch came after a missing one */
+    bool fresh;                      /* no hello yet from this connection */
+    uint64_t ack_seq;                /* every seq <= this is stored */
+    uint64_t txn_seq;                /* ack_seq once the open txn commits */
+    char config_version[32];        /* what the agent said it runs */
+    struct wire_spool_stats spool;
+};
+
+struct serve {
+    struct collconf **conf;
+    struct log *log;
+    void *ctx;
+    void *router;
+    struct auth *auth;
+    struct store *store;
+    struct ingest *ingest;
+    int sigfd;
+    struct session *sessions;
+    size_t nsessions;
+    size_t cap;
+    int64_t last_flush_us;
+    uint64_t invalid_msgs;
+    struct ingest_stats totals;
+};
+
+static struct session *session_find(struct serve *s, const uint8_t *id, size_t idlen)
+{
+    for (size_t i = 0; i < s->nsessions; i++)
+        if (s->sessions[i].idlen == idlen && memcmp(s->sessions[i].id, id, idlen) == 0)
+            return &s->sessions[i];
+    return NULL;
+}
+
+/* A reconnecting agent gets a new routing id; its old session is dropped
+ * so that pushes go to the live connection only. */
+static struct session *session_get(struct serve *s, const uint8_t *id, size_t idlen,
+                                   const char *name)
+{
+    struct session *se = session_find(s, id, idlen);
+    if (se != NULL && strcmp(se->name, name) == 0)
+        return se;
+    for (size_t i = 0; i < s->nsessions; i++)
+        if (strcmp(s->sessions[i].name, name) == 0) {
+            se = &s->sessions[i];
+            memcpy(se->id, id, idlen);
+            se->idlen = idlen;
+            se->config_version[0] = '\0';
+            se->fresh = true;
+            return se;
+        }
+    if (s->nsessions == SESSIONS_MAX)
+        return NULL;
+    if (s->nsessions == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        struct session *grown = realloc(s->sessions, cap * sizeof(*grown));
+        if (grown == NULL)
+            return NULL;
+        s->sessions = grown;
+        s->cap = cap;
+    }
+    se = &s->sessions[s->nsessions];
+    memset(se, 0, sizeof(*se));
+    if (store_agent_id(s->store, name, &se->agent_id) < 0) {
+        log_error(s->log, "cannot register agent %s: %s", name, store_error(s->store));
+        return NULL;
+    }
+    /* Batches are stored only in order (see WIRE_BATCH below), so the
+     * highest stored seq is also the highest contiguous one. */
+    if (store_agent_committed_seq(s->store, se->agent_id, &se->ack_seq) < 0) {
+        log_error(s->log, "cannot read agent %s: %s", name, store_error(s->store));
+        return NULL;
+    }
+    se->txn_seq = se->ack_seq;
+    se->fresh = true;
+    memcpy(se->id, id, idlen);
+    se->idlen = idlen;
+    snprintf(se->name, sizeof(se->name), "%s", name);
+    s->nsessions++;
+    return se;
+}
+
+static int send_msg(struct serve *s, const struct session *se, const struct wire_msg *m)
+{
+    uint8_t *buf;
+    size_t len;
+    if (wire_msg_encode(m, &buf, &len) < 0) {
+        log_error(s->log, "cannot encode a %s for %s", wire_kind_name(m->kind), se->name);
+        return -1;
+    }
+    int rc = 0;
+    /* DONTWAIT: a slow or vanished agent must never stall ingest; it will
+     * ask again (hello, resend) and get its answer then. */
+    if (zmq_send(s->router, se->id, se->idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(s->router, buf, len, ZMQ_DONTWAIT) < 0) {
+        log_debug(s->log, "cannot send %s to %s: %s", wire_kind_name(m->kind), se->name,
+                  zmq_strerror(errno));
+        rc = -1;
+    }
+    free(buf);
+    return rc;
+}
+
+static void send_ack(struct serve *s, struct session *se)
+{
+    struct wire_msg m = {.kind = WIRE_ACK, .u.ack = {.seq = se->ack_seq, .gap = se->gap}};
+    send_msg(s, se, &m);
+    se->gap = false;
+}
+
+static void send_config(struct serve *s, struct session *se)
+{
+    struct wire_msg m = {.kind = WIRE_CONFIG, .u.config = (*s->conf)->targets};
+    if (send_msg(s, se, &m) == 0) {
+        snprintf(se->config_version, sizeof(se->config_version), "%s",
+                 (*s->conf)->targets.version);
+        log_info(s->log, "sent %zu targets (version %s) to %s", (*s->conf)->targets.ntargets,
+                 (*s->conf)->targets.version, se->name);
+    }
+}
+
+/* Writes the facts of a hello: site, network, version, netctx, spool. */
+static void on_hello(struct serve *s, struct session *se, const struct wire_hello *h)
+{
+    char netctx[2048];
+    size_t used = 0;
+    used += (size_t)snprintf(netctx + used, sizeof(netctx) - used, "{\"addresses\":[");
+    for (size_t i = 0; i < h->net.naddresses && used < sizeof(netctx); i++)
+        used += (size_t)snprintf(netctx + used, sizeof(netctx) - used, "%s\"%s\"", i ? "," : "",
+                                 h->net.addresses[i]);
+    if (used < sizeof(netctx))
+        used += (size_t)snprintf(netctx + used, sizeof(netctx) - used,
+                                 "],\"gateway\":\"%s\",\"resolvers\":[",
+                                 h->net.gateway ? h->net.gateway : "");
+    for (size_t i = 0; i < h->net.nresolvers && used < sizeof(netctx); i++)
+        used += (size_t)snprintf(netctx + used, sizeof(netctx) - used, "%s\"%s\"", i ? "," : "",
+                                 h->net.resolvers[i]);
+    if (used < sizeof(netctx))
+        snprintf(netctx + used, sizeof(netctx) - used, "]}");
+    else
+        snprintf(netctx, sizeof(netctx), "{}");
+
+    const char *network = h->site && h->site[0] ? h->site : se->address;
+    snprintf(se->network, sizeof(se->network), "%s", network[0] ? network : "unknown");
+    struct store_agent a = {
+        .name = se->name,
+        .site = h->site && h->site[0] ? h->site : NULL,
+        .network = se->network,
+        .version = h->version,
+        .address = se->address[0] ? se->address : NULL,
+        .netctx = netctx,
+        .last_seen_us = se->last_seen_us,
+        .spool_dropped = h->spool.dropped,
+        .spool_pending = h->spool.pending,
+    };
+    if (store_agent_update(s->store, se->agent_id, &a) < 0)
+        log_error(s->log, "cannot record hello of %s: %s", se->name, store_error(s->store));
+    se->dirty = false;
+    se->spool = h->spool;
+    log_info(s->log, "agent %s (network %s, version %s) says hello: %llu spooled, %llu dropped",
+             se->name, se->network, h->version ? h->version : "?",
+             (unsigned long long)h->spool.pending, (unsigned long long)h->spool.dropped);
+    send_ack(s, se);
+    if (h->config_version == NULL || strcmp(h->config_version, (*s->conf)->targets.version) != 0)
+        send_config(s, se);
+    else
+        snprintf(se->config_version, sizeof(se->config_version), "%s", h->config_version);
+}
+
+/* Ends the open transaction: on success the sessions' acks advance to
+ * what it stored; on failure nothing it held is acknowledged. */
+static int commit(struct serve *s, bool *in_txn)
+{
+    *in_txn = false;
+    int rc = ingest_commit(s->ingest);
+    if (rc < 0)
+        ingest_rollback(s->ingest);
+    for (size_t i = 0; i < s->nsessions; i++) {
+        struct session *se = &s->sessions[i];
+        if (rc == 0)
+            se->ack_seq = se->txn_seq;
+        else
+            se->txn_seq = se->ack_seq;
+    }
+    return rc;
+}
+
+/* Receives one message; returns 1 if it was a batch that was ingested, 0
+ * for anything else, -1 when nothing was waiting. */
+static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
+{
+    zmq_msg_t idm, body;
+    int more;
+    size_t more_len = sizeof(more);
+
+    zmq_msg_init(&idm);
+    if (zmq_msg_recv(&idm, s->router, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&idm);
+        return -1;
+    }
+    zmq_getsockopt(s->router, ZMQ_RCVMORE, &more, &more_len);
+    if (!more) {
+        zmq_msg_close(&idm);
+        return 0;
+    }
+    zmq_msg_init(&body);
+    zmq_msg_recv(&body, s->router, 0);
+    /* Extra frames are not part of the protocol: drain and ignore. */
+    zmq_getsockopt(s->router, ZMQ_RCVMORE, &more, &more_len);
+    while (more) {
+        zmq_msg_t extra;
+        zmq_msg_init(&extra);
+        zmq_msg_recv(&extra, s->router, 0);
+        zmq_msg_close(&extra);
+        zmq_getsockopt(s->router, ZMQ_RCVMORE, &more, &more_len);
+    }
+
+    int rc = 0;
+    char err[256];
+    const char *user = zmq_msg_gets(&body, "User-Id");
+    const char *peer = zmq_msg_gets(&body, "Peer-Address");
+    struct wire_msg *m = wire_msg_decode(zmq_msg_data(&body), zmq_msg_size(&body), err, sizeof(err));
+    if (m == NULL) {
+        s->invalid_msgs++;
+        log_warn(s->log, "dropped a message from %s (%s): %s", user ? user : "an agent",
+                 peer ? peer : "?", err);
+        goto out;
+    }
+    /* With CURVE the name is the one bound to the key, whatever the
+     * message claims; in plaintext (loopback tests) the claim is all. */
+    const char *name = user && user[0] ? user : m->agent;
+    if (name == NULL || name[0] == '\0') {
+        s->invalid_msgs++;
+        log_warn(s->log, "dropped a %s from %s: no agent name", wire_kind_name(m->kind),
+                 peer ? peer : "?");
+        goto out;
+    }
+    struct session *se = session_get(s, zmq_msg_data(&idm), zmq_msg_size(&idm), name);
+    if (se == NULL)
+        goto out;
+    se->last_seen_us = clock_wall_us();
+    se->dirty = true;
+    if (peer != NULL) {
+        /* The socket is dual-stack: IPv4 peers arrive as ::ffff:a.b.c.d. */
+        if (strncmp(peer, "::ffff:", 7) == 0 && strchr(peer + 7, '.') != NULL)
+            peer += 7;
+        snprintf(se->address, sizeof(se->address), "%s", peer);
+    }
+
+    /* An agent that reconnected to this (restarted) collector without a
+     * hello still gets the current targets. */
+    if (se->fresh && m->kind != WIRE_HELLO)
+        send_config(s, se);
+    se->fresh = false;
+    switch (m->kind) {
+    case WIRE_HELLO:
+        /* The hello's ack must report committed rows only. */
+        if (*in_txn && commit(s, in_txn) < 0)
+            goto out;
+        on_hello(s, se, &m->u.hello);
+        break;
+    case WIRE_BATCH:
+        if (se->network[0] == '\0') {
+            /* No hello since this collector started: the batch carries the
+             * site; without one the network is the egress address. */
+            const char *site = m->u.batch.site;
+            snprintf(se->network, sizeof(se->network), "%s",
+                     site && site[0] ? site : se->address[0] ? se->address : "unknown");
+        }
+        if (!*in_txn) {
+            if (ingest_begin(s->ingest) < 0) {
+                log_error(s->log, "cannot begin a transaction: %s", store_error(s->store));
+                goto out;
+            }
+            *in_txn = true;
+        }
+        se->acked = true;
+        se->spool = m->u.batch.spool;
+        /* A batch that does not follow what is stored means an earlier
+         * one was lost with a broken connection. Storing it would let the
+         * ack cover the missing rows, so it is refused and the agent told
+         * to resend from the ack. */
+        if (m->u.batch.after_seq > se->txn_seq) {
+            se->gap = true;
+            log_info(s->log, "agent %s: batch after seq %llu but only %llu stored; asking for a resend",
+                     se->name, (unsigned long long)m->u.batch.after_seq,
+                     (unsigned long long)se->txn_seq);
+            break;
+        }
+        uint64_t max_seq = se->txn_seq;
+        if (ingest_batch(s->ingest, se->agent_id, se->name, se->network, &m->u.batch,
+                         &s->totals, &max_seq) < 0) {
+            (void)commit(s, in_txn); /* fails: rolls back, acks nothing new */
+            goto out;
+        }
+        se->txn_seq = max_seq;
+        *results_in_txn += m->u.batch.nresults;
+        rc = 1;
+        break;
+    case WIRE_HEARTBEAT:
+        if (!*in_txn)
+            send_ack(s, se);
+        else
+            se->acked = true;
+        break;
+    default:
+        log_warn(s->log, "agent %s sent an unexpected %s", se->name, wire_kind_name(m->kind));
+        break;
+    }
+out:
+    wire_msg_free(&m);
+    zmq_msg_close(&body);
+    zmq_msg_close(&idm);
+    return rc;
+}
+
+static void flush_last_seen(struct serve *s, bool force)
+{
+    int64_t now = clock_wall_us();
+    if (!force && now - s->last_flush_us < SERVE_FLUSH_US)
+        return;
+    s->last_flush_us = now;
+    for (size_t i = 0; i < s->nsessions; i++) {
+        struct session *se = &s->sessions[i];
+        if (!se->dirty)
+            continue;
+        struct store_agent a = {.last_seen_us = se->last_seen_us,
+                                .address = se->address[0] ? se->address : NULL,
+                                .spool_dropped = se->spool.dropped,
+                                .spool_pending = se->spool.pending};
+        if (store_agent_update(s->store, se->agent_id, &a) < 0)
+            log_warn(s->log, "cannot record last_seen of %s: %s", se->name, store_error(s->store));
+        se->dirty = false;
+    }
+}
+
+static void reload(struct serve *s)
+{
+    char err[512];
+    struct collconf *fresh = collconf_load((*s->conf)->path, err, sizeof(err));
+    if (fresh == NULL) {
+        log_error(s->log, "reload failed, keeping the running configuration: %s", err);
+        return;
+    }
+    if (auth_reload(s->auth, err, sizeof(err)) < 0)
+        log_error(s->log, "authorized_keys reload failed, keeping the old list: %s", err);
+    else
+        log_info(s->log, "authorized_keys: %zu agents", auth_count(s->auth));
+    bool changed = strcmp(fresh->targets.version, (*s->conf)->targets.version) != 0;
+    collconf_destroy(s->conf);
+    *s->conf = fresh;
+    if (!changed)
+        return;
+    log_info(s->log, "targets changed (version %s): pushing to connected agents",
+             fresh->targets.version);
+    int64_t now = clock_wall_us();
+    for (size_t i = 0; i < s->nsessions; i++)
+        if (now - s->sessions[i].last_seen_us < SERVE_CONNECTED_WINDOW_US)
+            send_config(s, &s->sessions[i]);
+}
+
+static int serve_loop(struct serve *s)
+{
+    bool running = true;
+    while (running) {
+        zmq_pollitem_t items[] = {
+            {s->router, 0, ZMQ_POLLIN, 0},
+            {auth_socket(s->auth), 0, ZMQ_POLLIN, 0},
+            {NULL, s->sigfd, ZMQ_POLLIN, 0},
+        };
+        if (zmq_poll(items, 3, SERVE_POLL_MS) < 0 && errno != EINTR) {
+            log_error(s->log, "poll failed: %s", zmq_strerror(errno));
+            return -1;
+        }
+        if (items[1].revents & ZMQ_POLLIN)
+            auth_handle(s->auth);
+        if (items[2].revents & ZMQ_POLLIN) {
+            struct signalfd_siginfo si;
+            while (read(s->sigfd, &si, sizeof(si)) == sizeof(si)) {
+                if (si.ssi_signo == SIGHUP)
+                    reload(s);
+                else
+                    running = false;
+            }
+        }
+        /* Drain what is waiting into one transaction, then commit and ack. */
+        size_t results = 0;
+        bool in_txn = false;
+        while (results < SERVE_TXN_RESULTS_MAX) {
+            if (handle_one(s, &results, &in_txn) < 0)
+                break;
+            /* ZAP requests wait on our loop; don't let a burst starve them. */
+            auth_handle(s->auth);
+        }
+        if (in_txn)
+            (void)commit(s, &in_txn);
+        for (size_t i = 0; i < s->nsessions; i++)
+            if (s->sessions[i].acked) {
+                s->sessions[i].acked = false;
+                send_ack(s, &s->sessions[i]);
+            }
+        flush_last_seen(s, false);
+    }
+    flush_last_seen(s, true);
+    return 0;
+}
+
+int serve_run(struct collconf **confp, struct log *log)
+{
+    struct collconf *conf = *confp;
+    struct serve s = {.conf = confp, .log = log, .sigfd = -1};
+    struct transport_keys keys;
+    char err[512];
+    int rc = -1;
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    s.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+
+    s.store = store_open(conf->database, err, sizeof(err));
+    if (s.store == NULL) {
+        log_error(log, "%s", err);
+        goto out;
+    }
+    s.ingest = ingest_create(s.store, log);
+    s.ctx = zmq_ctx_new();
+    if (s.ingest == NULL || s.ctx == NULL || s.sigfd < 0) {
+        log_error(log, "cannot start: out of resources");
+        goto out;
+    }
+    if (!conf->insecure_plaintext &&
+        transport_load_keys(conf->secret_key, &keys, err, sizeof(err)) < 0) {
+        log_error(log, "%s", err);
+        goto out;
+    }
+    s.auth = auth_create(s.ctx, conf->insecure_plaintext ? NULL : conf->authorized_keys,
+                         conf->insecure_plaintext, log, err, sizeof(err));
+    if (s.auth == NULL) {
+        log_error(log, "%s", err);
+        goto out;
+    }
+    struct transport_opts o = {.endpoint = conf->listen,
+                               .plaintext = conf->insecure_plaintext,
+                               .keys = conf->insecure_plaintext ? NULL : &keys};
+    s.router = transport_server_create(s.ctx, &o, err, sizeof(err));
+    explicit_bzero(&keys, sizeof(keys));
+    if (s.router == NULL) {
+        log_error(log, "%s", err);
+        goto out;
+    }
+    log_info(log, "listening on %s (%s), %zu targets, %zu authorized agents, database %s",
+             conf->listen, conf->insecure_plaintext ? "PLAINTEXT, loopback only" : "CURVE",
+             conf->targets.ntargets, auth_count(s.auth), conf->database);
+    rc = serve_loop(&s);
+    log_info(log, "stopping: %llu results stored, %llu duplicates, %llu invalid results, %llu bad messages",
+             (unsigned long long)s.totals.stored, (unsigned long long)s.totals.duplicates,
+             (unsigned long long)s.totals.invalid, (unsigned long long)s.invalid_msgs);
+out:
+    transport_close(&s.router);
+    auth_destroy(&s.auth);
+    if (s.ctx != NULL)
+        zmq_ctx_term(s.ctx);
+    ingest_destroy(&s.ingest);
+    store_close(&s.store);
+    free(s.sessions);
+    if (s.sigfd >= 0)
+        close(s.sigfd);
+    return rc;
+}

@@ -1,0 +1,162 @@
+/*
+ * store — the dispatcher: picks a backend by the location's prefix and
+ * forwards every call to it, keeping the last error message for
+ * store_error(). Ingest and analysis see only store.h.
+ */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_impl.h"
+
+struct store {
+    const struct store_ops *ops;
+    void *b;                 /* the backend's state */
+    char err[STORE_ERR_MAX]; /* last failure, "" when none yet */
+};
+
+/* Backends compiled in; a PostgreSQL one joins this list. */
+static const struct store_ops *const backends[] = {&store_sqlite_ops};
+
+/* The scheme of "scheme:rest" when the prefix looks like a URI scheme
+ * (letters, digits, '+', '-', '.'; at least two characters so that a
+ * Windows-like drive letter never counts). Returns its length, or 0 when
+ * the location is a plain path. */
+static size_t scheme_len(const char *loc)
+{
+    size_t i = 0;
+    while ((loc[i] >= 'a' && loc[i] <= 'z') || (loc[i] >= 'A' && loc[i] <= 'Z') ||
+           (i > 0 &&
+            ((loc[i] >= '0' && loc[i] <= '9') || loc[i] == '+' || loc[i] == '-' || loc[i] == '.')))
+        i++;
+    return (i >= 2 && loc[i] == ':') ? i : 0;
+}
+
+struct store *store_open(const char *location, char *err, size_t errlen)
+{
+    if (location == NULL || location[0] == '\0') {
+        snprintf(err, errlen,
+                 "no database location given (set `database =` in the "
+                 "[collector] section)");
+        return NULL;
+    }
+    const struct store_ops *ops = backends[0];
+    const char *path = location;
+    size_t n = scheme_len(location);
+    if (n > 0) {
+        ops = NULL;
+        for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+            if (strlen(backends[i]->scheme) == n && strncmp(backends[i]->scheme, location, n) == 0)
+                ops = backends[i];
+        }
+        if (ops == NULL) {
+            snprintf(err, errlen,
+                     "database %s: unknown backend \"%.*s\" (this build has: sqlite:PATH or a "
+                     "plain PATH)",
+                     location, (int)n, location);
+            return NULL;
+        }
+        path = location + n + 1;
+    }
+    struct store *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        snprintf(err, errlen, "database %s: out of memory", location);
+        return NULL;
+    }
+    s->ops = ops;
+    s->b = ops->open(path, err, errlen);
+    if (s->b == NULL) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void store_close(struct store **sp)
+{
+    if (sp == NULL || *sp == NULL)
+        return;
+    struct store *s = *sp;
+    s->ops->close(s->b);
+    free(s);
+    *sp = NULL;
+}
+
+const char *store_error(const struct store *s)
+{
+    return s->err;
+}
+
+int store_begin(struct store *s)
+{
+    return s->ops->begin(s->b, s->err, sizeof(s->err));
+}
+
+int store_commit(struct store *s)
+{
+    return s->ops->commit(s->b, s->err, sizeof(s->err));
+}
+
+void store_rollback(struct store *s)
+{
+    s->ops->rollback(s->b);
+}
+
+int store_agent_id(struct store *s, const char *name, int64_t *id)
+{
+    return s->ops->agent_id(s->b, name, id, s->err, sizeof(s->err));
+}
+
+int store_agent_update(struct store *s, int64_t id, const struct store_agent *a)
+{
+    return s->ops->agent_update(s->b, id, a, s->err, sizeof(s->err));
+}
+
+int store_agent_committed_seq(struct store *s, int64_t id, uint64_t *seq)
+{
+    return s->ops->agent_committed_seq(s->b, id, seq, s->err, sizeof(s->err));
+}
+
+int store_result_add(struct store *s, int64_t agent_id, const char *network, const struct result *r,
+                     const uint8_t *record, size_t len)
+{
+    return s->ops->result_add(s->b, agent_id, network, r, record, len, s->err, sizeof(s->err));
+}
+
+int store_change_add(struct store *s, const struct store_change *c)
+{
+    return s->ops->change_add(s->b, c, s->err, sizeof(s->err));
+}
+
+int store_agents_each(struct store *s, int64_t connected_after_us, store_agent_cb cb, void *arg)
+{
+    return s->ops->agents_each(s->b, connected_after_us, cb, arg, s->err, sizeof(s->err));
+}
+
+int store_results_each(struct store *s, const struct store_result_filter *f, store_result_cb cb,
+                       void *arg)
+{
+    static const struct store_result_filter all = {0};
+    return s->ops->results_each(s->b, f != NULL ? f : &all, cb, arg, s->err, sizeof(s->err));
+}
+
+int store_latest_each(struct store *s, const char *target, store_latest_cb cb, void *arg)
+{
+    return s->ops->latest_each(s->b, target, cb, arg, s->err, sizeof(s->err));
+}
+
+int store_changes_each(struct store *s, const char *target, int64_t since_us, store_change_cb cb,
+                       void *arg)
+{
+    return s->ops->changes_each(s->b, target, since_us, cb, arg, s->err, sizeof(s->err));
+}
+
+int64_t store_streak_since(bool had_prev, bool prev_ok, int64_t prev_since_us, bool ok,
+                           int64_t started_at_us)
+{
+    if (had_prev && prev_ok == ok)
+        return prev_since_us;
+    return started_at_us;
+}

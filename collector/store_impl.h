@@ -1,0 +1,77 @@
+/*
+ * store_impl — what a storage backend provides to the store dispatcher
+ * (store.c), and the rules every backend shares.
+ *
+ * store.c picks a backend by the location's prefix ("sqlite:PATH", or a
+ * plain PATH for sqlite) and forwards each store_* call to the backend's
+ * operation of the same name. A backend keeps its own state behind a void
+ * pointer and writes its failures into the err buffer of each call; the
+ * dispatcher keeps that message for store_error(). The contracts are those
+ * of store.h; only the first argument differs.
+ *
+ * Included only by store.c, the backends, and the ingest benchmark (which
+ * needs the sqlite backend's exact INSERT to measure the raw ceiling).
+ */
+#ifndef VANTAGE_STORE_IMPL_H
+#define VANTAGE_STORE_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct store_ops {
+    const char *scheme; /* location prefix before ':', e.g. "sqlite" */
+    void *(*open)(const char *path, char *err, size_t errlen);
+    void (*close)(void *b);
+    int (*begin)(void *b, char *err, size_t errlen);
+    int (*commit)(void *b, char *err, size_t errlen);
+    void (*rollback)(void *b);
+    int (*agent_id)(void *b, const char *name, int64_t *id, char *err, size_t errlen);
+    int (*agent_update)(void *b, int64_t id, const struct store_agent *a, char *err, size_t errlen);
+    int (*agent_committed_seq)(void *b, int64_t id, uint64_t *seq, char *err, size_t errlen);
+    int (*result_add)(void *b, int64_t agent_id, const char *network, const struct result *r,
+                      const uint8_t *record, size_t len, char *err, size_t errlen);
+    int (*change_add)(void *b, const struct store_change *c, char *err, size_t errlen);
+    int (*agents_each)(void *b, int64_t connected_after_us, store_agent_cb cb, void *arg, char *err,
+                       size_t errlen);
+    int (*results_each)(void *b, const struct store_result_filter *f, store_result_cb cb, void *arg,
+                        char *err, size_t errlen);
+    int (*latest_each)(void *b, const char *target, store_latest_cb cb, void *arg, char *err,
+                       size_t errlen);
+    int (*changes_each)(void *b, const char *target, int64_t since_us, store_change_cb cb,
+                        void *arg, char *err, size_t errlen);
+};
+
+extern const struct store_ops store_sqlite_ops;
+
+/* The largest encoded result a store accepts: one wire message. A result
+ * decoded by wire is far smaller; this only stops a caller's bug from
+ * writing an unbounded row. */
+#define STORE_RECORD_MAX (8u << 20)
+
+/*
+ * The streak rule every backend applies when a result newer (by seq) than
+ * the stored latest state arrives: the streak goes on while the status
+ * (ok / failing) stays the same, and starts at the new result when it
+ * flips or when there was no state yet. Returns the new since_us.
+ * @unittest: tests/unit/test_store.c (streak across flips)
+ */
+int64_t store_streak_since(bool had_prev, bool prev_ok, int64_t prev_since_us, bool ok,
+                           int64_t started_at_us);
+
+/*
+ * The sqlite backend's schema version (PRAGMA user_version after
+ * store_open) and its one hot-path statement, shared with
+ * bench/ingest/ceiling.c so that the raw ceiling inserts exactly what the
+ * store inserts. Parameters: agent_id, seq, network_id, target_id,
+ * check_id, started_at_us, ok, layer, error, total_us, record.
+ */
+#define STORE_SQLITE_SCHEMA_VERSION 1
+#define STORE_SQLITE_RESULT_INSERT                                                                 \
+    "INSERT INTO results(agent_id, seq, network_id, target_id, check_id, started_at_us, ok,"       \
+    " layer, error, total_us, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"       \
+    " ON CONFLICT(agent_id, seq) DO NOTHING"
+
+#endif

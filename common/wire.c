@@ -1,0 +1,810 @@
+/*
+ * wire — protobuf-c encoding and validated decoding of every message
+ * (wire.h). The only file that includes the generated vantage.pb-c.h.
+ */
+#include "wire.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vantage.pb-c.h"
+
+static const char *const kind_names[WIRE_KIND_LAST] = {
+    "hello", "batch", "ack", "config", "run_now", "heartbeat",
+};
+
+const char *wire_kind_name(enum wire_kind kind)
+{
+    return (unsigned)kind < WIRE_KIND_LAST ? kind_names[kind] : "unknown";
+}
+
+/* ---- validation helpers ------------------------------------------------ */
+
+/* A decoded string is acceptable when absent or at most max bytes. */
+static int str_ok(const char *s, size_t max, const char *what, char *err, size_t errlen)
+{
+    if (s != NULL && strnlen(s, max + 1) > max) {
+        snprintf(err, errlen, "%s longer than %zu bytes", what, max);
+        return 0;
+    }
+    return 1;
+}
+
+static int dup_str(char **dst, const char *src)
+{
+    if (src == NULL) {
+        *dst = NULL;
+        return 0;
+    }
+    *dst = strdup(src);
+    return *dst ? 0 : -1;
+}
+
+static int dup_list(char ***dst, size_t *n, char **src, size_t nsrc)
+{
+    *dst = NULL;
+    *n = 0;
+    if (nsrc == 0)
+        return 0;
+    *dst = calloc(nsrc, sizeof(char *));
+    if (*dst == NULL)
+        return -1;
+    for (size_t i = 0; i < nsrc; i++) {
+        if (dup_str(&(*dst)[i], src[i] ? src[i] : "") < 0)
+            return -1;
+        (*n)++;
+    }
+    return 0;
+}
+
+static void free_list(char **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
+/* ---- arena ----------------------------------------------------------------- */
+
+/* Blocks of this size hold a batch's decoded results with few blocks; a
+ * larger single allocation gets a block of its own. */
+#define ARENA_BLOCK 65536
+
+struct arena_block {
+    struct arena_block *next;
+    size_t cap;
+    size_t used;
+    max_align_t data[];
+};
+
+struct wire_arena {
+    struct arena_block *head;
+};
+
+struct wire_arena *wire_arena_create(void)
+{
+    return calloc(1, sizeof(struct wire_arena));
+}
+
+static void *arena_alloc(void *data, size_t size)
+{
+    struct wire_arena *a = data;
+    size = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+    struct arena_block *b = a->head;
+    if (b == NULL || b->cap - b->used < size) {
+        size_t cap = size > ARENA_BLOCK ? size : ARENA_BLOCK;
+        b = malloc(sizeof(*b) + cap);
+        if (b == NULL)
+            return NULL;
+        b->cap = cap;
+        b->used = 0;
+        b->next = a->head;
+        a->head = b;
+    }
+    void *p = (char *)b->data + b->used;
+    b->used += size;
+    return p;
+}
+
+static void arena_free(void *data, void *ptr)
+{
+    (void)data;
+    (void)ptr; /* everything goes at wire_arena_reset() */
+}
+
+void wire_arena_reset(struct wire_arena *a)
+{
+    if (a == NULL || a->head == NULL)
+        return;
+    /* Keep one block: the next batch reuses it without a malloc. */
+    struct arena_block *keep = a->head;
+    while (keep->next != NULL && keep->cap != ARENA_BLOCK)
+        keep = keep->next;
+    for (struct arena_block *b = a->head, *next; b != NULL; b = next) {
+        next = b->next;
+        if (b != keep)
+            free(b);
+    }
+    if (keep->cap == ARENA_BLOCK) {
+        keep->next = NULL;
+        keep->used = 0;
+        a->head = keep;
+    } else {
+        free(keep);
+        a->head = NULL;
+    }
+}
+
+void wire_arena_destroy(struct wire_arena **ap)
+{
+    if (ap == NULL || *ap == NULL)
+        return;
+    for (struct arena_block *b = (*ap)->head, *next; b != NULL; b = next) {
+        next = b->next;
+        free(b);
+    }
+    free(*ap);
+    *ap = NULL;
+}
+
+/* ---- results ------------------------------------------------------------- */
+
+int wire_result_encode(const struct result *r, uint8_t **buf, size_t *len)
+{
+    Vantage__Result m = VANTAGE__RESULT__INIT;
+    Vantage__Phases ph = VANTAGE__PHASES__INIT;
+    Vantage__TlsFacts tls = VANTAGE__TLS_FACTS__INIT;
+    Vantage__DnsAnswer *dns = NULL;
+    Vantage__DnsAnswer **dnsp = NULL;
+    int rc = -1;
+
+    m.has_seq = r->has_seq;
+    m.seq = r->seq;
+    m.target = r->target;
+    m.check = r->check;
+    m.has_discovered = r->discovered;
+    m.discovered = r->discovered;
+    m.has_started_at_us = 1;
+    m.started_at_us = r->started_at_us;
+    m.has_ok = 1;
+    m.ok = r->ok;
+    m.has_layer = r->layer != RESULT_LAYER_NONE;
+    m.layer = (Vantage__Layer)r->layer;
+    m.has_error = 1;
+    m.error = (Vantage__ErrorCode)r->error;
+    m.detail = r->detail;
+    uint64_t *slots[RESULT_PHASE_LAST] = {&ph.dns,      &ph.connect, &ph.tls,  &ph.greeting,
+                                          &ph.starttls, &ph.auth,    &ph.http, &ph.total};
+    protobuf_c_boolean *has[RESULT_PHASE_LAST] = {&ph.has_dns,      &ph.has_connect, &ph.has_tls,
+                                                  &ph.has_greeting, &ph.has_starttls,
+                                                  &ph.has_auth,     &ph.has_http, &ph.has_total};
+    for (int i = 0; i < RESULT_PHASE_LAST; i++) {
+        *slots[i] = r->phases_us[i];
+        *has[i] = r->phases_us[i] != 0;
+    }
+    m.phases = &ph;
+    m.address = r->address;
+    m.has_port = r->port != 0;
+    m.port = r->port;
+    if (r->tls != NULL) {
+        tls.version = r->tls->version;
+        tls.cipher = r->tls->cipher;
+        tls.subject = r->tls->subject;
+        tls.issuer = r->tls->issuer;
+        tls.n_sans = r->tls->nsans;
+        tls.sans = r->tls->sans;
+        tls.has_not_after = r->tls->not_after != 0;
+        tls.not_after = r->tls->not_after;
+        tls.has_days_left = r->tls->not_after != 0;
+        tls.days_left = r->tls->days_left;
+        tls.sha256 = r->tls->sha256;
+        tls.verify = r->tls->verify;
+        m.tls = &tls;
+    }
+    m.banner = r->banner;
+    if (r->ndns > 0) {
+        dns = calloc(r->ndns, sizeof(*dns));
+        dnsp = calloc(r->ndns, sizeof(*dnsp));
+        if (dns == NULL || dnsp == NULL)
+            goto out;
+        for (size_t i = 0; i < r->ndns; i++) {
+            const struct result_dns *d = &r->dns[i];
+            vantage__dns_answer__init(&dns[i]);
+            dns[i].name = d->name;
+            dns[i].type = d->type;
+            dns[i].rcode = d->rcode;
+            dns[i].n_answers = d->nanswers;
+            dns[i].answers = d->answers;
+            dns[i].has_ttl = 1;
+            dns[i].ttl = d->ttl;
+            dns[i].resolver = d->resolver;
+            dnsp[i] = &dns[i];
+        }
+        m.n_dns = r->ndns;
+        m.dns = dnsp;
+    }
+    *len = vantage__result__get_packed_size(&m);
+    *buf = malloc(*len ? *len : 1);
+    if (*buf == NULL)
+        goto out;
+    vantage__result__pack(&m, *buf);
+    rc = 0;
+out:
+    free(dns);
+    free(dnsp);
+    return rc;
+}
+
+static int result_valid(const Vantage__Result *m, char *err, size_t errlen)
+{
+    if (!str_ok(m->target, RESULT_NAME_MAX, "target", err, errlen) ||
+        !str_ok(m->check, RESULT_STR_MAX, "check", err, errlen) ||
+        !str_ok(m->detail, RESULT_STR_MAX, "detail", err, errlen) ||
+        !str_ok(m->address, RESULT_NAME_MAX, "address", err, errlen) ||
+        !str_ok(m->banner, RESULT_STR_MAX, "banner", err, errlen))
+        return 0;
+    if (m->check == NULL || m->check[0] == '\0') {
+        snprintf(err, errlen, "result without a check");
+        return 0;
+    }
+    if (!m->has_started_at_us || m->started_at_us <= 0) {
+        snprintf(err, errlen, "result without a start time");
+        return 0;
+    }
+    if (m->has_port && m->port > 65535) {
+        snprintf(err, errlen, "port %u out of range", m->port);
+        return 0;
+    }
+    if (m->n_dns > RESULT_LIST_MAX) {
+        snprintf(err, errlen, "more than %d DNS answers", RESULT_LIST_MAX);
+        return 0;
+    }
+    for (size_t i = 0; i < m->n_dns; i++) {
+        const Vantage__DnsAnswer *d = m->dns[i];
+        if (!str_ok(d->name, RESULT_NAME_MAX, "dns name", err, errlen) ||
+            !str_ok(d->type, 16, "dns type", err, errlen) ||
+            !str_ok(d->rcode, 16, "dns rcode", err, errlen) ||
+            !str_ok(d->resolver, RESULT_NAME_MAX, "dns resolver", err, errlen))
+            return 0;
+        if (d->n_answers > RESULT_LIST_MAX) {
+            snprintf(err, errlen, "more than %d answers in one DNS record", RESULT_LIST_MAX);
+            return 0;
+        }
+        for (size_t j = 0; j < d->n_answers; j++)
+            if (!str_ok(d->answers[j], RESULT_STR_MAX, "dns answer", err, errlen))
+                return 0;
+    }
+    if (m->tls != NULL) {
+        const Vantage__TlsFacts *t = m->tls;
+        if (!str_ok(t->version, 32, "tls version", err, errlen) ||
+            !str_ok(t->cipher, 128, "tls cipher", err, errlen) ||
+            !str_ok(t->subject, RESULT_STR_MAX, "tls subject", err, errlen) ||
+            !str_ok(t->issuer, RESULT_STR_MAX, "tls issuer", err, errlen) ||
+            !str_ok(t->sha256, 128, "tls sha256", err, errlen) ||
+            !str_ok(t->verify, RESULT_STR_MAX, "tls verify", err, errlen))
+            return 0;
+        if (t->n_sans > RESULT_LIST_MAX) {
+            snprintf(err, errlen, "more than %d SANs", RESULT_LIST_MAX);
+            return 0;
+        }
+        for (size_t j = 0; j < t->n_sans; j++)
+            if (!str_ok(t->sans[j], RESULT_NAME_MAX, "tls SAN", err, errlen))
+                return 0;
+    }
+    return 1;
+}
+
+/* Fills r from m. Without an arena every string is copied to the heap
+ * (result_clear frees them); with one, strings and lists are borrowed from
+ * m, which lives in the same arena, and the few allocations come from it. */
+static int result_from_pb(const Vantage__Result *m, struct result *r, struct wire_arena *a)
+{
+#define TAKE_STR(dst, src) (a ? ((dst) = (src), 0) : dup_str(&(dst), (src)))
+#define TAKE_LIST(dst, n, src, nsrc)                                                              \
+    (a ? ((dst) = (src), (n) = (nsrc), 0) : dup_list(&(dst), &(n), (src), (nsrc)))
+    r->has_seq = m->has_seq;
+    r->seq = m->seq;
+    r->discovered = m->has_discovered && m->discovered;
+    r->started_at_us = m->started_at_us;
+    r->layer = m->has_layer && (unsigned)m->layer < RESULT_LAYER_LAST ? (enum result_layer)m->layer
+                                                                       : RESULT_LAYER_NONE;
+    r->error = m->has_error ? (enum result_error)m->error : RESULT_OK;
+    if ((unsigned)r->error >= RESULT_ERROR_LAST) {
+        /* A newer agent's code: keep the fact that it failed. */
+        char detail[96];
+        snprintf(detail, sizeof(detail), "unknown error code %d from a newer agent", (int)m->error);
+        r->error = RESULT_INTERNAL;
+        if (a != NULL) {
+            r->detail = arena_alloc(a, strlen(detail) + 1);
+            if (r->detail == NULL)
+                return -1;
+            strcpy(r->detail, detail);
+        } else if (result_set_str(&r->detail, detail) < 0)
+            return -1;
+    } else if (TAKE_STR(r->detail, m->detail) < 0)
+        return -1;
+    r->ok = r->error == RESULT_OK;
+    if (TAKE_STR(r->target, m->target) < 0 || TAKE_STR(r->check, m->check) < 0 ||
+        TAKE_STR(r->address, m->address) < 0 || TAKE_STR(r->banner, m->banner) < 0)
+        return -1;
+    r->port = m->has_port ? (uint16_t)m->port : 0;
+    if (m->phases != NULL) {
+        const Vantage__Phases *p = m->phases;
+        uint64_t v[RESULT_PHASE_LAST] = {p->dns,      p->connect, p->tls,  p->greeting,
+                                         p->starttls, p->auth,    p->http, p->total};
+        memcpy(r->phases_us, v, sizeof(v));
+    }
+    if (m->tls != NULL) {
+        const Vantage__TlsFacts *t = m->tls;
+        struct result_tls *rt = a ? arena_alloc(a, sizeof(*rt)) : result_tls_new(r);
+        if (rt == NULL)
+            return -1;
+        if (a != NULL) {
+            memset(rt, 0, sizeof(*rt));
+            r->tls = rt;
+        }
+        if (TAKE_STR(rt->version, t->version) < 0 || TAKE_STR(rt->cipher, t->cipher) < 0 ||
+            TAKE_STR(rt->subject, t->subject) < 0 || TAKE_STR(rt->issuer, t->issuer) < 0 ||
+            TAKE_STR(rt->sha256, t->sha256) < 0 || TAKE_STR(rt->verify, t->verify) < 0 ||
+            TAKE_LIST(rt->sans, rt->nsans, t->sans, t->n_sans) < 0)
+            return -1;
+        rt->not_after = t->has_not_after ? t->not_after : 0;
+        rt->days_left = t->has_days_left ? t->days_left : 0;
+    }
+    if (m->n_dns > 0) {
+        size_t bytes = m->n_dns * sizeof(*r->dns);
+        r->dns = a ? arena_alloc(a, bytes) : calloc(m->n_dns, sizeof(*r->dns));
+        if (r->dns == NULL)
+            return -1;
+        if (a != NULL)
+            memset(r->dns, 0, bytes);
+        for (size_t i = 0; i < m->n_dns; i++) {
+            const Vantage__DnsAnswer *d = m->dns[i];
+            struct result_dns *rd = &r->dns[i];
+            r->ndns++;
+            if (TAKE_STR(rd->name, d->name) < 0 || TAKE_STR(rd->type, d->type) < 0 ||
+                TAKE_STR(rd->rcode, d->rcode) < 0 || TAKE_STR(rd->resolver, d->resolver) < 0 ||
+                TAKE_LIST(rd->answers, rd->nanswers, d->answers, d->n_answers) < 0)
+                return -1;
+            rd->ttl = d->has_ttl ? d->ttl : 0;
+        }
+    }
+    return 0;
+#undef TAKE_STR
+#undef TAKE_LIST
+}
+
+int wire_result_decode(const uint8_t *buf, size_t len, struct result *out, char *err,
+                       size_t errlen)
+{
+    result_init(out);
+    if (len > WIRE_MSG_MAX) {
+        snprintf(err, errlen, "result of %zu bytes exceeds %d", len, WIRE_MSG_MAX);
+        return -1;
+    }
+    Vantage__Result *m = vantage__result__unpack(NULL, len, buf);
+    if (m == NULL) {
+        snprintf(err, errlen, "malformed result (%zu bytes)", len);
+        return -1;
+    }
+    int rc = -1;
+    if (!result_valid(m, err, errlen))
+        goto out;
+    if (result_from_pb(m, out, NULL) < 0) {
+        snprintf(err, errlen, "out of memory decoding a result");
+        result_clear(out);
+        goto out;
+    }
+    rc = 0;
+out:
+    vantage__result__free_unpacked(m, NULL);
+    return rc;
+}
+
+int wire_result_decode_in(struct wire_arena *a, const uint8_t *buf, size_t len, struct result *out,
+                          char *err, size_t errlen)
+{
+    result_init(out);
+    if (len > WIRE_MSG_MAX) {
+        snprintf(err, errlen, "result of %zu bytes exceeds %d", len, WIRE_MSG_MAX);
+        return -1;
+    }
+    ProtobufCAllocator alloc = {.alloc = arena_alloc, .free = arena_free, .allocator_data = a};
+    Vantage__Result *m = vantage__result__unpack(&alloc, len, buf);
+    if (m == NULL) {
+        snprintf(err, errlen, "malformed result (%zu bytes)", len);
+        return -1;
+    }
+    if (!result_valid(m, err, errlen))
+        return -1;
+    if (result_from_pb(m, out, a) < 0) {
+        snprintf(err, errlen, "out of memory decoding a result");
+        result_init(out);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- envelopes ------------------------------------------------------------ */
+
+static void stats_to_pb(const struct wire_spool_stats *s, Vantage__SpoolStats *p)
+{
+    vantage__spool_stats__init(p);
+    p->has_pending = p->has_dropped = p->has_next_seq = 1;
+    p->pending = s->pending;
+    p->dropped = s->dropped;
+    p->next_seq = s->next_seq;
+}
+
+static void stats_from_pb(const Vantage__SpoolStats *p, struct wire_spool_stats *s)
+{
+    memset(s, 0, sizeof(*s));
+    if (p == NULL)
+        return;
+    s->pending = p->pending;
+    s->dropped = p->dropped;
+    s->next_seq = p->next_seq;
+}
+
+int wire_msg_encode(const struct wire_msg *m, uint8_t **buf, size_t *len)
+{
+    Vantage__Envelope env = VANTAGE__ENVELOPE__INIT;
+    Vantage__Hello hello = VANTAGE__HELLO__INIT;
+    Vantage__NetContext net = VANTAGE__NET_CONTEXT__INIT;
+    Vantage__SpoolStats stats;
+    Vantage__ResultBatch batch = VANTAGE__RESULT_BATCH__INIT;
+    Vantage__Ack ack = VANTAGE__ACK__INIT;
+    Vantage__TargetConfig config = VANTAGE__TARGET_CONFIG__INIT;
+    Vantage__RunNow run_now = VANTAGE__RUN_NOW__INIT;
+    Vantage__Heartbeat hb = VANTAGE__HEARTBEAT__INIT;
+    ProtobufCBinaryData *bins = NULL;
+    Vantage__Target *targets = NULL;
+    Vantage__Target **targetp = NULL;
+    int rc = -1;
+
+    env.protocol = WIRE_PROTOCOL_VERSION;
+    env.agent = m->agent;
+    switch (m->kind) {
+    case WIRE_HELLO:
+        hello.name = m->u.hello.name;
+        hello.site = m->u.hello.site;
+        hello.version = m->u.hello.version;
+        net.n_addresses = m->u.hello.net.naddresses;
+        net.addresses = m->u.hello.net.addresses;
+        net.gateway = m->u.hello.net.gateway;
+        net.n_resolvers = m->u.hello.net.nresolvers;
+        net.resolvers = m->u.hello.net.resolvers;
+        hello.net = &net;
+        stats_to_pb(&m->u.hello.spool, &stats);
+        hello.spool = &stats;
+        hello.config_version = m->u.hello.config_version;
+        env.body_case = VANTAGE__ENVELOPE__BODY_HELLO;
+        env.hello = &hello;
+        break;
+    case WIRE_BATCH:
+        if (m->u.batch.nresults > WIRE_BATCH_MAX)
+            return -1;
+        bins = calloc(m->u.batch.nresults ? m->u.batch.nresults : 1, sizeof(*bins));
+        if (bins == NULL)
+            return -1;
+        for (size_t i = 0; i < m->u.batch.nresults; i++) {
+            bins[i].data = (uint8_t *)m->u.batch.results[i];
+            bins[i].len = m->u.batch.lens[i];
+        }
+        batch.n_results = m->u.batch.nresults;
+        batch.results = bins;
+        stats_to_pb(&m->u.batch.spool, &stats);
+        batch.spool = &stats;
+        batch.site = m->u.batch.site;
+        batch.has_after_seq = 1;
+        batch.after_seq = m->u.batch.after_seq;
+        env.body_case = VANTAGE__ENVELOPE__BODY_BATCH;
+        env.batch = &batch;
+        break;
+    case WIRE_ACK:
+        ack.committed_seq = m->u.ack.seq;
+        ack.has_gap = m->u.ack.gap;
+        ack.gap = m->u.ack.gap;
+        env.body_case = VANTAGE__ENVELOPE__BODY_ACK;
+        env.ack = &ack;
+        break;
+    case WIRE_CONFIG: {
+        size_t n = m->u.config.ntargets;
+        if (n > WIRE_TARGETS_MAX)
+            return -1;
+        targets = calloc(n ? n : 1, sizeof(*targets));
+        targetp = calloc(n ? n : 1, sizeof(*targetp));
+        if (targets == NULL || targetp == NULL)
+            goto out;
+        for (size_t i = 0; i < n; i++) {
+            const struct wire_target *t = &m->u.config.targets[i];
+            vantage__target__init(&targets[i]);
+            targets[i].name = t->name;
+            targets[i].domain = t->domain;
+            targets[i].n_checks = t->nchecks;
+            targets[i].checks = t->checks;
+            targets[i].has_interval_ms = targets[i].has_timeout_ms = 1;
+            targets[i].interval_ms = t->interval_ms;
+            targets[i].timeout_ms = t->timeout_ms;
+            targets[i].credentials = t->credentials;
+            targetp[i] = &targets[i];
+        }
+        config.version = m->u.config.version;
+        config.n_targets = n;
+        config.targets = targetp;
+        env.body_case = VANTAGE__ENVELOPE__BODY_CONFIG;
+        env.config = &config;
+        break;
+    }
+    case WIRE_RUN_NOW:
+        run_now.target = m->u.run_now.target;
+        run_now.has_request_id = 1;
+        run_now.request_id = m->u.run_now.request_id;
+        env.body_case = VANTAGE__ENVELOPE__BODY_RUN_NOW;
+        env.run_now = &run_now;
+        break;
+    case WIRE_HEARTBEAT:
+        hb.has_sent_at_us = 1;
+        hb.sent_at_us = m->u.heartbeat_us;
+        env.body_case = VANTAGE__ENVELOPE__BODY_HEARTBEAT;
+        env.heartbeat = &hb;
+        break;
+    default:
+        return -1;
+    }
+    *len = vantage__envelope__get_packed_size(&env);
+    if (*len > WIRE_MSG_MAX)
+        goto out;
+    *buf = malloc(*len ? *len : 1);
+    if (*buf == NULL)
+        goto out;
+    vantage__envelope__pack(&env, *buf);
+    rc = 0;
+out:
+    free(bins);
+    free(targets);
+    free(targetp);
+    return rc;
+}
+
+static int netctx_from_pb(const Vantage__NetContext *p, struct wire_netctx *n, char *err,
+                          size_t errlen)
+{
+    memset(n, 0, sizeof(*n));
+    if (p == NULL)
+        return 0;
+    if (p->n_addresses > RESULT_LIST_MAX || p->n_resolvers > RESULT_LIST_MAX) {
+        snprintf(err, errlen, "network context lists more than %d entries", RESULT_LIST_MAX);
+        return -1;
+    }
+    if (!str_ok(p->gateway, RESULT_NAME_MAX, "gateway", err, errlen))
+        return -1;
+    for (size_t i = 0; i < p->n_addresses; i++)
+        if (!str_ok(p->addresses[i], RESULT_NAME_MAX, "address", err, errlen))
+            return -1;
+    for (size_t i = 0; i < p->n_resolvers; i++)
+        if (!str_ok(p->resolvers[i], RESULT_NAME_MAX, "resolver", err, errlen))
+            return -1;
+    n->addresses = p->addresses;
+    n->naddresses = p->n_addresses;
+    n->gateway = p->gateway;
+    n->resolvers = p->resolvers;
+    n->nresolvers = p->n_resolvers;
+    return 0;
+}
+
+static int config_from_pb(const Vantage__TargetConfig *p, struct wire_config *c, char *err,
+                          size_t errlen)
+{
+    if (p->n_targets > WIRE_TARGETS_MAX) {
+        snprintf(err, errlen, "config with more than %d targets", WIRE_TARGETS_MAX);
+        return -1;
+    }
+    if (!str_ok(p->version, RESULT_NAME_MAX, "config version", err, errlen))
+        return -1;
+    c->version = p->version;
+    c->ntargets = p->n_targets;
+    c->targets = calloc(p->n_targets ? p->n_targets : 1, sizeof(*c->targets));
+    if (c->targets == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < p->n_targets; i++) {
+        const Vantage__Target *t = p->targets[i];
+        struct wire_target *w = &c->targets[i];
+        if (t->name == NULL || t->name[0] == '\0') {
+            snprintf(err, errlen, "target %zu without a name", i);
+            return -1;
+        }
+        if (!str_ok(t->name, RESULT_NAME_MAX, "target name", err, errlen) ||
+            !str_ok(t->domain, RESULT_NAME_MAX, "target domain", err, errlen) ||
+            !str_ok(t->credentials, RESULT_NAME_MAX, "credentials", err, errlen))
+            return -1;
+        if (t->n_checks > WIRE_CHECKS_MAX) {
+            snprintf(err, errlen, "target %s has more than %d checks", t->name, WIRE_CHECKS_MAX);
+            return -1;
+        }
+        for (size_t j = 0; j < t->n_checks; j++)
+            if (!str_ok(t->checks[j], RESULT_STR_MAX, "check", err, errlen))
+                return -1;
+        w->name = t->name;
+        w->domain = t->domain;
+        w->checks = t->checks;
+        w->nchecks = t->n_checks;
+        w->interval_ms = t->interval_ms;
+        w->timeout_ms = t->timeout_ms;
+        w->credentials = t->credentials;
+    }
+    return 0;
+}
+
+struct wire_msg *wire_msg_decode(const uint8_t *buf, size_t len, char *err, size_t errlen)
+{
+    if (len > WIRE_MSG_MAX) {
+        snprintf(err, errlen, "message of %zu bytes exceeds %d", len, WIRE_MSG_MAX);
+        return NULL;
+    }
+    Vantage__Envelope *env = vantage__envelope__unpack(NULL, len, buf);
+    if (env == NULL) {
+        snprintf(err, errlen, "malformed message (%zu bytes)", len);
+        return NULL;
+    }
+    struct wire_msg *m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        snprintf(err, errlen, "out of memory");
+        vantage__envelope__free_unpacked(env, NULL);
+        return NULL;
+    }
+    m->priv = env;
+    m->kind = WIRE_KIND_LAST;
+    if (env->protocol != WIRE_PROTOCOL_VERSION) {
+        snprintf(err, errlen, "protocol version %u, expected %d", env->protocol,
+                 WIRE_PROTOCOL_VERSION);
+        goto fail;
+    }
+    if (!str_ok(env->agent, RESULT_NAME_MAX, "agent name", err, errlen))
+        goto fail;
+    m->agent = env->agent;
+    switch (env->body_case) {
+    case VANTAGE__ENVELOPE__BODY_HELLO: {
+        const Vantage__Hello *h = env->hello;
+        if (!str_ok(h->name, RESULT_NAME_MAX, "name", err, errlen) ||
+            !str_ok(h->site, RESULT_NAME_MAX, "site", err, errlen) ||
+            !str_ok(h->version, 64, "version", err, errlen) ||
+            !str_ok(h->config_version, RESULT_NAME_MAX, "config version", err, errlen))
+            goto fail;
+        if (netctx_from_pb(h->net, &m->u.hello.net, err, errlen) < 0)
+            goto fail;
+        m->u.hello.name = h->name;
+        m->u.hello.site = h->site;
+        m->u.hello.version = h->version;
+        m->u.hello.config_version = h->config_version;
+        stats_from_pb(h->spool, &m->u.hello.spool);
+        m->kind = WIRE_HELLO;
+        break;
+    }
+    case VANTAGE__ENVELOPE__BODY_BATCH: {
+        const Vantage__ResultBatch *b = env->batch;
+        if (b->n_results > WIRE_BATCH_MAX) {
+            snprintf(err, errlen, "batch of %zu results exceeds %d", b->n_results, WIRE_BATCH_MAX);
+            goto fail;
+        }
+        size_t n = b->n_results ? b->n_results : 1;
+        m->u.batch.results = calloc(n, sizeof(*m->u.batch.results));
+        m->u.batch.lens = calloc(n, sizeof(*m->u.batch.lens));
+        m->kind = WIRE_BATCH; /* so that wire_msg_free frees the arrays */
+        if (m->u.batch.results == NULL || m->u.batch.lens == NULL) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        for (size_t i = 0; i < b->n_results; i++) {
+            m->u.batch.results[i] = b->results[i].data;
+            m->u.batch.lens[i] = b->results[i].len;
+        }
+        if (!str_ok(b->site, RESULT_NAME_MAX, "site", err, errlen))
+            goto fail;
+        m->u.batch.site = b->site;
+        m->u.batch.after_seq = b->after_seq;
+        m->u.batch.nresults = b->n_results;
+        stats_from_pb(b->spool, &m->u.batch.spool);
+        break;
+    }
+    case VANTAGE__ENVELOPE__BODY_ACK:
+        m->u.ack.seq = env->ack->committed_seq;
+        m->u.ack.gap = env->ack->has_gap && env->ack->gap;
+        m->kind = WIRE_ACK;
+        break;
+    case VANTAGE__ENVELOPE__BODY_CONFIG:
+        m->kind = WIRE_CONFIG;
+        if (config_from_pb(env->config, &m->u.config, err, errlen) < 0)
+            goto fail;
+        break;
+    case VANTAGE__ENVELOPE__BODY_RUN_NOW:
+        if (!str_ok(env->run_now->target, RESULT_NAME_MAX, "target", err, errlen))
+            goto fail;
+        m->u.run_now.target = env->run_now->target;
+        m->u.run_now.request_id = env->run_now->request_id;
+        m->kind = WIRE_RUN_NOW;
+        break;
+    case VANTAGE__ENVELOPE__BODY_HEARTBEAT:
+        m->u.heartbeat_us = env->heartbeat->sent_at_us;
+        m->kind = WIRE_HEARTBEAT;
+        break;
+    default:
+        snprintf(err, errlen, "message without a known body");
+        goto fail;
+    }
+    return m;
+fail:
+    wire_msg_free(&m);
+    return NULL;
+}
+
+void wire_msg_free(struct wire_msg **mp)
+{
+    if (mp == NULL || *mp == NULL)
+        return;
+    struct wire_msg *m = *mp;
+    if (m->kind == WIRE_BATCH) {
+        free(m->u.batch.results);
+        free(m->u.batch.lens);
+    } else if (m->kind == WIRE_CONFIG) {
+        free(m->u.config.targets);
+    }
+    if (m->priv != NULL)
+        vantage__envelope__free_unpacked(m->priv, NULL);
+    free(m);
+    *mp = NULL;
+}
+
+void wire_hello_clear(struct wire_hello *h)
+{
+    free(h->name);
+    free(h->site);
+    free(h->version);
+    free_list(h->net.addresses, h->net.naddresses);
+    free(h->net.gateway);
+    free_list(h->net.resolvers, h->net.nresolvers);
+    free(h->config_version);
+    memset(h, 0, sizeof(*h));
+}
+
+void wire_config_clear(struct wire_config *c)
+{
+    for (size_t i = 0; i < c->ntargets; i++) {
+        struct wire_target *t = &c->targets[i];
+        free(t->name);
+        free(t->domain);
+        free_list(t->checks, t->nchecks);
+        free(t->credentials);
+    }
+    free(c->targets);
+    free(c->version);
+    memset(c, 0, sizeof(*c));
+}
+
+int wire_config_copy(const struct wire_config *src, struct wire_config *dst)
+{
+    memset(dst, 0, sizeof(*dst));
+    if (dup_str(&dst->version, src->version) < 0)
+        goto fail;
+    dst->targets = calloc(src->ntargets ? src->ntargets : 1, sizeof(*dst->targets));
+    if (dst->targets == NULL)
+        goto fail;
+    for (size_t i = 0; i < src->ntargets; i++) {
+        const struct wire_target *s = &src->targets[i];
+        struct wire_target *d = &dst->targets[i];
+        dst->ntargets++;
+        if (dup_str(&d->name, s->name) < 0 || dup_str(&d->domain, s->domain) < 0 ||
+            dup_str(&d->credentials, s->credentials) < 0 ||
+            dup_list(&d->checks, &d->nchecks, s->checks, s->nchecks) < 0)
+            goto fail;
+        d->interval_ms = s->interval_ms;
+        d->timeout_ms = s->timeout_ms;
+    }
+    return 0;
+fail:
+    wire_config_clear(dst);
+    return -1;
+}

@@ -1,0 +1,119 @@
+# Shared helpers for integration tests (sourced, not run by ctest).
+#
+# Every process a test starts goes through start_bg, which records its PID;
+# the EXIT trap ends exactly those processes (and only those) and removes
+# the test's temporary directory.
+
+set -u
+SRC=${VANTAGE_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}
+BIN=${VANTAGE_BIN_DIR:-$SRC/build/bin}
+T=$(mktemp -d /tmp/vantage-test.XXXXXX)
+PIDS=()
+TEST_NAME=$(basename "$0" .sh)
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null
+    done
+    if [ "${KEEP_TEST_DIR:-}" = 1 ]; then
+        echo "kept $T" >&2
+    else
+        rm -rf "$T"
+    fi
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL [$TEST_NAME]: $*" >&2
+    for f in "$T"/*.log; do
+        [ -f "$f" ] || continue
+        echo "--- $f (last 30 lines)" >&2
+        tail -30 "$f" >&2
+    done
+    exit 1
+}
+
+skip() {
+    echo "SKIP [$TEST_NAME]: $*" >&2
+    exit 77
+}
+
+pass() {
+    echo "PASS [$TEST_NAME]: $*"
+}
+
+# start_bg LOGNAME CMD... — runs CMD in the background, output to $T/LOGNAME.log;
+# sets LAST_PID.
+start_bg() {
+    local name=$1
+    shift
+    "$@" >>"$T/$name.log" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+
+# stop_pid PID [SIGNAL] — signals one recorded process and reaps it.
+stop_pid() {
+    kill "-${2:-TERM}" "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    return 0
+}
+
+# free_port — a TCP port nobody listens on right now (loopback).
+free_port() {
+    python3 - <<'PY'
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+PY
+}
+
+# wait_for SECONDS DESCRIPTION CMD... — retries CMD until it succeeds.
+wait_for() {
+    local secs=$1 what=$2
+    shift 2
+    local end=$((SECONDS + secs))
+    while [ $SECONDS -lt $end ]; do
+        if "$@" >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    fail "timed out after ${secs}s waiting for: $what"
+}
+
+# tcp_listener PORT — a loopback listener that accepts and closes, for
+# tcp:// checks that must succeed.
+tcp_listener() {
+    start_bg "listener-$1" python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(512)
+while True:
+    c, _ = s.accept()
+    c.close()
+' "$1"
+}
+
+need_bins() {
+    local b
+    for b in "$@"; do
+        [ -x "$BIN/$b" ] || skip "$BIN/$b is not built"
+    done
+    command -v python3 >/dev/null || skip "python3 is missing (scripts/install-deps installs it)"
+}
+
+# count_results CONF [ARGS] — number of stored results matching ARGS.
+count_results() {
+    local conf=$1
+    shift
+    "$BIN/vantage-collector" -c "$conf" results --json "$@" | wc -l
+}

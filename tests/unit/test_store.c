@@ -1,0 +1,730 @@
+/*
+ * Unit tests of collector/store.c and store_sqlite.c against real sqlite
+ * files in a fresh temporary directory per test.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "store_impl.h"
+#include "wire.h"
+
+struct fixture {
+    char dir[64];
+    char path[128];
+    struct store *s;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/vantage-test-store-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof(f->path), "%s/v.db", f->dir);
+    char err[STORE_ERR_MAX];
+    f->s = store_open(f->path, err, sizeof(err));
+    if (f->s == NULL)
+        fail_msg("store_open: %s", err);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    store_close(&f->s);
+    assert_null(f->s);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+/* Stores one result built from the arguments through its real encoding. */
+static int add(struct store *s, int64_t agent, const char *network, const char *target,
+               const char *check, uint64_t seq, int64_t at, enum result_error error)
+{
+    struct result r;
+    result_init(&r);
+    r.has_seq = true;
+    r.seq = seq;
+    assert_int_equal(result_set_str(&r.target, target), 0);
+    assert_int_equal(result_set_str(&r.check, check), 0);
+    r.started_at_us = at;
+    r.ok = error == RESULT_OK;
+    r.error = error;
+    r.layer = result_error_layer(error);
+    r.phases_us[RESULT_PHASE_TOTAL] = 1000 + seq;
+    char detail[64];
+    snprintf(detail, sizeof(detail), "detail %llu", (unsigned long long)seq);
+    assert_int_equal(result_set_str(&r.detail, detail), 0);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(wire_result_encode(&r, &buf, &len), 0);
+    int rc = store_result_add(s, agent, network, &r, buf, len);
+    free(buf);
+    result_clear(&r);
+    return rc;
+}
+
+static int64_t agent(struct store *s, const char *name)
+{
+    int64_t id = -1;
+    if (store_agent_id(s, name, &id) < 0)
+        fail_msg("store_agent_id(%s): %s", name, store_error(s));
+    return id;
+}
+
+static uint64_t committed(struct store *s, int64_t id)
+{
+    uint64_t seq = 999999;
+    if (store_agent_committed_seq(s, id, &seq) < 0)
+        fail_msg("committed_seq: %s", store_error(s));
+    return seq;
+}
+
+/* ---- collectors for the readers ---- */
+
+#define ROWS_MAX 64
+
+struct rows {
+    size_t n;
+    size_t stop_after; /* 0 = never */
+    char agent[ROWS_MAX][32];
+    char network[ROWS_MAX][32];
+    char target[ROWS_MAX][32];
+    char check[ROWS_MAX][64];
+    char detail[ROWS_MAX][64];
+    uint64_t seq[ROWS_MAX];
+    int64_t at[ROWS_MAX];
+    int64_t since[ROWS_MAX];
+    bool ok[ROWS_MAX];
+    bool connected[ROWS_MAX];
+    enum result_error error[ROWS_MAX];
+};
+
+static void copy(char *dst, size_t n, const char *s)
+{
+    snprintf(dst, n, "%s", s ? s : "(null)");
+}
+
+static int result_cb(const struct result *r, void *arg)
+{
+    struct rows *w = arg;
+    assert_true(w->n < ROWS_MAX);
+    assert_true(r->has_seq);
+    copy(w->agent[w->n], sizeof(w->agent[0]), r->agent);
+    copy(w->network[w->n], sizeof(w->network[0]), r->network);
+    copy(w->target[w->n], sizeof(w->target[0]), r->target);
+    copy(w->check[w->n], sizeof(w->check[0]), r->check);
+    copy(w->detail[w->n], sizeof(w->detail[0]), r->detail);
+    w->seq[w->n] = r->seq;
+    w->at[w->n] = r->started_at_us;
+    w->ok[w->n] = r->ok;
+    w->error[w->n] = r->error;
+    w->n++;
+    return w->stop_after != 0 && w->n >= w->stop_after;
+}
+
+static int latest_cb(const struct store_latest *l, void *arg)
+{
+    struct rows *w = arg;
+    assert_true(w->n < ROWS_MAX);
+    copy(w->agent[w->n], sizeof(w->agent[0]), l->agent);
+    copy(w->network[w->n], sizeof(w->network[0]), l->network);
+    copy(w->target[w->n], sizeof(w->target[0]), l->target);
+    copy(w->check[w->n], sizeof(w->check[0]), l->check);
+    copy(w->detail[w->n], sizeof(w->detail[0]), l->detail);
+    w->seq[w->n] = l->seq;
+    w->at[w->n] = l->at_us;
+    w->since[w->n] = l->since_us;
+    w->ok[w->n] = l->ok;
+    w->error[w->n] = l->error;
+    w->n++;
+    return 0;
+}
+
+static int agent_cb(const struct store_agent *a, void *arg)
+{
+    struct rows *w = arg;
+    assert_true(w->n < ROWS_MAX);
+    copy(w->agent[w->n], sizeof(w->agent[0]), a->name);
+    copy(w->network[w->n], sizeof(w->network[0]), a->network);
+    copy(w->target[w->n], sizeof(w->target[0]), a->site);
+    copy(w->check[w->n], sizeof(w->check[0]), a->version);
+    w->seq[w->n] = a->committed_seq;
+    w->at[w->n] = a->last_seen_us;
+    w->since[w->n] = a->first_seen_us;
+    w->connected[w->n] = a->connected;
+    w->n++;
+    return 0;
+}
+
+static int change_cb(const struct store_change *c, void *arg)
+{
+    struct rows *w = arg;
+    assert_true(w->n < ROWS_MAX);
+    copy(w->agent[w->n], sizeof(w->agent[0]), c->agent);
+    copy(w->target[w->n], sizeof(w->target[0]), c->target);
+    copy(w->check[w->n], sizeof(w->check[0]), c->kind);
+    copy(w->detail[w->n], sizeof(w->detail[0]), c->after);
+    w->at[w->n] = c->at_us;
+    w->n++;
+    return 0;
+}
+
+static size_t count_results(struct store *s, const struct store_result_filter *flt, struct rows *w)
+{
+    memset(w, 0, sizeof(*w));
+    if (store_results_each(s, flt, result_cb, w) < 0)
+        fail_msg("results_each: %s", store_error(s));
+    return w->n;
+}
+
+static int pragma_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    int v = -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void exec_raw(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* ---- tests ---- */
+
+static void test_open_migrate_reopen(void **state)
+{
+    struct fixture *f = *state;
+    struct stat st;
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    int64_t a = agent(f->s, "a1");
+    store_close(&f->s);
+
+    assert_int_equal(pragma_int(f->path, "PRAGMA user_version"), STORE_SQLITE_SCHEMA_VERSION);
+    assert_int_equal(pragma_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name IN "
+                                         "('agents','results','latest','changes','targets',"
+                                         "'checks','networks')"),
+                     7);
+
+    /* Reopening keeps the data and migrates nothing; "sqlite:" is the same
+     * backend as a plain path. */
+    char loc[160], err[STORE_ERR_MAX];
+    snprintf(loc, sizeof(loc), "sqlite:%s", f->path);
+    f->s = store_open(loc, err, sizeof(err));
+    if (f->s == NULL)
+        fail_msg("reopen: %s", err);
+    assert_int_equal(agent(f->s, "a1"), a);
+    store_close(&f->s);
+    assert_int_equal(pragma_int(f->path, "PRAGMA user_version"), STORE_SQLITE_SCHEMA_VERSION);
+
+    /* The WAL and shared-memory files are as private as the database. */
+    char wal[160];
+    snprintf(wal, sizeof(wal), "%s-wal", f->path);
+    f->s = store_open(f->path, err, sizeof(err));
+    assert_non_null(f->s);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(add(f->s, a, "n", "t", "tcp://x:1", 1, 10, RESULT_OK), 1);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(stat(wal, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    store_close(&f->s);
+
+    /* A database from a newer collector is refused, not downgraded. */
+    exec_raw(f->path, "PRAGMA user_version = 99");
+    f->s = store_open(f->path, err, sizeof(err));
+    assert_null(f->s);
+    assert_non_null(strstr(err, "newer"));
+    assert_non_null(strstr(err, "99"));
+    exec_raw(f->path, "PRAGMA user_version = 1");
+    f->s = store_open(f->path, err, sizeof(err));
+    assert_non_null(f->s);
+}
+
+static void test_fresh_file_is_migrated_from_zero(void **state)
+{
+    struct fixture *f = *state;
+    char path[160], err[STORE_ERR_MAX];
+    snprintf(path, sizeof(path), "%s/empty.db", f->dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    assert_int_equal(pragma_int(path, "PRAGMA user_version"), 0);
+    struct store *s = store_open(path, err, sizeof(err));
+    if (s == NULL)
+        fail_msg("%s", err);
+    store_close(&s);
+    assert_int_equal(pragma_int(path, "PRAGMA user_version"), STORE_SQLITE_SCHEMA_VERSION);
+    assert_int_equal(pragma_int(path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
+}
+
+static void test_agent_ids_and_update(void **state)
+{
+    struct fixture *f = *state;
+    int64_t a = agent(f->s, "lyon-pc1");
+    int64_t b = agent(f->s, "paris-pc1");
+    assert_true(a != b);
+    assert_int_equal(agent(f->s, "lyon-pc1"), a);
+    int64_t id;
+    assert_int_equal(store_agent_id(f->s, "", &id), -1);
+    assert_true(strlen(store_error(f->s)) > 0);
+
+    struct store_agent u = {.site = "lyon",
+                            .network = "lyon",
+                            .version = "0.1.0",
+                            .first_seen_us = 500,
+                            .last_seen_us = 1000};
+    assert_int_equal(store_agent_update(f->s, a, &u), 0);
+    /* NULL fields and zero counters keep what was there; first_seen keeps
+     * the earliest. */
+    struct store_agent u2 = {.version = "0.2.0", .first_seen_us = 900, .last_seen_us = 2000};
+    assert_int_equal(store_agent_update(f->s, a, &u2), 0);
+    struct store_agent u3 = {.last_seen_us = 100};
+    assert_int_equal(store_agent_update(f->s, b, &u3), 0);
+    assert_int_equal(store_agent_update(f->s, 12345, &u3), -1);
+    assert_non_null(strstr(store_error(f->s), "12345"));
+
+    struct rows w = {0};
+    assert_int_equal(store_agents_each(f->s, 1500, agent_cb, &w), 0);
+    assert_int_equal(w.n, 2);
+    assert_string_equal(w.agent[0], "lyon-pc1");
+    assert_string_equal(w.target[0], "lyon");
+    assert_string_equal(w.network[0], "lyon");
+    assert_string_equal(w.check[0], "0.2.0");
+    assert_int_equal(w.since[0], 500);
+    assert_int_equal(w.at[0], 2000);
+    assert_true(w.connected[0]);
+    assert_string_equal(w.agent[1], "paris-pc1");
+    assert_string_equal(w.target[1], "(null)");
+    assert_false(w.connected[1]);
+}
+
+static void test_results_and_duplicates(void **state)
+{
+    struct fixture *f = *state;
+    int64_t a = agent(f->s, "a1");
+    int64_t b = agent(f->s, "b1");
+    assert_int_equal(committed(f->s, a), 0);
+
+    assert_int_equal(store_begin(f->s), 0);
+    for (uint64_t seq = 1; seq <= 5; seq++)
+        assert_int_equal(add(f->s, a, "lyon", "corp", "imaps://m", seq, 100 * seq, RESULT_OK), 1);
+    /* A duplicate inside the transaction, and the same seq from another
+     * agent, which is not one. */
+    assert_int_equal(add(f->s, a, "lyon", "corp", "imaps://m", 3, 300, RESULT_OK), 0);
+    assert_int_equal(add(f->s, b, "paris", "corp", "imaps://m", 3, 300, RESULT_OK), 1);
+    /* committed_seq moves at commit, not before. */
+    assert_int_equal(committed(f->s, a), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(committed(f->s, a), 5);
+    assert_int_equal(committed(f->s, b), 3);
+
+    /* A resent batch: every row a duplicate, nothing stored twice. */
+    assert_int_equal(store_begin(f->s), 0);
+    for (uint64_t seq = 1; seq <= 5; seq++)
+        assert_int_equal(add(f->s, a, "lyon", "corp", "imaps://m", seq, 100 * seq, RESULT_OK), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    struct rows w;
+    assert_int_equal(count_results(f->s, NULL, &w), 6);
+    assert_int_equal(committed(f->s, a), 5);
+
+    /* A gap and a late, lower seq: committed_seq is the highest stored. */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(add(f->s, a, "lyon", "corp", "imaps://m", 9, 900, RESULT_OK), 1);
+    assert_int_equal(add(f->s, a, "lyon", "corp", "imaps://m", 7, 700, RESULT_OK), 1);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(committed(f->s, a), 9);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(add(f->s, a, "lyon", "corp", "imaps://m", 8, 800, RESULT_OK), 1);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(committed(f->s, a), 9);
+
+    /* The stored bytes decode to what was sent, with agent, network, seq. */
+    assert_int_equal(count_results(f->s, NULL, &w), 9);
+    assert_string_equal(w.agent[0], "a1");
+    assert_string_equal(w.network[0], "lyon");
+    assert_string_equal(w.target[0], "corp");
+    assert_string_equal(w.check[0], "imaps://m");
+    assert_string_equal(w.detail[0], "detail 1");
+    assert_int_equal(w.seq[0], 1);
+    assert_int_equal(w.at[0], 100);
+    /* Equal started_at: ordered by agent name. */
+    assert_string_equal(w.agent[2], "a1");
+    assert_string_equal(w.agent[3], "b1");
+    assert_string_equal(w.network[3], "paris");
+    assert_int_equal(committed(f->s, b), 3);
+    uint64_t seq;
+    assert_int_equal(store_agent_committed_seq(f->s, 4242, &seq), -1);
+}
+
+static void test_rollback(void **state)
+{
+    struct fixture *f = *state;
+    int64_t a = agent(f->s, "a1");
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(add(f->s, a, "lyon", "corp", "imaps://m", 1, 100, RESULT_OK), 1);
+    assert_int_equal(store_commit(f->s), 0);
+
+    /* The rolled-back transaction interns a new target, network and check,
+     * and moves the latest state and committed_seq in memory. */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(add(f->s, a, "lyon", "corp", "imaps://m", 2, 200, RESULT_TCP_TIMEOUT), 1);
+    assert_int_equal(add(f->s, a, "mobile", "new", "pop3s://p", 3, 300, RESULT_OK), 1);
+    store_rollback(f->s);
+
+    struct rows w;
+    assert_int_equal(count_results(f->s, NULL, &w), 1);
+    assert_int_equal(committed(f->s, a), 1);
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_latest_each(f->s, NULL, latest_cb, &w), 0);
+    assert_int_equal(w.n, 1);
+    assert_int_equal(w.seq[0], 1);
+    assert_true(w.ok[0]);
+
+    /* The same rows are new again, and the names interned by the lost
+     * transaction are interned afresh (a stale cached id would point at
+     * no row). An empty transaction commits nothing. */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(add(f->s, a, "mobile", "new", "pop3s://p", 3, 300, RESULT_OK), 1);
+    assert_int_equal(add(f->s, a, "lyon", "corp", "imaps://m", 2, 200, RESULT_TCP_TIMEOUT), 1);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(count_results(f->s, NULL, &w), 3);
+    assert_int_equal(committed(f->s, a), 3);
+    struct store_result_filter flt = {.target = "new"};
+    assert_int_equal(count_results(f->s, &flt, &w), 1);
+    assert_string_equal(w.network[0], "mobile");
+}
+
+/* The latest state of the only (agent, target, check) there is. */
+static void latest_one(struct store *s, struct rows *w)
+{
+    memset(w, 0, sizeof(*w));
+    if (store_latest_each(s, "corp", latest_cb, w) < 0)
+        fail_msg("latest_each: %s", store_error(s));
+    assert_int_equal(w->n, 1);
+}
+
+static void test_latest_streaks(void **state)
+{
+    struct fixture *f = *state;
+    int64_t a = agent(f->s, "a1");
+    struct rows w;
+
+    /* ok, ok in one transaction: the streak starts at the first. */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(add(f->s, a, "lyon", "corp", "imaps://m", 1, 100, RESULT_OK), 1);
+    assert_int_equal(add(f->s, a, "lyon", "corp", "imaps://m", 2, 200, RESULT_OK), 1);
+    assert_int_equal(store_commit(f->s), 0);
+    latest_one(f->s, &w);
+    assert_int_equal(w.seq[0], 2);
+    assert_int_equal(w.at[0], 200);
+    assert_int_equal(w.since[0], 100);
+    assert_true(w.ok[0]);
+
+    /* Still ok in the next transaction: since is unchanged. */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(add(f->s, a, "lyon", "corp", "imaps://m", 3, 300, RESULT_OK), 1);
+    assert_int_equal(store_commit(f->s), 0);
+    latest_one(f->s, &w);
+    assert_int_equal(w.since[0], 100);
+
+    /* Flips to failing, stays failing: since is the first failure. */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(add(f->s, a, "lyon", "corp", "imaps://m", 4, 400, RESULT_TCP_TIMEOUT), 1);
+    assert_int_equal(add(f->s, a, "lyon", "corp", "imaps://m", 5, 500, RESULT_TCP_REFUSED), 1);
+    assert_int_equal(store_commit(f->s), 0);
+    latest_one(f->s, &w);
+    assert_false(w.ok[0]);
+    assert_int_equal(w.error[0], RESULT_TCP_REFUSED);
+    assert_int_equal(w.since[0], 400);
+    assert_string_equal(w.detail[0], "detail 5");
+    assert_string_equal(w.agent[0], "a1");
+    assert_string_equal(w.network[0], "lyon");
+
+    /* fail, ok, fail within one transaction: the last flip counts. */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(add(f->s, a, "lyon", "corp", "imaps://m", 6, 600, RESULT_OK), 1);
+    assert_int_equal(add(f->s, a, "lyon", "corp", "imaps://m", 7, 700, RESULT_TLS_CERT_EXPIRED), 1);
+    assert_int_equal(add(f->s, a, "lyon", "corp", "imaps://m", 8, 800, RESULT_TLS_CERT_EXPIRED), 1);
+    assert_int_equal(store_commit(f->s), 0);
+    latest_one(f->s, &w);
+    assert_int_equal(w.since[0], 700);
+    assert_int_equal(w.seq[0], 8);
+
+    /* An older result arriving late and a duplicate change nothing. */
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(add(f->s, a, "lyon", "corp", "imaps://m", 1, 100, RESULT_OK), 0);
+    assert_int_equal(add(f->s, a, "lyon", "corp", "imaps://m", 20, 2000, RESULT_OK), 1);
+    assert_int_equal(add(f->s, a, "lyon", "corp", "imaps://m", 15, 1500, RESULT_OK), 1);
+    assert_int_equal(store_commit(f->s), 0);
+    latest_one(f->s, &w);
+    assert_int_equal(w.seq[0], 20);
+    assert_int_equal(w.since[0], 2000);
+    assert_true(w.ok[0]);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(add(f->s, a, "lyon", "corp", "imaps://m", 10, 1000, RESULT_TCP_RESET), 1);
+    assert_int_equal(store_commit(f->s), 0);
+    latest_one(f->s, &w);
+    assert_int_equal(w.seq[0], 20);
+    assert_true(w.ok[0]);
+
+    /* Other keys are separate states; the target filter selects. */
+    int64_t b = agent(f->s, "b1");
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(add(f->s, b, "paris", "corp", "imaps://m", 1, 50, RESULT_DNS_NXDOMAIN), 1);
+    assert_int_equal(add(f->s, a, "lyon", "corp", "smtps://m", 30, 3000, RESULT_OK), 1);
+    assert_int_equal(add(f->s, a, "lyon", "other", "imaps://m", 31, 3100, RESULT_OK), 1);
+    assert_int_equal(store_commit(f->s), 0);
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_latest_each(f->s, "corp", latest_cb, &w), 0);
+    assert_int_equal(w.n, 3);
+    /* Ordered by target, check, agent. */
+    assert_string_equal(w.check[0], "imaps://m");
+    assert_string_equal(w.agent[0], "a1");
+    assert_string_equal(w.agent[1], "b1");
+    assert_int_equal(w.since[1], 50);
+    assert_int_equal(w.error[1], RESULT_DNS_NXDOMAIN);
+    assert_string_equal(w.check[2], "smtps://m");
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_latest_each(f->s, NULL, latest_cb, &w), 0);
+    assert_int_equal(w.n, 4);
+    assert_string_equal(w.target[3], "other");
+}
+
+static void test_streak_rule(void **state)
+{
+    (void)state;
+    assert_int_equal(store_streak_since(false, false, 0, true, 70), 70);
+    assert_int_equal(store_streak_since(true, true, 10, true, 70), 10);
+    assert_int_equal(store_streak_since(true, false, 10, false, 70), 10);
+    assert_int_equal(store_streak_since(true, true, 10, false, 70), 70);
+    assert_int_equal(store_streak_since(true, false, 10, true, 70), 70);
+}
+
+static void test_results_filter(void **state)
+{
+    struct fixture *f = *state;
+    int64_t a = agent(f->s, "a1");
+    int64_t b = agent(f->s, "b1");
+    assert_int_equal(store_begin(f->s), 0);
+    for (uint64_t i = 1; i <= 10; i++) {
+        assert_int_equal(
+            add(f->s, a, "lyon", i % 2 ? "corp" : "other", "imaps://m", i, 1000 * i, RESULT_OK), 1);
+        assert_int_equal(add(f->s, b, "paris", "corp", "imaps://m", i, 1000 * i + 1, RESULT_OK), 1);
+    }
+    assert_int_equal(store_commit(f->s), 0);
+    struct rows w;
+    assert_int_equal(count_results(f->s, NULL, &w), 20);
+
+    struct store_result_filter flt = {.target = "corp"};
+    assert_int_equal(count_results(f->s, &flt, &w), 15);
+    flt = (struct store_result_filter){.agent = "a1"};
+    assert_int_equal(count_results(f->s, &flt, &w), 10);
+    flt = (struct store_result_filter){.target = "corp", .agent = "a1"};
+    assert_int_equal(count_results(f->s, &flt, &w), 5);
+    for (size_t i = 0; i < w.n; i++) {
+        assert_string_equal(w.agent[i], "a1");
+        assert_string_equal(w.target[i], "corp");
+    }
+    flt = (struct store_result_filter){.since_us = 8000};
+    assert_int_equal(count_results(f->s, &flt, &w), 6);
+    assert_int_equal(w.at[0], 8000);
+    flt = (struct store_result_filter){.agent = "nobody"};
+    assert_int_equal(count_results(f->s, &flt, &w), 0);
+    flt = (struct store_result_filter){.target = "nothing"};
+    assert_int_equal(count_results(f->s, &flt, &w), 0);
+
+    /* limit keeps the newest rows, still printed oldest first. */
+    flt = (struct store_result_filter){.limit = 3};
+    assert_int_equal(count_results(f->s, &flt, &w), 3);
+    assert_int_equal(w.at[0], 9001);
+    assert_int_equal(w.at[1], 10000);
+    assert_int_equal(w.at[2], 10001);
+    flt = (struct store_result_filter){.agent = "b1", .since_us = 2000, .limit = 2};
+    assert_int_equal(count_results(f->s, &flt, &w), 2);
+    assert_int_equal(w.seq[0], 9);
+    assert_int_equal(w.seq[1], 10);
+
+    /* A callback that returns non-zero stops the walk without an error. */
+    memset(&w, 0, sizeof(w));
+    w.stop_after = 4;
+    assert_int_equal(store_results_each(f->s, NULL, result_cb, &w), 0);
+    assert_int_equal(w.n, 4);
+}
+
+static void test_changes(void **state)
+{
+    struct fixture *f = *state;
+    struct store_change c1 = {.at_us = 100,
+                              .target = "corp",
+                              .kind = "dns_answer_changed",
+                              .subject = "MX example.com",
+                              .before = "10 a.",
+                              .after = "10 b."};
+    struct store_change c2 = {.at_us = 200,
+                              .agent = "a1",
+                              .kind = "agent_network_changed",
+                              .subject = "a1",
+                              .before = "lyon",
+                              .after = "mobile"};
+    struct store_change c3 = {.at_us = 300,
+                              .target = "other",
+                              .kind = "cert_changed",
+                              .subject = "imaps://x",
+                              .before = "aa",
+                              .after = "bb"};
+    struct store_change bad = {.at_us = 1};
+    assert_int_equal(store_change_add(f->s, &c1), 0);
+    assert_int_equal(store_change_add(f->s, &c2), 0);
+    assert_int_equal(store_change_add(f->s, &c3), 0);
+    assert_int_equal(store_change_add(f->s, &bad), -1);
+    assert_non_null(strstr(store_error(f->s), "kind"));
+
+    struct rows w = {0};
+    assert_int_equal(store_changes_each(f->s, "corp", 0, change_cb, &w), 0);
+    assert_int_equal(w.n, 2);
+    assert_string_equal(w.target[0], "corp");
+    assert_string_equal(w.agent[0], "(null)");
+    assert_string_equal(w.check[0], "dns_answer_changed");
+    assert_string_equal(w.detail[0], "10 b.");
+    assert_string_equal(w.agent[1], "a1");
+    assert_string_equal(w.target[1], "(null)");
+    assert_string_equal(w.detail[1], "mobile");
+
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_changes_each(f->s, NULL, 0, change_cb, &w), 0);
+    assert_int_equal(w.n, 3);
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_changes_each(f->s, NULL, 150, change_cb, &w), 0);
+    assert_int_equal(w.n, 2);
+    assert_int_equal(w.at[0], 200);
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_changes_each(f->s, "other", 250, change_cb, &w), 0);
+    assert_int_equal(w.n, 1);
+    assert_string_equal(w.check[0], "cert_changed");
+
+    /* The agent named by a change is the agent of its results. */
+    assert_int_equal(agent(f->s, "a1"), agent(f->s, "a1"));
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_agents_each(f->s, 0, agent_cb, &w), 0);
+    assert_int_equal(w.n, 1);
+}
+
+static void test_error_paths(void **state)
+{
+    struct fixture *f = *state;
+    char err[STORE_ERR_MAX], loc[160];
+
+    assert_null(store_open("/nonexistent-vantage-dir/sub/v.db", err, sizeof(err)));
+    assert_non_null(strstr(err, "/nonexistent-vantage-dir/sub/v.db"));
+    assert_non_null(strstr(err, "No such file or directory"));
+    assert_non_null(strstr(err, "directory exists"));
+
+    /* A directory where the file should be, and a file where a directory
+     * should be. */
+    assert_null(store_open(f->dir, err, sizeof(err)));
+    assert_non_null(strstr(err, f->dir));
+    snprintf(loc, sizeof(loc), "%s/sub/x.db", f->path);
+    assert_null(store_open(loc, err, sizeof(err)));
+    assert_non_null(strstr(err, "Not a directory"));
+
+    /* A file that is not a database. */
+    snprintf(loc, sizeof(loc), "%s/junk.db", f->dir);
+    FILE *fp = fopen(loc, "w");
+    assert_non_null(fp);
+    fputs("this is not an sqlite database, it is text long enough to be a header", fp);
+    fclose(fp);
+    assert_null(store_open(loc, err, sizeof(err)));
+    assert_non_null(strstr(err, loc));
+
+    assert_null(store_open("postgresql://db.example/vantage", err, sizeof(err)));
+    assert_non_null(strstr(err, "unknown backend \"postgresql\""));
+    assert_null(store_open("", err, sizeof(err)));
+    assert_non_null(strstr(err, "database ="));
+    assert_null(store_open("sqlite:", err, sizeof(err)));
+    assert_non_null(strstr(err, "names no file"));
+
+    /* Misuse of transactions is refused with a reason. */
+    int64_t a = agent(f->s, "a1");
+    assert_int_equal(add(f->s, a, "n", "t", "tcp://x:1", 1, 10, RESULT_OK), -1);
+    assert_non_null(strstr(store_error(f->s), "outside a transaction"));
+    assert_int_equal(store_commit(f->s), -1);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_begin(f->s), -1);
+    assert_non_null(strstr(store_error(f->s), "inside a transaction"));
+    /* An unknown agent id is an error, not a row. */
+    assert_int_equal(add(f->s, 777, "n", "t", "tcp://x:1", 1, 10, RESULT_OK), -1);
+    assert_non_null(strstr(store_error(f->s), "no agent with id 777"));
+    assert_int_equal(add(f->s, a, "n", "t", "tcp://x:1", 1, 10, RESULT_OK), 1);
+    store_rollback(f->s);
+    struct rows w;
+    assert_int_equal(count_results(f->s, NULL, &w), 0);
+}
+
+/* Two stores on one file, as the daemon and a CLI reader run: the reader
+ * sees committed rows only, and nothing blocks. */
+static void test_two_connections(void **state)
+{
+    struct fixture *f = *state;
+    char err[STORE_ERR_MAX];
+    struct store *r = store_open(f->path, err, sizeof(err));
+    assert_non_null(r);
+    int64_t a = agent(f->s, "a1");
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(add(f->s, a, "n", "corp", "tcp://x:1", 1, 10, RESULT_OK), 1);
+    struct rows w;
+    assert_int_equal(count_results(r, NULL, &w), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(count_results(r, NULL, &w), 1);
+    int64_t ra = agent(r, "a1");
+    assert_int_equal(ra, a);
+    assert_int_equal(committed(r, ra), 1);
+    store_close(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_migrate_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fresh_file_is_migrated_from_zero, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_ids_and_update, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_results_and_duplicates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_latest_streaks, setup, teardown),
+        cmocka_unit_test(test_streak_rule),
+        cmocka_unit_test_setup_teardown(test_results_filter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_error_paths, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_connections, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
