@@ -223,7 +223,7 @@ void dialog_conn_failed(struct dialog *d)
     dialog_fail(d, conn_error(d->c), "%s", conn_error_detail(d->c));
 }
 
-int dialog_send(struct dialog *d, bool secret, const char *fmt, ...)
+int dialog_send(struct dialog *d, const char *shown, const char *fmt, ...)
 {
     char buf[DIALOG_CMD_MAX + 2];
     char err[ERR_MAX];
@@ -238,16 +238,9 @@ int dialog_send(struct dialog *d, bool secret, const char *fmt, ...)
                     DIALOG_CMD_MAX);
         return -1;
     }
-    if (tracing(d)) {
-        if (secret) {
-            /* The verb and nothing after it: "AUTH PLAIN ***". */
-            const char *sp = strchr(buf, ' ');
-            int verb = sp != NULL ? (int)(sp - buf) : 0;
-            fprintf(stderr, "probe %s: %s >> %.*s ***\n", d->p->result.check, d->proto, verb, buf);
-        } else {
-            fprintf(stderr, "probe %s: %s >> %s\n", d->p->result.check, d->proto, buf);
-        }
-    }
+    if (tracing(d))
+        fprintf(stderr, "probe %s: %s >> %s\n", d->p->result.check, d->proto,
+                shown != NULL ? shown : buf);
     buf[n] = '\r';
     buf[n + 1] = '\n';
     int rc = conn_write(d->c, buf, (size_t)n + 2, err, sizeof(err));
@@ -303,7 +296,7 @@ void dialog_ehlo_name(char *buf, size_t len)
 void dialog_describe_bad(enum reply_status st, const char *line, size_t len, char *buf,
                          size_t buflen)
 {
-    char shown[81];
+    char shown[DIALOG_SHOWN_MAX + 1];
 
     reply_printable(shown, sizeof(shown), line, len);
     snprintf(buf, buflen, "%s: \"%s%s\"", reply_status_text(st), shown,

@@ -81,11 +81,11 @@ bool dialog_wants_login(const struct dialog *d);
  * with auth_unsupported. Never puts the credential into any message. */
 int dialog_secrets(struct dialog *d) __attribute__((warn_unused_result));
 
-/* Sends one command line (CRLF appended). Traced at debug level unless
- * secret, in which case the trace shows only the redacted form and the
- * buffer is wiped. Returns 0; or -1 after dialog_fail(internal) — then the
- * caller must dialog_finish(). */
-int dialog_send(struct dialog *d, bool secret, const char *fmt, ...)
+/* Sends one command line (CRLF appended). The trace shows the command, or
+ * only shown when that is not NULL (a command carrying a credential, e.g.
+ * "AUTH PLAIN ***"; its buffer is wiped too). Returns 0; or -1 after
+ * dialog_fail(internal) — then the caller must dialog_finish(). */
+int dialog_send(struct dialog *d, const char *shown, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), warn_unused_result));
 
 /* Marks the start and end of a phase; end adds the elapsed time to
@@ -121,8 +121,14 @@ void dialog_trace_state(const struct dialog *d, const char *from, const char *to
  * it). */
 void dialog_ehlo_name(char *buf, size_t len);
 
+/* How much of a malformed line a detail shows: enough to recognise an SSH
+ * or HTTP banner, a stray TLS record or a wrong protocol. */
+#define DIALOG_SHOWN_MAX 80
+/* Room for dialog_describe_bad(): the reason, quotes and the shown bytes. */
+#define DIALOG_BAD_MAX (DIALOG_SHOWN_MAX + 80)
+
 /* A short, safe description of a malformed line for a detail: the
- * parser's reason and up to 80 printable bytes of the line. */
+ * parser's reason and up to DIALOG_SHOWN_MAX printable bytes of it. */
 void dialog_describe_bad(enum reply_status st, const char *line, size_t len, char *buf,
                          size_t buflen);
 

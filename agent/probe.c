@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "clock.h"
 
@@ -343,6 +344,15 @@ static int literal_address(const char *host, struct sockaddr_storage *ss)
     return -1;
 }
 
+static bool is_localhost(const char *host)
+{
+    size_t n = strlen(host);
+    if (n > 0 && host[n - 1] == '.')
+        n--;
+    return (n == 9 && strncasecmp(host, "localhost", 9) == 0) ||
+           (n > 10 && strncasecmp(host + n - 10, ".localhost", 10) == 0);
+}
+
 int probe_engine_start(struct probe_engine *e, const struct probe_params *pp, probe_done_cb done,
                        void *arg, char *err, size_t errlen)
 {
@@ -413,6 +423,15 @@ int probe_engine_start(struct probe_engine *e, const struct probe_params *pp, pr
     }
     if (literal_address(spec.host, &p->addrs[0]) == 0) {
         p->naddrs = 1;
+        start_kind(p);
+        return 0;
+    }
+    if (is_localhost(spec.host)) {
+        /* RFC 6761 §6.3: "localhost" is loopback and is not sent to DNS;
+         * getaddrinfo() in mail clients answers it from /etc/hosts. */
+        (void)literal_address("::1", &p->addrs[0]);
+        (void)literal_address("127.0.0.1", &p->addrs[1]);
+        p->naddrs = 2;
         start_kind(p);
         return 0;
     }

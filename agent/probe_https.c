@@ -75,6 +75,10 @@ struct https {
     char tls_cipher[128];
     X509 *leaf;               /* own reference, or NULL */
     struct https_sock *socks; /* polls curl asked for and has not removed */
+    /* clock_mono_us() when the transfer started, when TCP was up (curl
+     * asks for the SSL_CTX then) and when the handshake finished: curl
+     * reports 0 for its own connect times when the transfer fails. */
+    uint64_t t_start, t_tcp, t_tls;
 };
 
 struct https_sock {
@@ -195,6 +199,8 @@ static void tls_info_cb(const SSL *ssl, int where, int ret)
         return;
     /* Final values: the verify callback may have run mid-handshake. */
     h->tls_seen = true;
+    if (h->t_tls == 0)
+        h->t_tls = clock_mono_us();
     snprintf(h->tls_version, sizeof(h->tls_version), "%s", SSL_get_version(ssl));
     snprintf(h->tls_cipher, sizeof(h->tls_cipher), "%s", SSL_get_cipher_name(ssl));
     if (h->leaf == NULL)
@@ -209,6 +215,8 @@ static int tls_verify_cb(int preverify_ok, X509_STORE_CTX *xs)
     SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
     struct https *h = ssl != NULL ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
 
+    if (h != NULL && !preverify_ok && h->t_tls == 0)
+        h->t_tls = clock_mono_us(); /* the handshake ends here */
     if (h != NULL && h->leaf == NULL) {
         X509 *leaf = X509_STORE_CTX_get0_cert(xs);
         if (leaf != NULL && X509_up_ref(leaf) == 1)
@@ -228,6 +236,7 @@ static CURLcode ssl_ctx_cb(CURL *easy, void *sslctx, void *arg)
     X509_STORE *store = conn_tls_store(h->p->tls);
 
     (void)easy;
+    h->t_tcp = clock_mono_us();
     if (store == NULL || X509_STORE_up_ref(store) != 1)
         return CURLE_SSL_CERTPROBLEM;
     SSL_CTX_set_cert_store(ctx, store); /* takes the reference */
@@ -394,8 +403,12 @@ static void record_phases(struct https *h)
     /* dns stays the engine's: curl took the addresses from CURLOPT_RESOLVE. */
     if (conn > dns)
         ph[RESULT_PHASE_CONNECT] = (uint64_t)(conn - dns);
+    else if (h->t_tcp > h->t_start)
+        ph[RESULT_PHASE_CONNECT] = h->t_tcp - h->t_start;
     if (app > conn && conn > 0)
         ph[RESULT_PHASE_TLS] = (uint64_t)(app - conn);
+    else if (h->t_tls > h->t_tcp && h->t_tcp > 0)
+        ph[RESULT_PHASE_TLS] = h->t_tls - h->t_tcp;
     if (total > app && app > 0)
         ph[RESULT_PHASE_HTTP] = (uint64_t)(total - app);
 }
@@ -436,9 +449,9 @@ static void classify_failure(struct https *h, CURLcode rc)
                     "cannot connect: %s", msg);
         return;
     case CURLE_OPERATION_TIMEDOUT:
-        if (info_time(h->easy, CURLINFO_CONNECT_TIME_T) == 0)
+        if (h->t_tcp == 0)
             result_fail(r, RESULT_TCP_TIMEOUT, "no answer to the TCP connection attempt in time");
-        else if (info_time(h->easy, CURLINFO_APPCONNECT_TIME_T) == 0)
+        else if (h->t_tls == 0)
             result_fail(r, RESULT_TLS_HANDSHAKE_FAILED,
                         "the server did not complete the TLS handshake in time");
         else
@@ -666,6 +679,7 @@ static int https_start(struct probe *p)
         return -1;
     }
     h->p = p;
+    h->t_start = clock_mono_us();
     snprintf(url, sizeof(url), v6 ? "https://[%s]:%u%s" : "https://%s:%u%s", p->spec.host,
              p->spec.port, p->spec.path);
     if (resolve_entry(p, resolve, sizeof(resolve)) < 0 ||

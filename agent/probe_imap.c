@@ -95,10 +95,11 @@ static void imap_end(struct imap *m)
 }
 
 /* Sends "TAG command" and prepares the parser for its reply. */
-static int imap_command(struct imap *m, bool secret, enum imap_state next, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static int imap_command(struct imap *m, const char *shown, enum imap_state next, const char *fmt,
+                        ...) __attribute__((format(printf, 4, 5)));
 
-static int imap_command(struct imap *m, bool secret, enum imap_state next, const char *fmt, ...)
+static int imap_command(struct imap *m, const char *shown, enum imap_state next, const char *fmt,
+                        ...)
 {
     char cmd[DIALOG_CMD_MAX];
     va_list ap;
@@ -112,7 +113,7 @@ static int imap_command(struct imap *m, bool secret, enum imap_state next, const
     int n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
     va_end(ap);
     int rc =
-        n >= 0 && (size_t)n < sizeof(cmd) ? dialog_send(&m->d, secret, "%s %s", m->tag, cmd) : -1;
+        n >= 0 && (size_t)n < sizeof(cmd) ? dialog_send(&m->d, shown, "%s %s", m->tag, cmd) : -1;
     explicit_bzero(cmd, sizeof(cmd));
     if (rc < 0) {
         if (m->d.p->result.error == RESULT_OK)
@@ -128,7 +129,7 @@ static void imap_logout(struct imap *m)
 {
     result_fail(&m->d.p->result, RESULT_OK, NULL);
     m->d.succeeded = true;
-    if (imap_command(m, false, IMAP_ST_LOGOUT, "LOGOUT") < 0) {
+    if (imap_command(m, NULL, IMAP_ST_LOGOUT, "LOGOUT") < 0) {
         /* Nothing was lost but the goodbye. */
         result_fail(&m->d.p->result, RESULT_OK, NULL);
         imap_end(m);
@@ -179,9 +180,10 @@ static void imap_start_auth(struct imap *m)
     if (m->caps & REPLY_CAP_AUTH_PLAIN) {
         m->method = "AUTHENTICATE PLAIN";
         if (m->caps & REPLY_CAP_SASL_IR)
-            rc = imap_command(m, true, IMAP_ST_LOGIN, "AUTHENTICATE PLAIN %s", d->b64_plain);
+            rc = imap_command(m, "AUTHENTICATE PLAIN ***", IMAP_ST_LOGIN, "AUTHENTICATE PLAIN %s",
+                              d->b64_plain);
         else
-            rc = imap_command(m, false, IMAP_ST_AUTHENTICATE, "AUTHENTICATE PLAIN");
+            rc = imap_command(m, NULL, IMAP_ST_AUTHENTICATE, "AUTHENTICATE PLAIN");
     } else if (!(m->caps & REPLY_CAP_LOGINDISABLED)) {
         char qu[2 * DIALOG_CRED_MAX + 3], qp[2 * DIALOG_CRED_MAX + 3];
         m->method = "LOGIN";
@@ -194,7 +196,7 @@ static void imap_start_auth(struct imap *m)
             imap_end(m);
             return;
         }
-        rc = imap_command(m, true, IMAP_ST_LOGIN, "LOGIN %s %s", qu, qp);
+        rc = imap_command(m, "LOGIN ***", IMAP_ST_LOGIN, "LOGIN %s %s", qu, qp);
         explicit_bzero(qp, sizeof(qp));
     } else {
         dialog_fail(d, RESULT_AUTH_UNSUPPORTED,
@@ -220,7 +222,7 @@ static void imap_after_capability(struct imap *m)
             return;
         }
         dialog_phase_begin(d, RESULT_PHASE_STARTTLS);
-        if (imap_command(m, false, IMAP_ST_STARTTLS, "STARTTLS") < 0)
+        if (imap_command(m, NULL, IMAP_ST_STARTTLS, "STARTTLS") < 0)
             imap_end(m);
         return;
     }
@@ -264,7 +266,7 @@ static void on_reply(struct imap *m)
         } else if (r->cond == REPLY_IMAP_PREAUTH) {
             /* Already authenticated (e.g. by the TLS client certificate). */
             imap_logout(m);
-        } else if (imap_command(m, false, IMAP_ST_CAPABILITY, "CAPABILITY") < 0) {
+        } else if (imap_command(m, NULL, IMAP_ST_CAPABILITY, "CAPABILITY") < 0) {
             imap_end(m);
         }
         return;
@@ -293,7 +295,7 @@ static void on_reply(struct imap *m)
     case IMAP_ST_AUTHENTICATE:
         if (r->cond == REPLY_IMAP_CONTINUE) {
             if (reply_imap_init(&m->reply, m->tag) < 0 ||
-                dialog_send(d, true, "%s", d->b64_plain) < 0) {
+                dialog_send(d, "***", "%s", d->b64_plain) < 0) {
                 imap_end(m);
                 return;
             }
@@ -371,7 +373,7 @@ static void on_line(struct imap *m)
         imap_end(m); /* a garbled goodbye changes nothing */
         return;
     }
-    char bad[160];
+    char bad[DIALOG_BAD_MAX];
     dialog_describe_bad(st, line, len, bad, sizeof(bad));
     dialog_fail(&m->d, RESULT_PROTO_BAD_GREETING, "%s instead of %s", bad, imap_waiting_for[m->st]);
     imap_end(m);
@@ -401,7 +403,7 @@ static void on_conn(struct conn *c, enum conn_event ev, void *arg)
         if (m->st == IMAP_ST_HANDSHAKE) {
             imap_set_state(m, IMAP_ST_GREETING);
             dialog_phase_begin(d, RESULT_PHASE_GREETING);
-        } else if (imap_command(m, false, IMAP_ST_CAPABILITY, "CAPABILITY") < 0) {
+        } else if (imap_command(m, NULL, IMAP_ST_CAPABILITY, "CAPABILITY") < 0) {
             /* RFC 9051 §6.2.1: capabilities may differ after STARTTLS. */
             imap_end(m);
             return;

@@ -87,12 +87,12 @@ static void pop3_end(struct pop3 *m)
 }
 
 /* Sends "VERB" or "VERB ARG" and prepares the parser for its reply. */
-static int pop3_command(struct pop3 *m, bool secret, bool multiline, enum pop3_state next,
+static int pop3_command(struct pop3 *m, const char *shown, bool multiline, enum pop3_state next,
                         const char *verb, const char *arg)
 {
     reply_pop3_init(&m->reply, multiline);
-    int rc = arg != NULL ? dialog_send(&m->d, secret, "%s %s", verb, arg)
-                         : dialog_send(&m->d, secret, "%s", verb);
+    int rc = arg != NULL ? dialog_send(&m->d, shown, "%s %s", verb, arg)
+                         : dialog_send(&m->d, shown, "%s", verb);
     if (rc < 0)
         return -1;
     pop3_set_state(m, next);
@@ -103,7 +103,7 @@ static void pop3_quit(struct pop3 *m)
 {
     result_fail(&m->d.p->result, RESULT_OK, NULL);
     m->d.succeeded = true;
-    if (pop3_command(m, false, false, POP3_ST_QUIT, "QUIT", NULL) < 0) {
+    if (pop3_command(m, NULL, false, POP3_ST_QUIT, "QUIT", NULL) < 0) {
         result_fail(&m->d.p->result, RESULT_OK, NULL);
         pop3_end(m);
         return;
@@ -152,11 +152,11 @@ static void pop3_start_auth(struct pop3 *m)
     if (!m->capa_known || (m->caps & REPLY_CAP_USER)) {
         m->method = "USER/PASS";
         dialog_phase_begin(d, RESULT_PHASE_AUTH);
-        rc = pop3_command(m, false, false, POP3_ST_USER, "USER", d->p->user);
+        rc = pop3_command(m, NULL, false, POP3_ST_USER, "USER", d->p->user);
     } else if (m->caps & REPLY_CAP_AUTH_PLAIN) {
         m->method = "AUTH PLAIN";
         dialog_phase_begin(d, RESULT_PHASE_AUTH);
-        rc = pop3_command(m, true, false, POP3_ST_PASS, "AUTH PLAIN", d->b64_plain);
+        rc = pop3_command(m, "AUTH PLAIN ***", false, POP3_ST_PASS, "AUTH PLAIN", d->b64_plain);
     } else {
         dialog_fail(d, RESULT_AUTH_UNSUPPORTED,
                     "the server offers neither USER nor SASL PLAIN in its CAPA list");
@@ -180,7 +180,7 @@ static void pop3_after_capa(struct pop3 *m)
             return;
         }
         dialog_phase_begin(d, RESULT_PHASE_STARTTLS);
-        if (pop3_command(m, false, false, POP3_ST_STLS, "STLS", NULL) < 0)
+        if (pop3_command(m, NULL, false, POP3_ST_STLS, "STLS", NULL) < 0)
             pop3_end(m);
         return;
     }
@@ -205,7 +205,7 @@ static void on_reply(struct pop3 *m)
             dialog_fail(d, RESULT_PROTO_BAD_GREETING, "the server refused the session: %s",
                         r->text);
             pop3_end(m);
-        } else if (pop3_command(m, false, true, POP3_ST_CAPA, "CAPA", NULL) < 0) {
+        } else if (pop3_command(m, NULL, true, POP3_ST_CAPA, "CAPA", NULL) < 0) {
             pop3_end(m);
         }
         return;
@@ -235,7 +235,7 @@ static void on_reply(struct pop3 *m)
             pop3_end(m);
             return;
         }
-        if (pop3_command(m, true, false, POP3_ST_PASS, "PASS", d->p->password) < 0)
+        if (pop3_command(m, "PASS ***", false, POP3_ST_PASS, "PASS", d->p->password) < 0)
             pop3_end(m);
         return;
     case POP3_ST_PASS:
@@ -279,7 +279,7 @@ static void on_line(struct pop3 *m)
         pop3_end(m);
         return;
     }
-    char bad[160];
+    char bad[DIALOG_BAD_MAX];
     dialog_describe_bad(st, line, len, bad, sizeof(bad));
     dialog_fail(&m->d, RESULT_PROTO_BAD_GREETING, "%s instead of %s", bad, pop3_waiting_for[m->st]);
     pop3_end(m);
@@ -310,7 +310,7 @@ static void on_conn(struct conn *c, enum conn_event ev, void *arg)
         if (m->st == POP3_ST_HANDSHAKE) {
             pop3_set_state(m, POP3_ST_GREETING);
             dialog_phase_begin(d, RESULT_PHASE_GREETING);
-        } else if (pop3_command(m, false, true, POP3_ST_CAPA, "CAPA", NULL) < 0) {
+        } else if (pop3_command(m, NULL, true, POP3_ST_CAPA, "CAPA", NULL) < 0) {
             /* RFC 2595 §4: forget what CAPA said before TLS. */
             pop3_end(m);
             return;

@@ -109,12 +109,12 @@ static void smtp_end(struct smtp *m)
 }
 
 /* Sends "VERB" or "VERB ARG" and prepares the parser for its reply. */
-static int smtp_command(struct smtp *m, bool secret, enum smtp_state next, const char *verb,
+static int smtp_command(struct smtp *m, const char *shown, enum smtp_state next, const char *verb,
                         const char *arg)
 {
     reply_smtp_init(&m->reply);
-    int rc = arg != NULL ? dialog_send(&m->d, secret, "%s %s", verb, arg)
-                         : dialog_send(&m->d, secret, "%s", verb);
+    int rc = arg != NULL ? dialog_send(&m->d, shown, "%s %s", verb, arg)
+                         : dialog_send(&m->d, shown, "%s", verb);
     if (rc < 0)
         return -1;
     smtp_set_state(m, next);
@@ -125,7 +125,7 @@ static void smtp_quit(struct smtp *m)
 {
     result_fail(&m->d.p->result, RESULT_OK, NULL);
     m->d.succeeded = true;
-    if (smtp_command(m, false, SMTP_ST_QUIT, "QUIT", NULL) < 0) {
+    if (smtp_command(m, NULL, SMTP_ST_QUIT, "QUIT", NULL) < 0) {
         result_fail(&m->d.p->result, RESULT_OK, NULL);
         smtp_end(m);
         return;
@@ -172,10 +172,10 @@ static void smtp_start_auth(struct smtp *m)
     dialog_phase_begin(d, RESULT_PHASE_AUTH);
     if (m->caps & REPLY_CAP_AUTH_PLAIN) {
         m->method = "AUTH PLAIN";
-        rc = smtp_command(m, true, SMTP_ST_AUTH_PLAIN, "AUTH PLAIN", d->b64_plain);
+        rc = smtp_command(m, "AUTH PLAIN ***", SMTP_ST_AUTH_PLAIN, "AUTH PLAIN", d->b64_plain);
     } else {
         m->method = "AUTH LOGIN";
-        rc = smtp_command(m, false, SMTP_ST_AUTH_LOGIN, "AUTH LOGIN", NULL);
+        rc = smtp_command(m, NULL, SMTP_ST_AUTH_LOGIN, "AUTH LOGIN", NULL);
     }
     if (rc < 0)
         smtp_end(m);
@@ -188,7 +188,7 @@ static void smtp_after_ehlo(struct smtp *m)
     if (!conn_is_tls(d->c)) {
         if (m->caps & REPLY_CAP_STARTTLS) {
             dialog_phase_begin(d, RESULT_PHASE_STARTTLS);
-            if (smtp_command(m, false, SMTP_ST_STARTTLS, "STARTTLS", NULL) < 0)
+            if (smtp_command(m, NULL, SMTP_ST_STARTTLS, "STARTTLS", NULL) < 0)
                 smtp_end(m);
             return;
         }
@@ -246,7 +246,7 @@ static void on_reply(struct smtp *m)
             dialog_fail(d, RESULT_PROTO_BAD_GREETING, "the server refused the session: %s",
                         r->text);
             smtp_end(m);
-        } else if (smtp_command(m, false, SMTP_ST_EHLO, "EHLO", m->ehlo_name) < 0) {
+        } else if (smtp_command(m, NULL, SMTP_ST_EHLO, "EHLO", m->ehlo_name) < 0) {
             smtp_end(m);
         }
         return;
@@ -277,7 +277,7 @@ static void on_reply(struct smtp *m)
             /* The server ignored the initial response and asks for it. */
             m->plain_resent = true;
             reply_smtp_init(&m->reply);
-            if (dialog_send(d, true, "%s", d->b64_plain) < 0)
+            if (dialog_send(d, "***", "%s", d->b64_plain) < 0)
                 smtp_end(m);
             return;
         }
@@ -296,7 +296,7 @@ static void on_reply(struct smtp *m)
             smtp_auth_verdict(m);
             return;
         }
-        if (smtp_command(m, true,
+        if (smtp_command(m, "***",
                          m->st == SMTP_ST_AUTH_LOGIN ? SMTP_ST_AUTH_USER : SMTP_ST_AUTH_PASS,
                          m->st == SMTP_ST_AUTH_LOGIN ? d->b64_user : d->b64_pass, NULL) < 0)
             smtp_end(m);
@@ -334,7 +334,7 @@ static void on_line(struct smtp *m)
         smtp_end(m);
         return;
     }
-    char bad[160];
+    char bad[DIALOG_BAD_MAX];
     dialog_describe_bad(st, line, len, bad, sizeof(bad));
     dialog_fail(&m->d, RESULT_PROTO_BAD_GREETING, "%s instead of %s", bad, smtp_waiting_for[m->st]);
     smtp_end(m);
@@ -365,7 +365,7 @@ static void on_conn(struct conn *c, enum conn_event ev, void *arg)
         if (m->st == SMTP_ST_HANDSHAKE) {
             smtp_set_state(m, SMTP_ST_BANNER);
             dialog_phase_begin(d, RESULT_PHASE_GREETING);
-        } else if (smtp_command(m, false, SMTP_ST_EHLO, "EHLO", m->ehlo_name) < 0) {
+        } else if (smtp_command(m, NULL, SMTP_ST_EHLO, "EHLO", m->ehlo_name) < 0) {
             /* RFC 3207 §4.2: forget what EHLO said before TLS. */
             smtp_end(m);
             return;

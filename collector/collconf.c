@@ -210,6 +210,14 @@ struct collconf *collconf_load(const char *path, char *err, size_t errlen)
         set_path(c, main_s, "control", NULL, &cc->control, 1) < 0 ||
         set_path(c, main_s, "log_level", "info", &cc->log_level, 0) < 0)
         goto oom;
+    if (cc->control == NULL) {
+        /* Beside the database: the CLI finds it from the same file. */
+        const char *db = strncmp(cc->database, "sqlite:", 7) == 0 ? cc->database + 7 : cc->database;
+        cc->control = malloc(strlen(db) + 16);
+        if (cc->control == NULL)
+            goto oom;
+        sprintf(cc->control, "ipc://%s.control", db);
+    }
     if (!cc->insecure_plaintext && (cc->secret_key == NULL || cc->authorized_keys == NULL)) {
         snprintf(err, errlen, "%s:%d: [collector] needs secret_key and authorized_keys (CURVE is on; make keys with 'vantage-collector keygen --out DIR')",
                  path, main_s->line);

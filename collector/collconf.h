@@ -21,7 +21,7 @@ struct collconf {
     char *database;
     char *secret_key;        /* path; NULL only with insecure_plaintext */
     char *authorized_keys;   /* path */
-    char *control;           /* endpoint for probe-now; may be NULL */
+    char *control;           /* endpoint for probe-now; default ipc://DATABASE.control */
     char *log_level;
     bool insecure_plaintext;
     struct wire_config targets; /* version is a hash of the targets */

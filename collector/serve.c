@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <jansson.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -24,6 +26,7 @@
 #define SERVE_TXN_RESULTS_MAX 20000
 #define SERVE_POLL_MS 1000          /* wake-up for housekeeping */
 #define SERVE_FLUSH_US 1000000      /* write last_seen at most once a second */
+#define SERVE_CONTROL_MAX 4096      /* a control request: a command and a target */
 
 struct session {
     uint8_t id[SESSION_ID_MAX];
@@ -48,6 +51,8 @@ struct serve {
     struct log *log;
     void *ctx;
     void *router;
+    void *control;              /* REP: probe-now requests from the CLI */
+    uint64_t next_request;
     struct auth *auth;
     struct store *store;
     struct ingest *ingest;
@@ -395,6 +400,53 @@ static void reload(struct serve *s)
             send_config(s, &s->sessions[i]);
 }
 
+/* One control request: {"cmd":"probe-now","target":T}. The reply names
+ * the agents that were asked, so the CLI knows whom to wait for. */
+static void handle_control(struct serve *s)
+{
+    char buf[SERVE_CONTROL_MAX + 1];
+    int n = zmq_recv(s->control, buf, SERVE_CONTROL_MAX, ZMQ_DONTWAIT);
+    if (n < 0)
+        return;
+    if (n > SERVE_CONTROL_MAX)
+        n = SERVE_CONTROL_MAX;
+    buf[n] = '\0';
+    json_error_t jerr;
+    json_t *req = json_loads(buf, 0, &jerr);
+    json_t *reply = json_object();
+    const char *cmd = req ? json_string_value(json_object_get(req, "cmd")) : NULL;
+    const char *target = req ? json_string_value(json_object_get(req, "target")) : NULL;
+    if (cmd == NULL || strcmp(cmd, "probe-now") != 0) {
+        json_object_set_new(reply, "error", json_string("unknown control command"));
+    } else if (target != NULL && target[0] != '\0' && collconf_target(*s->conf, target) == NULL) {
+        json_object_set_new(reply, "error", json_string("no such target in the running configuration"));
+    } else {
+        uint64_t id = ++s->next_request;
+        int64_t now = clock_wall_us();
+        json_t *asked = json_array();
+        struct wire_msg m = {.kind = WIRE_RUN_NOW};
+        m.u.run_now.target = (char *)(target ? target : "");
+        m.u.run_now.request_id = id;
+        for (size_t i = 0; i < s->nsessions; i++) {
+            struct session *se = &s->sessions[i];
+            if (now - se->last_seen_us >= SERVE_CONNECTED_WINDOW_US)
+                continue;
+            if (send_msg(s, se, &m) == 0)
+                json_array_append_new(asked, json_string(se->name));
+        }
+        log_info(s->log, "probe-now %llu for %s: asked %zu agents", (unsigned long long)id,
+                 target && target[0] ? target : "all targets", json_array_size(asked));
+        json_object_set_new(reply, "request_id", json_integer((json_int_t)id));
+        json_object_set_new(reply, "at_us", json_integer((json_int_t)now));
+        json_object_set_new(reply, "agents", asked);
+    }
+    char *text = json_dumps(reply, JSON_COMPACT);
+    zmq_send(s->control, text ? text : "{}", text ? strlen(text) : 2, 0);
+    free(text);
+    json_decref(reply);
+    json_decref(req);
+}
+
 static int serve_loop(struct serve *s)
 {
     bool running = true;
@@ -403,13 +455,16 @@ static int serve_loop(struct serve *s)
             {s->router, 0, ZMQ_POLLIN, 0},
             {auth_socket(s->auth), 0, ZMQ_POLLIN, 0},
             {NULL, s->sigfd, ZMQ_POLLIN, 0},
+            {s->control, 0, ZMQ_POLLIN, 0},
         };
-        if (zmq_poll(items, 3, SERVE_POLL_MS) < 0 && errno != EINTR) {
+        if (zmq_poll(items, 4, SERVE_POLL_MS) < 0 && errno != EINTR) {
             log_error(s->log, "poll failed: %s", zmq_strerror(errno));
             return -1;
         }
         if (items[1].revents & ZMQ_POLLIN)
             auth_handle(s->auth);
+        if (items[3].revents & ZMQ_POLLIN)
+            handle_control(s);
         if (items[2].revents & ZMQ_POLLIN) {
             struct signalfd_siginfo si;
             while (read(s->sigfd, &si, sizeof(si)) == sizeof(si)) {
@@ -488,6 +543,18 @@ int serve_run(struct collconf **confp, struct log *log)
         log_error(log, "%s", err);
         goto out;
     }
+    /* The control socket has no authentication of its own: an ipc file
+     * readable by the collector's user only. */
+    s.control = zmq_socket(s.ctx, ZMQ_REP);
+    mode_t old = umask(077);
+    int bound = s.control ? zmq_bind(s.control, conf->control) : -1;
+    umask(old);
+    if (bound != 0) {
+        log_error(log, "cannot open the control socket %s: %s", conf->control, zmq_strerror(errno));
+        goto out;
+    }
+    int linger = 0;
+    zmq_setsockopt(s.control, ZMQ_LINGER, &linger, sizeof(linger));
     log_info(log, "listening on %s (%s), %zu targets, %zu authorized agents, database %s",
              conf->listen, conf->insecure_plaintext ? "PLAINTEXT, loopback only" : "CURVE",
              conf->targets.ntargets, auth_count(s.auth), conf->database);
@@ -497,6 +564,7 @@ int serve_run(struct collconf **confp, struct log *log)
              (unsigned long long)s.totals.invalid, (unsigned long long)s.invalid_msgs);
 out:
     transport_close(&s.router);
+    transport_close(&s.control);
     auth_destroy(&s.auth);
     if (s.ctx != NULL)
         zmq_ctx_term(s.ctx);

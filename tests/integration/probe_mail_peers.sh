@@ -86,7 +86,7 @@ probe anon --timeout 2 \
     "imap://$H:$(P imap-close)" "imap://$H:$(P imap-nostarttls)" \
     "imaps://$H:$(P imap-logindisabled)" "pop3://$H:$(P pop3-nostls)" \
     "pop3://$H:$(P pop3-close)" "submission://$H:$(P smtp-close)" "smtp://$H:$(P smtp-554)" \
-    "smtp://$H:$(P smtp-multiline)"
+    "smtp://$H:$(P smtp-multiline)" "https://$H:$(P stall)/" "https://$H:$(P imap-login)/"
 [ "$(cat "$work/anon.rc")" = 1 ] || { echo "FAIL: probe exited $(cat "$work/anon.rc"), expected 1" >&2; fail=1; }
 
 check anon "imap://$H:$(P garbage)" error=proto_bad_greeting layer=protocol 'detail~SSH-2.0' \
@@ -107,6 +107,8 @@ check anon "pop3://$H:$(P pop3-nostls)" error=proto_starttls_unsupported 'detail
 check anon "pop3://$H:$(P pop3-close)" error=proto_closed 'detail~CAPA'
 check anon "submission://$H:$(P smtp-close)" error=proto_closed 'detail~EHLO'
 check anon "smtp://$H:$(P smtp-554)" error=proto_bad_greeting 'banner~^554 5.3.2' 'detail~refused'
+check anon "https://$H:$(P stall)/" error=tls_handshake_failed phases_us.connect\>0
+check anon "https://$H:$(P imap-login)/" error=proto_bad_greeting 'detail~HTTP/0.9' tls.verify=ok
 check anon "smtp://$H:$(P smtp-multiline)" status=ok \
     'banner~^220-peer.test ESMTP\n220-Unauthorised use prohibited\n220 ready$'
 

@@ -1,0 +1,305 @@
+/*
+ * Unit tests for common/wire.c: every message survives a round trip, and
+ * decoding refuses what a hostile or broken peer could send (wrong
+ * protocol, garbage, over-long fields, results without a check), maps
+ * unknown enum values instead of trusting them, and the arena decoder
+ * gives the same result as the heap one.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire.h"
+
+static void full_result(struct result *r)
+{
+    result_init(r);
+    r->has_seq = true;
+    r->seq = 42;
+    r->target = strdup("corp-mail");
+    r->check = strdup("imaps://mail.example.com");
+    r->discovered = true;
+    r->started_at_us = 1795000000123456;
+    result_fail(r, RESULT_TLS_CERT_EXPIRED, "certificate expired %d days ago", 3);
+    r->phases_us[RESULT_PHASE_DNS] = 812;
+    r->phases_us[RESULT_PHASE_TLS] = 30211;
+    r->phases_us[RESULT_PHASE_TOTAL] = 45000;
+    r->address = strdup("203.0.113.10");
+    r->port = 993;
+    struct result_tls *t = result_tls_new(r);
+    t->version = strdup("TLSv1.3");
+    t->subject = strdup("CN=mail.example.com");
+    result_list_add(&t->sans, &t->nsans, "mail.example.com");
+    result_list_add(&t->sans, &t->nsans, "imap.example.com");
+    t->not_after = 1790000000;
+    t->days_left = -3;
+    t->sha256 = strdup("ab12");
+    t->verify = strdup("certificate has expired");
+    r->banner = strdup("* OK ready");
+    struct result_dns *d = result_add_dns(r);
+    d->name = strdup("example.com");
+    d->type = strdup("MX");
+    d->rcode = strdup("NOERROR");
+    result_list_add(&d->answers, &d->nanswers, "10 mail.example.com");
+    d->ttl = 300;
+    d->resolver = strdup("192.0.2.53:53");
+}
+
+static void assert_same(const struct result *a, const struct result *b)
+{
+    assert_int_equal(a->seq, b->seq);
+    assert_true(b->has_seq);
+    assert_string_equal(a->target, b->target);
+    assert_string_equal(a->check, b->check);
+    assert_int_equal(a->discovered, b->discovered);
+    assert_int_equal(a->started_at_us, b->started_at_us);
+    assert_int_equal(a->ok, b->ok);
+    assert_int_equal(a->layer, b->layer);
+    assert_int_equal(a->error, b->error);
+    assert_string_equal(a->detail, b->detail);
+    assert_memory_equal(a->phases_us, b->phases_us, sizeof(a->phases_us));
+    assert_string_equal(a->address, b->address);
+    assert_int_equal(a->port, b->port);
+    assert_non_null(b->tls);
+    assert_string_equal(a->tls->version, b->tls->version);
+    assert_null(b->tls->cipher);
+    assert_int_equal(b->tls->nsans, 2);
+    assert_string_equal(b->tls->sans[1], "imap.example.com");
+    assert_int_equal(a->tls->not_after, b->tls->not_after);
+    assert_int_equal(b->tls->days_left, -3);
+    assert_string_equal(a->banner, b->banner);
+    assert_int_equal(b->ndns, 1);
+    assert_string_equal(b->dns[0].answers[0], "10 mail.example.com");
+    assert_int_equal(b->dns[0].ttl, 300);
+}
+
+static void test_result_round_trip(void **state)
+{
+    (void)state;
+    struct result r, back;
+    uint8_t *buf;
+    size_t len;
+    char err[256];
+    full_result(&r);
+    assert_int_equal(wire_result_encode(&r, &buf, &len), 0);
+    assert_int_equal(wire_result_decode(buf, len, &back, err, sizeof(err)), 0);
+    assert_same(&r, &back);
+    result_clear(&back);
+
+    struct wire_arena *a = wire_arena_create();
+    assert_non_null(a);
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(wire_result_decode_in(a, buf, len, &back, err, sizeof(err)), 0);
+        assert_same(&r, &back);
+        wire_arena_reset(a);
+    }
+    wire_arena_destroy(&a);
+    assert_null(a);
+    free(buf);
+    result_clear(&r);
+}
+
+static void test_result_refusals(void **state)
+{
+    (void)state;
+    struct result r, back;
+    uint8_t *buf;
+    size_t len;
+    char err[256];
+
+    /* No check. */
+    result_init(&r);
+    r.started_at_us = 1;
+    assert_int_equal(wire_result_encode(&r, &buf, &len), 0);
+    assert_int_equal(wire_result_decode(buf, len, &back, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "without a check"));
+    free(buf);
+
+    /* A detail beyond RESULT_STR_MAX (built by hand: result_set_str bounds it). */
+    r.check = strdup("tcp://h:1");
+    r.detail = malloc(RESULT_STR_MAX + 10);
+    memset(r.detail, 'x', RESULT_STR_MAX + 9);
+    r.detail[RESULT_STR_MAX + 9] = '\0';
+    assert_int_equal(wire_result_encode(&r, &buf, &len), 0);
+    assert_int_equal(wire_result_decode(buf, len, &back, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "detail longer"));
+    free(buf);
+    result_clear(&r);
+
+    /* Garbage. */
+    static const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 0x01};
+    assert_int_equal(wire_result_decode(junk, sizeof(junk), &back, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "malformed"));
+}
+
+static void test_unknown_error_code(void **state)
+{
+    (void)state;
+    struct result r, back;
+    uint8_t *buf;
+    size_t len;
+    char err[256];
+    result_init(&r);
+    r.check = strdup("tcp://h:1");
+    r.started_at_us = 5;
+    r.error = (enum result_error)77; /* a newer agent's code */
+    assert_int_equal(wire_result_encode(&r, &buf, &len), 0);
+    assert_int_equal(wire_result_decode(buf, len, &back, err, sizeof(err)), 0);
+    assert_int_equal(back.error, RESULT_INTERNAL);
+    assert_false(back.ok);
+    assert_non_null(strstr(back.detail, "unknown error code 77"));
+    result_clear(&back);
+    free(buf);
+    result_clear(&r);
+}
+
+static struct wire_msg *round_trip(const struct wire_msg *m)
+{
+    uint8_t *buf;
+    size_t len;
+    char err[256];
+    assert_int_equal(wire_msg_encode(m, &buf, &len), 0);
+    struct wire_msg *back = wire_msg_decode(buf, len, err, sizeof(err));
+    free(buf);
+    if (back == NULL)
+        fail_msg("decode failed: %s", err);
+    assert_int_equal(back->kind, m->kind);
+    return back;
+}
+
+static void test_messages(void **state)
+{
+    (void)state;
+    char *addrs[] = {"192.0.2.2/24", "2001:db8::2/64"};
+    char *res[] = {"192.0.2.53"};
+    struct wire_msg m = {.kind = WIRE_HELLO, .agent = "lyon-pc1"};
+    m.u.hello.name = "lyon-pc1";
+    m.u.hello.site = "lyon";
+    m.u.hello.version = "0.1.0";
+    m.u.hello.net = (struct wire_netctx){addrs, 2, "192.0.2.1", res, 1};
+    m.u.hello.spool = (struct wire_spool_stats){5, 2, 100};
+    m.u.hello.config_version = "abc";
+    struct wire_msg *b = round_trip(&m);
+    assert_string_equal(b->agent, "lyon-pc1");
+    assert_string_equal(b->u.hello.site, "lyon");
+    assert_int_equal(b->u.hello.net.naddresses, 2);
+    assert_string_equal(b->u.hello.net.addresses[1], "2001:db8::2/64");
+    assert_string_equal(b->u.hello.net.gateway, "192.0.2.1");
+    assert_int_equal(b->u.hello.spool.dropped, 2);
+    assert_int_equal(b->u.hello.spool.next_seq, 100);
+    wire_msg_free(&b);
+    assert_null(b);
+
+    struct result r;
+    full_result(&r);
+    uint8_t *rb;
+    size_t rlen;
+    assert_int_equal(wire_result_encode(&r, &rb, &rlen), 0);
+    const uint8_t *ptrs[2] = {rb, rb};
+    size_t lens[2] = {rlen, rlen};
+    m = (struct wire_msg){.kind = WIRE_BATCH};
+    m.u.batch = (struct wire_batch){ptrs, lens, 2, {7, 0, 9}, "lyon", 40};
+    b = round_trip(&m);
+    assert_int_equal(b->u.batch.nresults, 2);
+    assert_int_equal(b->u.batch.lens[1], rlen);
+    assert_memory_equal(b->u.batch.results[1], rb, rlen);
+    assert_int_equal(b->u.batch.after_seq, 40);
+    assert_string_equal(b->u.batch.site, "lyon");
+    wire_msg_free(&b);
+    free(rb);
+    result_clear(&r);
+
+    m = (struct wire_msg){.kind = WIRE_ACK, .u.ack = {123456789012ULL, true}};
+    b = round_trip(&m);
+    assert_int_equal(b->u.ack.seq, 123456789012ULL);
+    assert_true(b->u.ack.gap);
+    wire_msg_free(&b);
+
+    char *checks[] = {"imaps://mail.example.com", "https://webmail.example.com/"};
+    struct wire_target t = {"corp-mail", "example.com", checks, 2, 60000, 10000, "corp"};
+    m = (struct wire_msg){.kind = WIRE_CONFIG};
+    m.u.config = (struct wire_config){"v1", &t, 1};
+    b = round_trip(&m);
+    assert_int_equal(b->u.config.ntargets, 1);
+    assert_string_equal(b->u.config.targets[0].checks[1], "https://webmail.example.com/");
+    assert_int_equal(b->u.config.targets[0].interval_ms, 60000);
+    struct wire_config copy;
+    assert_int_equal(wire_config_copy(&b->u.config, &copy), 0);
+    wire_msg_free(&b);
+    assert_string_equal(copy.targets[0].credentials, "corp");
+    wire_config_clear(&copy);
+
+    m = (struct wire_msg){.kind = WIRE_RUN_NOW};
+    m.u.run_now.target = "corp-mail";
+    m.u.run_now.request_id = 9;
+    b = round_trip(&m);
+    assert_string_equal(b->u.run_now.target, "corp-mail");
+    assert_int_equal(b->u.run_now.request_id, 9);
+    wire_msg_free(&b);
+
+    m = (struct wire_msg){.kind = WIRE_HEARTBEAT, .u.heartbeat_us = 77};
+    b = round_trip(&m);
+    assert_int_equal(b->u.heartbeat_us, 77);
+    wire_msg_free(&b);
+}
+
+static void test_message_refusals(void **state)
+{
+    (void)state;
+    char err[256];
+    static const uint8_t junk[] = "not a protobuf at all";
+    assert_null(wire_msg_decode(junk, sizeof(junk), err, sizeof(err)));
+
+    /* An empty envelope: protocol 0 (missing required field) is refused. */
+    assert_null(wire_msg_decode((const uint8_t *)"", 0, err, sizeof(err)));
+
+    /* Protocol 2 from a future agent: field 1 = 2, then a heartbeat. */
+    static const uint8_t v2[] = {0x08, 0x02, 0x7a, 0x00};
+    assert_null(wire_msg_decode(v2, sizeof(v2), err, sizeof(err)));
+    assert_non_null(strstr(err, "protocol version 2"));
+
+    /* Protocol 1 without a body. */
+    static const uint8_t nobody[] = {0x08, 0x01};
+    assert_null(wire_msg_decode(nobody, sizeof(nobody), err, sizeof(err)));
+    assert_non_null(strstr(err, "without a known body"));
+
+    /* An unknown field (tag 99, varint) is ignored: forward compatibility. */
+    static const uint8_t extra[] = {0x08, 0x01, 0x98, 0x06, 0x05, 0x7a, 0x00};
+    struct wire_msg *m = wire_msg_decode(extra, sizeof(extra), err, sizeof(err));
+    assert_non_null(m);
+    assert_int_equal(m->kind, WIRE_HEARTBEAT);
+    wire_msg_free(&m);
+
+    /* A batch beyond WIRE_BATCH_MAX is refused on encode and decode. */
+    size_t n = WIRE_BATCH_MAX + 1;
+    const uint8_t **ptrs = calloc(n, sizeof(*ptrs));
+    size_t *lens = calloc(n, sizeof(*lens));
+    for (size_t i = 0; i < n; i++)
+        ptrs[i] = (const uint8_t *)"x";
+    struct wire_msg big = {.kind = WIRE_BATCH};
+    big.u.batch.results = ptrs;
+    big.u.batch.lens = lens;
+    big.u.batch.nresults = n;
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(wire_msg_encode(&big, &buf, &len), -1);
+    free(ptrs);
+    free(lens);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_result_round_trip),
+        cmocka_unit_test(test_result_refusals),
+        cmocka_unit_test(test_unknown_error_code),
+        cmocka_unit_test(test_messages),
+        cmocka_unit_test(test_message_refusals),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
