@@ -85,6 +85,12 @@ void dialog_finish(struct dialog *d)
     if (tracing(d))
         fprintf(stderr, "probe %s: %s finished: %s\n", d->p->result.check, d->proto,
                 result_error_name(d->p->result.error));
+    if (c == NULL) {
+        /* No connection to wait for (cannot happen after dialog_connect()
+         * succeeded, but the probe must still end exactly once). */
+        closed(d);
+        return;
+    }
     conn_destroy(&c, closed, d);
 }
 

@@ -641,7 +641,8 @@ static int set_options(struct https *h, const char *url)
         left_ms = (long)((h->p->deadline_us - now + 999) / 1000);
     bad |= curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https") != CURLE_OK;
-    bad |= curl_easy_setopt(e, CURLOPT_RESOLVE, h->resolve) != CURLE_OK;
+    if (h->resolve != NULL)
+        bad |= curl_easy_setopt(e, CURLOPT_RESOLVE, h->resolve) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
     /* One connection per probe, closed at the end, so that its fd is
@@ -682,8 +683,13 @@ static int https_start(struct probe *p)
     h->t_start = clock_mono_us();
     snprintf(url, sizeof(url), v6 ? "https://[%s]:%u%s" : "https://%s:%u%s", p->spec.host,
              p->spec.port, p->spec.path);
-    if (resolve_entry(p, resolve, sizeof(resolve)) < 0 ||
-        (h->resolve = curl_slist_append(NULL, resolve)) == NULL ||
+    /* An address literal needs no resolving (and CURLOPT_RESOLVE cannot
+     * name an IPv6 one). */
+    unsigned char lit[sizeof(struct in6_addr)];
+    bool literal =
+        inet_pton(AF_INET, p->spec.host, lit) == 1 || inet_pton(AF_INET6, p->spec.host, lit) == 1;
+    if ((!literal && (resolve_entry(p, resolve, sizeof(resolve)) < 0 ||
+                      (h->resolve = curl_slist_append(NULL, resolve)) == NULL)) ||
         (h->multi = curl_multi_init()) == NULL || (h->easy = curl_easy_init()) == NULL) {
         result_fail(&p->result, RESULT_INTERNAL, "cannot set up curl (out of memory)");
         goto fail;

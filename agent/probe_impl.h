@@ -119,22 +119,24 @@ void probe_finish(struct probe *p);
  * proto_timeout. */
 void probe_classify_abort(struct probe *p, const struct conn *c, enum probe_abort why);
 
-/* Every kind's operations. The dialogs' kinds are weak, so that a kind not
- * yet written makes probe_engine_start() fail with "not implemented"
- * instead of the link failing. Beware: a weak reference does not pull an
- * object file out of a static library, so such a kind is only found when
- * its object file is linked for another reason or the library is linked
- * whole (CMake: $<LINK_LIBRARY:WHOLE_ARCHIVE,vantage_agent_core>). tcp,
- * tls and dns are written with the engine and referenced strongly, so
- * they are always linked. */
-extern const struct probe_ops probe_imaps_ops __attribute__((weak));
-extern const struct probe_ops probe_imap_ops __attribute__((weak));
-extern const struct probe_ops probe_pop3s_ops __attribute__((weak));
-extern const struct probe_ops probe_pop3_ops __attribute__((weak));
-extern const struct probe_ops probe_smtps_ops __attribute__((weak));
-extern const struct probe_ops probe_submission_ops __attribute__((weak));
-extern const struct probe_ops probe_smtp_ops __attribute__((weak));
-extern const struct probe_ops probe_https_ops __attribute__((weak));
+/* Every kind's operations, referenced from probe.c's kind table.
+ *
+ * They were declared weak while the dialogs' kinds were being written, so
+ * that a missing kind made probe_engine_start() fail with "not
+ * implemented" instead of the link failing. That does not survive static
+ * libraries: a weak reference never pulls an object file out of an archive
+ * (GNU ld), so written kinds stayed "not implemented" in vantage-agent.
+ * Every kind exists now and the references are strong. To go back to weak
+ * ones, link vantage_agent_core whole ($<LINK_LIBRARY:WHOLE_ARCHIVE,...>,
+ * CMake >= 3.24); probe.c's "not implemented" path stays for that case. */
+extern const struct probe_ops probe_imaps_ops;
+extern const struct probe_ops probe_imap_ops;
+extern const struct probe_ops probe_pop3s_ops;
+extern const struct probe_ops probe_pop3_ops;
+extern const struct probe_ops probe_smtps_ops;
+extern const struct probe_ops probe_submission_ops;
+extern const struct probe_ops probe_smtp_ops;
+extern const struct probe_ops probe_https_ops;
 extern const struct probe_ops probe_tls_ops;
 extern const struct probe_ops probe_tcp_ops;
 extern const struct probe_ops probe_dns_ops;

@@ -5,6 +5,8 @@
 
 #include <stdlib.h>
 
+#include "changes.h"
+
 struct ingest {
     struct wire_arena *arena;  /* decoded results of the current batch */
     struct store *store;
@@ -67,7 +69,16 @@ int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const c
         }
         if (r.seq > *max_seq)
             *max_seq = r.seq;
-        int rc = store_result_add(in->store, agent_id, network, &r, b->results[i], b->lens[i]);
+        /* Change detection rides on the store's latest state: hashes on
+         * the hot path, change rows only when a fact differs. */
+        char dns_text[CHANGES_TEXT_MAX];
+        struct store_facts facts;
+        struct store_prev prev;
+        changes_facts(&r, &facts, dns_text, sizeof(dns_text));
+        int rc = store_result_add_facts(in->store, agent_id, network, &r, b->results[i],
+                                        b->lens[i], &facts, &prev);
+        if (rc == 1 && changes_record(in->store, agent, &r, &facts, &prev) < 0)
+            rc = -1;
         if (rc < 0) {
             log_error(in->log, "agent %s: cannot store a result: %s", agent,
                       store_error(in->store));

@@ -125,6 +125,19 @@ int store_result_add(struct store *s, int64_t agent_id, const char *network, con
     return s->ops->result_add(s->b, agent_id, network, r, record, len, s->err, sizeof(s->err));
 }
 
+int store_result_add_facts(struct store *s, int64_t agent_id, const char *network,
+                           const struct result *r, const uint8_t *record, size_t len,
+                           const struct store_facts *facts, struct store_prev *prev)
+{
+    return s->ops->result_add_facts(s->b, agent_id, network, r, record, len, facts, prev, s->err,
+                                    sizeof(s->err));
+}
+
+int store_agent_get(struct store *s, int64_t id, store_agent_cb cb, void *arg)
+{
+    return s->ops->agent_get(s->b, id, cb, arg, s->err, sizeof(s->err));
+}
+
 int store_change_add(struct store *s, const struct store_change *c)
 {
     return s->ops->change_add(s->b, c, s->err, sizeof(s->err));
@@ -159,4 +172,34 @@ int64_t store_streak_since(bool had_prev, bool prev_ok, int64_t prev_since_us, b
     if (had_prev && prev_ok == ok)
         return prev_since_us;
     return started_at_us;
+}
+
+void store_streak_next(struct store_streak *st, bool ok, int64_t started_at_us)
+{
+    if (!st->had) {
+        *st = (struct store_streak){.had = true,
+                                    .ok = ok,
+                                    .since_us = started_at_us,
+                                    .episode_us = ok ? 0 : started_at_us,
+                                    .n = 1};
+        return;
+    }
+    if (st->ok == ok) {
+        if (st->n < UINT32_MAX)
+            st->n++;
+        return;
+    }
+    if (ok) {
+        if (st->episode_us == 0) /* a row from before episodes were kept */
+            st->episode_us = st->since_us;
+        st->flips++;
+    } else if (st->episode_us != 0 && st->n <= STORE_FLAP_GAP_MAX) {
+        st->flips++;
+    } else {
+        st->episode_us = started_at_us;
+        st->flips = 0;
+    }
+    st->ok = ok;
+    st->since_us = started_at_us;
+    st->n = 1;
 }

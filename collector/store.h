@@ -56,6 +56,39 @@ struct store_latest {
     int64_t since_us;          /* start of the current passing/failing streak */
     uint64_t total_us;         /* the latest result's total time */
     const char *detail;
+    /* Episodes (store_streak_next): failing streaks separated by passing
+     * streaks of at most STORE_FLAP_GAP_MAX results are one episode, so a
+     * flapping check keeps the time of its first failure. */
+    int64_t episode_us;        /* first failure of the current episode; 0 = never failed */
+    uint32_t flips;            /* status changes since episode_us */
+    uint32_t streak_n;         /* results in the current streak (saturating) */
+    enum result_layer fail_layer; /* the latest failure's classification, */
+    enum result_error fail_error; /* kept while the check passes again */
+    enum result_phase phase;   /* the latest result's slowest phase */
+    uint64_t phase_us;         /* and its time */
+    const char *address;       /* last address the check resolved to; NULL = none */
+};
+
+/*
+ * What change detection (collector/changes.c) compares between consecutive
+ * results of one (agent, target, check). The caller computes the hashes
+ * (0 = the result does not show that fact) and passes the texts; the store
+ * keeps the last known value of each fact in the latest state, so a
+ * result without the fact (a failure) does not erase it.
+ */
+enum store_fact { STORE_FACT_DNS, STORE_FACT_ADDRESS, STORE_FACT_CERT, STORE_FACT_LAST };
+
+struct store_facts {
+    uint64_t hash[STORE_FACT_LAST];
+    const char *text[STORE_FACT_LAST]; /* read only when the hash differs from the stored one */
+};
+
+/* What store_result_add_facts() found: for each fact whose known value
+ * changed, the value before (valid until the next call on the store). */
+struct store_prev {
+    bool changed[STORE_FACT_LAST];
+    const char *before[STORE_FACT_LAST];
+    int64_t before_at_us; /* started_at of the key's previous latest result */
 };
 
 struct store_change {
@@ -106,6 +139,16 @@ int store_result_add(struct store *s, int64_t agent_id, const char *network,
                      const struct result *r, const uint8_t *record, size_t len)
     __attribute__((warn_unused_result));
 
+/* store_result_add that also keeps the result's facts in the key's latest
+ * state and reports in *prev (zeroed first) which known facts changed.
+ * Facts are compared only when the result is the newest of its key and
+ * the key had a known value: a first value is not a change. facts NULL =
+ * none. Returns 1 stored, 0 duplicate, -1 error. */
+int store_result_add_facts(struct store *s, int64_t agent_id, const char *network,
+                           const struct result *r, const uint8_t *record, size_t len,
+                           const struct store_facts *facts, struct store_prev *prev)
+    __attribute__((warn_unused_result));
+
 /* Records a detected change. Returns 0 or -1. */
 int store_change_add(struct store *s, const struct store_change *c)
     __attribute__((warn_unused_result));
@@ -114,6 +157,10 @@ int store_change_add(struct store *s, const struct store_change *c)
  * Pointers in the row are valid only during the call. Return 0 or -1. */
 typedef int (*store_agent_cb)(const struct store_agent *a, void *arg);
 int store_agents_each(struct store *s, int64_t connected_after_us, store_agent_cb cb, void *arg);
+
+/* Calls cb once with the agent of that id (0 and no call when there is
+ * none). Returns 0 or -1. */
+int store_agent_get(struct store *s, int64_t id, store_agent_cb cb, void *arg);
 
 /* Results in (started_at, agent, seq) order; r carries agent, network, seq. */
 typedef int (*store_result_cb)(const struct result *r, void *arg);

@@ -33,6 +33,11 @@ struct store_ops {
     int (*agent_committed_seq)(void *b, int64_t id, uint64_t *seq, char *err, size_t errlen);
     int (*result_add)(void *b, int64_t agent_id, const char *network, const struct result *r,
                       const uint8_t *record, size_t len, char *err, size_t errlen);
+    int (*result_add_facts)(void *b, int64_t agent_id, const char *network,
+                            const struct result *r, const uint8_t *record, size_t len,
+                            const struct store_facts *facts, struct store_prev *prev, char *err,
+                            size_t errlen);
+    int (*agent_get)(void *b, int64_t id, store_agent_cb cb, void *arg, char *err, size_t errlen);
     int (*change_add)(void *b, const struct store_change *c, char *err, size_t errlen);
     int (*agents_each)(void *b, int64_t connected_after_us, store_agent_cb cb, void *arg, char *err,
                        size_t errlen);
@@ -61,6 +66,31 @@ extern const struct store_ops store_sqlite_ops;
 int64_t store_streak_since(bool had_prev, bool prev_ok, int64_t prev_since_us, bool ok,
                            int64_t started_at_us);
 
+/* A passing streak of at most this many results between two failures
+ * keeps them in one episode (a flapping check), so "when did it start?"
+ * stays the first failure. Two: one or two good probes in a row are what
+ * loss or an overloaded server give; three in a row is a recovery. */
+#define STORE_FLAP_GAP_MAX 2
+
+/* The streak and episode state of one key, as the latest row keeps it. */
+struct store_streak {
+    bool had;           /* a result was seen */
+    bool ok;            /* status of the current streak */
+    int64_t since_us;   /* start of the current streak */
+    int64_t episode_us; /* first failure of the current episode; 0 = none */
+    uint32_t flips;     /* status changes since episode_us */
+    uint32_t n;         /* results in the current streak, saturating */
+};
+
+/*
+ * Advances st by one newer result (ok, started_at_us): the streak rule of
+ * store_streak_since, plus episodes: a failure after a passing streak of
+ * at most STORE_FLAP_GAP_MAX results continues the episode (flips + 1),
+ * a later one starts a new episode at its time.
+ * @unittest: tests/unit/test_store.c (episodes)
+ */
+void store_streak_next(struct store_streak *st, bool ok, int64_t started_at_us);
+
 /*
  * The sqlite backend's schema version (PRAGMA user_version after
  * store_open) and its one hot-path statement, shared with
@@ -68,7 +98,7 @@ int64_t store_streak_since(bool had_prev, bool prev_ok, int64_t prev_since_us, b
  * store inserts. Parameters: agent_id, seq, network_id, target_id,
  * check_id, started_at_us, ok, layer, error, total_us, record.
  */
-#define STORE_SQLITE_SCHEMA_VERSION 1
+#define STORE_SQLITE_SCHEMA_VERSION 2
 #define STORE_SQLITE_RESULT_INSERT                                                                 \
     "INSERT INTO results(agent_id, seq, network_id, target_id, check_id, started_at_us, ok,"       \
     " layer, error, total_us, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"       \

@@ -110,6 +110,26 @@ static const char *const migrations[] = {
     "  after TEXT);"
     "CREATE INDEX changes_time ON changes(at_us);"
     "CREATE INDEX changes_target_time ON changes(target_id, at_us);",
+    /* 2: episodes (flapping), the latest failure's classification, the
+     * slowest phase, and the last known facts change detection compares
+     * (hashes for the hot path, texts for the "before" of a change).
+     * Rows from version 1 that are failing start their episode at their
+     * streak. */
+    "ALTER TABLE latest ADD COLUMN episode_us INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE latest ADD COLUMN flips INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE latest ADD COLUMN streak_n INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE latest ADD COLUMN fail_layer INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE latest ADD COLUMN fail_error INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE latest ADD COLUMN phase INTEGER NOT NULL DEFAULT 7;"
+    "ALTER TABLE latest ADD COLUMN phase_us INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE latest ADD COLUMN dns_hash INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE latest ADD COLUMN dns TEXT;"
+    "ALTER TABLE latest ADD COLUMN addr_hash INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE latest ADD COLUMN address TEXT;"
+    "ALTER TABLE latest ADD COLUMN cert_hash INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE latest ADD COLUMN cert TEXT;"
+    "UPDATE latest SET episode_us = since_us, fail_layer = layer, fail_error = error"
+    " WHERE ok = 0;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SQLITE_SCHEMA_VERSION,
@@ -160,6 +180,12 @@ struct latest {
     char *detail;      /* valid when has_detail; reused between rows */
     size_t detail_cap; /* bytes allocated at detail */
     bool has_detail;
+    struct store_streak streak;
+    int fail_layer, fail_error;
+    int phase;
+    uint64_t phase_us;
+    uint64_t fact_hash[STORE_FACT_LAST]; /* last known value of each fact */
+    char *fact_text[STORE_FACT_LAST];    /* set when changed by this txn */
 };
 
 /* The highest seq a transaction stored for an agent. */
@@ -178,6 +204,8 @@ struct sqlite_store {
     sqlite3_stmt *latest_get, *latest_put;
     sqlite3_stmt *agent_find, *agent_add, *agent_seq_get, *agent_seq_put, *agent_update;
     sqlite3_stmt *change_add;
+    sqlite3_stmt *latest_facts; /* texts of one key's facts: the rare path */
+    char *before[STORE_FACT_LAST]; /* store_prev texts of the last call */
 
     struct intern targets, checks, networks;
 
@@ -359,8 +387,11 @@ static void keymap_free(struct keymap *m)
 /* Forgets what the transaction kept in memory. */
 static void pending_clear(struct sqlite_store *b)
 {
-    for (size_t i = 0; i < b->nlatest; i++)
+    for (size_t i = 0; i < b->nlatest; i++) {
         free(b->latest[i].detail);
+        for (int f = 0; f < STORE_FACT_LAST; f++)
+            free(b->latest[i].fact_text[f]);
+    }
     b->nlatest = 0;
     b->nseqs = 0;
     keymap_reset(&b->latest_map);
@@ -548,15 +579,27 @@ static void *sqlite_open(const char *path, char *err, size_t errlen)
     if (migrate(b, err, errlen) < 0)
         goto fail;
 
+    /* Fact texts are bound only when they changed; NULL keeps the stored
+     * one, so the common row writes no text. */
     static const char latest_put[] =
         "INSERT INTO latest(agent_id, target_id, check_id, network_id, discovered, ok, layer,"
-        " error, seq, at_us, since_us, total_us, detail)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        " error, seq, at_us, since_us, total_us, detail, episode_us, flips, streak_n,"
+        " fail_layer, fail_error, phase, phase_us, dns_hash, dns, addr_hash, address,"
+        " cert_hash, cert)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+        " ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
         " ON CONFLICT(agent_id, target_id, check_id) DO UPDATE SET"
         " network_id = excluded.network_id, discovered = excluded.discovered,"
         " ok = excluded.ok, layer = excluded.layer, error = excluded.error,"
         " seq = excluded.seq, at_us = excluded.at_us, since_us = excluded.since_us,"
-        " total_us = excluded.total_us, detail = excluded.detail";
+        " total_us = excluded.total_us, detail = excluded.detail,"
+        " episode_us = excluded.episode_us, flips = excluded.flips,"
+        " streak_n = excluded.streak_n, fail_layer = excluded.fail_layer,"
+        " fail_error = excluded.fail_error, phase = excluded.phase,"
+        " phase_us = excluded.phase_us, dns_hash = excluded.dns_hash,"
+        " dns = COALESCE(excluded.dns, dns), addr_hash = excluded.addr_hash,"
+        " address = COALESCE(excluded.address, address), cert_hash = excluded.cert_hash,"
+        " cert = COALESCE(excluded.cert, cert)";
     static const char agent_update[] =
         "UPDATE agents SET site = COALESCE(?2, site), network = COALESCE(?3, network),"
         " version = COALESCE(?4, version), address = COALESCE(?5, address),"
@@ -572,7 +615,12 @@ static void *sqlite_open(const char *path, char *err, size_t errlen)
         prepare(b, &b->rollback, "ROLLBACK", err, errlen) < 0 ||
         prepare(b, &b->result_insert, STORE_SQLITE_RESULT_INSERT, err, errlen) < 0 ||
         prepare(b, &b->latest_get,
-                "SELECT seq, ok, since_us FROM latest"
+                "SELECT seq, ok, since_us, episode_us, flips, streak_n, fail_layer,"
+                " fail_error, dns_hash, addr_hash, cert_hash FROM latest"
+                " WHERE agent_id = ?1 AND target_id = ?2 AND check_id = ?3",
+                err, errlen) < 0 ||
+        prepare(b, &b->latest_facts,
+                "SELECT dns, address, cert FROM latest"
                 " WHERE agent_id = ?1 AND target_id = ?2 AND check_id = ?3",
                 err, errlen) < 0 ||
         prepare(b, &b->latest_put, latest_put, err, errlen) < 0 ||
@@ -613,7 +661,8 @@ static void sqlite_close(void *p)
                            b->latest_get,    b->latest_put,    b->agent_find,   b->agent_add,
                            b->agent_seq_get, b->agent_seq_put, b->agent_update, b->change_add,
                            b->targets.find,  b->targets.add,   b->checks.find,  b->checks.add,
-                           b->networks.find, b->networks.add,  b->agent_exists};
+                           b->networks.find, b->networks.add,  b->agent_exists,
+                           b->latest_facts};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(b->db);
@@ -626,6 +675,8 @@ static void sqlite_close(void *p)
     keymap_free(&b->known_agents);
     free(b->latest);
     free(b->seqs);
+    for (int f = 0; f < STORE_FACT_LAST; f++)
+        free(b->before[f]);
     free(b->path);
     free(b);
 }
@@ -691,6 +742,18 @@ static int latest_write(struct sqlite_store *b, const struct latest *l, char *er
     sqlite3_bind_int64(st, 12, (int64_t)l->total_us);
     if (l->has_detail)
         sqlite3_bind_text(st, 13, l->detail, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 14, l->streak.episode_us);
+    sqlite3_bind_int64(st, 15, l->streak.flips);
+    sqlite3_bind_int64(st, 16, l->streak.n);
+    sqlite3_bind_int(st, 17, l->fail_layer);
+    sqlite3_bind_int(st, 18, l->fail_error);
+    sqlite3_bind_int(st, 19, l->phase);
+    sqlite3_bind_int64(st, 20, (int64_t)l->phase_us);
+    for (int f = 0; f < STORE_FACT_LAST; f++) {
+        sqlite3_bind_int64(st, 21 + 2 * f, (int64_t)l->fact_hash[f]);
+        if (l->fact_text[f] != NULL)
+            sqlite3_bind_text(st, 22 + 2 * f, l->fact_text[f], -1, SQLITE_STATIC);
+    }
     return step_done(b, st, "writing the latest state", err, errlen);
 }
 
@@ -805,8 +868,87 @@ static int sqlite_agent_committed_seq(void *p, int64_t id, uint64_t *seq, char *
 
 /* Makes the latest state of the result's key follow it when it is newer
  * than what the store (or this transaction) has. */
+static const char *col_text(sqlite3_stmt *st, int i);
+
+/* Keeps the result's facts as the key's last known ones and reports in
+ * prev those that changed, with their texts before. */
+static int facts_touch(struct sqlite_store *b, struct latest *l, const struct store_facts *facts,
+                       struct store_prev *prev, char *err, size_t errlen)
+{
+    bool loaded = false;
+    for (int f = 0; f < STORE_FACT_LAST; f++) {
+        uint64_t h = facts->hash[f];
+        if (h == 0 || h == l->fact_hash[f])
+            continue;
+        /* The rare path: something changed, or is seen for the first time. */
+        char *now = strdup(facts->text[f] != NULL ? facts->text[f] : "");
+        if (now == NULL)
+            goto oom;
+        if (l->fact_hash[f] != 0 && prev != NULL) {
+            const char *was = l->fact_text[f];
+            if (was == NULL && !loaded) {
+                sqlite3_stmt *st = b->latest_facts;
+                sqlite3_bind_int64(st, 1, l->agent_id);
+                sqlite3_bind_int64(st, 2, l->target_id);
+                sqlite3_bind_int64(st, 3, l->check_id);
+                int rc = sqlite3_step(st);
+                for (int g = 0; rc == SQLITE_ROW && g < STORE_FACT_LAST; g++) {
+                    if (l->fact_text[g] == NULL && sqlite3_column_text(st, g) != NULL) {
+                        l->fact_text[g] = strdup(col_text(st, g));
+                        if (l->fact_text[g] == NULL) {
+                            sqlite3_reset(st);
+                            free(now);
+                            goto oom;
+                        }
+                    }
+                }
+                sqlite3_reset(st);
+                if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+                    free(now);
+                    return db_fail(b->db, "reading the last facts", err, errlen);
+                }
+                loaded = true;
+                was = l->fact_text[f];
+            }
+            free(b->before[f]);
+            b->before[f] = strdup(was != NULL ? was : "");
+            if (b->before[f] == NULL) {
+                free(now);
+                goto oom;
+            }
+            prev->changed[f] = true;
+            prev->before[f] = b->before[f];
+        }
+        free(l->fact_text[f]);
+        l->fact_text[f] = now;
+        l->fact_hash[f] = h;
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "database: out of memory tracking facts");
+    return -1;
+}
+
+/* The slowest phase of a result, the one a person looks at first. */
+static int slowest_phase(const struct result *r, uint64_t *us)
+{
+    int best = RESULT_PHASE_TOTAL;
+    *us = r->phases_us[RESULT_PHASE_TOTAL];
+    uint64_t max = 0;
+    for (int p = 0; p < RESULT_PHASE_TOTAL; p++) {
+        if (r->phases_us[p] > max) {
+            max = r->phases_us[p];
+            best = p;
+        }
+    }
+    if (best != RESULT_PHASE_TOTAL)
+        *us = max;
+    return best;
+}
+
 static int latest_touch(struct sqlite_store *b, int64_t agent_id, int64_t network_id,
-                        int64_t target_id, int64_t check_id, const struct result *r, char *err,
+                        int64_t target_id, int64_t check_id, const struct result *r,
+                        const struct store_facts *facts, struct store_prev *prev, char *err,
                         size_t errlen)
 {
     const int64_t key[3] = {agent_id, target_id, check_id};
@@ -837,6 +979,18 @@ static int latest_touch(struct sqlite_store *b, int64_t agent_id, int64_t networ
             l->seq = (uint64_t)sqlite3_column_int64(st, 0);
             l->ok = sqlite3_column_int(st, 1) != 0;
             l->since_us = sqlite3_column_int64(st, 2);
+            l->streak = (struct store_streak){
+                .had = true,
+                .ok = l->ok,
+                .since_us = l->since_us,
+                .episode_us = sqlite3_column_int64(st, 3),
+                .flips = (uint32_t)sqlite3_column_int64(st, 4),
+                .n = (uint32_t)sqlite3_column_int64(st, 5),
+            };
+            l->fail_layer = sqlite3_column_int(st, 6);
+            l->fail_error = sqlite3_column_int(st, 7);
+            for (int f = 0; f < STORE_FACT_LAST; f++)
+                l->fact_hash[f] = (uint64_t)sqlite3_column_int64(st, 8 + f);
         }
         sqlite3_reset(st);
         if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -844,6 +998,10 @@ static int latest_touch(struct sqlite_store *b, int64_t agent_id, int64_t networ
     }
     if (l->had && r->seq <= l->seq)
         return 0; /* an older result arriving late: history, not state */
+    if (prev != NULL)
+        prev->before_at_us = l->had ? l->at_us : 0;
+    if (facts != NULL && facts_touch(b, l, facts, prev, err, errlen) < 0)
+        return -1;
     l->has_detail = r->detail != NULL;
     if (l->has_detail) {
         /* Most rows of a key carry a detail of the same size or none, so
@@ -858,7 +1016,13 @@ static int latest_touch(struct sqlite_store *b, int64_t agent_id, int64_t networ
         }
         memcpy(l->detail, r->detail, n);
     }
-    l->since_us = store_streak_since(l->had, l->ok, l->since_us, r->ok, r->started_at_us);
+    store_streak_next(&l->streak, r->ok, r->started_at_us);
+    l->since_us = l->streak.since_us;
+    if (!r->ok) {
+        l->fail_layer = r->layer;
+        l->fail_error = r->error;
+    }
+    l->phase = slowest_phase(r, &l->phase_us);
     l->had = l->dirty = true;
     l->network_id = network_id;
     l->ok = r->ok;
@@ -936,9 +1100,13 @@ static int agent_known(struct sqlite_store *b, int64_t agent_id, char *err, size
     return db_fail(b->db, "looking up an agent", err, errlen);
 }
 
-static int sqlite_result_add(void *p, int64_t agent_id, const char *network, const struct result *r,
-                             const uint8_t *record, size_t len, char *err, size_t errlen)
+static int sqlite_result_add_facts(void *p, int64_t agent_id, const char *network,
+                                   const struct result *r, const uint8_t *record, size_t len,
+                                   const struct store_facts *facts, struct store_prev *prev,
+                                   char *err, size_t errlen)
 {
+    if (prev != NULL)
+        *prev = (struct store_prev){0};
     struct sqlite_store *b = p;
     /* sqlite ends a transaction by itself on some errors (disk full, I/O);
      * rows added after that would each commit alone, unseen by commit. */
@@ -982,10 +1150,17 @@ static int sqlite_result_add(void *p, int64_t agent_id, const char *network, con
         return db_fail(b->db, "storing a result", err, errlen);
     if (sqlite3_changes(b->db) == 0)
         return 0; /* (agent, seq) is stored already */
-    if (latest_touch(b, agent_id, network_id, target_id, check_id, r, err, errlen) < 0 ||
+    if (latest_touch(b, agent_id, network_id, target_id, check_id, r, facts, prev, err, errlen) <
+            0 ||
         seq_touch(b, agent_id, r->seq, err, errlen) < 0)
         return -1;
     return 1;
+}
+
+static int sqlite_result_add(void *p, int64_t agent_id, const char *network, const struct result *r,
+                             const uint8_t *record, size_t len, char *err, size_t errlen)
+{
+    return sqlite_result_add_facts(p, agent_id, network, r, record, len, NULL, NULL, err, errlen);
 }
 
 static int sqlite_change_add(void *p, const struct store_change *c, char *err, size_t errlen)
@@ -1083,6 +1258,22 @@ static int sqlite_agents_each(void *p, int64_t connected_after_us, store_agent_c
                            -1, &st, NULL) != SQLITE_OK)
         return db_fail(b->db, "listing agents", err, errlen);
     struct agent_ctx c = {connected_after_us, cb, arg};
+    return each_row(b, st, agent_row, &c, err, errlen);
+}
+
+static int sqlite_agent_get(void *p, int64_t id, store_agent_cb cb, void *arg, char *err,
+                            size_t errlen)
+{
+    struct sqlite_store *b = p;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(b->db,
+                           "SELECT name, site, network, version, address, netctx, first_seen_us,"
+                           " last_seen_us, spool_dropped, spool_pending, committed_seq"
+                           " FROM agents WHERE id = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(b->db, "reading an agent", err, errlen);
+    sqlite3_bind_int64(st, 1, id);
+    struct agent_ctx c = {INT64_MIN, cb, arg};
     return each_row(b, st, agent_row, &c, err, errlen);
 }
 
@@ -1196,7 +1387,17 @@ static int latest_row(sqlite3_stmt *st, void *p, char *err, size_t errlen)
         .since_us = sqlite3_column_int64(st, 10),
         .total_us = (uint64_t)sqlite3_column_int64(st, 11),
         .detail = col_text(st, 12),
+        .episode_us = sqlite3_column_int64(st, 13),
+        .flips = (uint32_t)sqlite3_column_int64(st, 14),
+        .streak_n = (uint32_t)sqlite3_column_int64(st, 15),
+        .phase_us = (uint64_t)sqlite3_column_int64(st, 19),
+        .address = col_text(st, 20),
     };
+    int fl = sqlite3_column_int(st, 16), fe = sqlite3_column_int(st, 17);
+    int ph = sqlite3_column_int(st, 18);
+    l.fail_layer = (fl >= 0 && fl < RESULT_LAYER_LAST) ? (enum result_layer)fl : RESULT_LAYER_NONE;
+    l.fail_error = (fe >= 0 && fe < RESULT_ERROR_LAST) ? (enum result_error)fe : RESULT_INTERNAL;
+    l.phase = (ph >= 0 && ph < RESULT_PHASE_LAST) ? (enum result_phase)ph : RESULT_PHASE_TOTAL;
     return c->cb(&l, c->arg) != 0;
 }
 
@@ -1207,7 +1408,9 @@ static int sqlite_latest_each(void *p, const char *target, store_latest_cb cb, v
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(b->db,
                            "SELECT a.name, n.name, t.name, c.name, l.discovered, l.ok, l.layer,"
-                           " l.error, l.seq, l.at_us, l.since_us, l.total_us, l.detail"
+                           " l.error, l.seq, l.at_us, l.since_us, l.total_us, l.detail,"
+                           " l.episode_us, l.flips, l.streak_n, l.fail_layer, l.fail_error,"
+                           " l.phase, l.phase_us, l.address"
                            " FROM latest l JOIN agents a ON a.id = l.agent_id"
                            " JOIN targets t ON t.id = l.target_id"
                            " JOIN checks c ON c.id = l.check_id"
@@ -1278,6 +1481,8 @@ const struct store_ops store_sqlite_ops = {
     .agent_update = sqlite_agent_update,
     .agent_committed_seq = sqlite_agent_committed_seq,
     .result_add = sqlite_result_add,
+    .result_add_facts = sqlite_result_add_facts,
+    .agent_get = sqlite_agent_get,
     .change_add = sqlite_change_add,
     .agents_each = sqlite_agents_each,
     .results_each = sqlite_results_each,

@@ -20,6 +20,9 @@
 #include "store_impl.h"
 #include "wire.h"
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 struct fixture {
     char dir[64];
     char path[128];
@@ -263,7 +266,7 @@ static void test_open_migrate_reopen(void **state)
     assert_null(f->s);
     assert_non_null(strstr(err, "newer"));
     assert_non_null(strstr(err, "99"));
-    exec_raw(f->path, "PRAGMA user_version = 1");
+    exec_raw(f->path, "PRAGMA user_version = " STR(STORE_SQLITE_SCHEMA_VERSION));
     f->s = store_open(f->path, err, sizeof(err));
     assert_non_null(f->s);
 }

@@ -1,0 +1,169 @@
+/*
+ * analysis — the decision logic of compare and diagnose (DESIGN.md
+ * "Diagnosis"): pure functions over an in-memory snapshot of one target's
+ * latest states and recent changes. No I/O, no clock: the caller (cli.c
+ * through report.c) reads the store and passes "now", so unit tests build
+ * synthetic snapshots.
+ *
+ * Rules, per failing check (a state fails when its latest result failed,
+ * or when it is flapping; states older than stale_us are not reporting):
+ *
+ *   a network is "down" for a check when every agent of it that probes
+ *   the check fails (with ANALYSIS_NEARLY_MIN or more agents: all but a
+ *   quarter);
+ *   every probing network down, and two networks or more (or an error
+ *   only the server can cause, e.g. an expired certificate or a refused
+ *   login)   -> dns (layer dns), credentials (layer auth), else service;
+ *               service or dns becomes client_config when the domain's DNS
+ *               now points the same kind of service to another host whose
+ *               discovered check works;
+ *   ... only one network probes it                   -> inconclusive;
+ *   some networks down, others not: a down network with two agents or
+ *   more -> network; a down network of one agent     -> inconclusive;
+ *   an agent failing where others of its network pass -> device.
+ *
+ * Failing (check, agent) pairs with the same verdict, layer and scope (the
+ * whole target, a network, an agent) form one finding; network findings
+ * of the same layer and checks are merged. Each finding carries the
+ * earliest start of its states' episodes (a flapping check keeps its
+ * first failure) and the changes from ANALYSIS_CORRELATE_BEFORE_US before
+ * to ANALYSIS_CORRELATE_AFTER_US after it that concern it.
+ * @unittest: tests/unit/test_analysis.c
+ */
+#ifndef VANTAGE_ANALYSIS_H
+#define VANTAGE_ANALYSIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "result.h"
+
+/* A network with this many probing agents or more counts as down when at
+ * least three quarters of them fail ("nearly every agent"); smaller
+ * networks must fail entirely, since one of two failing is a device. */
+#define ANALYSIS_NEARLY_MIN 4
+
+/* A state with this many pass/fail changes in its episode is flapping
+ * while it fails or its passing streak is short: fail, pass, fail, pass. */
+#define ANALYSIS_FLAP_FLIPS 3
+
+/* Changes this long before a failure's start count as correlated: long
+ * enough for a DNS TTL of an hour to run out after a zone edit... */
+#define ANALYSIS_CORRELATE_BEFORE_US (2LL * 3600 * 1000000)
+/* ... and this long after it, because the DNS check that sees a change
+ * may run after the server check that first fails. */
+#define ANALYSIS_CORRELATE_AFTER_US (10LL * 60 * 1000000)
+
+/* The contract's verdict order. */
+enum analysis_verdict {
+    ANALYSIS_SERVICE,
+    ANALYSIS_DNS,
+    ANALYSIS_NETWORK,
+    ANALYSIS_DEVICE,
+    ANALYSIS_CREDENTIALS,
+    ANALYSIS_CLIENT_CONFIG,
+    ANALYSIS_INCONCLUSIVE,
+    ANALYSIS_VERDICT_LAST
+};
+
+enum analysis_status { ANALYSIS_STATUS_OK, ANALYSIS_STATUS_PROBLEM, ANALYSIS_STATUS_NO_DATA };
+
+/* How compare shows one state. */
+enum analysis_cell {
+    ANALYSIS_CELL_OK,
+    ANALYSIS_CELL_FAIL,
+    ANALYSIS_CELL_FLAPPING,
+    ANALYSIS_CELL_STALE /* not reporting: older than stale_us */
+};
+
+/* One (agent, check) latest state of the target (store_latest). */
+struct analysis_state {
+    const char *agent;
+    const char *network;
+    const char *check;
+    bool discovered;
+    bool ok;
+    enum result_layer layer;
+    enum result_error error;
+    enum result_layer fail_layer; /* the latest failure, kept while passing */
+    enum result_error fail_error;
+    int64_t at_us;      /* latest result */
+    int64_t since_us;   /* current streak */
+    int64_t episode_us; /* first failure of the episode; 0 = never failed */
+    uint32_t flips;
+    uint32_t streak_n;
+    uint64_t total_us;
+    enum result_phase phase;
+    uint64_t phase_us;
+    const char *detail;  /* may be NULL */
+    const char *address; /* may be NULL */
+};
+
+/* One detected change (store_change); agent NULL = not an agent's. */
+struct analysis_change {
+    int64_t at_us;
+    const char *agent;
+    const char *kind;
+    const char *subject;
+    const char *before;
+    const char *after;
+};
+
+struct analysis_input {
+    const char *target;
+    const char *domain; /* may be NULL */
+    int64_t now_us;
+    int64_t stale_us; /* states older than this are not reporting */
+    const struct analysis_state *states;
+    size_t nstates;
+    const struct analysis_change *changes; /* in time order */
+    size_t nchanges;
+};
+
+/* A list of strings the diagnosis owns. */
+struct analysis_list {
+    char **v;
+    size_t n;
+};
+
+struct analysis_finding {
+    enum analysis_verdict verdict;
+    enum result_layer layer;
+    enum result_error error; /* the most common among its states */
+    struct analysis_list checks, networks, agents, healthy_networks, healthy_agents; /* sorted */
+    int64_t started_at_us;
+    bool flapping;
+    size_t *changes; /* indices into the input's changes, in time order */
+    size_t nchanges;
+    char *summary;
+    struct analysis_list evidence, next_steps;
+};
+
+struct analysis_diagnosis {
+    enum analysis_status status;
+    size_t agents, networks, reporting; /* vantage_points */
+    struct analysis_finding *findings;  /* most general first */
+    size_t nfindings;
+};
+
+/* Diagnoses in; *d is overwritten (clear it after use, also on failure).
+ * Strings of in are copied. Returns 0, or -1 with err when out of memory. */
+int analysis_diagnose(const struct analysis_input *in, struct analysis_diagnosis *d, char *err,
+                      size_t errlen) __attribute__((warn_unused_result));
+
+/* Frees what the diagnosis owns and zeroes it. */
+void analysis_diagnosis_clear(struct analysis_diagnosis *d);
+
+/* How compare shows state s of in. */
+enum analysis_cell analysis_cell_of(const struct analysis_input *in, const struct analysis_state *s);
+
+/* True when s fails now: its latest result failed, or it is flapping. */
+bool analysis_state_failing(const struct analysis_input *in, const struct analysis_state *s);
+
+/* Contract names; NULL for out-of-range values. */
+const char *analysis_verdict_name(enum analysis_verdict v);
+const char *analysis_status_name(enum analysis_status s);
+const char *analysis_cell_name(enum analysis_cell c);
+
+#endif
