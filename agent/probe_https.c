@@ -207,6 +207,14 @@ static void tls_info_cb(const SSL *ssl, int where, int ret)
         h->leaf = SSL_get1_peer_certificate(ssl);
 }
 
+/* Whether the certificate names host (a DNS name or an IP literal). */
+static bool leaf_names_host(X509 *leaf, const char *host)
+{
+    if (X509_check_ip_asc(leaf, host, 0) == 1)
+        return true;
+    return X509_check_host(leaf, host, 0, 0, NULL) == 1;
+}
+
 /* OpenSSL's chain verification, as curl asked for it (preverify_ok is
  * the verdict, kept unchanged); at depth 0 it also captures the facts,
  * since a failing chain ends the handshake before tls_info_cb could. */
@@ -459,6 +467,12 @@ static void classify_failure(struct https *h, CURLcode rc)
         return;
     case CURLE_PEER_FAILED_VERIFICATION:
         (void)curl_easy_getinfo(h->easy, CURLINFO_SSL_VERIFYRESULT, &verify);
+        /* curl checks the name itself after the chain verified, and then
+         * reports OpenSSL's "unspecified" error; the leaf tells which. */
+        if ((verify == X509_V_ERR_UNSPECIFIED || verify == X509_V_ERR_HOSTNAME_MISMATCH ||
+             verify == X509_V_ERR_IP_ADDRESS_MISMATCH) &&
+            h->leaf != NULL && !leaf_names_host(h->leaf, h->p->spec.host))
+            verify = X509_V_OK;
         if (verify == X509_V_OK) {
             /* The chain verified; curl's own check of the name failed. */
             record_tls_facts(h, -1);

@@ -6,8 +6,11 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "analysis.h"
 #include "clock.h"
+#include "report.h"
 #include "serve.h"
 
 static struct store *open_store(const struct collconf *c)
@@ -145,4 +148,104 @@ int cli_results(const struct collconf *c, const struct store_result_filter *f, b
         fprintf(out, "No results match.\n");
     store_close(&s);
     return rc < 0 ? 2 : 0;
+}
+
+/* ---- compare, diagnose, timeline ------------------------------------------- */
+
+static const struct wire_target *known_target(const struct collconf *c, const char *name)
+{
+    const struct wire_target *t = collconf_target(c, name);
+    if (t != NULL)
+        return t;
+    fprintf(stderr, "vantage-collector: no target '%s' in %s; configured targets:", name,
+            c->path ? c->path : "the configuration");
+    for (size_t i = 0; i < c->targets.ntargets; i++)
+        fprintf(stderr, " %s", c->targets.targets[i].name);
+    fprintf(stderr, "%s\n", c->targets.ntargets ? "" : " none (add a [target NAME] section)");
+    return NULL;
+}
+
+enum analysis_cmd { CMD_DIAGNOSE, CMD_COMPARE, CMD_TIMELINE };
+
+/* Loads one target's snapshot and runs cmd on it. Returns the exit
+ * status. */
+static int analyse_one(struct store *s, const struct wire_target *t, enum analysis_cmd cmd,
+                       bool json, FILE *out)
+{
+    char err[STORE_ERR_MAX + 128];
+    struct report_snapshot *snap =
+        report_snapshot_load(s, t, clock_wall_us(), cmd == CMD_TIMELINE, err, sizeof(err));
+    if (snap == NULL) {
+        fprintf(stderr, "vantage-collector: %s\n", err);
+        return 2;
+    }
+    const struct analysis_input *in = report_snapshot_input(snap);
+    int rc = 0;
+    if (cmd == CMD_TIMELINE) {
+        rc = report_timeline(out, in, json) < 0 ? 2 : 0;
+        report_snapshot_destroy(&snap);
+        return rc;
+    }
+    struct analysis_diagnosis d;
+    if (analysis_diagnose(in, &d, err, sizeof(err)) < 0) {
+        fprintf(stderr, "vantage-collector: %s\n", err);
+        rc = 2;
+    } else if (cmd == CMD_COMPARE) {
+        bool color = !json && isatty(fileno(out)) && getenv("NO_COLOR") == NULL;
+        rc = report_compare(out, in, &d, json, color) < 0 ? 2 : 0;
+    } else if (report_diagnose(out, in, &d, json) < 0) {
+        rc = 2;
+    } else {
+        rc = d.status == ANALYSIS_STATUS_OK ? 0 : 1;
+    }
+    if (rc == 2 && ferror(out))
+        fprintf(stderr, "vantage-collector: cannot write the output\n");
+    analysis_diagnosis_clear(&d);
+    report_snapshot_destroy(&snap);
+    return rc;
+}
+
+static int analyse(const struct collconf *c, const char *target, enum analysis_cmd cmd, bool json,
+                   FILE *out)
+{
+    const struct wire_target *t = NULL;
+    if (target != NULL && (t = known_target(c, target)) == NULL)
+        return 2;
+    struct store *s = open_store(c);
+    if (s == NULL)
+        return 2;
+    int rc = 0;
+    if (t != NULL) {
+        rc = analyse_one(s, t, cmd, json, out);
+    } else {
+        if (c->targets.ntargets == 0) {
+            fprintf(stderr, "vantage-collector: %s defines no target: add a [target NAME] "
+                            "section\n", c->path ? c->path : "the configuration");
+            rc = 2;
+        }
+        for (size_t i = 0; i < c->targets.ntargets; i++) {
+            if (i > 0 && !json)
+                fputc('\n', out);
+            int r = analyse_one(s, &c->targets.targets[i], cmd, json, out);
+            if (r > rc)
+                rc = r;
+        }
+    }
+    store_close(&s);
+    return rc;
+}
+
+int cli_diagnose(const struct collconf *c, const char *target, bool json, FILE *out)
+{
+    return analyse(c, target, CMD_DIAGNOSE, json, out);
+}
+
+int cli_compare(const struct collconf *c, const char *target, bool json, FILE *out)
+{
+    return analyse(c, target, CMD_COMPARE, json, out);
+}
+
+int cli_timeline(const struct collconf *c, const char *target, bool json, FILE *out)
+{
+    return analyse(c, target, CMD_TIMELINE, json, out);
 }

@@ -18,4 +18,21 @@ int cli_agents(const struct collconf *c, bool json, FILE *out);
 int cli_results(const struct collconf *c, const struct store_result_filter *f, bool json,
                 FILE *out);
 
+/* ---- compare, diagnose, timeline (report.h, analysis.h) ----
+ * They read the maintained latest state and recent changes, never the
+ * results history. A TARGET must be configured in collector.conf (its
+ * domain and interval are part of the analysis). */
+
+/* diagnose: target NULL = every configured target (JSON Lines with
+ * json). Returns 0 all healthy, 1 a problem found or no data, 2 error. */
+int cli_diagnose(const struct collconf *c, const char *target, bool json, FILE *out);
+
+/* compare TARGET: vantage points x checks, then the findings; color when
+ * out is a terminal. Returns 0, or 2 on an error. */
+int cli_compare(const struct collconf *c, const char *target, bool json, FILE *out);
+
+/* timeline TARGET: streak starts, recoveries and changes in time order.
+ * Returns 0, or 2 on an error. */
+int cli_timeline(const struct collconf *c, const char *target, bool json, FILE *out);
+
 #endif

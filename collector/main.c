@@ -32,6 +32,10 @@ static void usage(FILE *out)
           "  agents   [--json]         agents: network, version, last seen\n"
           "  results  [--target T] [--agent A] [--since DUR] [--limit N] [--json]\n"
           "                            stored results, oldest first (DUR: 30m, 2h, 7d)\n"
+          "  compare  TARGET [--json]  vantage points (by network) x checks, then the findings\n"
+          "  diagnose [TARGET] [--json]\n"
+          "                            what is wrong, since when, where, and what to do next\n"
+          "  timeline TARGET [--json]  failures, recoveries and changes in time order\n"
           "\n"
           "options:\n"
           "  -c, --config FILE         collector.conf (default " DEFAULT_CONFIG ")\n"
@@ -81,6 +85,25 @@ static int cmd_keygen(int argc, char **argv)
            "put the line of collector.pub into each agent.conf as collector_public_key\n",
            out, out);
     return 0;
+}
+
+/* compare, diagnose and timeline take a TARGET argument (diagnose: optional). */
+static bool is_analysis_cmd(const char *cmd)
+{
+    return strcmp(cmd, "compare") == 0 || strcmp(cmd, "diagnose") == 0 ||
+           strcmp(cmd, "timeline") == 0;
+}
+
+static int run_analysis_cmd(const char *cmd, const struct collconf *conf, const char *target,
+                            bool json)
+{
+    if (strcmp(cmd, "diagnose") == 0)
+        return cli_diagnose(conf, target, json, stdout);
+    if (target == NULL)
+        return fail_usage("%s needs a TARGET (a [target NAME] of collector.conf)", cmd);
+    if (strcmp(cmd, "compare") == 0)
+        return cli_compare(conf, target, json, stdout);
+    return cli_timeline(conf, target, json, stdout);
 }
 
 int main(int argc, char **argv)
@@ -156,6 +179,9 @@ int main(int argc, char **argv)
             return fail_usage("%s", "bad option");
         }
     }
+    const char *target_arg = NULL;
+    if (is_analysis_cmd(cmd) && optind < cargc)
+        target_arg = cargv[optind++];
     if (optind < cargc)
         return fail_usage("unexpected argument '%s'", cargv[optind]);
 
@@ -178,6 +204,8 @@ int main(int argc, char **argv)
         rc = cli_agents(conf, json, stdout);
     } else if (strcmp(cmd, "results") == 0) {
         rc = cli_results(conf, &filter, json, stdout);
+    } else if (is_analysis_cmd(cmd)) {
+        rc = run_analysis_cmd(cmd, conf, target_arg, json);
     } else {
         rc = fail_usage("unknown command '%s'", cmd);
     }

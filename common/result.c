@@ -300,7 +300,9 @@ char *result_json(const struct result *r)
         put_str(to, "subject", t->subject);
         put_str(to, "issuer", t->issuer);
         json_object_set_new(to, "sans", str_array(t->sans, t->nsans));
-        if (t->not_after != 0) {
+        /* Years 1..9999 only (wire refuses others): the product below
+         * must not overflow. */
+        if (t->not_after != 0 && t->not_after > -62135596800LL && t->not_after < 253402300800LL) {
             clock_format_iso_us(t->not_after * 1000000, false, when, sizeof(when));
             json_object_set_new(to, "not_after", json_string(when));
             json_object_set_new(to, "days_left", json_integer(t->days_left));

@@ -21,15 +21,63 @@ const char *wire_kind_name(enum wire_kind kind)
 
 /* ---- validation helpers ------------------------------------------------ */
 
-/* A decoded string is acceptable when absent or at most max bytes. */
+/* Whether s is well-formed UTF-8 (no overlong forms, no surrogates). A
+ * probe copies server text as printable ASCII, so only a broken or hostile
+ * peer sends anything else, and every consumer (JSON, a PostgreSQL store)
+ * needs valid text. */
+static int utf8_ok(const unsigned char *s)
+{
+    while (*s) {
+        if (*s < 0x80) {
+            s++;
+            continue;
+        }
+        int n;
+        uint32_t cp;
+        if ((*s & 0xe0) == 0xc0) {
+            n = 1;
+            cp = *s & 0x1f;
+        } else if ((*s & 0xf0) == 0xe0) {
+            n = 2;
+            cp = *s & 0x0f;
+        } else if ((*s & 0xf8) == 0xf0) {
+            n = 3;
+            cp = *s & 0x07;
+        } else {
+            return 0;
+        }
+        for (int i = 1; i <= n; i++) {
+            if ((s[i] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i] & 0x3f);
+        }
+        static const uint32_t min[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        s += n + 1;
+    }
+    return 1;
+}
+
+/* A decoded string is acceptable when absent, or at most max bytes of
+ * UTF-8. */
 static int str_ok(const char *s, size_t max, const char *what, char *err, size_t errlen)
 {
     if (s != NULL && strnlen(s, max + 1) > max) {
         snprintf(err, errlen, "%s longer than %zu bytes", what, max);
         return 0;
     }
+    if (s != NULL && !utf8_ok((const unsigned char *)s)) {
+        snprintf(err, errlen, "%s is not UTF-8 text", what);
+        return 0;
+    }
     return 1;
 }
+
+/* Times outside years 1..9999 cannot be printed as ISO 8601 and are no
+ * real probe's: refused rather than overflowed. */
+#define WIRE_TIME_MIN_S (-62135596800LL)
+#define WIRE_TIME_MAX_S 253402300799LL
 
 static int dup_str(char **dst, const char *src)
 {
@@ -248,8 +296,9 @@ static int result_valid(const Vantage__Result *m, char *err, size_t errlen)
         snprintf(err, errlen, "result without a check");
         return 0;
     }
-    if (!m->has_started_at_us || m->started_at_us <= 0) {
-        snprintf(err, errlen, "result without a start time");
+    if (!m->has_started_at_us || m->started_at_us <= 0 ||
+        m->started_at_us / 1000000 > WIRE_TIME_MAX_S) {
+        snprintf(err, errlen, "result without a plausible start time");
         return 0;
     }
     if (m->has_port && m->port > 65535) {
@@ -284,6 +333,10 @@ static int result_valid(const Vantage__Result *m, char *err, size_t errlen)
             !str_ok(t->sha256, 128, "tls sha256", err, errlen) ||
             !str_ok(t->verify, RESULT_STR_MAX, "tls verify", err, errlen))
             return 0;
+        if (t->has_not_after && (t->not_after < WIRE_TIME_MIN_S || t->not_after > WIRE_TIME_MAX_S)) {
+            snprintf(err, errlen, "tls not_after out of range");
+            return 0;
+        }
         if (t->n_sans > RESULT_LIST_MAX) {
             snprintf(err, errlen, "more than %d SANs", RESULT_LIST_MAX);
             return 0;

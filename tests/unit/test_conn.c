@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "conn.h"
@@ -78,6 +80,7 @@ struct peer {
     const char *script; /* sent on accept; NULL = say nothing */
     bool close_after;   /* close after the script */
     bool echo;          /* send back what arrives */
+    bool reset;         /* reset the connection (RST) when data arrives */
     uint16_t port;
     char rbuf[256];
     uv_shutdown_t shut;
@@ -125,6 +128,11 @@ static void peer_send(struct peer *p, const char *data, size_t len)
 static void peer_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     struct peer *p = s->data;
+    if (n > 0 && p->reset && p->accepted) {
+        uv_tcp_close_reset(&p->client, NULL);
+        p->accepted = false; /* closed already */
+        return;
+    }
     if (n > 0 && p->echo)
         peer_send(p, buf->base, (size_t)n);
 }
@@ -141,6 +149,7 @@ static void peer_connection(uv_stream_t *server, int status)
         peer_send(p, p->script, strlen(p->script));
     if (p->close_after)
         uv_shutdown(&p->shut, (uv_stream_t *)&p->client, NULL);
+
     uv_read_start((uv_stream_t *)&p->client, peer_alloc, peer_read);
 }
 
@@ -354,6 +363,65 @@ static void test_all_refused(void **state)
     run_free(r);
 }
 
+static void test_reset_while_reading(void **state)
+{
+    (void)state;
+    /* The peer resets when our "ping" arrives: the stream is open, so the
+     * reset shows while reading. */
+    struct run *r = run_new(NULL, false);
+    r->peer.reset = true;
+    r->write_on_connect = true;
+    run_conn(r, LOCAL4, 1, 0, 2000000);
+    assert_int_equal(r->events[0], CONN_EV_CONNECTED);
+    assert_int_equal(r->events[r->nevents - 1], CONN_EV_FAILED);
+    assert_int_equal(r->error, RESULT_TCP_RESET);
+    run_free(r);
+}
+
+static void test_attempt_delay(void **state)
+{
+    (void)state;
+    /* The first address is a listener whose accept queue is full (listen
+     * backlog 0 plus one queued connection): its SYNs are dropped, so the
+     * second address must be tried after CONN_ATTEMPT_DELAY_US and win
+     * long before the deadline. */
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), filler = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t sl = sizeof(sa);
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    getsockname(lfd, (struct sockaddr *)&sa, &sl);
+    assert_int_equal(connect(filler, (struct sockaddr *)&sa, sizeof(sa)), 0);
+
+    struct run *r = run_new("hi\r\n", true);
+    struct sockaddr_storage ss[2];
+    struct sockaddr_in good = sa;
+    good.sin_port = htons(r->peer.port);
+    memcpy(&ss[0], &sa, sizeof(sa));
+    memcpy(&ss[1], &good, sizeof(good));
+    char err[ERR_MAX];
+    struct conn_params cp = {.loop = &r->loop,
+                             .addrs = ss,
+                             .naddrs = 2,
+                             .deadline_us = clock_mono_us() + 3000000,
+                             .result = &r->result};
+    uint64_t t0 = clock_mono_us();
+    r->conn = conn_create(&cp, on_event, r, err, sizeof(err));
+    assert_non_null(r->conn);
+    assert_int_equal(conn_connect(r->conn, err, sizeof(err)), 0);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    uint64_t took = clock_mono_us() - t0;
+    assert_int_equal(r->events[0], CONN_EV_CONNECTED);
+    assert_int_equal(r->result.port, r->peer.port);
+    assert_true(r->result.phases_us[RESULT_PHASE_CONNECT] >= CONN_ATTEMPT_DELAY_US);
+    assert_true(took < 1000000);
+    assert_int_equal(uv_loop_close(&r->loop), 0);
+    run_free(r);
+    close(filler);
+    close(lfd);
+}
+
 static void test_tls_start_needs_open(void **state)
 {
     (void)state;
@@ -404,6 +472,8 @@ int main(void)
         cmocka_unit_test(test_write_echo),
         cmocka_unit_test(test_fallback_to_next_address),
         cmocka_unit_test(test_all_refused),
+        cmocka_unit_test(test_reset_while_reading),
+        cmocka_unit_test(test_attempt_delay),
         cmocka_unit_test(test_tls_start_needs_open),
         cmocka_unit_test(test_tls_context),
     };

@@ -523,6 +523,37 @@ static void test_latest_streaks(void **state)
     assert_string_equal(w.target[3], "other");
 }
 
+/* Episodes: short passing streaks between failures keep the first
+ * failure and count the flips; a long one starts a new episode. */
+static void test_episodes(void **state)
+{
+    (void)state;
+    struct store_streak st = {0};
+    store_streak_next(&st, true, 10);
+    assert_true(st.had && st.ok && st.since_us == 10 && st.episode_us == 0 && st.n == 1);
+    store_streak_next(&st, true, 20);
+    assert_int_equal(st.n, 2);
+    store_streak_next(&st, false, 30); /* after 2 passes: no episode yet, so a new one */
+    assert_true(st.episode_us == 30 && st.flips == 0 && st.since_us == 30);
+    store_streak_next(&st, true, 40);
+    assert_true(st.episode_us == 30 && st.flips == 1);
+    store_streak_next(&st, false, 50); /* one pass between: the same episode */
+    assert_true(st.episode_us == 30 && st.flips == 2 && st.since_us == 50);
+    for (int i = 0; i < STORE_FLAP_GAP_MAX; i++)
+        store_streak_next(&st, true, 60 + i);
+    store_streak_next(&st, false, 70); /* a gap of STORE_FLAP_GAP_MAX still flaps */
+    assert_true(st.episode_us == 30 && st.flips == 4);
+    for (int i = 0; i <= STORE_FLAP_GAP_MAX; i++)
+        store_streak_next(&st, true, 80 + i);
+    assert_int_equal(st.n, STORE_FLAP_GAP_MAX + 1);
+    store_streak_next(&st, false, 90); /* a recovery, then a new problem */
+    assert_true(st.episode_us == 90 && st.flips == 0 && st.since_us == 90);
+    /* A first result that fails starts an episode. */
+    struct store_streak f = {0};
+    store_streak_next(&f, false, 5);
+    assert_true(f.episode_us == 5 && !f.ok);
+}
+
 static void test_streak_rule(void **state)
 {
     (void)state;
@@ -724,6 +755,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_latest_streaks, setup, teardown),
         cmocka_unit_test(test_streak_rule),
+        cmocka_unit_test(test_episodes),
         cmocka_unit_test_setup_teardown(test_results_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_paths, setup, teardown),

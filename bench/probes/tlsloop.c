@@ -145,8 +145,7 @@ static int parse_opts(int argc, char **argv, struct opts *o, char *name_buf, siz
             have_addr = true;
         } else if (strcmp(a, "--concurrency") == 0) {
             if (parse_ulong(v, CONCURRENCY_MAX, &o->concurrency) < 0) {
-                fprintf(stderr, "tlsloop: --concurrency %s: give 1 to %d\n", v,
-                        CONCURRENCY_MAX);
+                fprintf(stderr, "tlsloop: --concurrency %s: give 1 to %d\n", v, CONCURRENCY_MAX);
                 return 2;
             }
         } else if (strcmp(a, "--seconds") == 0) {

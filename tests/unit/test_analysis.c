@@ -1,0 +1,616 @@
+/*
+ * Unit tests of collector/analysis.c: verdicts from synthetic snapshots
+ * shaped like the lab's offices (hq: hq1 hq2, branch: br1 br2, home:
+ * home1), plus ties, sparse data, staleness and flapping.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "analysis.h"
+#include "changes.h"
+
+#define NOW (1800000000LL * 1000000)
+#define MIN (60LL * 1000000)
+#define STATES_MAX 128
+
+#define IMAPS "imaps://mail.example.com"
+#define SUBM "submission://mail.example.com"
+#define POP3S "pop3s://mail.example.com"
+#define WEB "https://webmail.example.com/"
+#define MX "dns://example.com/MX"
+
+struct snap {
+    struct analysis_state st[STATES_MAX];
+    size_t n;
+    struct analysis_change ch[16];
+    size_t nch;
+    struct analysis_input in;
+    struct analysis_diagnosis d;
+};
+
+static const char *const office_agents[] = {"hq1", "hq2", "br1", "br2", "home1"};
+static const char *const office_nets[] = {"hq", "hq", "branch", "branch", "home"};
+
+/* Adds a fresh state; failing ones started failing at since. */
+static struct analysis_state *add(struct snap *s, const char *agent, const char *net,
+                                  const char *check, enum result_error e)
+{
+    assert_true(s->n < STATES_MAX);
+    struct analysis_state *st = &s->st[s->n++];
+    bool ok = e == RESULT_OK;
+    *st = (struct analysis_state){
+        .agent = agent,
+        .network = net,
+        .check = check,
+        .ok = ok,
+        .layer = ok ? RESULT_LAYER_NONE : result_error_layer(e),
+        .error = e,
+        .fail_layer = ok ? RESULT_LAYER_NONE : result_error_layer(e),
+        .fail_error = e,
+        .at_us = NOW - MIN / 2,
+        .since_us = NOW - 10 * MIN,
+        .episode_us = ok ? 0 : NOW - 10 * MIN,
+        .streak_n = 10,
+        .total_us = 40000,
+        .phase = RESULT_PHASE_TLS,
+        .phase_us = 30000,
+    };
+    return st;
+}
+
+/* Every office agent gets check with error e, except where overridden. */
+static void all(struct snap *s, const char *check, enum result_error e)
+{
+    for (size_t i = 0; i < 5; i++)
+        add(s, office_agents[i], office_nets[i], check, e);
+}
+
+static struct analysis_state *find(struct snap *s, const char *agent, const char *check)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->st[i].agent, agent) == 0 && strcmp(s->st[i].check, check) == 0)
+            return &s->st[i];
+    fail_msg("no state %s %s", agent, check);
+    return NULL;
+}
+
+static void run(struct snap *s)
+{
+    s->in = (struct analysis_input){
+        .target = "corp",
+        .domain = "example.com",
+        .now_us = NOW,
+        .stale_us = 3 * MIN,
+        .states = s->st,
+        .nstates = s->n,
+        .changes = s->ch,
+        .nchanges = s->nch,
+    };
+    char err[128];
+    assert_int_equal(analysis_diagnose(&s->in, &s->d, err, sizeof(err)), 0);
+}
+
+static void done(struct snap *s)
+{
+    analysis_diagnosis_clear(&s->d);
+    assert_null(s->d.findings);
+}
+
+static void assert_list(const struct analysis_list *l, const char *csv)
+{
+    char got[512] = "";
+    for (size_t i = 0; i < l->n; i++) {
+        strcat(got, i ? "," : "");
+        strcat(got, l->v[i]);
+    }
+    assert_string_equal(got, csv);
+}
+
+static void healthy_office(struct snap *s)
+{
+    all(s, IMAPS, RESULT_OK);
+    all(s, SUBM, RESULT_OK);
+    all(s, WEB, RESULT_OK);
+    all(s, MX, RESULT_OK);
+}
+
+static void test_all_healthy(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    healthy_office(&s);
+    run(&s);
+    assert_int_equal(s.d.status, ANALYSIS_STATUS_OK);
+    assert_int_equal(s.d.nfindings, 0);
+    assert_int_equal(s.d.agents, 5);
+    assert_int_equal(s.d.networks, 3);
+    assert_int_equal(s.d.reporting, 5);
+    done(&s);
+}
+
+static void test_no_data(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    run(&s);
+    assert_int_equal(s.d.status, ANALYSIS_STATUS_NO_DATA);
+    done(&s);
+    /* Known agents whose states are all stale: no data, not "ok". */
+    healthy_office(&s);
+    for (size_t i = 0; i < s.n; i++)
+        s.st[i].at_us = NOW - 60 * MIN;
+    s.st[0].ok = false;
+    s.st[0].error = RESULT_TCP_TIMEOUT;
+    run(&s);
+    assert_int_equal(s.d.status, ANALYSIS_STATUS_NO_DATA);
+    assert_int_equal(s.d.agents, 5);
+    assert_int_equal(s.d.reporting, 0);
+    done(&s);
+}
+
+static void test_network_tcp(void **state)
+{
+    (void)state;
+    struct snap t = {0};
+    healthy_office(&t);
+    for (size_t i = 0; i < 2; i++) {
+        struct analysis_state *st = find(&t, office_agents[i], IMAPS);
+        st->ok = false;
+        st->layer = st->fail_layer = RESULT_LAYER_TCP;
+        st->error = st->fail_error = RESULT_TCP_TIMEOUT;
+        st->episode_us = st->since_us = NOW - (5 + (int64_t)i) * MIN;
+    }
+    run(&t);
+    assert_int_equal(t.d.status, ANALYSIS_STATUS_PROBLEM);
+    assert_int_equal(t.d.nfindings, 1);
+    const struct analysis_finding *f = &t.d.findings[0];
+    assert_int_equal(f->verdict, ANALYSIS_NETWORK);
+    assert_int_equal(f->layer, RESULT_LAYER_TCP);
+    assert_int_equal(f->error, RESULT_TCP_TIMEOUT);
+    assert_list(&f->checks, IMAPS);
+    assert_list(&f->networks, "hq");
+    assert_list(&f->agents, "hq1,hq2");
+    assert_list(&f->healthy_networks, "branch,home");
+    assert_list(&f->healthy_agents, "br1,br2,home1");
+    assert_true(f->started_at_us == NOW - 6 * MIN); /* the first agent to fail */
+    assert_non_null(f->summary);
+    assert_true(f->evidence.n > 0);
+    assert_true(f->next_steps.n > 0);
+    assert_non_null(strstr(f->next_steps.v[1], "993"));
+    done(&t);
+}
+
+static void fail_state(struct analysis_state *st, enum result_error e)
+{
+    st->ok = false;
+    st->layer = st->fail_layer = result_error_layer(e);
+    st->error = st->fail_error = e;
+    st->episode_us = st->since_us;
+}
+
+static void test_network_dns(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    healthy_office(&s);
+    const char *checks[] = {IMAPS, SUBM, WEB, MX};
+    for (size_t i = 0; i < 2; i++)
+        for (size_t c = 0; c < 4; c++)
+            fail_state(find(&s, office_agents[i], checks[c]),
+                       c % 2 ? RESULT_DNS_REFUSED : RESULT_DNS_TIMEOUT);
+    run(&s);
+    assert_int_equal(s.d.nfindings, 1);
+    const struct analysis_finding *f = &s.d.findings[0];
+    assert_int_equal(f->verdict, ANALYSIS_NETWORK);
+    assert_int_equal(f->layer, RESULT_LAYER_DNS);
+    assert_int_equal(f->checks.n, 4);
+    assert_list(&f->networks, "hq");
+    /* A tie between two errors (4 each) goes to the lower code. */
+    assert_int_equal(f->error, RESULT_DNS_REFUSED);
+    done(&s);
+}
+
+static void test_device(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    healthy_office(&s);
+    fail_state(find(&s, "br1", SUBM), RESULT_TCP_TIMEOUT);
+    run(&s);
+    assert_int_equal(s.d.nfindings, 1);
+    const struct analysis_finding *f = &s.d.findings[0];
+    assert_int_equal(f->verdict, ANALYSIS_DEVICE);
+    assert_list(&f->agents, "br1");
+    assert_list(&f->networks, "branch");
+    assert_list(&f->healthy_agents, "br2,home1,hq1,hq2");
+    assert_list(&f->healthy_networks, "home,hq");
+    done(&s);
+}
+
+static void test_service(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    healthy_office(&s);
+    all(&s, POP3S, RESULT_TCP_REFUSED);
+    for (size_t i = 0; i < 5; i++)
+        fail_state(find(&s, office_agents[i], IMAPS), RESULT_TCP_REFUSED);
+    run(&s);
+    assert_int_equal(s.d.nfindings, 1);
+    const struct analysis_finding *f = &s.d.findings[0];
+    assert_int_equal(f->verdict, ANALYSIS_SERVICE);
+    assert_int_equal(f->layer, RESULT_LAYER_TCP);
+    assert_list(&f->checks, IMAPS "," POP3S);
+    assert_list(&f->networks, "branch,home,hq");
+    assert_int_equal(f->healthy_agents.n, 0);
+    done(&s);
+}
+
+static void test_service_tls_and_cert_change(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    healthy_office(&s);
+    /* mail and webmail are one machine: one finding. */
+    for (size_t i = 0; i < 5; i++) {
+        fail_state(find(&s, office_agents[i], IMAPS), RESULT_TLS_CERT_EXPIRED);
+        fail_state(find(&s, office_agents[i], WEB), RESULT_TLS_CERT_EXPIRED);
+        find(&s, office_agents[i], IMAPS)->address = "203.0.113.10";
+        find(&s, office_agents[i], WEB)->address = "203.0.113.10";
+    }
+    /* The same certificate change seen by two agents is listed once; one
+     * three hours before the start is not correlated. */
+    s.ch[s.nch++] = (struct analysis_change){NOW - 200 * MIN, "hq1", CHANGES_CERT,
+                                             "mail.example.com", "aa", "bb"};
+    s.ch[s.nch++] = (struct analysis_change){NOW - 11 * MIN, "hq1", CHANGES_CERT,
+                                             "mail.example.com", "bb", "cc"};
+    s.ch[s.nch++] = (struct analysis_change){NOW - 10 * MIN, "br1", CHANGES_CERT,
+                                             "mail.example.com", "bb", "cc"};
+    run(&s);
+    assert_int_equal(s.d.nfindings, 1);
+    const struct analysis_finding *f = &s.d.findings[0];
+    assert_int_equal(f->verdict, ANALYSIS_SERVICE);
+    assert_int_equal(f->layer, RESULT_LAYER_TLS);
+    assert_int_equal(f->error, RESULT_TLS_CERT_EXPIRED);
+    assert_int_equal(f->nchanges, 1);
+    assert_int_equal(f->changes[0], 1);
+    done(&s);
+}
+
+/* dovecot stopped: IMAP and POP refuse connections, and SMTP AUTH (SASL
+ * through dovecot) is gone or fails at the same time: one service
+ * finding. Two servers down are two findings. */
+static void test_service_outage_with_auth(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    healthy_office(&s);
+    all(&s, POP3S, RESULT_TCP_REFUSED);
+    for (size_t i = 0; i < 5; i++) {
+        fail_state(find(&s, office_agents[i], IMAPS), RESULT_TCP_REFUSED);
+        fail_state(find(&s, office_agents[i], SUBM),
+                   i < 3 ? RESULT_AUTH_UNSUPPORTED : RESULT_AUTH_FAILED);
+    }
+    run(&s);
+    assert_int_equal(s.d.nfindings, 1);
+    assert_int_equal(s.d.findings[0].verdict, ANALYSIS_SERVICE);
+    assert_int_equal(s.d.findings[0].layer, RESULT_LAYER_TCP);
+    assert_int_equal(s.d.findings[0].error, RESULT_TCP_REFUSED);
+    assert_list(&s.d.findings[0].checks, IMAPS "," POP3S "," SUBM);
+    done(&s);
+
+    /* A password change an hour after an unrelated outage stays apart. */
+    for (size_t i = 0; i < 5; i++) {
+        struct analysis_state *st = find(&s, office_agents[i], SUBM);
+        fail_state(st, RESULT_AUTH_FAILED);
+        st->since_us = st->episode_us = NOW - 5 * MIN;
+        st = find(&s, office_agents[i], IMAPS);
+        st->since_us = st->episode_us = NOW - 70 * MIN;
+        st = find(&s, office_agents[i], POP3S);
+        st->since_us = st->episode_us = NOW - 70 * MIN;
+    }
+    run(&s);
+    assert_int_equal(s.d.nfindings, 2);
+    assert_int_equal(s.d.findings[0].verdict, ANALYSIS_SERVICE);
+    assert_int_equal(s.d.findings[1].verdict, ANALYSIS_CREDENTIALS);
+    assert_list(&s.d.findings[1].checks, SUBM);
+    done(&s);
+
+    struct snap t = {0};
+    all(&t, IMAPS, RESULT_TCP_REFUSED);
+    all(&t, "imaps://other.example.net", RESULT_TCP_TIMEOUT);
+    all(&t, WEB, RESULT_OK);
+    run(&t);
+    assert_int_equal(t.d.nfindings, 2);
+    assert_int_equal(t.d.findings[0].verdict, ANALYSIS_SERVICE);
+    assert_int_equal(t.d.findings[1].verdict, ANALYSIS_SERVICE);
+    done(&t);
+}
+
+static void test_credentials(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    healthy_office(&s);
+    for (size_t i = 0; i < 5; i++) {
+        fail_state(find(&s, office_agents[i], IMAPS), RESULT_AUTH_FAILED);
+        fail_state(find(&s, office_agents[i], SUBM), RESULT_AUTH_FAILED);
+    }
+    run(&s);
+    assert_int_equal(s.d.nfindings, 1);
+    assert_int_equal(s.d.findings[0].verdict, ANALYSIS_CREDENTIALS);
+    assert_int_equal(s.d.findings[0].layer, RESULT_LAYER_AUTH);
+    assert_list(&s.d.findings[0].healthy_agents, "");
+    done(&s);
+
+    /* Sparse: one agent on one network is enough for a refused login. */
+    struct snap t = {0};
+    fail_state(add(&t, "solo", "home", IMAPS, RESULT_OK), RESULT_AUTH_FAILED);
+    run(&t);
+    assert_int_equal(t.d.nfindings, 1);
+    assert_int_equal(t.d.findings[0].verdict, ANALYSIS_CREDENTIALS);
+    done(&t);
+}
+
+static void test_client_config(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    healthy_office(&s);
+    all(&s, "imaps://newmail.example.com", RESULT_OK);
+    all(&s, "submission://newmail.example.com", RESULT_OK);
+    for (size_t i = s.n - 10; i < s.n; i++)
+        s.st[i].discovered = true;
+    for (size_t i = 0; i < 5; i++) {
+        fail_state(find(&s, office_agents[i], IMAPS), RESULT_TCP_RESET);
+        fail_state(find(&s, office_agents[i], SUBM), RESULT_TCP_RESET);
+    }
+    /* The DNS change is seen a minute after the first failure. */
+    s.ch[s.nch++] = (struct analysis_change){NOW - 9 * MIN, "hq1", CHANGES_DNS_ANSWER,
+                                             "MX example.com", "10 mail.example.com",
+                                             "10 newmail.example.com"};
+    s.ch[s.nch++] = (struct analysis_change){NOW - 9 * MIN, "br2", CHANGES_DNS_ANSWER,
+                                             "MX example.com", "10 mail.example.com",
+                                             "10 newmail.example.com"};
+    run(&s);
+    assert_int_equal(s.d.nfindings, 1);
+    const struct analysis_finding *f = &s.d.findings[0];
+    assert_int_equal(f->verdict, ANALYSIS_CLIENT_CONFIG);
+    assert_list(&f->checks, IMAPS "," SUBM);
+    assert_int_equal(f->nchanges, 1);
+    assert_string_equal(s.ch[f->changes[0]].kind, CHANGES_DNS_ANSWER);
+    assert_non_null(strstr(f->summary, "newmail.example.com"));
+    done(&s);
+
+    /* Without a working discovered server it is the service. */
+    struct snap t = {0};
+    healthy_office(&t);
+    for (size_t i = 0; i < 5; i++)
+        fail_state(find(&t, office_agents[i], IMAPS), RESULT_TCP_RESET);
+    all(&t, "imaps://newmail.example.com", RESULT_TCP_RESET);
+    run(&t);
+    assert_int_equal(t.d.nfindings, 2); /* two servers down */
+    assert_int_equal(t.d.findings[0].verdict, ANALYSIS_SERVICE);
+    assert_int_equal(t.d.findings[1].verdict, ANALYSIS_SERVICE);
+    done(&t);
+}
+
+static void test_dns_zone_down(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    healthy_office(&s);
+    for (size_t i = 0; i < s.n; i++)
+        fail_state(&s.st[i], RESULT_DNS_SERVFAIL);
+    run(&s);
+    assert_int_equal(s.d.nfindings, 1);
+    assert_int_equal(s.d.findings[0].verdict, ANALYSIS_DNS);
+    assert_int_equal(s.d.findings[0].checks.n, 4);
+    done(&s);
+}
+
+static void test_inconclusive_single_host(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    healthy_office(&s);
+    fail_state(find(&s, "home1", IMAPS), RESULT_TCP_TIMEOUT);
+    run(&s);
+    assert_int_equal(s.d.nfindings, 1);
+    const struct analysis_finding *f = &s.d.findings[0];
+    assert_int_equal(f->verdict, ANALYSIS_INCONCLUSIVE);
+    assert_list(&f->agents, "home1");
+    assert_list(&f->networks, "home");
+    assert_non_null(strstr(f->next_steps.v[f->next_steps.n - 2], "second vantage point"));
+    done(&s);
+
+    /* Sparse: everything on one network fails a transport check. */
+    struct snap t = {0};
+    fail_state(add(&t, "a1", "lan", IMAPS, RESULT_OK), RESULT_TCP_TIMEOUT);
+    fail_state(add(&t, "a2", "lan", IMAPS, RESULT_OK), RESULT_TCP_TIMEOUT);
+    run(&t);
+    assert_int_equal(t.d.nfindings, 1);
+    assert_int_equal(t.d.findings[0].verdict, ANALYSIS_INCONCLUSIVE);
+    assert_list(&t.d.findings[0].agents, "a1,a2");
+    done(&t);
+}
+
+static void test_two_findings(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    healthy_office(&s);
+    fail_state(find(&s, "hq1", IMAPS), RESULT_TCP_TIMEOUT);
+    fail_state(find(&s, "hq2", IMAPS), RESULT_TCP_TIMEOUT);
+    fail_state(find(&s, "br1", SUBM), RESULT_TCP_TIMEOUT);
+    run(&s);
+    assert_int_equal(s.d.nfindings, 2);
+    /* The more general problem first. */
+    assert_int_equal(s.d.findings[0].verdict, ANALYSIS_NETWORK);
+    assert_list(&s.d.findings[0].agents, "hq1,hq2");
+    assert_int_equal(s.d.findings[1].verdict, ANALYSIS_DEVICE);
+    assert_list(&s.d.findings[1].agents, "br1");
+    done(&s);
+}
+
+static void test_healed_and_flapping(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    healthy_office(&s);
+    /* Healed: failed once, passes again (fail->ok = 2 flips). */
+    struct analysis_state *st = find(&s, "hq1", IMAPS);
+    st->episode_us = NOW - 30 * MIN;
+    st->flips = 1;
+    st->fail_error = RESULT_TCP_TIMEOUT;
+    st->fail_layer = RESULT_LAYER_TCP;
+    st->streak_n = 1;
+    run(&s);
+    assert_int_equal(s.d.status, ANALYSIS_STATUS_OK);
+    done(&s);
+
+    /* Flapping: passing right now, but the 4th change of its episode. */
+    st->flips = ANALYSIS_FLAP_FLIPS;
+    run(&s);
+    assert_int_equal(s.d.nfindings, 1);
+    assert_true(s.d.findings[0].flapping);
+    assert_int_equal(s.d.findings[0].error, RESULT_TCP_TIMEOUT);
+    assert_true(s.d.findings[0].started_at_us == NOW - 30 * MIN);
+    assert_int_equal(analysis_cell_of(&s.in, st), ANALYSIS_CELL_FLAPPING);
+    done(&s);
+
+    /* A long passing streak after flapping: healed. */
+    st->streak_n = 3;
+    run(&s);
+    assert_int_equal(s.d.status, ANALYSIS_STATUS_OK);
+    done(&s);
+}
+
+static void test_nearly_every_and_ties(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    /* 4 agents at hq, 3 fail: "nearly every" is the network. */
+    const char *hq[] = {"h1", "h2", "h3", "h4"};
+    for (size_t i = 0; i < 4; i++) {
+        struct analysis_state *st = add(&s, hq[i], "hq", IMAPS, RESULT_OK);
+        if (i < 3)
+            fail_state(st, RESULT_TCP_TIMEOUT);
+    }
+    add(&s, "b1", "branch", IMAPS, RESULT_OK);
+    add(&s, "b2", "branch", IMAPS, RESULT_OK);
+    run(&s);
+    assert_int_equal(s.d.nfindings, 1);
+    assert_int_equal(s.d.findings[0].verdict, ANALYSIS_NETWORK);
+    assert_list(&s.d.findings[0].agents, "h1,h2,h3");
+    done(&s);
+
+    /* 2 agents, 1 fails: a tie is a device, not the network. */
+    struct snap t = {0};
+    fail_state(add(&t, "b1", "branch", IMAPS, RESULT_OK), RESULT_TCP_TIMEOUT);
+    add(&t, "b2", "branch", IMAPS, RESULT_OK);
+    add(&t, "h1", "hq", IMAPS, RESULT_OK);
+    run(&t);
+    assert_int_equal(t.d.nfindings, 1);
+    assert_int_equal(t.d.findings[0].verdict, ANALYSIS_DEVICE);
+    done(&t);
+
+    /* Two offices failing the same way are one finding. */
+    struct snap u = {0};
+    healthy_office(&u);
+    for (size_t i = 0; i < 4; i++)
+        fail_state(find(&u, office_agents[i], IMAPS), RESULT_TCP_TIMEOUT);
+    run(&u);
+    assert_int_equal(u.d.nfindings, 1);
+    assert_int_equal(u.d.findings[0].verdict, ANALYSIS_NETWORK);
+    assert_list(&u.d.findings[0].networks, "branch,hq");
+    assert_list(&u.d.findings[0].healthy_networks, "home");
+    done(&u);
+}
+
+static void test_stale_agent_ignored(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    healthy_office(&s);
+    /* home1 stopped reporting while failing: not a finding. */
+    for (size_t i = 0; i < s.n; i++) {
+        if (strcmp(s.st[i].agent, "home1") == 0) {
+            fail_state(&s.st[i], RESULT_TCP_TIMEOUT);
+            s.st[i].at_us = NOW - 10 * MIN;
+        }
+    }
+    run(&s);
+    assert_int_equal(s.d.status, ANALYSIS_STATUS_OK);
+    assert_int_equal(s.d.reporting, 4);
+    assert_int_equal(s.d.agents, 5);
+    done(&s);
+}
+
+static void test_agent_moved_network(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    healthy_office(&s);
+    /* br1's newest state says it is at home now; an agent network change
+     * just before its failure is correlated. */
+    struct analysis_state *st = find(&s, "br1", IMAPS);
+    st->network = "home";
+    st->at_us = NOW - MIN / 4;
+    fail_state(st, RESULT_TCP_TIMEOUT);
+    fail_state(find(&s, "home1", IMAPS), RESULT_TCP_TIMEOUT);
+    s.ch[s.nch++] = (struct analysis_change){NOW - 12 * MIN, "br1", CHANGES_AGENT_NETWORK, "br1",
+                                             "network branch", "network home"};
+    s.ch[s.nch++] = (struct analysis_change){NOW - 12 * MIN, "hq2", CHANGES_AGENT_NETWORK, "hq2",
+                                             "network hq", "network hq2"};
+    run(&s);
+    assert_int_equal(s.d.nfindings, 1);
+    const struct analysis_finding *f = &s.d.findings[0];
+    assert_int_equal(f->verdict, ANALYSIS_NETWORK);
+    assert_list(&f->networks, "home");
+    assert_list(&f->agents, "br1,home1");
+    assert_int_equal(f->nchanges, 1);
+    assert_string_equal(s.ch[f->changes[0]].agent, "br1");
+    done(&s);
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    assert_string_equal(analysis_verdict_name(ANALYSIS_CLIENT_CONFIG), "client_config");
+    assert_null(analysis_verdict_name(ANALYSIS_VERDICT_LAST));
+    assert_string_equal(analysis_status_name(ANALYSIS_STATUS_NO_DATA), "no_data");
+    assert_string_equal(analysis_cell_name(ANALYSIS_CELL_STALE), "stale");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_all_healthy),
+        cmocka_unit_test(test_no_data),
+        cmocka_unit_test(test_network_tcp),
+        cmocka_unit_test(test_network_dns),
+        cmocka_unit_test(test_device),
+        cmocka_unit_test(test_service),
+        cmocka_unit_test(test_service_tls_and_cert_change),
+        cmocka_unit_test(test_service_outage_with_auth),
+        cmocka_unit_test(test_credentials),
+        cmocka_unit_test(test_client_config),
+        cmocka_unit_test(test_dns_zone_down),
+        cmocka_unit_test(test_inconclusive_single_host),
+        cmocka_unit_test(test_two_findings),
+        cmocka_unit_test(test_healed_and_flapping),
+        cmocka_unit_test(test_nearly_every_and_ties),
+        cmocka_unit_test(test_stale_agent_ignored),
+        cmocka_unit_test(test_agent_moved_network),
+        cmocka_unit_test(test_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
