@@ -306,6 +306,9 @@ static void on_handle_closed(uv_handle_t *h)
     SSL_CTX_free(c->ctx);
     free(c->in);
     free(c->line);
+    /* The output buffer has carried login commands: no password is left
+     * behind in freed memory. */
+    explicit_bzero(c->out, CONN_OUT_MAX);
     free(c->out);
     free(c);
 }

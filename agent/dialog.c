@@ -24,11 +24,10 @@
  * dialogs work). Until it exists the weak reference is NULL and dialogs do
  * not trace.
  */
-bool probe_tracing(const struct probe *p) __attribute__((weak));
 
 static bool tracing(const struct dialog *d)
 {
-    return probe_tracing != NULL && probe_tracing(d->p);
+    return probe_tracing(d->p);
 }
 
 void *dialog_create(struct probe *p, size_t size, const char *proto)

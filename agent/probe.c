@@ -482,3 +482,8 @@ void probe_engine_destroy(struct probe_engine **ep)
     if (e->active == 0 && e->in_callback == 0)
         free_engine(e);
 }
+
+bool probe_tracing(const struct probe *p)
+{
+    return p->engine->trace;
+}

@@ -104,13 +104,12 @@ static void sock_release(struct https *h, struct https_sock *s)
 }
 
 /* Whether the engine traces; see dialog.c (requested from probe.c). */
-bool probe_tracing(const struct probe *p) __attribute__((weak));
 
 /* The only way to change state. */
 static void https_set_state(struct https *h, enum https_state st)
 {
     assert((unsigned)st < HTTPS_ST_LAST);
-    if (probe_tracing != NULL && probe_tracing(h->p))
+    if (probe_tracing(h->p))
         fprintf(stderr, "probe %s: https %s -> %s\n", h->p->result.check, https_state_names[h->st],
                 https_state_names[st]);
     h->st = st;

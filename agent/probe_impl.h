@@ -141,4 +141,8 @@ extern const struct probe_ops probe_tls_ops;
 extern const struct probe_ops probe_tcp_ops;
 extern const struct probe_ops probe_dns_ops;
 
+/* Whether the engine was asked to trace (--trace): dialogs log their
+ * state changes then. */
+bool probe_tracing(const struct probe *p);
+
 #endif

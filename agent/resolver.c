@@ -59,6 +59,11 @@ struct resolver {
     char last_from[INET6_ADDRSTRLEN + 8];
     char first_server[INET6_ADDRSTRLEN + 8]; /* named when nobody answered */
     struct ares_socket_functions sockfns;
+    /* Queries c-ares failed inside ares_query() for a network reason (a
+     * local firewall rejecting the send): answered from the timer, so that
+     * the failure is the probe's data and the callback never runs inside
+     * resolver_query(). */
+    struct resolver_query *deferred;
 };
 
 struct resolver_query {
@@ -69,6 +74,7 @@ struct resolver_query {
     bool starting;  /* inside ares_query(): an answer now must not reach cb */
     bool sync_done; /* c-ares failed it before sending */
     int sync_status;
+    struct resolver_query *next_deferred;
     int qtype;
     char name[RESULT_NAME_MAX + 1];
 };
@@ -303,9 +309,18 @@ static void on_poll(uv_poll_t *h, int status, int events)
     process(r, rfd, wfd);
 }
 
+static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen);
+
 static void on_timer(uv_timer_t *t)
 {
     struct resolver *r = t->data;
+    r->busy++;
+    while (r->deferred != NULL && !r->closing) {
+        struct resolver_query *q = r->deferred;
+        r->deferred = q->next_deferred;
+        on_answer(q, q->sync_status, 0, NULL, 0);
+    }
+    r->busy--;
     /* Processing with no fd runs c-ares' timeout handling: retries go out
      * and expired queries fail with ARES_ETIMEOUT. */
     process(r, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
@@ -316,6 +331,10 @@ static void reschedule(struct resolver *r)
     struct timeval tv, *tvp;
     if (r->closing)
         return;
+    if (r->deferred != NULL) {
+        uv_timer_start(&r->timer, on_timer, 0, 0);
+        return;
+    }
     tvp = ares_timeout(r->channel, NULL, &tv);
     if (tvp == NULL) {
         uv_timer_stop(&r->timer);
@@ -496,6 +515,11 @@ struct resolver *resolver_create(uv_loop_t *loop, const char *server, char *err,
 static void destroy_now(struct resolver *r)
 {
     r->destroyed = true;
+    while (r->deferred != NULL) { /* like ARES_EDESTRUCTION: freed, no callback */
+        struct resolver_query *q = r->deferred;
+        r->deferred = q->next_deferred;
+        free(q);
+    }
     /* Runs outstanding callbacks with ARES_EDESTRUCTION (they only free
      * their query) and reports every socket closed via sock_state_cb. */
     ares_destroy(r->channel);
@@ -911,6 +935,14 @@ int resolver_query(struct resolver *r, const char *name, int qtype, resolver_cb 
     q->starting = true;
     ares_query(r->channel, name, ns_c_in, qtype, on_answer, q);
     q->starting = false;
+    if (q->sync_done && (q->sync_status == ARES_ECONNREFUSED || q->sync_status == ARES_ETIMEOUT ||
+                         q->sync_status == ARES_ESERVFAIL || q->sync_status == ARES_EREFUSED ||
+                         q->sync_status == ARES_ENOTFOUND)) {
+        q->next_deferred = r->deferred;
+        r->deferred = q;
+        uv_timer_start(&r->timer, on_timer, 0, 0);
+        return 0;
+    }
     if (q->sync_done) {
         snprintf(err, errlen, "cannot query %s: %s", name, ares_strerror(q->sync_status));
         free(q);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "discover.h"
 
 /* Each run lands within +-JITTER_PCT of the interval, so agents that
  * started together drift apart instead of hitting a server together. */
@@ -18,8 +19,12 @@
  * may be replaced at any time, and the probe's callback still holds it. */
 struct check {
     char *spec;
+    struct sched_target *target; /* NULL once orphaned */
     bool running;
     bool orphan;              /* its target is gone: free when the probe ends */
+    bool is_dns;              /* one of the domain's DNS checks */
+    bool discovered;          /* a server found through the domain's DNS */
+    struct result last_dns;   /* is_dns: the latest answer (check + dns only) */
     uint64_t skipped;
 };
 
@@ -29,8 +34,12 @@ struct sched_target {
     uint32_t interval_ms;
     uint32_t timeout_ms;
     const struct agentconf_credentials *cred;
-    struct check **checks;
+    char *domain;             /* NULL: no DNS checks, nothing discovered */
+    char **configured;        /* the configured check specs */
+    size_t nconfigured;
+    struct check **checks;    /* configured, then DNS, then discovered */
     size_t nchecks;
+    size_t cap;
     uv_timer_t timer;
     bool closing;
 };
@@ -73,8 +82,37 @@ struct probe_ctx {
 
 static void free_check(struct check *c)
 {
+    result_clear(&c->last_dns);
     free(c->spec);
     free(c);
+}
+
+static void update_discovered(struct scheduler *s, struct sched_target *t);
+static void release_check(struct check *c);
+static int start_check(struct scheduler *s, struct sched_target *t, struct check *c);
+
+/* Keeps what discovery needs of a DNS check's result: its spec, its
+ * status and the records. */
+static void keep_dns(struct check *c, const struct result *r)
+{
+    result_clear(&c->last_dns);
+    struct result *k = &c->last_dns;
+    if (result_set_str(&k->check, r->check) < 0)
+        return;
+    k->ok = r->ok;
+    k->error = r->error;
+    for (size_t i = 0; i < r->ndns; i++) {
+        const struct result_dns *d = &r->dns[i];
+        struct result_dns *kd = result_add_dns(k);
+        if (kd == NULL)
+            return;
+        (void)result_set_str(&kd->name, d->name);
+        (void)result_set_str(&kd->type, d->type);
+        (void)result_set_str(&kd->rcode, d->rcode);
+        for (size_t j = 0; j < d->nanswers; j++)
+            (void)result_list_add(&kd->answers, &kd->nanswers, d->answers[j]);
+        kd->ttl = d->ttl;
+    }
 }
 
 static void maybe_free(struct scheduler *s);
@@ -84,9 +122,14 @@ static void on_probe_done(struct result *r, void *arg)
     struct probe_ctx *pc = arg;
     struct scheduler *s = pc->s;
     s->in_flight--;
-    pc->check->running = false;
-    if (pc->check->orphan)
-        free_check(pc->check);
+    struct check *c = pc->check;
+    c->running = false;
+    if (c->orphan) {
+        free_check(c);
+    } else if (c->is_dns && !s->destroyed) {
+        keep_dns(c, r);
+        update_discovered(s, c->target);
+    }
     if (!s->destroyed && s->on_result != NULL)
         s->on_result(r, s->arg);
     else
@@ -97,6 +140,8 @@ static void on_probe_done(struct result *r, void *arg)
 
 static int start_check(struct scheduler *s, struct sched_target *t, struct check *c)
 {
+    if (s->destroyed)
+        return 0;
     if (c->running) {
         c->skipped++;
         log_warn(s->log, "%s %s: previous probe still running, skipped (%llu so far)", t->name,
@@ -111,6 +156,7 @@ static int start_check(struct scheduler *s, struct sched_target *t, struct check
     struct probe_params p = {
         .check = c->spec,
         .target = t->name,
+        .discovered = c->discovered,
         .timeout_us = (uint64_t)t->timeout_ms * 1000,
         .user = t->cred ? t->cred->user : NULL,
         .password = t->cred ? t->cred->password : NULL,
@@ -134,6 +180,85 @@ static int run_target(struct scheduler *s, struct sched_target *t)
     return started;
 }
 
+/* Appends a check; returns it, or NULL when out of memory. */
+static struct check *add_check(struct sched_target *t, const char *spec, bool is_dns,
+                               bool discovered)
+{
+    if (t->nchecks == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 8;
+        struct check **grown = realloc(t->checks, cap * sizeof(*grown));
+        if (grown == NULL)
+            return NULL;
+        t->checks = grown;
+        t->cap = cap;
+    }
+    struct check *c = calloc(1, sizeof(*c));
+    if (c == NULL || (c->spec = strdup(spec)) == NULL) {
+        free(c);
+        return NULL;
+    }
+    c->target = t;
+    c->is_dns = is_dns;
+    c->discovered = discovered;
+    t->checks[t->nchecks++] = c;
+    return c;
+}
+
+/* Recomputes the servers the domain's DNS points to from the latest DNS
+ * answers: new ones are probed at once (a migration shows up within one
+ * round), vanished ones are dropped. */
+static void update_discovered(struct scheduler *s, struct sched_target *t)
+{
+    if (t == NULL || t->domain == NULL)
+        return;
+    struct result *res = calloc(t->nchecks ? t->nchecks : 1, sizeof(*res));
+    if (res == NULL)
+        return;
+    size_t nres = 0;
+    for (size_t i = 0; i < t->nchecks; i++)
+        if (t->checks[i]->is_dns && t->checks[i]->last_dns.check != NULL)
+            res[nres++] = t->checks[i]->last_dns; /* shallow: discover only reads */
+    struct discover_list dl = {0};
+    char derr[256];
+    int rc = discover_from_results(t->domain, (const char *const *)t->configured, t->nconfigured,
+                                   res, nres, &dl, derr, sizeof(derr));
+    free(res);
+    if (rc < 0) {
+        log_warn(s->log, "target %s: discovery failed: %s", t->name, derr);
+        return;
+    }
+    /* Drop discovered checks the DNS no longer names. */
+    size_t kept = 0;
+    for (size_t i = 0; i < t->nchecks; i++) {
+        struct check *c = t->checks[i];
+        bool keep = !c->discovered;
+        for (size_t j = 0; !keep && j < dl.n; j++)
+            keep = strcmp(dl.items[j].spec, c->spec) == 0;
+        if (keep) {
+            t->checks[kept++] = c;
+        } else {
+            log_info(s->log, "target %s: %s is no longer named by %s's DNS", t->name, c->spec,
+                     t->domain);
+            release_check(c);
+        }
+    }
+    t->nchecks = kept;
+    for (size_t j = 0; j < dl.n; j++) {
+        bool known = false;
+        for (size_t i = 0; i < t->nchecks && !known; i++)
+            known = strcmp(t->checks[i]->spec, dl.items[j].spec) == 0;
+        if (known)
+            continue;
+        struct check *c = add_check(t, dl.items[j].spec, false, true);
+        if (c == NULL)
+            break;
+        log_info(s->log, "target %s: %s's DNS names %s; probing it too", t->name, t->domain,
+                 c->spec);
+        start_check(s, t, c);
+    }
+    discover_list_clear(&dl);
+}
+
 static void on_timer(uv_timer_t *h)
 {
     struct sched_target *t = h->data;
@@ -142,14 +267,23 @@ static void on_timer(uv_timer_t *h)
     uv_timer_start(&t->timer, on_timer, jittered(s, t->interval_ms), 0);
 }
 
+static void release_check(struct check *c)
+{
+    c->target = NULL;
+    if (c->running)
+        c->orphan = true;
+    else
+        free_check(c);
+}
+
 static void free_target(struct sched_target *t)
 {
-    for (size_t i = 0; i < t->nchecks; i++) {
-        if (t->checks[i]->running)
-            t->checks[i]->orphan = true;
-        else
-            free_check(t->checks[i]);
-    }
+    for (size_t i = 0; i < t->nchecks; i++)
+        release_check(t->checks[i]);
+    for (size_t i = 0; i < t->nconfigured; i++)
+        free(t->configured[i]);
+    free(t->configured);
+    free(t->domain);
     free(t->checks);
     free(t->name);
     free(t);
@@ -223,18 +357,28 @@ int scheduler_set_targets(struct scheduler *s, const struct wire_config *c)
                 log_warn(s->log, "target %s: no [credentials %s] in %s; login checks skip the login",
                          w->name, w->credentials, s->conf->path);
         }
-        t->checks = calloc(w->nchecks ? w->nchecks : 1, sizeof(*t->checks));
-        if (t->name == NULL || t->checks == NULL) {
+        t->configured = calloc(w->nchecks ? w->nchecks : 1, sizeof(char *));
+        if (t->name == NULL || t->configured == NULL ||
+            (w->domain != NULL && (t->domain = strdup(w->domain)) == NULL)) {
             free_target(t);
             break;
         }
         for (size_t j = 0; j < w->nchecks; j++) {
-            struct check *ck = calloc(1, sizeof(*ck));
-            if (ck == NULL || (ck->spec = strdup(w->checks[j])) == NULL) {
-                free(ck);
+            if ((t->configured[t->nconfigured] = strdup(w->checks[j])) == NULL)
                 continue;
-            }
-            t->checks[t->nchecks++] = ck;
+            t->nconfigured++;
+            (void)add_check(t, w->checks[j], false, false);
+        }
+        if (t->domain != NULL) {
+            struct discover_list dl = {0};
+            char derr[256];
+            if (discover_dns_checks(t->domain, (const char *const *)t->configured, t->nconfigured,
+                                    &dl, derr, sizeof(derr)) < 0)
+                log_warn(s->log, "target %s: cannot expand domain %s: %s", t->name, t->domain,
+                         derr);
+            for (size_t j = 0; j < dl.n; j++)
+                (void)add_check(t, dl.items[j].spec, true, false);
+            discover_list_clear(&dl);
         }
         uv_timer_init(s->loop, &t->timer);
         t->timer.data = t;

@@ -227,9 +227,9 @@ static enum family family_of(const char *check)
     static const struct {
         const char *scheme;
         enum family f;
-    } map[] = {{"imaps://", FAM_IMAP},       {"imap://", FAM_IMAP},  {"pop3s://", FAM_POP},
-               {"pop3://", FAM_POP},         {"smtps://", FAM_SUBMIT}, {"submission://", FAM_SUBMIT},
-               {"smtp://", FAM_SMTP},        {"https://", FAM_WEB},  {"tls://", FAM_WEB}};
+    } map[] = {{"imaps://", FAM_IMAP}, {"imap://", FAM_IMAP},    {"pop3s://", FAM_POP},
+               {"pop3://", FAM_POP},   {"smtps://", FAM_SUBMIT}, {"submission://", FAM_SUBMIT},
+               {"smtp://", FAM_SMTP},  {"https://", FAM_WEB},    {"tls://", FAM_WEB}};
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (strncmp(check, map[i].scheme, strlen(map[i].scheme)) == 0)
             return map[i].f;
@@ -247,9 +247,8 @@ static unsigned port_of(const char *check)
     static const struct {
         const char *scheme;
         unsigned port;
-    } map[] = {{"imaps://", 993}, {"imap://", 143},       {"pop3s://", 995},
-               {"pop3://", 110},  {"smtps://", 465},      {"submission://", 587},
-               {"smtp://", 25},   {"https://", 443}};
+    } map[] = {{"imaps://", 993}, {"imap://", 143},       {"pop3s://", 995}, {"pop3://", 110},
+               {"smtps://", 465}, {"submission://", 587}, {"smtp://", 25},   {"https://", 443}};
     const char *p = strstr(check, "://");
     if (p == NULL || is_dns_check(check))
         return 0;
@@ -312,7 +311,7 @@ struct checkinfo {
     enum analysis_verdict global_verdict;
     size_t host_rep;  /* the first check of the same server */
     const char *addr; /* an address it resolved to; NULL = none known */
-    int alt; /* a working discovered check DNS points to instead, or -1 */
+    int alt;          /* a working discovered check DNS points to instead, or -1 */
 };
 
 struct group {
@@ -328,8 +327,8 @@ struct group {
 struct snap {
     struct names agents, nets, checks;
     struct row *rows;
-    size_t *agent_net;    /* per agent: network of its newest state */
-    int64_t *agent_at;    /* per agent: newest state's time */
+    size_t *agent_net; /* per agent: network of its newest state */
+    int64_t *agent_at; /* per agent: newest state's time */
     bool *agent_reporting;
     struct checkinfo *ck;
     size_t *probe, *failn; /* [check * nnets + net] */
@@ -871,8 +870,9 @@ static void words(struct ctx *c, const struct snap *s, const struct group *g,
                  "Ask a user whether webmail works: if it fails too, the whole mail service "
                  "is down; if a provider runs it, open a ticket quoting the error and the "
                  "start time.");
-        list_add(c, n, "Nothing needs changing on users' networks or computers: it fails from "
-                       "every network.");
+        list_add(c, n,
+                 "Nothing needs changing on users' networks or computers: it fails from "
+                 "every network.");
         break;
     case ANALYSIS_CREDENTIALS:
         f->summary = fmt(c,
@@ -885,8 +885,9 @@ static void words(struct ctx *c, const struct snap *s, const struct group *g,
         list_add(c, n,
                  "Once the account is confirmed, unlock it or update the password file the "
                  "agents' [credentials] section names.");
-        list_add(c, n, "DNS, the networks and the users' computers are fine: every vantage "
-                       "point reaches the server.");
+        list_add(c, n,
+                 "DNS, the networks and the users' computers are fine: every vantage "
+                 "point reaches the server.");
         break;
     case ANALYSIS_CLIENT_CONFIG: {
         const char *alt = NULL;
@@ -907,8 +908,9 @@ static void words(struct ctx *c, const struct snap *s, const struct group *g,
         list_add(c, n,
                  "Confirm the migration with whoever runs the domain: the old server no "
                  "longer serves the mailbox.");
-        list_add(c, n, "Check that autodiscover hands out the new server, so that clients "
-                       "update themselves.");
+        list_add(c, n,
+                 "Check that autodiscover hands out the new server, so that clients "
+                 "update themselves.");
         break;
     }
     case ANALYSIS_DNS:
@@ -916,16 +918,18 @@ static void words(struct ctx *c, const struct snap *s, const struct group *g,
                          "Names of %s do not resolve from any network (%s) since %s: the "
                          "domain's DNS is broken, so no client can find the server.",
                          c->in->domain ? c->in->domain : "the target", err, start);
-        list_add(c, n, "Webmail and mail clients cannot find the server from anywhere until "
-                       "DNS answers again.");
+        list_add(c, n,
+                 "Webmail and mail clients cannot find the server from anywhere until "
+                 "DNS answers again.");
         list_take(c, n,
                   fmt(c,
                       "Check the domain's registration and its name servers: has %s expired, "
                       "do its NS servers answer (whois %s; dig %s SOA)?",
                       c->in->domain ? c->in->domain : host, c->in->domain ? c->in->domain : host,
                       c->in->domain ? c->in->domain : host));
-        list_add(c, n, "Check that the zone still has the records the failing checks need "
-                       "(MX, A/AAAA, SRV, autodiscover).");
+        list_add(c, n,
+                 "Check that the zone still has the records the failing checks need "
+                 "(MX, A/AAAA, SRV, autodiscover).");
         break;
     case ANALYSIS_NETWORK: {
         f->summary = fmt(c,
@@ -963,13 +967,14 @@ static void words(struct ctx *c, const struct snap *s, const struct group *g,
         break;
     }
     case ANALYSIS_DEVICE:
-        f->summary = fmt(c,
-                         "%s %sfail%s (%s) on %s only, since %s; other computers on %s work: "
-                         "the problem is that computer.",
-                         checks, intermittent, f->checks.n == 1 ? "s" : "", err, agents, start,
-                         nets);
-        list_add(c, n, "Mailbox, webmail, DNS and the network work for others: nothing to do "
-                       "on the server or the domain.");
+        f->summary =
+            fmt(c,
+                "%s %sfail%s (%s) on %s only, since %s; other computers on %s work: "
+                "the problem is that computer.",
+                checks, intermittent, f->checks.n == 1 ? "s" : "", err, agents, start, nets);
+        list_add(c, n,
+                 "Mailbox, webmail, DNS and the network work for others: nothing to do "
+                 "on the server or the domain.");
         list_take(c, n,
                   fmt(c,
                       "Check %s itself: its firewall, antivirus or security software, VPN or "
@@ -984,8 +989,9 @@ static void words(struct ctx *c, const struct snap *s, const struct group *g,
                          "can tell whether the computer or the connection is at fault.",
                          checks, intermittent, f->checks.n == 1 ? "s" : "", err, agents, start);
         if (f->healthy_networks.n > 0)
-            list_take(c, n, fmt(c, "Mailbox and webmail work from %s: the server is fine.",
-                                f->healthy_networks.v[0]));
+            list_take(c, n,
+                      fmt(c, "Mailbox and webmail work from %s: the server is fine.",
+                          f->healthy_networks.v[0]));
         if (g->scope == SCOPE_NETWORK && f->healthy_networks.n == 0)
             list_take(c, n,
                       fmt(c,
@@ -1046,9 +1052,9 @@ static void evidence(struct ctx *c, const struct snap *s, const struct group *g,
             if (nf == 0)
                 continue;
             if (shown++ < NAMES_IN_LINE)
-                used += (size_t)snprintf(buf + used, sizeof(buf) - used, "%s %s (%zu of %zu)",
-                                         shown > 1 ? "," : "", s->nets.v[m], nf,
-                                         s->probe[k * nn + m]);
+                used +=
+                    (size_t)snprintf(buf + used, sizeof(buf) - used, "%s %s (%zu of %zu)",
+                                     shown > 1 ? "," : "", s->nets.v[m], nf, s->probe[k * nn + m]);
         }
         if (shown > NAMES_IN_LINE && used < sizeof(buf))
             used += (size_t)snprintf(buf + used, sizeof(buf) - used, " and %zu more networks",
@@ -1056,9 +1062,9 @@ static void evidence(struct ctx *c, const struct snap *s, const struct group *g,
         char t[40];
         when(start, t, sizeof(t));
         if (used < sizeof(buf))
-            snprintf(buf + used, sizeof(buf) - used, ": %s since %s%s", result_error_name(
-                                                                           s->ck[k].error),
-                     t, flap ? " (flapping: passes and fails by turns)" : "");
+            snprintf(buf + used, sizeof(buf) - used, ": %s since %s%s",
+                     result_error_name(s->ck[k].error), t,
+                     flap ? " (flapping: passes and fails by turns)" : "");
         list_add(c, &f->evidence, buf);
         if (example != NULL) {
             const struct analysis_state *st = &in->states[example - s->rows];
@@ -1069,8 +1075,9 @@ static void evidence(struct ctx *c, const struct snap *s, const struct group *g,
         int alt = s->ck[k].alt;
         if (f->verdict == ANALYSIS_CLIENT_CONFIG && alt >= 0)
             list_take(c, &f->evidence,
-                      fmt(c, "DNS now points to %s, and %s (found through DNS) works from %zu "
-                             "agents.",
+                      fmt(c,
+                          "DNS now points to %s, and %s (found through DNS) works from %zu "
+                          "agents.",
                           s->ck[alt].host, s->checks.v[alt], s->ck[alt].ok));
     }
     if (f->healthy_agents.n > 0) {
@@ -1139,8 +1146,8 @@ static int verdict_rank(enum analysis_verdict v)
     /* The help-desk order: the service and the mailbox, then DNS and the
      * domain, then networks, then devices; what cannot be localised last. */
     static const int rank[ANALYSIS_VERDICT_LAST] = {
-        [ANALYSIS_SERVICE] = 0, [ANALYSIS_CREDENTIALS] = 1, [ANALYSIS_CLIENT_CONFIG] = 2,
-        [ANALYSIS_DNS] = 3,     [ANALYSIS_NETWORK] = 4,     [ANALYSIS_DEVICE] = 5,
+        [ANALYSIS_SERVICE] = 0,     [ANALYSIS_CREDENTIALS] = 1, [ANALYSIS_CLIENT_CONFIG] = 2,
+        [ANALYSIS_DNS] = 3,         [ANALYSIS_NETWORK] = 4,     [ANALYSIS_DEVICE] = 5,
         [ANALYSIS_INCONCLUSIVE] = 6};
     return rank[v];
 }

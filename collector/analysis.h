@@ -156,7 +156,8 @@ int analysis_diagnose(const struct analysis_input *in, struct analysis_diagnosis
 void analysis_diagnosis_clear(struct analysis_diagnosis *d);
 
 /* How compare shows state s of in. */
-enum analysis_cell analysis_cell_of(const struct analysis_input *in, const struct analysis_state *s);
+enum analysis_cell analysis_cell_of(const struct analysis_input *in,
+                                    const struct analysis_state *s);
 
 /* True when s fails now: its latest result failed, or it is flapping. */
 bool analysis_state_failing(const struct analysis_input *in, const struct analysis_state *s);

@@ -160,8 +160,8 @@ static size_t append_list(char *buf, size_t len, size_t used, const json_t *arr)
 
 const char *changes_agent_summary(const struct store_agent *a, char *buf, size_t len)
 {
-    size_t used = (size_t)snprintf(buf, len, "network %s, egress %s",
-                                   a->network ? a->network : "?", a->address ? a->address : "?");
+    size_t used = (size_t)snprintf(buf, len, "network %s, egress %s", a->network ? a->network : "?",
+                                   a->address ? a->address : "?");
     json_t *ctx = a->netctx ? json_loads(a->netctx, 0, NULL) : NULL;
     if (ctx != NULL && used < len) {
         const char *gw = json_string_value(json_object_get(ctx, "gateway"));

@@ -28,9 +28,9 @@
  * typical 40 bytes; longer texts are cut (the hash covers all answers). */
 #define CHANGES_TEXT_MAX 2048
 
-#define CHANGES_DNS_ANSWER "dns_answer_changed"
-#define CHANGES_ADDRESS "address_changed"
-#define CHANGES_CERT "cert_changed"
+#define CHANGES_DNS_ANSWER    "dns_answer_changed"
+#define CHANGES_ADDRESS       "address_changed"
+#define CHANGES_CERT          "cert_changed"
 #define CHANGES_AGENT_NETWORK "agent_network_changed"
 
 /* Fills f from r: the answers of a passing dns:// check (text in buf,

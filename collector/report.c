@@ -328,15 +328,14 @@ int report_diagnose(FILE *out, const struct analysis_input *in, const struct ana
         break;
     }
     fprintf(out, "%zu problem%s found, seen from %zu of %zu agents on %zu networks (%s).\n",
-            d->nfindings, d->nfindings == 1 ? "" : "s", d->reporting, d->agents, d->networks,
-            now);
+            d->nfindings, d->nfindings == 1 ? "" : "s", d->reporting, d->agents, d->networks, now);
     for (size_t i = 0; i < d->nfindings; i++) {
         const struct analysis_finding *f = &d->findings[i];
         char start[40];
         clock_format_iso_us(f->started_at_us, false, start, sizeof(start));
         const char *layer = layer_name(f->layer);
         fprintf(out, "\n%zu. %s%s%s%s — %s\n", i + 1, analysis_verdict_name(f->verdict),
-            layer ? " (" : "", layer ? layer : "", layer ? ")" : "", f->summary);
+                layer ? " (" : "", layer ? layer : "", layer ? ")" : "", f->summary);
         fprintf(out, "   %-9s %s%s\n", "since", start, f->flapping ? " (flapping)" : "");
         print_names(out, "checks", &f->checks);
         print_names(out, "networks", &f->networks);
@@ -536,12 +535,11 @@ int report_compare(FILE *out, const struct analysis_input *in, const struct anal
                 json_object_set_new(c, "check", json_string(st->check));
                 json_object_set_new(c, "status", json_string(analysis_cell_name(cs)));
                 enum result_layer lay = st->ok ? st->fail_layer : st->layer;
-                enum result_error err = st->ok && cs == ANALYSIS_CELL_FLAPPING ? st->fail_error
-                                                                               : st->error;
-                json_object_set_new(c, "layer",
-                                    str_or_null(st->ok && cs != ANALYSIS_CELL_FLAPPING
-                                                    ? NULL
-                                                    : layer_name(lay)));
+                enum result_error err =
+                    st->ok && cs == ANALYSIS_CELL_FLAPPING ? st->fail_error : st->error;
+                json_object_set_new(
+                    c, "layer",
+                    str_or_null(st->ok && cs != ANALYSIS_CELL_FLAPPING ? NULL : layer_name(lay)));
                 json_object_set_new(c, "error", str_or_null(result_error_name(err)));
                 json_object_set_new(c, "phase", str_or_null(result_phase_name(st->phase)));
                 json_object_set_new(c, "phase_us", json_integer((json_int_t)st->phase_us));

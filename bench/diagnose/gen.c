@@ -5,7 +5,7 @@
  * 12 million results): diagnose and compare latency, under 50 ms each").
  *
  *   diagnose-bench gen  --db PATH [--agents N] [--networks N] [--days D]
- *   diagnose-bench time --db PATH [--runs N]
+ *   diagnose-bench time --db PATH [--runs N] [--show]
  *
  * gen: the history up to one hour ago goes into the results table with
  * the store's own INSERT (STORE_SQLITE_RESULT_INSERT) and a real encoded
@@ -36,21 +36,22 @@
 #include "store_impl.h"
 #include "wire.h"
 
-#define CHECKS 6
+#define CHECKS    6
 #define MINUTE_US (60LL * 1000000)
 /* Rows per raw transaction: big enough that the commit cost vanishes. */
 #define TXN_ROWS 50000
 #define RUNS_MAX 1001
 
 static const char *const checks[CHECKS] = {
-    "imaps://mail.example.com",     "submission://mail.example.com",
-    "pop3s://mail.example.com",     "https://webmail.example.com/",
-    "dns://example.com/MX",         "dns://_imaps._tcp.example.com/SRV",
+    "imaps://mail.example.com", "submission://mail.example.com",
+    "pop3s://mail.example.com", "https://webmail.example.com/",
+    "dns://example.com/MX",     "dns://_imaps._tcp.example.com/SRV",
 };
 
 struct opts {
     const char *db;
     int agents, networks, days, runs;
+    bool show; /* --show: print the diagnosis that was timed */
 };
 
 static void die(const char *what, const char *why)
@@ -137,8 +138,8 @@ static void gen(const struct opts *o)
     int64_t start = now - (int64_t)o->days * 24 * 60 * MINUTE_US;
     int64_t hist_minutes = (hour_ago - start) / MINUTE_US;
     int64_t *ids = calloc((size_t)o->agents, sizeof(*ids));
-    char (*names)[16] = calloc((size_t)o->agents, sizeof(*names));
-    char (*nets)[16] = calloc((size_t)o->agents, sizeof(*nets));
+    char(*names)[16] = calloc((size_t)o->agents, sizeof(*names));
+    char(*nets)[16] = calloc((size_t)o->agents, sizeof(*nets));
     if (!ids || !names || !nets)
         die("gen", "out of memory");
 
@@ -319,13 +320,12 @@ static int cmp_u64(const void *a, const void *b)
 
 /* One run of what `diagnose corp --json` (compare: `compare corp --json`)
  * does after opening the store; returns the microseconds taken. */
-static uint64_t one(struct store *s, const struct wire_target *t, bool compare, FILE *sink,
-                    size_t *nfindings)
+static uint64_t one(struct store *s, const struct wire_target *t, int64_t now, bool compare,
+                    FILE *sink, size_t *nfindings)
 {
     char err[STORE_ERR_MAX + 128];
     uint64_t t0 = clock_mono_us();
-    struct report_snapshot *snap = report_snapshot_load(s, t, clock_wall_us(), false, err,
-                                                        sizeof(err));
+    struct report_snapshot *snap = report_snapshot_load(s, t, now, false, err, sizeof(err));
     if (snap == NULL)
         die("load", err);
     struct analysis_diagnosis d;
@@ -351,21 +351,36 @@ static void timeit(const struct opts *o)
     FILE *sink = fopen("/dev/null", "w");
     if (sink == NULL)
         die("/dev/null", "cannot open");
-    struct wire_target t = {.name = "corp",
-                            .domain = "example.com",
-                            .interval_ms = 60000,
-                            .timeout_ms = 10000};
+    struct wire_target t = {
+        .name = "corp", .domain = "example.com", .interval_ms = 60000, .timeout_ms = 10000};
     static uint64_t us[RUNS_MAX];
+    /* "Now" is the end of the generated data, so that the timing does not
+     * depend on how long ago gen ran (states go stale after 3 minutes). */
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int64_t now = 0;
+    if (sqlite3_open(o->db, &db) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT max(at_us) FROM latest", -1, &st, NULL) != SQLITE_OK)
+        die(o->db, "cannot read the latest state");
+    if (sqlite3_step(st) == SQLITE_ROW)
+        now = sqlite3_column_int64(st, 0) + MINUTE_US / 2;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
     for (int pass = 0; pass < 2; pass++) {
         size_t nf = 0;
         for (int i = 0; i < o->runs; i++)
-            us[i] = one(s, &t, pass == 1, sink, &nf);
+            us[i] = one(s, &t, now, pass == 1, sink, &nf);
         qsort(us, (size_t)o->runs, sizeof(us[0]), cmp_u64);
         printf("%s (in-process, %d runs): median %.2f ms, max %.2f ms, %zu findings\n",
                pass ? "compare --json" : "diagnose --json", o->runs,
                (double)us[o->runs / 2] / 1000.0, (double)us[o->runs - 1] / 1000.0, nf);
     }
     fclose(sink);
+    /* What was timed, for a person to check: the diagnosis as JSON. */
+    if (o->show) {
+        size_t nf;
+        one(s, &t, now, false, stdout, &nf);
+    }
     store_close(&s);
 }
 
@@ -375,7 +390,14 @@ int main(int argc, char **argv)
     if (argc < 2)
         die("usage", "diagnose-bench gen|time --db PATH [--agents N] [--networks N] [--days D] "
                      "[--runs N]");
-    for (int i = 2; i + 1 < argc; i += 2) {
+    for (int i = 2; i < argc; i += 2) {
+        if (strcmp(argv[i], "--show") == 0) {
+            o.show = true;
+            i--;
+            continue;
+        }
+        if (i + 1 >= argc)
+            die("option needs a value", argv[i]);
         if (strcmp(argv[i], "--db") == 0)
             o.db = argv[i + 1];
         else if (strcmp(argv[i], "--agents") == 0)

@@ -2,7 +2,8 @@
 # dns:// probes and host lookups against real DNS peers on 127.0.0.1: nsd
 # (authoritative for vantage.test: MX, SRV, A/AAAA, CNAME chain, TXT;
 # NXDOMAIN, NODATA, REFUSED for other zones) and tests/servers/badpeer.py
-# (SERVFAIL, no answer). Also --domain discovery. Asserts error code,
+# (SERVFAIL, no answer), and unbound (SERVFAIL from a real resolver whose
+# authoritative server is lame). Also --domain discovery. Asserts error code,
 # layer, answers and exit status of `vantage-agent probe --json`.
 source "${VANTAGE_SOURCE_DIR:-$(dirname "$0")/../..}/tests/servers/probe-testlib.sh"
 need nsd nsd-checkconf dig python3 openssl
@@ -50,6 +51,24 @@ expect_result dns://example.com/MX dns_refused dns
 probe_json --resolver "127.0.0.1:$servfail_port" dns://vantage.test/MX
 expect_rc 1
 expect_result dns://vantage.test/MX dns_servfail dns
+# A real resolver's SERVFAIL: unbound asking a lame server for broken.test.
+if command -v unbound >/dev/null && command -v ss >/dev/null; then
+    ub_port=$(free_port udp)
+    lame_port=$(free_port udp)
+    start lame python3 "$SERVERS/badpeer.py" refused "$lame_port"
+    if ub_pid=$("$SERVERS/unbound-up" "$WORK/unbound" "$ub_port" "$lame_port"); then
+        PIDS+=("$ub_pid")
+        probe_json --timeout 5 --resolver "127.0.0.1:$ub_port" dns://mail.broken.test/A
+        expect_rc 1
+        expect_result dns://mail.broken.test/A dns_servfail dns
+        expect_field dns://mail.broken.test/A 'd["dns"][0]["rcode"]' SERVFAIL
+    else
+        fail_check "unbound-up failed"
+    fi
+else
+    echo "note: unbound or ss missing: SERVFAIL from a real resolver not checked"
+fi
+
 probe_json --timeout 1 --resolver "127.0.0.1:$silent_port" dns://vantage.test/MX
 expect_result dns://vantage.test/MX dns_timeout dns
 expect_field dns://vantage.test/MX '900000 <= d["phases_us"]["total"] < 1500000' True

@@ -16,15 +16,15 @@
 #include "analysis.h"
 #include "changes.h"
 
-#define NOW (1800000000LL * 1000000)
-#define MIN (60LL * 1000000)
+#define NOW        (1800000000LL * 1000000)
+#define MIN        (60LL * 1000000)
 #define STATES_MAX 128
 
 #define IMAPS "imaps://mail.example.com"
-#define SUBM "submission://mail.example.com"
+#define SUBM  "submission://mail.example.com"
 #define POP3S "pop3s://mail.example.com"
-#define WEB "https://webmail.example.com/"
-#define MX "dns://example.com/MX"
+#define WEB   "https://webmail.example.com/"
+#define MX    "dns://example.com/MX"
 
 struct snap {
     struct analysis_state st[STATES_MAX];
@@ -267,12 +267,12 @@ static void test_service_tls_and_cert_change(void **state)
     }
     /* The same certificate change seen by two agents is listed once; one
      * three hours before the start is not correlated. */
-    s.ch[s.nch++] = (struct analysis_change){NOW - 200 * MIN, "hq1", CHANGES_CERT,
-                                             "mail.example.com", "aa", "bb"};
-    s.ch[s.nch++] = (struct analysis_change){NOW - 11 * MIN, "hq1", CHANGES_CERT,
-                                             "mail.example.com", "bb", "cc"};
-    s.ch[s.nch++] = (struct analysis_change){NOW - 10 * MIN, "br1", CHANGES_CERT,
-                                             "mail.example.com", "bb", "cc"};
+    s.ch[s.nch++] = (struct analysis_change){NOW - 200 * MIN,    "hq1", CHANGES_CERT,
+                                             "mail.example.com", "aa",  "bb"};
+    s.ch[s.nch++] = (struct analysis_change){NOW - 11 * MIN,     "hq1", CHANGES_CERT,
+                                             "mail.example.com", "bb",  "cc"};
+    s.ch[s.nch++] = (struct analysis_change){NOW - 10 * MIN,     "br1", CHANGES_CERT,
+                                             "mail.example.com", "bb",  "cc"};
     run(&s);
     assert_int_equal(s.d.nfindings, 1);
     const struct analysis_finding *f = &s.d.findings[0];
@@ -373,12 +373,12 @@ static void test_client_config(void **state)
         fail_state(find(&s, office_agents[i], SUBM), RESULT_TCP_RESET);
     }
     /* The DNS change is seen a minute after the first failure. */
-    s.ch[s.nch++] = (struct analysis_change){NOW - 9 * MIN, "hq1", CHANGES_DNS_ANSWER,
-                                             "MX example.com", "10 mail.example.com",
-                                             "10 newmail.example.com"};
-    s.ch[s.nch++] = (struct analysis_change){NOW - 9 * MIN, "br2", CHANGES_DNS_ANSWER,
-                                             "MX example.com", "10 mail.example.com",
-                                             "10 newmail.example.com"};
+    s.ch[s.nch++] = (struct analysis_change){NOW - 9 * MIN,         "hq1",
+                                             CHANGES_DNS_ANSWER,    "MX example.com",
+                                             "10 mail.example.com", "10 newmail.example.com"};
+    s.ch[s.nch++] = (struct analysis_change){NOW - 9 * MIN,         "br2",
+                                             CHANGES_DNS_ANSWER,    "MX example.com",
+                                             "10 mail.example.com", "10 newmail.example.com"};
     run(&s);
     assert_int_equal(s.d.nfindings, 1);
     const struct analysis_finding *f = &s.d.findings[0];
@@ -566,10 +566,10 @@ static void test_agent_moved_network(void **state)
     st->at_us = NOW - MIN / 4;
     fail_state(st, RESULT_TCP_TIMEOUT);
     fail_state(find(&s, "home1", IMAPS), RESULT_TCP_TIMEOUT);
-    s.ch[s.nch++] = (struct analysis_change){NOW - 12 * MIN, "br1", CHANGES_AGENT_NETWORK, "br1",
-                                             "network branch", "network home"};
-    s.ch[s.nch++] = (struct analysis_change){NOW - 12 * MIN, "hq2", CHANGES_AGENT_NETWORK, "hq2",
-                                             "network hq", "network hq2"};
+    s.ch[s.nch++] = (struct analysis_change){
+        NOW - 12 * MIN, "br1", CHANGES_AGENT_NETWORK, "br1", "network branch", "network home"};
+    s.ch[s.nch++] = (struct analysis_change){NOW - 12 * MIN, "hq2",        CHANGES_AGENT_NETWORK,
+                                             "hq2",          "network hq", "network hq2"};
     run(&s);
     assert_int_equal(s.d.nfindings, 1);
     const struct analysis_finding *f = &s.d.findings[0];

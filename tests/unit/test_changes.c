@@ -95,8 +95,7 @@ static void ingest(struct fixture *f, struct result *r, int64_t at)
     struct store_prev prev;
     changes_facts(r, &facts, text, sizeof(text));
     static const uint8_t record[] = {0};
-    int rc = store_result_add_facts(f->s, f->agent, "hq", r, record, sizeof(record), &facts,
-                                    &prev);
+    int rc = store_result_add_facts(f->s, f->agent, "hq", r, record, sizeof(record), &facts, &prev);
     if (rc != 1)
         fail_msg("store: %d %s", rc, store_error(f->s));
     if (changes_record(f->s, "a1", r, &facts, &prev) < 0)
@@ -138,8 +137,7 @@ static void test_check_host(void **state)
     assert_string_equal(changes_check_host("dns://example.com/MX", h, sizeof(h)), "example.com");
     assert_string_equal(changes_check_host("nonsense", h, sizeof(h)), "");
     char tiny[5];
-    assert_string_equal(changes_check_host("imaps://mail.example.com", tiny, sizeof(tiny)),
-                        "mail");
+    assert_string_equal(changes_check_host("imaps://mail.example.com", tiny, sizeof(tiny)), "mail");
 }
 
 static void test_facts(void **state)
@@ -217,8 +215,7 @@ static void test_dns_change_at_ingest(void **state)
     struct store_prev prev;
     changes_facts(&r, &facts, text, sizeof(text));
     static const uint8_t record[] = {0};
-    assert_int_equal(store_result_add_facts(f->s, f->agent, "hq", &r, record, 1, &facts, &prev),
-                     0);
+    assert_int_equal(store_result_add_facts(f->s, f->agent, "hq", &r, record, 1, &facts, &prev), 0);
     result_clear(&r);
     assert_int_equal(store_commit(f->s), 0);
     s = (struct seen){0};
@@ -272,7 +269,6 @@ static void test_latest_keeps_address(void **state)
     assert_int_equal(store_latest_each(f->s, "corp", latest_addr, got), 0);
     assert_string_equal(got, "203.0.113.10 0 1");
 }
-
 
 static void test_agent_hello(void **state)
 {
