@@ -3,6 +3,7 @@
  */
 #include "analysis.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,8 @@ const char *analysis_cell_name(enum analysis_cell c)
         return "flapping";
     case ANALYSIS_CELL_STALE:
         return "stale";
+    case ANALYSIS_CELL_ABSENT:
+        return "absent";
     }
     return NULL;
 }
@@ -69,10 +72,32 @@ static bool flapping(const struct analysis_state *s)
     return s->flips >= ANALYSIS_FLAP_FLIPS && (!s->ok || s->streak_n <= STORE_FLAP_GAP_MAX);
 }
 
+/* Records a mail domain may leave out: IPv6 addresses, RFC 6186 SRV
+ * records, an autodiscover name. Their lookups answering "no such name"
+ * or "no such record", never having resolved, mean "not published". */
+static bool optional_record(const struct analysis_state *s)
+{
+    if (s->answers != NULL || strncmp(s->check, "dns://", 6) != 0)
+        return false;
+    const char *type = strrchr(s->check, '/');
+    if (type == NULL)
+        return false;
+    return strcmp(type, "/AAAA") == 0 || strcmp(type, "/SRV") == 0 ||
+           strncmp(s->check + 6, "autodiscover.", 13) == 0;
+}
+
+static bool absent(const struct analysis_state *s)
+{
+    return !s->ok && (s->error == RESULT_DNS_NXDOMAIN || s->error == RESULT_DNS_NODATA) &&
+           optional_record(s);
+}
+
 enum analysis_cell analysis_cell_of(const struct analysis_input *in, const struct analysis_state *s)
 {
     if (!fresh(in, s))
         return ANALYSIS_CELL_STALE;
+    if (absent(s))
+        return ANALYSIS_CELL_ABSENT;
     if (flapping(s))
         return ANALYSIS_CELL_FLAPPING;
     return s->ok ? ANALYSIS_CELL_OK : ANALYSIS_CELL_FAIL;
@@ -80,7 +105,7 @@ enum analysis_cell analysis_cell_of(const struct analysis_input *in, const struc
 
 bool analysis_state_failing(const struct analysis_input *in, const struct analysis_state *s)
 {
-    return fresh(in, s) && (!s->ok || flapping(s));
+    return fresh(in, s) && !absent(s) && (!s->ok || flapping(s));
 }
 
 /* ---- small tools ------------------------------------------------------------ */
@@ -210,6 +235,17 @@ static size_t names_get(struct names *t, const char *name)
     t->v[t->n] = name;
     t->slots[i] = (uint32_t)(++t->n);
     return t->n - 1;
+}
+
+/* The index of a name known to be interned. */
+static size_t names_find(const struct names *t, const char *name)
+{
+    size_t i = hash_str(name) & (t->cap - 1);
+    for (; t->slots[i] != 0; i = (i + 1) & (t->cap - 1))
+        if (strcmp(t->v[t->slots[i] - 1], name) == 0)
+            return t->slots[i] - 1;
+    assert(!"names_find of a name never interned");
+    return 0;
 }
 
 static void names_free(struct names *t)
@@ -403,6 +439,11 @@ static int snap_build(struct ctx *c, struct snap *s)
         if ((unsigned)r->layer >= RESULT_LAYER_LAST)
             r->layer = RESULT_LAYER_NONE;
         r->start_us = st->episode_us != 0 ? st->episode_us : st->since_us;
+        /* A record never published was "failing" all along: its streak
+         * does not date a new problem (e.g. AAAA NODATA, then SERVFAIL
+         * when the zone goes down). */
+        if (optional_record(st))
+            r->start_us = st->at_us;
         /* An agent's network is that of its newest state: it may have
          * moved, and older states keep the network they were made on. */
         if (r->agent == before || st->at_us > s->agent_at[r->agent]) {
@@ -704,6 +745,36 @@ static int fold_credentials(struct ctx *c, struct snap *s)
     return 0;
 }
 
+/* When the domain's DNS fails for everyone, every other failure in name
+ * lookups is that failure too (e.g. a discovered check one agent probed
+ * before it stopped finding it). */
+static int fold_into_dns(struct ctx *c, struct snap *s)
+{
+    struct group *dns = NULL;
+    for (size_t i = 0; i < s->ngroups && dns == NULL; i++)
+        if (!s->groups[i].merged && s->groups[i].verdict == ANALYSIS_DNS)
+            dns = &s->groups[i];
+    if (dns == NULL)
+        return 0;
+    for (size_t j = 0; j < s->ngroups; j++) {
+        struct group *h = &s->groups[j];
+        if (h == dns || h->merged || h->layer != RESULT_LAYER_DNS ||
+            (h->verdict != ANALYSIS_NETWORK && h->verdict != ANALYSIS_DEVICE &&
+             h->verdict != ANALYSIS_INCONCLUSIVE))
+            continue;
+        size_t *rows = realloc(dns->rows, (dns->nrows + h->nrows) * sizeof(*rows));
+        if (rows == NULL) {
+            c->oom = true;
+            return -1;
+        }
+        dns->rows = rows;
+        memcpy(dns->rows + dns->nrows, h->rows, h->nrows * sizeof(*rows));
+        dns->nrows += h->nrows;
+        h->merged = true;
+    }
+    return 0;
+}
+
 /* ---- findings --------------------------------------------------------------- */
 
 static bool list_has(const struct analysis_list *l, const char *s)
@@ -799,15 +870,27 @@ static void correlate(struct ctx *c, struct analysis_finding *f)
 }
 
 /* Words for the checks of a finding: "imaps://a and pop3s://a" or
- * "imaps://a and 3 more checks". */
-static void checks_words(const struct analysis_list *l, char *buf, size_t len)
+ * "imaps://a and 3 more checks", led by a configured server check (what
+ * users' clients use) rather than a DNS lookup. */
+static void checks_words(const struct snap *s, const struct analysis_list *l, char *buf, size_t len)
 {
+    size_t lead = 0;
+    bool found = false;
+    for (size_t pass = 0; pass < 2 && !found; pass++) {
+        for (size_t i = 0; i < l->n && !found; i++) {
+            size_t k = names_find(&s->checks, l->v[i]);
+            if (!is_dns_check(l->v[i]) && (pass == 1 || !s->ck[k].discovered)) {
+                lead = i;
+                found = true;
+            }
+        }
+    }
     if (l->n == 1)
         snprintf(buf, len, "%s", l->v[0]);
     else if (l->n == 2)
-        snprintf(buf, len, "%s and %s", l->v[0], l->v[1]);
+        snprintf(buf, len, "%s and %s", l->v[lead], l->v[1 - lead]);
     else
-        snprintf(buf, len, "%s and %zu more checks", l->v[0], l->n - 1);
+        snprintf(buf, len, "%s and %zu more checks", l->v[lead], l->n - 1);
 }
 
 /* The first configured (or any) failing server check's host and port, for
@@ -837,7 +920,7 @@ static void words(struct ctx *c, const struct snap *s, const struct group *g,
     char checks[LINE_MAX_LEN / 2], nets[LINE_MAX_LEN / 4], agents[LINE_MAX_LEN / 4];
     char start[40], host[HOST_MAX], ports[32] = "";
     unsigned port;
-    checks_words(&f->checks, checks, sizeof(checks));
+    checks_words(s, &f->checks, checks, sizeof(checks));
     names_line(&f->networks, nets, sizeof(nets));
     names_line(&f->agents, agents, sizeof(agents));
     when(f->started_at_us, start, sizeof(start));
@@ -934,8 +1017,9 @@ static void words(struct ctx *c, const struct snap *s, const struct group *g,
     case ANALYSIS_NETWORK: {
         f->summary = fmt(c,
                          "%s %sfail%s (%s) from every agent on %s since %s, while other "
-                         "networks work: the problem is that network's connection.",
-                         checks, intermittent, f->checks.n == 1 ? "s" : "", err, nets, start);
+                         "networks work: the problem is that network's %s.",
+                         checks, intermittent, f->checks.n == 1 ? "s" : "", err, nets, start,
+                         f->layer == RESULT_LAYER_DNS ? "resolver" : "connection");
         char ok_nets[LINE_MAX_LEN / 4];
         names_line(&f->healthy_networks, ok_nets, sizeof(ok_nets));
         list_take(c, n,
@@ -1021,17 +1105,36 @@ static void evidence(struct ctx *c, const struct snap *s, const struct group *g,
     const struct analysis_input *in = c->in;
     size_t nn = s->nets.n;
     size_t lines = 0;
-    for (size_t ci = 0; ci < f->checks.n; ci++) {
+    /* Configured server checks first (what clients use), then those DNS
+     * pointed to, then the DNS lookups. */
+    size_t *order = xcalloc(c, f->checks.n, sizeof(*order));
+    size_t *grow = xcalloc(c, g->nrows, sizeof(*grow));
+    if (order == NULL || grow == NULL) {
+        free(order);
+        free(grow);
+        return;
+    }
+    size_t no = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        for (size_t ci = 0; ci < f->checks.n; ci++) {
+            size_t k = names_find(&s->checks, f->checks.v[ci]);
+            int rank = is_dns_check(f->checks.v[ci]) ? 2 : s->ck[k].discovered ? 1 : 0;
+            if (rank == pass)
+                order[no++] = ci;
+        }
+    }
+    for (size_t oi = 0; oi < f->checks.n; oi++) {
         if (lines++ >= CHECK_LINES) {
             list_take(c, &f->evidence,
-                      fmt(c, "... and %zu more checks fail the same way.", f->checks.n - ci));
+                      fmt(c, "... and %zu more checks fail the same way.", f->checks.n - oi));
             break;
         }
-        const char *check = f->checks.v[ci];
+        const char *check = f->checks.v[order[oi]];
+        size_t ng = 0;
         /* Which of the group's rows are of this check, by network. */
         char buf[LINE_MAX_LEN];
         size_t used = (size_t)snprintf(buf, sizeof(buf), "%s fails from", check);
-        size_t k = names_get(&((struct snap *)s)->checks, check);
+        size_t k = names_find(&s->checks, check);
         int64_t start = INT64_MAX;
         size_t shown = 0;
         const struct row *example = NULL;
@@ -1042,6 +1145,7 @@ static void evidence(struct ctx *c, const struct snap *s, const struct group *g,
                 const struct row *r = &s->rows[g->rows[i]];
                 if (r->check != k || r->net != m)
                     continue;
+                grow[ng++] = g->rows[i];
                 nf++;
                 if (r->start_us < start)
                     start = r->start_us;
@@ -1061,9 +1165,13 @@ static void evidence(struct ctx *c, const struct snap *s, const struct group *g,
                                      shown - NAMES_IN_LINE);
         char t[40];
         when(start, t, sizeof(t));
+        /* The error of this finding's states of the check, not of all its
+         * states: another finding may fail it differently. */
+        enum result_layer lay;
+        enum result_error err;
+        dominant(s, grow, ng, &lay, &err);
         if (used < sizeof(buf))
-            snprintf(buf + used, sizeof(buf) - used, ": %s since %s%s",
-                     result_error_name(s->ck[k].error), t,
+            snprintf(buf + used, sizeof(buf) - used, ": %s since %s%s", result_error_name(err), t,
                      flap ? " (flapping: passes and fails by turns)" : "");
         list_add(c, &f->evidence, buf);
         if (example != NULL) {
@@ -1081,11 +1189,11 @@ static void evidence(struct ctx *c, const struct snap *s, const struct group *g,
                           s->ck[alt].host, s->checks.v[alt], s->ck[alt].ok));
     }
     if (f->healthy_agents.n > 0) {
-        char nets[LINE_MAX_LEN / 2];
-        names_line(&f->healthy_networks, nets, sizeof(nets));
+        char names[LINE_MAX_LEN / 2];
+        names_line(&f->healthy_agents, names, sizeof(names));
         list_take(c, &f->evidence,
-                  fmt(c, "The same checks pass from %zu agents%s%s.", f->healthy_agents.n,
-                      f->healthy_networks.n ? " on " : "", nets));
+                  fmt(c, "The same checks pass from %s (%zu agent%s).", names, f->healthy_agents.n,
+                      f->healthy_agents.n == 1 ? "" : "s"));
     } else {
         list_add(c, &f->evidence, "No vantage point passes these checks.");
     }
@@ -1108,6 +1216,8 @@ static void evidence(struct ctx *c, const struct snap *s, const struct group *g,
                       ch->subject ? ch->subject : "", ch->before ? ch->before : "?",
                       ch->after ? ch->after : "?"));
     }
+    free(order);
+    free(grow);
 }
 
 static void finding_build(struct ctx *c, const struct snap *s, const struct group *g,
@@ -1193,7 +1303,7 @@ int analysis_diagnose(const struct analysis_input *in, struct analysis_diagnosis
     find_client_config(&s);
     assign(&s, in->nstates);
     if (group_rows(&c, &s, in->nstates) < 0 || merge_networks(&c, &s) < 0 ||
-        fold_credentials(&c, &s) < 0)
+        fold_credentials(&c, &s) < 0 || fold_into_dns(&c, &s) < 0)
         goto oom;
     size_t live = 0;
     for (size_t i = 0; i < s.ngroups; i++)

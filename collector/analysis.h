@@ -6,7 +6,10 @@
  * synthetic snapshots.
  *
  * Rules, per failing check (a state fails when its latest result failed,
- * or when it is flapping; states older than stale_us are not reporting):
+ * or when it is flapping; states older than stale_us are not reporting;
+ * an optional record the domain never published - AAAA, SRV, autodiscover
+ * answering NXDOMAIN or NODATA and never resolved - is absent, not
+ * failing):
  *
  *   a network is "down" for a check when every agent of it that probes
  *   the check fails (with ANALYSIS_NEARLY_MIN or more agents: all but a
@@ -74,7 +77,8 @@ enum analysis_cell {
     ANALYSIS_CELL_OK,
     ANALYSIS_CELL_FAIL,
     ANALYSIS_CELL_FLAPPING,
-    ANALYSIS_CELL_STALE /* not reporting: older than stale_us */
+    ANALYSIS_CELL_STALE, /* not reporting: older than stale_us */
+    ANALYSIS_CELL_ABSENT /* an optional record the domain does not publish */
 };
 
 /* One (agent, check) latest state of the target (store_latest). */
@@ -98,6 +102,7 @@ struct analysis_state {
     uint64_t phase_us;
     const char *detail;  /* may be NULL */
     const char *address; /* may be NULL */
+    const char *answers; /* a dns:// check's last known answers; NULL = never any */
 };
 
 /* One detected change (store_change); agent NULL = not an agent's. */

@@ -10,6 +10,7 @@
 
 #include "analysis.h"
 #include "clock.h"
+#include "probenow.h"
 #include "report.h"
 #include "serve.h"
 
@@ -165,7 +166,9 @@ static const struct wire_target *known_target(const struct collconf *c, const ch
     return NULL;
 }
 
-enum analysis_cmd { CMD_DIAGNOSE, CMD_COMPARE, CMD_TIMELINE };
+/* CMD_FRESH is compare after probe-now: the matrix and findings, with the
+ * exit status of a diagnosis. */
+enum analysis_cmd { CMD_DIAGNOSE, CMD_COMPARE, CMD_TIMELINE, CMD_FRESH };
 
 /* Loads one target's snapshot and runs cmd on it. Returns the exit
  * status. */
@@ -190,9 +193,11 @@ static int analyse_one(struct store *s, const struct wire_target *t, enum analys
     if (analysis_diagnose(in, &d, err, sizeof(err)) < 0) {
         fprintf(stderr, "vantage-collector: %s\n", err);
         rc = 2;
-    } else if (cmd == CMD_COMPARE) {
+    } else if (cmd == CMD_COMPARE || cmd == CMD_FRESH) {
         bool color = !json && isatty(fileno(out)) && getenv("NO_COLOR") == NULL;
         rc = report_compare(out, in, &d, json, color) < 0 ? 2 : 0;
+        if (rc == 0 && cmd == CMD_FRESH && d.status != ANALYSIS_STATUS_OK)
+            rc = 1;
     } else if (report_diagnose(out, in, &d, json) < 0) {
         rc = 2;
     } else {
@@ -248,4 +253,25 @@ int cli_compare(const struct collconf *c, const char *target, bool json, FILE *o
 int cli_timeline(const struct collconf *c, const char *target, bool json, FILE *out)
 {
     return analyse(c, target, CMD_TIMELINE, json, out);
+}
+
+int cli_probe_now(const struct collconf *c, const char *target, int wait_s, bool json, FILE *out)
+{
+    struct probenow_outcome o;
+    int rc = probenow_run(c, target, wait_s, stderr, &o);
+    if (rc != 0)
+        return rc;
+    if (json) {
+        char when[40];
+        clock_format_iso_us(o.at_us, true, when, sizeof(when));
+        fprintf(out, "{\"probe_now\":{\"target\":");
+        json_t *t = json_string(target);
+        json_dumpf(t, out, JSON_ENCODE_ANY);
+        json_decref(t);
+        fprintf(out, ",\"requested_at\":\"%s\",\"asked\":%zu,\"answered\":%zu}}\n", when,
+                o.asked, o.answered);
+    } else {
+        fprintf(out, "%zu of %zu agents answered.\n\n", o.answered, o.asked);
+    }
+    return analyse(c, target, CMD_FRESH, json, out);
 }

@@ -35,4 +35,10 @@ int cli_compare(const struct collconf *c, const char *target, bool json, FILE *o
  * Returns 0, or 2 on an error. */
 int cli_timeline(const struct collconf *c, const char *target, bool json, FILE *out);
 
+/* probe-now: asks every connected agent to probe target now, shows who
+ * answered (stderr), then prints the fresh compare (matrix and findings;
+ * with json: a {"probe_now": {...}} line, then the compare object). Exit
+ * status as diagnose: 0 healthy, 1 a problem, 2 error. */
+int cli_probe_now(const struct collconf *c, const char *target, int wait_s, bool json, FILE *out);
+
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "probenow.h"
 #include "clock.h"
 #include "collconf.h"
 #include "log.h"
@@ -36,6 +37,9 @@ static void usage(FILE *out)
           "  diagnose [TARGET] [--json]\n"
           "                            what is wrong, since when, where, and what to do next\n"
           "  timeline TARGET [--json]  failures, recoveries and changes in time order\n"
+          "  probe-now TARGET [--wait S] [--json]\n"
+          "                            every connected agent probes TARGET now; shows who\n"
+          "                            answered, then the fresh comparison and findings\n"
           "\n"
           "options:\n"
           "  -c, --config FILE         collector.conf (default " DEFAULT_CONFIG ")\n"
@@ -91,11 +95,11 @@ static int cmd_keygen(int argc, char **argv)
 static bool is_analysis_cmd(const char *cmd)
 {
     return strcmp(cmd, "compare") == 0 || strcmp(cmd, "diagnose") == 0 ||
-           strcmp(cmd, "timeline") == 0;
+           strcmp(cmd, "timeline") == 0 || strcmp(cmd, "probe-now") == 0;
 }
 
 static int run_analysis_cmd(const char *cmd, const struct collconf *conf, const char *target,
-                            bool json)
+                            bool json, int wait_s)
 {
     if (strcmp(cmd, "diagnose") == 0)
         return cli_diagnose(conf, target, json, stdout);
@@ -103,6 +107,8 @@ static int run_analysis_cmd(const char *cmd, const struct collconf *conf, const 
         return fail_usage("%s needs a TARGET (a [target NAME] of collector.conf)", cmd);
     if (strcmp(cmd, "compare") == 0)
         return cli_compare(conf, target, json, stdout);
+    if (strcmp(cmd, "probe-now") == 0)
+        return cli_probe_now(conf, target, wait_s, json, stdout);
     return cli_timeline(conf, target, json, stdout);
 }
 
@@ -135,11 +141,13 @@ int main(int argc, char **argv)
         return cmd_keygen(cargc, cargv);
 
     bool json = false;
+    int wait_s = PROBENOW_DEFAULT_WAIT_S;
     struct store_result_filter filter = {0};
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'},
         {"target", required_argument, NULL, 't'}, {"agent", required_argument, NULL, 'a'},
         {"since", required_argument, NULL, 's'},  {"limit", required_argument, NULL, 'l'},
+        {"wait", required_argument, NULL, 'w'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     int ch;
     optind = 1;
@@ -170,6 +178,14 @@ int main(int argc, char **argv)
             if (*end != '\0' || n < 1)
                 return fail_usage("--limit '%s' is not a positive number", optarg);
             filter.limit = (size_t)n;
+            break;
+        }
+        case 'w': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end != '\0' || n < 1 || n > 3600)
+                return fail_usage("--wait '%s' must be 1 to 3600 seconds", optarg);
+            wait_s = (int)n;
             break;
         }
         case 'h':
@@ -205,7 +221,7 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "results") == 0) {
         rc = cli_results(conf, &filter, json, stdout);
     } else if (is_analysis_cmd(cmd)) {
-        rc = run_analysis_cmd(cmd, conf, target_arg, json);
+        rc = run_analysis_cmd(cmd, conf, target_arg, json, wait_s);
     } else {
         rc = fail_usage("unknown command '%s'", cmd);
     }

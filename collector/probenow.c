@@ -23,7 +23,6 @@ struct tracked {
     char network[RESULT_NAME_MAX + 1];
     size_t checks;             /* configured checks seen in the latest state */
     size_t fresh;              /* of those, probed since the request */
-    size_t failed;
     bool answered;
 };
 
@@ -45,8 +44,6 @@ static int count_fresh(const struct store_latest *l, void *arg)
         t->checks++;
         if (l->at_us >= sc->since_us) {
             t->fresh++;
-            if (!l->ok)
-                t->failed++;
         }
         if (l->network != NULL)
             snprintf(t->network, sizeof(t->network), "%s", l->network);
@@ -138,7 +135,7 @@ int probenow_run(const struct collconf *c, const char *target, int wait_s, FILE 
     while (out->answered < n && clock_mono_us() < deadline) {
         usleep(PROBENOW_POLL_US);
         for (size_t i = 0; i < n; i++)
-            sc.agents[i].checks = sc.agents[i].fresh = sc.agents[i].failed = 0;
+            sc.agents[i].checks = sc.agents[i].fresh = 0;
         if (store_latest_each(st, target, count_fresh, &sc) < 0)
             continue; /* the daemon may hold the write lock for a moment */
         for (size_t i = 0; i < n; i++) {
@@ -149,9 +146,8 @@ int probenow_run(const struct collconf *c, const char *target, int wait_s, FILE 
             t->answered = true;
             out->answered++;
             if (progress != NULL)
-                fprintf(progress, "  %-20s %-16s answered after %.1fs: %zu checks, %zu failing\n",
-                        t->name, t->network,
-                        (double)(clock_wall_us() - sc.since_us) / 1e6, t->fresh, t->failed);
+                fprintf(progress, "  %-20s %-16s answered after %.1fs (%zu checks)\n", t->name,
+                        t->network, (double)(clock_wall_us() - sc.since_us) / 1e6, t->fresh);
         }
     }
     if (progress != NULL && out->answered < n) {

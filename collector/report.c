@@ -99,6 +99,7 @@ static int add_state(const struct store_latest *l, void *arg)
         .phase_us = l->phase_us,
         .detail = keep(sn, l->detail),
         .address = keep(sn, l->address),
+        .answers = keep(sn, l->answers),
     };
     return sn->oom ? 1 : 0;
 }
@@ -416,6 +417,9 @@ static void cell_text(const struct analysis_input *in, const struct analysis_sta
     case ANALYSIS_CELL_STALE:
         snprintf(buf, len, "stale");
         break;
+    case ANALYSIS_CELL_ABSENT:
+        snprintf(buf, len, "none published");
+        break;
     }
     (void)in;
 }
@@ -430,6 +434,7 @@ static const char *cell_color(enum analysis_cell c)
     case ANALYSIS_CELL_FLAPPING:
         return "\033[33m";
     case ANALYSIS_CELL_STALE:
+    case ANALYSIS_CELL_ABSENT:
         return "\033[2m";
     }
     return "";

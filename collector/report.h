@@ -9,9 +9,9 @@
  *   compare --json   one object: target, generated_at, vantage_points,
  *                    status, checks [{check, discovered}], networks
  *                    [{network, agents [{agent, reporting, cells [{check,
- *                    status ok|fail|flapping|stale, layer, error, phase,
- *                    phase_us, total_us, at, since}]}]}], findings (as in
- *                    diagnose);
+ *                    status ok|fail|flapping|stale|absent, layer,
+ *                    error, phase, phase_us, total_us, at, since}]}]}],
+ *                    findings (as in diagnose);
  *   timeline --json  JSON Lines in time order: {at, event failed|
  *                    failing_again|recovered, agent, network, check,
  *                    layer, error, flapping} for state changes and

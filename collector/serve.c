@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include "auth.h"
+#include "changes.h"
 #include "clock.h"
 #include "ingest.h"
 #include "store.h"
@@ -194,6 +195,9 @@ static void on_hello(struct serve *s, struct session *se, const struct wire_hell
         .spool_dropped = h->spool.dropped,
         .spool_pending = h->spool.pending,
     };
+    if (changes_agent_hello(s->store, se->agent_id, &a, se->last_seen_us) < 0)
+        log_warn(s->log, "cannot record a network change of %s: %s", se->name,
+                 store_error(s->store));
     if (store_agent_update(s->store, se->agent_id, &a) < 0)
         log_error(s->log, "cannot record hello of %s: %s", se->name, store_error(s->store));
     se->dirty = false;

@@ -174,16 +174,20 @@ int64_t store_streak_since(bool had_prev, bool prev_ok, int64_t prev_since_us, b
     return started_at_us;
 }
 
-void store_streak_next(struct store_streak *st, bool ok, int64_t started_at_us)
+void store_streak_next(struct store_streak *st, bool ok, int error, int64_t started_at_us)
 {
     if (!st->had) {
         *st = (struct store_streak){.had = true,
                                     .ok = ok,
                                     .since_us = started_at_us,
                                     .episode_us = ok ? 0 : started_at_us,
-                                    .n = 1};
+                                    .n = 1,
+                                    .fail_error = ok ? 0 : error};
         return;
     }
+    int last_error = st->fail_error;
+    if (!ok)
+        st->fail_error = error;
     if (st->ok == ok) {
         if (st->n < UINT32_MAX)
             st->n++;
@@ -193,7 +197,7 @@ void store_streak_next(struct store_streak *st, bool ok, int64_t started_at_us)
         if (st->episode_us == 0) /* a row from before episodes were kept */
             st->episode_us = st->since_us;
         st->flips++;
-    } else if (st->episode_us != 0 && st->n <= STORE_FLAP_GAP_MAX) {
+    } else if (st->episode_us != 0 && st->n <= STORE_FLAP_GAP_MAX && error == last_error) {
         st->flips++;
     } else {
         st->episode_us = started_at_us;

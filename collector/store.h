@@ -67,6 +67,7 @@ struct store_latest {
     enum result_phase phase;   /* the latest result's slowest phase */
     uint64_t phase_us;         /* and its time */
     const char *address;       /* last address the check resolved to; NULL = none */
+    const char *answers;       /* a dns:// check's last known answers; NULL = never any */
 };
 
 /*

@@ -80,16 +80,19 @@ struct store_streak {
     int64_t episode_us; /* first failure of the current episode; 0 = none */
     uint32_t flips;     /* status changes since episode_us */
     uint32_t n;         /* results in the current streak, saturating */
+    int fail_error;     /* enum result_error of the latest failure */
 };
 
 /*
- * Advances st by one newer result (ok, started_at_us): the streak rule of
- * store_streak_since, plus episodes: a failure after a passing streak of
- * at most STORE_FLAP_GAP_MAX results continues the episode (flips + 1),
- * a later one starts a new episode at its time.
+ * Advances st by one newer result (ok, error, started_at_us): the streak
+ * rule of store_streak_since, plus episodes: a failure with the same
+ * error as the last one after a passing streak of at most
+ * STORE_FLAP_GAP_MAX results continues the episode (flips + 1); a later
+ * one, or a different error (another fault), starts a new episode at its
+ * time.
  * @unittest: tests/unit/test_store.c (episodes)
  */
-void store_streak_next(struct store_streak *st, bool ok, int64_t started_at_us);
+void store_streak_next(struct store_streak *st, bool ok, int error, int64_t started_at_us);
 
 /*
  * The sqlite backend's schema version (PRAGMA user_version after

@@ -986,6 +986,7 @@ static int latest_touch(struct sqlite_store *b, int64_t agent_id, int64_t networ
                 .episode_us = sqlite3_column_int64(st, 3),
                 .flips = (uint32_t)sqlite3_column_int64(st, 4),
                 .n = (uint32_t)sqlite3_column_int64(st, 5),
+                .fail_error = sqlite3_column_int(st, 7),
             };
             l->fail_layer = sqlite3_column_int(st, 6);
             l->fail_error = sqlite3_column_int(st, 7);
@@ -1016,7 +1017,7 @@ static int latest_touch(struct sqlite_store *b, int64_t agent_id, int64_t networ
         }
         memcpy(l->detail, r->detail, n);
     }
-    store_streak_next(&l->streak, r->ok, r->started_at_us);
+    store_streak_next(&l->streak, r->ok, r->error, r->started_at_us);
     l->since_us = l->streak.since_us;
     if (!r->ok) {
         l->fail_layer = r->layer;
@@ -1392,6 +1393,7 @@ static int latest_row(sqlite3_stmt *st, void *p, char *err, size_t errlen)
         .streak_n = (uint32_t)sqlite3_column_int64(st, 15),
         .phase_us = (uint64_t)sqlite3_column_int64(st, 19),
         .address = col_text(st, 20),
+        .answers = col_text(st, 21),
     };
     int fl = sqlite3_column_int(st, 16), fe = sqlite3_column_int(st, 17);
     int ph = sqlite3_column_int(st, 18);
@@ -1410,7 +1412,7 @@ static int sqlite_latest_each(void *p, const char *target, store_latest_cb cb, v
                            "SELECT a.name, n.name, t.name, c.name, l.discovered, l.ok, l.layer,"
                            " l.error, l.seq, l.at_us, l.since_us, l.total_us, l.detail,"
                            " l.episode_us, l.flips, l.streak_n, l.fail_layer, l.fail_error,"
-                           " l.phase, l.phase_us, l.address"
+                           " l.phase, l.phase_us, l.address, l.dns"
                            " FROM latest l JOIN agents a ON a.id = l.agent_id"
                            " JOIN targets t ON t.id = l.target_id"
                            " JOIN checks c ON c.id = l.check_id"

@@ -409,10 +409,19 @@ static void test_dns_zone_down(void **state)
     healthy_office(&s);
     for (size_t i = 0; i < s.n; i++)
         fail_state(&s.st[i], RESULT_DNS_SERVFAIL);
+    /* An AAAA record never published failed (NODATA) all along: it is
+     * in the finding, but does not date it. One agent still probing a
+     * check it discovered earlier is the same outage. */
+    struct analysis_state *aaaa =
+        add(&s, "hq1", "hq", "dns://mail.example.com/AAAA", RESULT_DNS_SERVFAIL);
+    aaaa->since_us = aaaa->episode_us = NOW - 600 * MIN;
+    add(&s, "hq2", "hq", "imap://mail.example.com", RESULT_DNS_SERVFAIL)->discovered = true;
+    add(&s, "br1", "branch", "imap://mail.example.com", RESULT_OK)->discovered = true;
     run(&s);
     assert_int_equal(s.d.nfindings, 1);
     assert_int_equal(s.d.findings[0].verdict, ANALYSIS_DNS);
-    assert_int_equal(s.d.findings[0].checks.n, 4);
+    assert_int_equal(s.d.findings[0].checks.n, 6);
+    assert_true(s.d.findings[0].started_at_us == NOW - 10 * MIN);
     done(&s);
 }
 
@@ -457,6 +466,17 @@ static void test_two_findings(void **state)
     assert_list(&s.d.findings[0].agents, "hq1,hq2");
     assert_int_equal(s.d.findings[1].verdict, ANALYSIS_DEVICE);
     assert_list(&s.d.findings[1].agents, "br1");
+    done(&s);
+
+    /* hq's resolver breaks too: the device's evidence keeps its own error. */
+    fail_state(find(&s, "hq1", SUBM), RESULT_DNS_TIMEOUT);
+    fail_state(find(&s, "hq2", SUBM), RESULT_DNS_TIMEOUT);
+    run(&s);
+    assert_int_equal(s.d.nfindings, 3);
+    const struct analysis_finding *dev = &s.d.findings[2];
+    assert_int_equal(dev->verdict, ANALYSIS_DEVICE);
+    assert_non_null(strstr(dev->evidence.v[0], "tcp_timeout"));
+    assert_null(strstr(dev->evidence.v[0], "dns_timeout"));
     done(&s);
 }
 
@@ -581,6 +601,41 @@ static void test_agent_moved_network(void **state)
     done(&s);
 }
 
+/* A domain without IPv6 or SRV records is not broken; a record that
+ * resolved before and is gone is. */
+static void test_absent_optional_records(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    healthy_office(&s);
+    all(&s, "dns://mail.example.com/AAAA", RESULT_DNS_NODATA);
+    all(&s, "dns://_imap._tcp.example.com/SRV", RESULT_DNS_NXDOMAIN);
+    all(&s, "dns://autodiscover.example.com/A", RESULT_DNS_NXDOMAIN);
+    run(&s);
+    assert_int_equal(s.d.status, ANALYSIS_STATUS_OK);
+    assert_int_equal(analysis_cell_of(&s.in, find(&s, "hq1", "dns://mail.example.com/AAAA")),
+                     ANALYSIS_CELL_ABSENT);
+    done(&s);
+    /* The SRV record used to answer: its disappearance is a DNS problem. */
+    for (size_t i = 0; i < 5; i++)
+        find(&s, office_agents[i], "dns://_imap._tcp.example.com/SRV")->answers =
+            "0 1 143 mail.example.com";
+    run(&s);
+    assert_int_equal(s.d.nfindings, 1);
+    assert_int_equal(s.d.findings[0].verdict, ANALYSIS_DNS);
+    assert_list(&s.d.findings[0].checks, "dns://_imap._tcp.example.com/SRV");
+    done(&s);
+    /* MX is never optional. */
+    struct snap t = {0};
+    healthy_office(&t);
+    for (size_t i = 0; i < 5; i++)
+        fail_state(find(&t, office_agents[i], MX), RESULT_DNS_NXDOMAIN);
+    run(&t);
+    assert_int_equal(t.d.nfindings, 1);
+    assert_int_equal(t.d.findings[0].verdict, ANALYSIS_DNS);
+    done(&t);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -610,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_nearly_every_and_ties),
         cmocka_unit_test(test_stale_agent_ignored),
         cmocka_unit_test(test_agent_moved_network),
+        cmocka_unit_test(test_absent_optional_records),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,7 +21,7 @@
 #include "wire.h"
 
 #define STR_(x) #x
-#define STR(x) STR_(x)
+#define STR(x)  STR_(x)
 
 struct fixture {
     char dir[64];
@@ -525,32 +525,39 @@ static void test_latest_streaks(void **state)
 
 /* Episodes: short passing streaks between failures keep the first
  * failure and count the flips; a long one starts a new episode. */
+/* Episodes: short passing streaks between failures of the same kind
+ * keep the first failure and count the flips; a long one, or another
+ * error, starts a new episode. */
 static void test_episodes(void **state)
 {
     (void)state;
+    const int ok = RESULT_OK, tmo = RESULT_TCP_TIMEOUT;
     struct store_streak st = {0};
-    store_streak_next(&st, true, 10);
+    store_streak_next(&st, true, ok, 10);
     assert_true(st.had && st.ok && st.since_us == 10 && st.episode_us == 0 && st.n == 1);
-    store_streak_next(&st, true, 20);
+    store_streak_next(&st, true, ok, 20);
     assert_int_equal(st.n, 2);
-    store_streak_next(&st, false, 30); /* after 2 passes: no episode yet, so a new one */
+    store_streak_next(&st, false, tmo, 30); /* after 2 passes: no episode yet, so a new one */
     assert_true(st.episode_us == 30 && st.flips == 0 && st.since_us == 30);
-    store_streak_next(&st, true, 40);
+    store_streak_next(&st, true, ok, 40);
     assert_true(st.episode_us == 30 && st.flips == 1);
-    store_streak_next(&st, false, 50); /* one pass between: the same episode */
+    store_streak_next(&st, false, tmo, 50); /* one pass between: the same episode */
     assert_true(st.episode_us == 30 && st.flips == 2 && st.since_us == 50);
     for (int i = 0; i < STORE_FLAP_GAP_MAX; i++)
-        store_streak_next(&st, true, 60 + i);
-    store_streak_next(&st, false, 70); /* a gap of STORE_FLAP_GAP_MAX still flaps */
+        store_streak_next(&st, true, ok, 60 + i);
+    store_streak_next(&st, false, tmo, 70); /* a gap of STORE_FLAP_GAP_MAX still flaps */
     assert_true(st.episode_us == 30 && st.flips == 4);
+    store_streak_next(&st, true, ok, 75);
+    store_streak_next(&st, false, RESULT_TCP_REFUSED, 76); /* another fault: a new episode */
+    assert_true(st.episode_us == 76 && st.flips == 0 && st.fail_error == RESULT_TCP_REFUSED);
     for (int i = 0; i <= STORE_FLAP_GAP_MAX; i++)
-        store_streak_next(&st, true, 80 + i);
+        store_streak_next(&st, true, ok, 80 + i);
     assert_int_equal(st.n, STORE_FLAP_GAP_MAX + 1);
-    store_streak_next(&st, false, 90); /* a recovery, then a new problem */
+    store_streak_next(&st, false, RESULT_TCP_REFUSED, 90); /* a recovery, then a new problem */
     assert_true(st.episode_us == 90 && st.flips == 0 && st.since_us == 90);
     /* A first result that fails starts an episode. */
     struct store_streak f = {0};
-    store_streak_next(&f, false, 5);
+    store_streak_next(&f, false, tmo, 5);
     assert_true(f.episode_us == 5 && !f.ok);
 }
 
