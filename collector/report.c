@@ -11,7 +11,11 @@
 
 /* Width of one matrix cell: "ok connect 1234ms" and "FAIL tcp_timeout"
  * fit; the longest error names are cut, the JSON has them whole. */
-#define CELL_WIDTH 18
+/* Up to this many vantage points, compare lists checks down and vantage
+ * points across; a fleet gets one row per vantage point instead. */
+#define COMPARE_COLUMNS_MAX 8
+#define CHECK_WIDTH         44 /* "dns://_submission._tcp.example.com/SRV *" fits */
+#define CELL_WIDTH          18
 /* Identical changes (kind, subject, before, after) seen by several agents
  * within this long are one timeline event: a zone edit reaches every
  * agent within a TTL and a probe interval. */
@@ -566,37 +570,75 @@ int report_compare(FILE *out, const struct analysis_input *in, const struct anal
     clock_format_iso_us(in->now_us, false, now, sizeof(now));
     fprintf(out, "%s: %zu agents on %zu networks, %zu reporting (%s)\n\n", in->target, d->agents,
             d->networks, d->reporting, now);
-    for (size_t ci = 0; ci < m.nchecks; ci++)
-        fprintf(out, "  [%zu] %s%s\n", ci + 1, m.checks[corder[ci]],
-                m.discovered[corder[ci]] ? " (found through DNS)" : "");
-    fprintf(out, "\n%-*s %-*s", NAME_WIDTH, "NETWORK", NAME_WIDTH, "AGENT");
-    for (size_t ci = 0; ci < m.nchecks; ci++) {
-        char h[24];
-        snprintf(h, sizeof(h), "[%zu]", ci + 1);
-        fprintf(out, " %-*s", CELL_WIDTH, h);
-    }
-    fputc('\n', out);
-    const char *cur = NULL;
-    for (size_t ai = 0; ai < m.nagents; ai++) {
-        size_t a = aorder[ai];
-        bool first = cur == NULL || strcmp(cur, m.agent_net[a]) != 0;
-        cur = m.agent_net[a];
-        fprintf(out, "%-*.*s %-*.*s", NAME_WIDTH, NAME_WIDTH, first ? cur : "", NAME_WIDTH,
-                NAME_WIDTH, m.agents[a]);
+    if (m.nagents <= COMPARE_COLUMNS_MAX) {
+        /* A few vantage points: checks down, vantage points across, so
+         * that a person reads one check's row across networks. */
+        fprintf(out, "%-*s", CHECK_WIDTH, "");
+        const char *net = NULL;
+        for (size_t ai = 0; ai < m.nagents; ai++) {
+            const char *an = m.agent_net[aorder[ai]];
+            bool first = net == NULL || strcmp(net, an) != 0;
+            net = an;
+            fprintf(out, " %-*.*s", CELL_WIDTH, CELL_WIDTH, first ? an : "");
+        }
+        fprintf(out, "\n%-*s", CHECK_WIDTH, "CHECK");
+        for (size_t ai = 0; ai < m.nagents; ai++)
+            fprintf(out, " %-*.*s", CELL_WIDTH, CELL_WIDTH, m.agents[aorder[ai]]);
+        fputc('\n', out);
         for (size_t ci = 0; ci < m.nchecks; ci++) {
-            int si = cell[a * m.nchecks + corder[ci]];
-            char txt[CELL_WIDTH + 1] = "-";
-            enum analysis_cell cs = ANALYSIS_CELL_STALE;
-            if (si >= 0) {
-                cs = analysis_cell_of(in, &in->states[si]);
-                cell_text(in, &in->states[si], cs, txt, sizeof(txt));
+            char name[CHECK_WIDTH + 1];
+            snprintf(name, sizeof(name), "%s%s", m.checks[corder[ci]],
+                     m.discovered[corder[ci]] ? " *" : "");
+            fprintf(out, "%-*s", CHECK_WIDTH, name);
+            for (size_t ai = 0; ai < m.nagents; ai++) {
+                int si = cell[aorder[ai] * m.nchecks + corder[ci]];
+                char txt[CELL_WIDTH + 1] = "-";
+                enum analysis_cell cs = ANALYSIS_CELL_STALE;
+                if (si >= 0) {
+                    cs = analysis_cell_of(in, &in->states[si]);
+                    cell_text(in, &in->states[si], cs, txt, sizeof(txt));
+                }
+                if (color && si >= 0)
+                    fprintf(out, " %s%-*s\033[0m", cell_color(cs), CELL_WIDTH, txt);
+                else
+                    fprintf(out, " %-*s", CELL_WIDTH, txt);
             }
-            if (color && si >= 0)
-                fprintf(out, " %s%-*s\033[0m", cell_color(cs), CELL_WIDTH, txt);
-            else
-                fprintf(out, " %-*s", CELL_WIDTH, txt);
+            fputc('\n', out);
+        }
+        fprintf(out, "(* found through the domain's DNS)\n");
+    } else {
+        for (size_t ci = 0; ci < m.nchecks; ci++)
+            fprintf(out, "  [%zu] %s%s\n", ci + 1, m.checks[corder[ci]],
+                    m.discovered[corder[ci]] ? " (found through DNS)" : "");
+        fprintf(out, "\n%-*s %-*s", NAME_WIDTH, "NETWORK", NAME_WIDTH, "AGENT");
+        for (size_t ci = 0; ci < m.nchecks; ci++) {
+            char h[24];
+            snprintf(h, sizeof(h), "[%zu]", ci + 1);
+            fprintf(out, " %-*s", CELL_WIDTH, h);
         }
         fputc('\n', out);
+        const char *cur = NULL;
+        for (size_t ai = 0; ai < m.nagents; ai++) {
+            size_t a = aorder[ai];
+            bool first = cur == NULL || strcmp(cur, m.agent_net[a]) != 0;
+            cur = m.agent_net[a];
+            fprintf(out, "%-*.*s %-*.*s", NAME_WIDTH, NAME_WIDTH, first ? cur : "", NAME_WIDTH,
+                    NAME_WIDTH, m.agents[a]);
+            for (size_t ci = 0; ci < m.nchecks; ci++) {
+                int si = cell[a * m.nchecks + corder[ci]];
+                char txt[CELL_WIDTH + 1] = "-";
+                enum analysis_cell cs = ANALYSIS_CELL_STALE;
+                if (si >= 0) {
+                    cs = analysis_cell_of(in, &in->states[si]);
+                    cell_text(in, &in->states[si], cs, txt, sizeof(txt));
+                }
+                if (color && si >= 0)
+                    fprintf(out, " %s%-*s\033[0m", cell_color(cs), CELL_WIDTH, txt);
+                else
+                    fprintf(out, " %-*s", CELL_WIDTH, txt);
+            }
+            fputc('\n', out);
+        }
     }
     fputc('\n', out);
     rc = report_diagnose(out, in, d, false);
@@ -652,6 +694,8 @@ int report_timeline(FILE *out, const struct analysis_input *in, bool json)
         const struct analysis_state *st = &in->states[i];
         if (st->episode_us == 0 && st->ok)
             continue; /* never failed: nothing happened to it */
+        if (analysis_cell_of(in, st) == ANALYSIS_CELL_ABSENT)
+            continue; /* an optional record the domain never published */
         int64_t first = st->episode_us ? st->episode_us : st->since_us;
         ev[n++] = (struct event){first, EV_FAILED, i};
         if (!st->ok && st->since_us > first)
