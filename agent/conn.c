@@ -28,6 +28,7 @@
 /* The output queue holds commands a dialog sends; the longest is an AUTH
  * PLAIN line or an HTTP request, far below this. */
 #define CONN_OUT_MAX 65536
+#define CONN_OUT_MIN 512          /* an EHLO, a LOGIN: the first write fits */
 
 /* Room for the per-address failure list in a detail string. */
 #define CONN_DETAIL_MAX 512
@@ -77,6 +78,7 @@ struct conn {
 
     char *in; /* line_max bytes */
     size_t inlen;
+    size_t outcap;           /* bytes allocated at out (0: none yet) */
     char *line; /* line_max + 1 bytes: the line handed out */
     size_t linelen;
     bool reading;
@@ -260,7 +262,11 @@ struct conn_tls *conn_tls_create(const char *ca_file, char *err, size_t errlen)
     }
     SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(t->ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-    SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* RELEASE_BUFFERS: an idle TLS connection holds no record buffers;
+     * with hundreds of probes in flight that is most of OpenSSL's memory. */
+    SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                 SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_max_send_fragment(t->ctx, 4096); /* dialog commands are tiny */
     SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, verify_cb);
     if (ca_file != NULL) {
         if (SSL_CTX_load_verify_locations(t->ctx, ca_file, NULL) != 1) {
@@ -308,7 +314,8 @@ static void on_handle_closed(uv_handle_t *h)
     free(c->line);
     /* The output buffer has carried login commands: no password is left
      * behind in freed memory. */
-    explicit_bzero(c->out, CONN_OUT_MAX);
+    if (c->out != NULL)
+        explicit_bzero(c->out, c->outcap);
     free(c->out);
     free(c);
 }
@@ -358,17 +365,9 @@ struct conn *conn_create(const struct conn_params *p, conn_event_cb cb, void *ar
     }
     if (p->servername != NULL)
         snprintf(c->servername, sizeof(c->servername), "%s", p->servername);
-    c->in = malloc(c->line_max);
-    c->line = malloc(c->line_max + 1);
-    c->out = malloc(CONN_OUT_MAX);
-    if (c->in == NULL || c->line == NULL || c->out == NULL) {
-        snprintf(err, errlen, "out of memory");
-        free(c->in);
-        free(c->line);
-        free(c->out);
-        free(c);
-        return NULL;
-    }
+    /* The line and output buffers come with the first read and write: a
+     * tcp:// or tls:// probe never needs them, and at hundreds of probes
+     * in flight they were most of the agent's memory. */
     if (p->tls != NULL) {
         SSL_CTX_up_ref(p->tls->ctx);
         c->ctx = p->tls->ctx;
@@ -826,8 +825,29 @@ bool conn_is_tls(const struct conn *c)
 
 /* ---- reading and writing ------------------------------------------------ */
 
+/* Allocates the input and line buffers on the first read. Returns 0, or
+ * -1 after making the failure pending. */
+static int ensure_in(struct conn *c)
+{
+    if (c->in != NULL)
+        return 0;
+    c->in = malloc(c->line_max);
+    c->line = malloc(c->line_max + 1);
+    if (c->in != NULL && c->line != NULL)
+        return 0;
+    free(c->in);
+    free(c->line);
+    c->in = c->line = NULL;
+    c->pend_error = RESULT_INTERNAL;
+    snprintf(c->pend_detail, sizeof(c->pend_detail), "out of memory for the read buffer");
+    c->fail_pending = true;
+    return -1;
+}
+
 static void read_plain(struct conn *c)
 {
+    if (ensure_in(c) < 0)
+        return;
     while (c->inlen < c->line_max) {
         ssize_t n = read(c->fd, c->in + c->inlen, c->line_max - c->inlen);
         if (n > 0) {
@@ -852,6 +872,8 @@ static void read_plain(struct conn *c)
 
 static void read_tls(struct conn *c)
 {
+    if (ensure_in(c) < 0)
+        return;
     while (c->inlen < c->line_max) {
         ERR_clear_error();
         errno = 0;
@@ -1100,6 +1122,26 @@ int conn_write(struct conn *c, const void *buf, size_t len, char *err, size_t er
     if (len > CONN_OUT_MAX - c->outlen) {
         snprintf(err, errlen, "cannot write %zu bytes: output queue full", len);
         return -1;
+    }
+    if (c->outlen + len > c->outcap) {
+        /* Dialog commands are short: start small, double up to the cap. */
+        size_t cap = c->outcap ? c->outcap : CONN_OUT_MIN;
+        while (cap < c->outlen + len)
+            cap *= 2;
+        if (cap > CONN_OUT_MAX)
+            cap = CONN_OUT_MAX;
+        char *grown = malloc(cap);
+        if (grown == NULL) {
+            snprintf(err, errlen, "out of memory for the output queue");
+            return -1;
+        }
+        if (c->out != NULL) {
+            memcpy(grown, c->out, c->outlen);
+            explicit_bzero(c->out, c->outcap); /* may hold a login command */
+            free(c->out);
+        }
+        c->out = grown;
+        c->outcap = cap;
     }
     memcpy(c->out + c->outlen, buf, len);
     c->outlen += len;

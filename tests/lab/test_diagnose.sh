@@ -1,0 +1,132 @@
+#!/bin/bash
+# The diagnosis in the lab (DESIGN.md "Diagnosis"), one scenario per
+# verdict: a fault is injected, every agent probes now (probe-now), and
+# "diagnose --json" must name the verdict, layer and error, exactly the
+# affected agents and networks, the failing check, and a started_at within
+# two probe intervals of when the fault began; then the fault is cleared
+# and the target must be healthy again before the next scenario (the
+# "fault that heals" check, for every scenario). Last, the same with
+# networks derived from the offices' egress addresses (--no-site).
+# One lab and one collector for everything: about three minutes.
+set -uo pipefail
+VANTAGE_LAB_PREFIX=vts-
+. "$(dirname "$0")/testlib.sh"
+lab_require
+
+BIN=${VANTAGE_BIN_DIR:-}
+[ -x "$BIN/vantage-agent" ] && [ -x "$BIN/vantage-collector" ] ||
+    skip "no Vantage binaries in '$BIN' (build first)"
+"$BIN/vantage-collector" --help 2>&1 | grep -q 'probe-now' ||
+    skip "this vantage-collector has no 'probe-now' command yet"
+
+DIAG_INTERVAL=5
+export VANTAGE_LAB_INTERVAL=${DIAG_INTERVAL}s
+started=$SECONDS
+
+trap '"$LAB" down >/dev/null 2>&1' EXIT
+"$LAB" down >/dev/null 2>&1
+"$LAB" up >/dev/null || {
+    echo "FAIL: lab up"
+    exit 1
+}
+"$LAB" vantage up >/dev/null || {
+    echo "FAIL: lab vantage up"
+    exit 1
+}
+
+ALL='"br1", "br2", "home1", "hq1", "hq2"'
+OFFICES='"branch", "home", "hq"'
+IMAPS=imaps://mail.example.com
+SUBMISSION=submission://mail.example.com
+
+# "all healthy": status ok, no findings, all five agents reporting.
+diag_expect "all healthy" '{"status": "ok"}'
+
+diag_fault block-port branch 993
+diag_expect "branch's router blocks IMAPS -> network (tcp)" '{"count": 1, "findings": [
+    {"verdict": "network", "layer": "tcp", "error": "tcp_timeout", "check": "'$IMAPS'",
+     "agents": ["br1", "br2"], "networks": ["branch"]}]}'
+diag_heal "network"
+
+diag_fault resolver hq down
+diag_expect "hq's resolver is down -> network (dns)" '{"count": 1, "findings": [
+    {"verdict": "network", "layer": "dns", "check": "'$IMAPS'",
+     "agents": ["hq1", "hq2"], "networks": ["hq"]}]}'
+diag_heal "resolver"
+
+diag_fault host-block hq2 587
+diag_expect "hq2's own firewall blocks submission -> device" '{"count": 1, "findings": [
+    {"verdict": "device", "layer": "tcp", "error": "tcp_timeout", "check": "'$SUBMISSION'",
+     "agents": ["hq2"], "networks": ["hq"]}]}'
+diag_heal "device"
+
+diag_fault service mail dovecot
+diag_expect "the IMAP server is stopped -> service" '{"findings": [
+    {"verdict": "service", "check": "'$IMAPS'", "agents": ['"$ALL"'], "networks": ['"$OFFICES"']}]}'
+diag_heal "service"
+
+diag_fault cert expired
+diag_expect "the certificate expired -> service (tls)" '{"findings": [
+    {"verdict": "service", "layer": "tls", "error": "tls_cert_expired", "check": "'$IMAPS'",
+     "agents": ['"$ALL"'], "networks": ['"$OFFICES"']}]}'
+diag_heal "certificate"
+
+diag_fault password
+diag_expect "the mailbox password changed -> credentials" '{"count": 1, "findings": [
+    {"verdict": "credentials", "layer": "auth", "error": "auth_failed", "check": "'$IMAPS'",
+     "agents": ['"$ALL"'], "networks": ['"$OFFICES"']}]}'
+diag_heal "password"
+
+diag_fault migrate
+diag_expect "the domain migrated to mail2 -> client_config, DNS change correlated" '{"count": 1,
+    "findings": [{"verdict": "client_config", "check": "'$IMAPS'", "change": "dns_answer_changed",
+     "agents": ['"$ALL"'], "networks": ['"$OFFICES"']}]}'
+diag_heal "migration"
+
+diag_fault zone-down
+diag_expect "the zone is down -> dns" '{"findings": [
+    {"verdict": "dns", "layer": "dns", "error": "dns_servfail", "check": "dns://example.com/MX",
+     "agents": ['"$ALL"'], "networks": ['"$OFFICES"']}]}'
+diag_heal "zone"
+
+diag_fault block-port home 993
+diag_expect "the only host of home fails -> inconclusive" '{"count": 1, "findings": [
+    {"verdict": "inconclusive", "layer": "tcp", "error": "tcp_timeout", "check": "'$IMAPS'",
+     "agents": ["home1"], "networks": ["home"]}]}'
+diag_heal "inconclusive"
+
+diag_fault block-port branch 993
+t0=$DIAG_T0
+diag_fault host-block hq2 587
+DIAG_T0=$t0 # both began after the first one's start
+diag_expect "a network fault and an unrelated device fault -> two findings" '{"count": 2, "findings": [
+    {"verdict": "network", "layer": "tcp", "check": "'$IMAPS'",
+     "agents": ["br1", "br2"], "networks": ["branch"]},
+    {"verdict": "device", "layer": "tcp", "check": "'$SUBMISSION'",
+     "agents": ["hq2"], "networks": ["hq"]}]}'
+diag_heal "two faults"
+
+# Without site labels the collector names each network by the address it
+# sees the agents come from: the office's public (NAT) address.
+if "$LAB" vantage up --no-site >/dev/null; then
+    diag_expect "no site labels: all healthy" '{"status": "ok"}'
+    diag_fault block-port branch 993 reject
+    diag_expect "no site labels: branch blocks IMAPS -> network 198.51.100.20" '{"count": 1,
+        "findings": [{"verdict": "network", "layer": "tcp", "error": "tcp_refused", "check": "'$IMAPS'",
+         "agents": ["br1", "br2"], "networks": ["198.51.100.20"]}]}'
+    diag_heal "no site labels"
+else
+    fail "lab vantage up --no-site"
+fi
+
+"$LAB" down >/dev/null
+trap - EXIT
+left=$(lab_leftovers)
+[ -z "$left" ] && pass "down leaves nothing behind" || fail "down leaves: $left"
+
+echo "took $((SECONDS - started)) s"
+[ "$FAILS" -eq 0 ] || {
+    echo "$FAILS failure(s)"
+    exit 1
+}
+echo "all passed"
