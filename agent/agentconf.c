@@ -20,20 +20,6 @@ static const char *const agent_keys[] = {
     "ca_file",  "resolver", "insecure_plaintext", "spool_max_results", "log_level", NULL};
 static const char *const cred_keys[] = {"user", "password_file", NULL};
 
-static char *resolve_path(const char *conf_path, const char *value)
-{
-    if (value[0] == '/')
-        return strdup(value);
-    const char *slash = strrchr(conf_path, '/');
-    if (slash == NULL)
-        return strdup(value);
-    size_t dlen = (size_t)(slash - conf_path);
-    char *out = malloc(dlen + 1 + strlen(value) + 1);
-    if (out != NULL)
-        sprintf(out, "%.*s/%s", (int)dlen, conf_path, value);
-    return out;
-}
-
 int agentconf_read_password(const char *path, char **out, char *err, size_t errlen)
 {
     char buf[AGENTCONF_PASSWORD_MAX + 2];
@@ -100,7 +86,7 @@ static int load_credentials(const struct config *c, const struct config_section 
     }
     cr->name = strdup(s->label);
     cr->user = strdup(user->value);
-    char *path = resolve_path(config_path(c), pf->value);
+    char *path = config_resolve_path(config_path(c), pf->value);
     if (cr->name == NULL || cr->user == NULL || path == NULL) {
         free(path);
         snprintf(err, errlen, "out of memory");
@@ -166,12 +152,12 @@ struct agentconf *agentconf_load(const char *path, char *err, size_t errlen)
         set_str(main_s, "log_level", "info", &ac->log_level) < 0)
         goto oom;
     const struct config_entry *e;
-    if ((e = config_get(main_s, "secret_key")) && !(ac->secret_key = resolve_path(path, e->value)))
+    if ((e = config_get(main_s, "secret_key")) && !(ac->secret_key = config_resolve_path(path, e->value)))
         goto oom;
-    if ((e = config_get(main_s, "ca_file")) && !(ac->ca_file = resolve_path(path, e->value)))
+    if ((e = config_get(main_s, "ca_file")) && !(ac->ca_file = config_resolve_path(path, e->value)))
         goto oom;
     e = config_get(main_s, "spool");
-    if (!(ac->spool = e ? resolve_path(path, e->value) : strdup(AGENTCONF_DEFAULT_SPOOL)))
+    if (!(ac->spool = e ? config_resolve_path(path, e->value) : strdup(AGENTCONF_DEFAULT_SPOOL)))
         goto oom;
 
     for (const char *p = ac->name; *p; p++)

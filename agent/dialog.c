@@ -223,6 +223,31 @@ void dialog_fail(struct dialog *d, enum result_error e, const char *fmt, ...)
     explicit_bzero(tmp, sizeof(tmp));
 }
 
+void dialog_conn_trouble(struct dialog *d, enum conn_event ev, bool quitting,
+                         const char *waiting_for)
+{
+    /* A dialog that was already saying goodbye has its result. */
+    if (quitting)
+        return;
+    switch (ev) {
+    case CONN_EV_LINE_TOO_LONG:
+        dialog_fail(d, RESULT_PROTO_BAD_GREETING, "a line longer than %d bytes instead of %s",
+                    REPLY_LINE_MAX, waiting_for);
+        break;
+    case CONN_EV_TIMEOUT:
+        dialog_fail(d, RESULT_PROTO_TIMEOUT, "the deadline passed while we waited for %s",
+                    waiting_for);
+        break;
+    case CONN_EV_EOF:
+        dialog_fail(d, RESULT_PROTO_CLOSED, "the server closed the connection while we waited for %s",
+                    waiting_for);
+        break;
+    default:
+        dialog_conn_failed(d);
+        break;
+    }
+}
+
 void dialog_conn_failed(struct dialog *d)
 {
     dialog_fail(d, conn_error(d->c), "%s", conn_error_detail(d->c));

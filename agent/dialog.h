@@ -99,6 +99,14 @@ void dialog_phase_end(struct dialog *d, enum result_phase ph);
 void dialog_fail(struct dialog *d, enum result_error e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Records the failure a connection event means for a dialog waiting for
+ * waiting_for: a line too long (proto_bad_greeting), the deadline
+ * (proto_timeout), the end of the stream (proto_closed), a transport
+ * failure (conn's classification). Nothing when quitting: a dialog saying
+ * goodbye already has its result. */
+void dialog_conn_trouble(struct dialog *d, enum conn_event ev, bool quitting,
+                         const char *waiting_for);
+
 /* Classifies a conn CONN_EV_FAILED from conn_error()/conn_error_detail(). */
 void dialog_conn_failed(struct dialog *d);
 

@@ -200,9 +200,10 @@ static int is_ip(const char *text)
 {
     char tmp[NETCTX_ADDR_TEXT_MAX];
     unsigned char bin[sizeof(struct in6_addr)];
-    if (strlen(text) >= sizeof(tmp))
+    size_t len = strlen(text);
+    if (len >= sizeof(tmp))
         return 0;
-    strcpy(tmp, text);
+    memcpy(tmp, text, len + 1);
     char *pct = strchr(tmp, '%');
     if (pct != NULL) {
         if (pct[1] == '\0')

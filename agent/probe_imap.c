@@ -427,20 +427,9 @@ static void on_conn(struct conn *c, enum conn_event ev, void *arg)
         imap_end(m);
         return;
     case CONN_EV_LINE_TOO_LONG:
-        if (m->st != IMAP_ST_LOGOUT)
-            dialog_fail(d, RESULT_PROTO_BAD_GREETING, "a line longer than %d bytes instead of %s",
-                        REPLY_LINE_MAX, imap_waiting_for[m->st]);
-        imap_end(m);
-        return;
     case CONN_EV_TIMEOUT:
-        if (m->st != IMAP_ST_LOGOUT)
-            dialog_fail(d, RESULT_PROTO_TIMEOUT, "the deadline passed while we waited for %s",
-                        imap_waiting_for[m->st]);
-        imap_end(m);
-        return;
     case CONN_EV_FAILED:
-        if (m->st != IMAP_ST_LOGOUT)
-            dialog_conn_failed(d);
+        dialog_conn_trouble(d, ev, m->st == IMAP_ST_LOGOUT, imap_waiting_for[m->st]);
         imap_end(m);
         return;
     case CONN_EV_LAST:

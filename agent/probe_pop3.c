@@ -328,20 +328,9 @@ static void on_conn(struct conn *c, enum conn_event ev, void *arg)
         pop3_end(m);
         return;
     case CONN_EV_LINE_TOO_LONG:
-        if (m->st != POP3_ST_QUIT)
-            dialog_fail(d, RESULT_PROTO_BAD_GREETING, "a line longer than %d bytes instead of %s",
-                        REPLY_LINE_MAX, pop3_waiting_for[m->st]);
-        pop3_end(m);
-        return;
     case CONN_EV_TIMEOUT:
-        if (m->st != POP3_ST_QUIT)
-            dialog_fail(d, RESULT_PROTO_TIMEOUT, "the deadline passed while we waited for %s",
-                        pop3_waiting_for[m->st]);
-        pop3_end(m);
-        return;
     case CONN_EV_FAILED:
-        if (m->st != POP3_ST_QUIT)
-            dialog_conn_failed(d);
+        dialog_conn_trouble(d, ev, m->st == POP3_ST_QUIT, pop3_waiting_for[m->st]);
         pop3_end(m);
         return;
     case CONN_EV_LAST:

@@ -16,32 +16,18 @@ static const char *const collector_keys[] = {"listen",  "database",  "secret_key
 static const char *const target_keys[] = {"domain", "interval", "timeout", "credentials", NULL};
 static const char *const target_lists[] = {"check", NULL};
 
-/* Joins a relative path onto the config file's directory. */
-static char *resolve_path(const char *conf_path, const char *value)
-{
-    if (value[0] == '/' || strstr(value, "://") != NULL)
-        return strdup(value);
-    const char *slash = strrchr(conf_path, '/');
-    if (slash == NULL)
-        return strdup(value);
-    size_t dlen = (size_t)(slash - conf_path);
-    char *out = malloc(dlen + 1 + strlen(value) + 1);
-    if (out != NULL)
-        sprintf(out, "%.*s/%s", (int)dlen, conf_path, value);
-    return out;
-}
-
 /* An ipc:// endpoint's path is resolved like a file path. */
 static char *resolve_endpoint(const char *conf_path, const char *value)
 {
     if (strncmp(value, "ipc://", 6) != 0 || value[6] == '/')
         return strdup(value);
-    char *p = resolve_path(conf_path, value + 6);
+    char *p = config_resolve_path(conf_path, value + 6);
     if (p == NULL)
         return NULL;
-    char *out = malloc(strlen(p) + 7);
+    size_t len = strlen(p) + 7;
+    char *out = malloc(len);
     if (out != NULL)
-        sprintf(out, "ipc://%s", p);
+        snprintf(out, len, "ipc://%s", p);
     free(p);
     return out;
 }
@@ -55,7 +41,7 @@ static int set_path(const struct config *c, const struct config_section *s, cons
         *out = NULL;
         return 0;
     }
-    *out = endpoint ? resolve_endpoint(config_path(c), v) : resolve_path(config_path(c), v);
+    *out = endpoint ? resolve_endpoint(config_path(c), v) : config_resolve_path(config_path(c), v);
     return *out ? 0 : -1;
 }
 
@@ -213,10 +199,11 @@ struct collconf *collconf_load(const char *path, char *err, size_t errlen)
     if (cc->control == NULL) {
         /* Beside the database: the CLI finds it from the same file. */
         const char *db = strncmp(cc->database, "sqlite:", 7) == 0 ? cc->database + 7 : cc->database;
-        cc->control = malloc(strlen(db) + 16);
+        size_t len = strlen(db) + 16;
+        cc->control = malloc(len);
         if (cc->control == NULL)
             goto oom;
-        sprintf(cc->control, "ipc://%s.control", db);
+        snprintf(cc->control, len, "ipc://%s.control", db);
     }
     if (!cc->insecure_plaintext && (cc->secret_key == NULL || cc->authorized_keys == NULL)) {
         snprintf(err, errlen, "%s:%d: [collector] needs secret_key and authorized_keys (CURVE is on; make keys with 'vantage-collector keygen --out DIR')",

@@ -1314,16 +1314,14 @@ static int sqlite_results_each(void *p, const struct store_result_filter *f, sto
     struct sqlite_store *b = p;
     /* The filters are optional, so the statement is built per call; this
      * is the CLI's path, not ingest's. ?1..?4 are always bound. */
-    char where[256] = "r.started_at_us >= ?3";
+    char where[256];
     /* Without a target, the IN list still lets sqlite walk the
      * (target_id, started_at_us) index once per target instead of
      * scanning the table. */
-    if (f->target != NULL)
-        strcat(where, " AND r.target_id = (SELECT id FROM targets WHERE name = ?1)");
-    else
-        strcat(where, " AND r.target_id IN (SELECT id FROM targets)");
-    if (f->agent != NULL)
-        strcat(where, " AND r.agent_id = (SELECT id FROM agents WHERE name = ?2)");
+    snprintf(where, sizeof(where), "r.started_at_us >= ?3%s%s",
+             f->target != NULL ? " AND r.target_id = (SELECT id FROM targets WHERE name = ?1)"
+                               : " AND r.target_id IN (SELECT id FROM targets)",
+             f->agent != NULL ? " AND r.agent_id = (SELECT id FROM agents WHERE name = ?2)" : "");
     char sql[768];
     if (f->limit > 0) {
         snprintf(sql, sizeof(sql),

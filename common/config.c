@@ -402,3 +402,18 @@ int config_get_bool(const struct config *c, const struct config_section *s, cons
     config_error(c, e, err, errlen, "'%.64s' is not yes or no", e->value);
     return -1;
 }
+
+char *config_resolve_path(const char *conf_path, const char *value)
+{
+    if (value[0] == '/' || strstr(value, "://") != NULL)
+        return strdup(value);
+    const char *slash = strrchr(conf_path, '/');
+    if (slash == NULL)
+        return strdup(value);
+    size_t dlen = (size_t)(slash - conf_path);
+    size_t len = dlen + 1 + strlen(value) + 1;
+    char *out = malloc(len);
+    if (out != NULL)
+        snprintf(out, len, "%.*s/%s", (int)dlen, conf_path, value);
+    return out;
+}

@@ -79,4 +79,9 @@ int config_get_bool(const struct config *c, const struct config_section *s, cons
 void config_error(const struct config *c, const struct config_entry *e, char *err, size_t errlen,
                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* Takes a relative path value from the directory of the config file at
+ * conf_path (absolute paths and "scheme://" values are kept). Returns a
+ * malloc'ed string, or NULL when out of memory. */
+char *config_resolve_path(const char *conf_path, const char *value);
+
 #endif

@@ -66,7 +66,7 @@ static int parse_dns(const char *rest, struct spec *out, char *err, size_t errle
     out->host[hlen] = '\0';
     for (size_t i = 0; i < sizeof(dns_types) / sizeof(dns_types[0]); i++)
         if (strcasecmp(slash + 1, dns_types[i]) == 0) {
-            strcpy(out->dns_type, dns_types[i]);
+            snprintf(out->dns_type, sizeof(out->dns_type), "%s", dns_types[i]);
             return 0;
         }
     snprintf(err, errlen, "unknown DNS record type '%.16s' (use A, AAAA, MX, SRV, CNAME or TXT)", slash + 1);
@@ -155,13 +155,13 @@ int spec_parse(const char *text, struct spec *out, char *err, size_t errlen)
                 return -1;
             }
         if (out->kind == SPEC_HTTPS)
-            strcpy(out->path, after);
+            snprintf(out->path, sizeof(out->path), "%s", after);
     } else if (*after != '\0') {
         snprintf(err, errlen, "unexpected '%.16s' after the host", after);
         return -1;
     }
     if (out->kind == SPEC_HTTPS && out->path[0] == '\0')
-        strcpy(out->path, "/");
+        snprintf(out->path, sizeof(out->path), "/");
     return 0;
 }
 

@@ -369,10 +369,11 @@ static int result_from_pb(const Vantage__Result *m, struct result *r, struct wir
         snprintf(detail, sizeof(detail), "unknown error code %d from a newer agent", (int)m->error);
         r->error = RESULT_INTERNAL;
         if (a != NULL) {
-            r->detail = arena_alloc(a, strlen(detail) + 1);
+            size_t len = strlen(detail) + 1;
+            r->detail = arena_alloc(a, len);
             if (r->detail == NULL)
                 return -1;
-            strcpy(r->detail, detail);
+            memcpy(r->detail, detail, len);
         } else if (result_set_str(&r->detail, detail) < 0)
             return -1;
     } else if (TAKE_STR(r->detail, m->detail) < 0)
