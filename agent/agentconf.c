@@ -16,8 +16,8 @@
 #include "transport.h"
 
 static const char *const agent_keys[] = {
-    "name",     "site",    "collector", "collector_public_key", "secret_key", "spool",
-    "ca_file",  "resolver", "insecure_plaintext", "spool_max_results", "log_level", NULL};
+    "name",    "site",     "collector",          "collector_public_key", "secret_key", "spool",
+    "ca_file", "resolver", "insecure_plaintext", "spool_max_results",    "log_level",  NULL};
 static const char *const cred_keys[] = {"user", "password_file", NULL};
 
 int agentconf_read_password(const char *path, char **out, char *err, size_t errlen)
@@ -124,7 +124,8 @@ struct agentconf *agentconf_load(const char *path, char *err, size_t errlen)
         } else if (strcmp(s->kind, "credentials") == 0 && s->label[0] != '\0') {
             ncred++;
         } else {
-            snprintf(err, errlen, "%s:%d: unknown section [%s%s%s]; expected [agent] or [credentials NAME]",
+            snprintf(err, errlen,
+                     "%s:%d: unknown section [%s%s%s]; expected [agent] or [credentials NAME]",
                      path, s->line, s->kind, s->label[0] ? " " : "", s->label);
             goto fail;
         }
@@ -145,14 +146,16 @@ struct agentconf *agentconf_load(const char *path, char *err, size_t errlen)
     char host[256] = "agent";
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
-    if (set_str(main_s, "name", host, &ac->name) < 0 || set_str(main_s, "site", NULL, &ac->site) < 0 ||
+    if (set_str(main_s, "name", host, &ac->name) < 0 ||
+        set_str(main_s, "site", NULL, &ac->site) < 0 ||
         set_str(main_s, "collector", NULL, &ac->collector) < 0 ||
         set_str(main_s, "collector_public_key", NULL, &ac->collector_public_key) < 0 ||
         set_str(main_s, "resolver", NULL, &ac->resolver) < 0 ||
         set_str(main_s, "log_level", "info", &ac->log_level) < 0)
         goto oom;
     const struct config_entry *e;
-    if ((e = config_get(main_s, "secret_key")) && !(ac->secret_key = config_resolve_path(path, e->value)))
+    if ((e = config_get(main_s, "secret_key")) &&
+        !(ac->secret_key = config_resolve_path(path, e->value)))
         goto oom;
     if ((e = config_get(main_s, "ca_file")) && !(ac->ca_file = config_resolve_path(path, e->value)))
         goto oom;
@@ -167,8 +170,9 @@ struct agentconf *agentconf_load(const char *path, char *err, size_t errlen)
             if (e != NULL)
                 config_error(c, e, err, errlen, "use letters, digits, '-', '_' or '.'");
             else
-                snprintf(err, errlen, "%s: the hostname '%s' is not a usable agent name; set name =",
-                         path, ac->name);
+                snprintf(err, errlen,
+                         "%s: the hostname '%s' is not a usable agent name; set name =", path,
+                         ac->name);
             goto fail;
         }
     if (ac->collector == NULL) {
@@ -178,7 +182,9 @@ struct agentconf *agentconf_load(const char *path, char *err, size_t errlen)
     }
     if (!ac->insecure_plaintext) {
         if (ac->secret_key == NULL || ac->collector_public_key == NULL) {
-            snprintf(err, errlen, "%s:%d: [agent] needs secret_key and collector_public_key (CURVE is on; make keys with 'vantage-agent keygen --out DIR')",
+            snprintf(err, errlen,
+                     "%s:%d: [agent] needs secret_key and collector_public_key (CURVE is on; make "
+                     "keys with 'vantage-agent keygen --out DIR')",
                      path, main_s->line);
             goto fail;
         }

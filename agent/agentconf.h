@@ -11,24 +11,24 @@
 #include <stdint.h>
 
 #define AGENTCONF_DEFAULT_SPOOL "/var/lib/vantage/spool.db"
-#define AGENTCONF_PASSWORD_MAX 1024 /* longer passwords are not typed by people */
+#define AGENTCONF_PASSWORD_MAX  1024 /* longer passwords are not typed by people */
 
 struct agentconf_credentials {
     char *name;
     char *user;
-    char *password;          /* read from password_file; wiped on destroy */
+    char *password; /* read from password_file; wiped on destroy */
 };
 
 struct agentconf {
     char *path;
-    char *name;              /* default: hostname */
-    char *site;              /* NULL: the collector derives the network */
-    char *collector;         /* endpoint */
+    char *name;      /* default: hostname */
+    char *site;      /* NULL: the collector derives the network */
+    char *collector; /* endpoint */
     char *collector_public_key;
-    char *secret_key;        /* path */
-    char *spool;             /* path */
-    char *ca_file;           /* NULL: system store */
-    char *resolver;          /* NULL: resolv.conf */
+    char *secret_key; /* path */
+    char *spool;      /* path */
+    char *ca_file;    /* NULL: system store */
+    char *resolver;   /* NULL: resolv.conf */
     char *log_level;
     bool insecure_plaintext;
     uint64_t spool_max_results;

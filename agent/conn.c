@@ -28,7 +28,7 @@
 /* The output queue holds commands a dialog sends; the longest is an AUTH
  * PLAIN line or an HTTP request, far below this. */
 #define CONN_OUT_MAX 65536
-#define CONN_OUT_MIN 512          /* an EHLO, a LOGIN: the first write fits */
+#define CONN_OUT_MIN 512 /* an EHLO, a LOGIN: the first write fits */
 
 /* Room for the per-address failure list in a detail string. */
 #define CONN_DETAIL_MAX 512
@@ -78,8 +78,8 @@ struct conn {
 
     char *in; /* line_max bytes */
     size_t inlen;
-    size_t outcap;           /* bytes allocated at out (0: none yet) */
-    char *line; /* line_max + 1 bytes: the line handed out */
+    size_t outcap; /* bytes allocated at out (0: none yet) */
+    char *line;    /* line_max + 1 bytes: the line handed out */
     size_t linelen;
     bool reading;
     bool eof_pending;

@@ -34,7 +34,7 @@ struct daemon {
     uv_signal_t sigint;
     struct netctx net;
     char targets_path[4096];
-    char *config_version;     /* of the targets being probed */
+    char *config_version; /* of the targets being probed */
     uint64_t spooled;
 };
 
@@ -86,7 +86,8 @@ static void on_config(const struct wire_config *c, void *arg)
     struct daemon *d = arg;
     /* The collector re-sends the set after a restart; the same version
      * must not reset every timer. */
-    if (c->version != NULL && d->config_version != NULL && strcmp(c->version, d->config_version) == 0)
+    if (c->version != NULL && d->config_version != NULL &&
+        strcmp(c->version, d->config_version) == 0)
         return;
     free(d->config_version);
     d->config_version = c->version ? strdup(c->version) : NULL;
@@ -187,15 +188,25 @@ int daemon_run(const struct agentconf *conf, struct log *log)
         log_error(log, "%s", err);
         goto out;
     }
-    struct scheduler_params sp = {.loop = &d->loop, .engine = d->engine, .log = log,
-                                  .conf = conf, .on_result = on_result, .arg = d};
+    struct scheduler_params sp = {.loop = &d->loop,
+                                  .engine = d->engine,
+                                  .log = log,
+                                  .conf = conf,
+                                  .on_result = on_result,
+                                  .arg = d};
     d->sched = scheduler_create(&sp);
-    struct uplink_params up = {.loop = &d->loop, .log = log, .spool = d->spool,
-                               .name = conf->name, .site = conf->site,
-                               .endpoint = conf->collector, .plaintext = conf->insecure_plaintext,
+    struct uplink_params up = {.loop = &d->loop,
+                               .log = log,
+                               .spool = d->spool,
+                               .name = conf->name,
+                               .site = conf->site,
+                               .endpoint = conf->collector,
+                               .plaintext = conf->insecure_plaintext,
                                .keys = conf->insecure_plaintext ? NULL : &keys,
                                .server_key = conf->collector_public_key,
-                               .on_config = on_config, .on_run_now = on_run_now, .arg = d};
+                               .on_config = on_config,
+                               .on_run_now = on_run_now,
+                               .arg = d};
     d->uplink = d->sched ? uplink_create(&up, err, sizeof(err)) : NULL;
     explicit_bzero(&keys, sizeof(keys));
     if (d->uplink == NULL) {
@@ -216,8 +227,8 @@ int daemon_run(const struct agentconf *conf, struct log *log)
 
     struct spool_stats st;
     spool_get_stats(d->spool, &st);
-    log_info(log, "agent %s%s%s started: collector %s (%s), spool %s with %llu pending",
-             conf->name, conf->site ? " at " : "", conf->site ? conf->site : "", conf->collector,
+    log_info(log, "agent %s%s%s started: collector %s (%s), spool %s with %llu pending", conf->name,
+             conf->site ? " at " : "", conf->site ? conf->site : "", conf->collector,
              conf->insecure_plaintext ? "PLAINTEXT" : "CURVE", conf->spool,
              (unsigned long long)st.pending);
     uv_run(&d->loop, UV_RUN_DEFAULT);

@@ -239,8 +239,8 @@ void dialog_conn_trouble(struct dialog *d, enum conn_event ev, bool quitting,
                     waiting_for);
         break;
     case CONN_EV_EOF:
-        dialog_fail(d, RESULT_PROTO_CLOSED, "the server closed the connection while we waited for %s",
-                    waiting_for);
+        dialog_fail(d, RESULT_PROTO_CLOSED,
+                    "the server closed the connection while we waited for %s", waiting_for);
         break;
     default:
         dialog_conn_failed(d);

@@ -20,18 +20,18 @@
 struct probe_engine;
 
 struct probe_engine_opts {
-    const char *ca_file;     /* trust anchors for probed servers; NULL = system */
-    const char *resolver;    /* "ip[:port]" to use instead of resolv.conf; NULL = system */
-    bool trace;              /* log each probe's state changes to stderr */
+    const char *ca_file;  /* trust anchors for probed servers; NULL = system */
+    const char *resolver; /* "ip[:port]" to use instead of resolv.conf; NULL = system */
+    bool trace;           /* log each probe's state changes to stderr */
 };
 
 struct probe_params {
-    const char *check;       /* spec text, e.g. "imaps://mail.example.com" */
-    const char *target;      /* target name copied into the result; may be NULL */
-    bool discovered;         /* copied into the result */
-    uint64_t timeout_us;     /* whole-probe deadline; each phase also gets it */
-    const char *user;        /* login wanted when user and password are set */
-    const char *password;    /* never copied: not into results, logs or errors */
+    const char *check;    /* spec text, e.g. "imaps://mail.example.com" */
+    const char *target;   /* target name copied into the result; may be NULL */
+    bool discovered;      /* copied into the result */
+    uint64_t timeout_us;  /* whole-probe deadline; each phase also gets it */
+    const char *user;     /* login wanted when user and password are set */
+    const char *password; /* never copied: not into results, logs or errors */
 };
 
 /* Called once per started probe, on the loop. The callee takes ownership of

@@ -21,10 +21,10 @@ struct check {
     char *spec;
     struct sched_target *target; /* NULL once orphaned */
     bool running;
-    bool orphan;              /* its target is gone: free when the probe ends */
-    bool is_dns;              /* one of the domain's DNS checks */
-    bool discovered;          /* a server found through the domain's DNS */
-    struct result last_dns;   /* is_dns: the latest answer (check + dns only) */
+    bool orphan;            /* its target is gone: free when the probe ends */
+    bool is_dns;            /* one of the domain's DNS checks */
+    bool discovered;        /* a server found through the domain's DNS */
+    struct result last_dns; /* is_dns: the latest answer (check + dns only) */
     uint64_t skipped;
 };
 
@@ -34,10 +34,10 @@ struct sched_target {
     uint32_t interval_ms;
     uint32_t timeout_ms;
     const struct agentconf_credentials *cred;
-    char *domain;             /* NULL: no DNS checks, nothing discovered */
-    char **configured;        /* the configured check specs */
+    char *domain;      /* NULL: no DNS checks, nothing discovered */
+    char **configured; /* the configured check specs */
     size_t nconfigured;
-    struct check **checks;    /* configured, then DNS, then discovered */
+    struct check **checks; /* configured, then DNS, then discovered */
     size_t nchecks;
     size_t cap;
     uv_timer_t timer;
@@ -53,10 +53,10 @@ struct scheduler {
     void *arg;
     struct sched_target **targets;
     size_t ntargets;
-    uint64_t rng;             /* xorshift state for jitter */
+    uint64_t rng; /* xorshift state for jitter */
     unsigned pending_close;
     bool destroyed;
-    unsigned in_flight;       /* probes started and not yet reported */
+    unsigned in_flight; /* probes started and not yet reported */
 };
 
 static uint64_t next_rand(struct scheduler *s)
@@ -354,7 +354,8 @@ int scheduler_set_targets(struct scheduler *s, const struct wire_config *c)
         if (w->credentials != NULL) {
             t->cred = agentconf_credentials(s->conf, w->credentials);
             if (t->cred == NULL)
-                log_warn(s->log, "target %s: no [credentials %s] in %s; login checks skip the login",
+                log_warn(s->log,
+                         "target %s: no [credentials %s] in %s; login checks skip the login",
                          w->name, w->credentials, s->conf->path);
         }
         t->configured = calloc(w->nchecks ? w->nchecks : 1, sizeof(char *));

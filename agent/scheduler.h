@@ -24,9 +24,9 @@ typedef void (*scheduler_result_cb)(struct result *r, void *arg);
 
 struct scheduler_params {
     uv_loop_t *loop;
-    struct probe_engine *engine;           /* not owned */
+    struct probe_engine *engine; /* not owned */
     struct log *log;
-    const struct agentconf *conf;          /* credentials; not owned */
+    const struct agentconf *conf; /* credentials; not owned */
     scheduler_result_cb on_result;
     void *arg;
 };

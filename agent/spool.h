@@ -20,10 +20,10 @@
 struct spool;
 
 struct spool_stats {
-    uint64_t pending;    /* rows held */
-    uint64_t dropped;    /* rows lost to the bound, ever */
-    uint64_t next_seq;   /* sequence the next result gets (first is 1) */
-    uint64_t acked_seq;  /* highest sequence acknowledged */
+    uint64_t pending;   /* rows held */
+    uint64_t dropped;   /* rows lost to the bound, ever */
+    uint64_t next_seq;  /* sequence the next result gets (first is 1) */
+    uint64_t acked_seq; /* highest sequence acknowledged */
 };
 
 /* Opens or creates the spool at path (0600, WAL, held exclusively: a second
@@ -38,9 +38,9 @@ void spool_close(struct spool **sp);
 int spool_append(struct spool *s, struct result *r, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* cb must not call back into the spool. Calls cb for up to max rows with seq > after, in sequence order. The
- * bytes are the encoded result; valid only during the call. cb returns 0 to
- * go on, non-zero to stop. Returns the number of rows visited, or -1. */
+/* cb must not call back into the spool. Calls cb for up to max rows with seq > after, in sequence
+ * order. The bytes are the encoded result; valid only during the call. cb returns 0 to go on,
+ * non-zero to stop. Returns the number of rows visited, or -1. */
 typedef int (*spool_row_cb)(uint64_t seq, const uint8_t *rec, size_t len, void *arg);
 int spool_read(struct spool *s, uint64_t after, size_t max, spool_row_cb cb, void *arg);
 

@@ -10,7 +10,7 @@
 
 #include "clock.h"
 
-#define UPLINK_TICK_MS 1000   /* safety re-check of ZMQ_EVENTS */
+#define UPLINK_TICK_MS 1000 /* safety re-check of ZMQ_EVENTS */
 
 struct pending_row {
     uint8_t *data;
@@ -26,19 +26,19 @@ struct uplink {
     char *config_version;
     void *ctx;
     void *sock;
-    void *monitor;            /* connection events of sock */
+    void *monitor; /* connection events of sock */
     uv_poll_t poll;
     uv_poll_t mon_poll;
     uv_timer_t tick;
     uv_timer_t coalesce;
-    int closing;              /* handles still to close */
+    int closing; /* handles still to close */
     struct netctx net;
     bool have_net;
     bool hello_due;
-    uint64_t sent_seq;        /* highest seq sent in this connection */
+    uint64_t sent_seq; /* highest seq sent in this connection */
     uint64_t acked_seq;
     uint64_t waiting_since_us; /* monotonic: unacked data since; 0 = none */
-    uint64_t last_rx_us;      /* monotonic; 0 = never */
+    uint64_t last_rx_us;       /* monotonic; 0 = never */
     uint64_t last_tx_us;
     uint64_t last_hello_us;
     bool was_connected;
@@ -341,8 +341,10 @@ struct uplink *uplink_create(const struct uplink_params *p, char *err, size_t er
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    struct transport_opts o = {.endpoint = p->endpoint, .plaintext = p->plaintext,
-                               .keys = p->keys, .server_key = p->server_key};
+    struct transport_opts o = {.endpoint = p->endpoint,
+                               .plaintext = p->plaintext,
+                               .keys = p->keys,
+                               .server_key = p->server_key};
     u->sock = transport_client_create(u->ctx, &o, err, errlen);
     if (u->sock == NULL)
         goto fail;
@@ -359,7 +361,8 @@ struct uplink *uplink_create(const struct uplink_params *p, char *err, size_t er
     const char *mon_ep = "inproc://uplink-monitor";
     if (zmq_socket_monitor(u->sock, mon_ep,
                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0 ||
-        (u->monitor = zmq_socket(u->ctx, ZMQ_PAIR)) == NULL || zmq_connect(u->monitor, mon_ep) != 0) {
+        (u->monitor = zmq_socket(u->ctx, ZMQ_PAIR)) == NULL ||
+        zmq_connect(u->monitor, mon_ep) != 0) {
         snprintf(err, errlen, "cannot watch the connection: %s", zmq_strerror(errno));
         goto fail;
     }

@@ -28,7 +28,7 @@
 #define UPLINK_WINDOW (4 * WIRE_BATCH_MAX)
 /* No word from the collector for this long: resend what is unacknowledged
  * and say hello again (it may have restarted). */
-#define UPLINK_SILENCE_MS 25000
+#define UPLINK_SILENCE_MS   25000
 #define UPLINK_HEARTBEAT_MS 10000
 /* A batch without an ack for this long is sent again. */
 #define UPLINK_ACK_TIMEOUT_MS 5000
@@ -43,9 +43,9 @@ typedef void (*uplink_run_now_cb)(const char *target, uint64_t request_id, void 
 struct uplink_params {
     uv_loop_t *loop;
     struct log *log;
-    struct spool *spool;        /* not owned */
+    struct spool *spool; /* not owned */
     const char *name;
-    const char *site;           /* may be NULL */
+    const char *site; /* may be NULL */
     const char *endpoint;
     bool plaintext;
     const struct transport_keys *keys;

@@ -13,10 +13,10 @@
 
 #include "transport.h"
 
-#define AUTH_LINE_MAX 512    /* a key, a name and some slack */
-#define AUTH_NAME_MAX 64     /* agent names are host-like labels */
-#define ZAP_FRAMES_MAX 8     /* RFC 27 requests have 6 + credentials */
-#define ZAP_FRAME_MAX 256    /* no ZAP frame we read is longer */
+#define AUTH_LINE_MAX  512 /* a key, a name and some slack */
+#define AUTH_NAME_MAX  64  /* agent names are host-like labels */
+#define ZAP_FRAMES_MAX 8   /* RFC 27 requests have 6 + credentials */
+#define ZAP_FRAME_MAX  256 /* no ZAP frame we read is longer */
 
 struct auth_key {
     uint8_t key[32];
@@ -78,7 +78,9 @@ static int load_keys(const char *path, struct auth_key **out, size_t *nout, char
         if (!transport_key_valid(keytext)) {
             if (*p == '#')
                 continue;
-            snprintf(err, errlen, "%s:%d: expected '<z85 public key> <agent name>' (the key is the 40-character line of the agent's agent.pub)",
+            snprintf(err, errlen,
+                     "%s:%d: expected '<z85 public key> <agent name>' (the key is the 40-character "
+                     "line of the agent's agent.pub)",
                      path, lineno);
             goto fail;
         }
@@ -89,7 +91,8 @@ static int load_keys(const char *path, struct auth_key **out, size_t *nout, char
         while (end > name && (end[-1] == ' ' || end[-1] == '\t'))
             *--end = '\0';
         if (!valid_name(name)) {
-            snprintf(err, errlen, "%s:%d: agent name '%.64s' must be 1-%d letters, digits, '-', '_' or '.'",
+            snprintf(err, errlen,
+                     "%s:%d: agent name '%.64s' must be 1-%d letters, digits, '-', '_' or '.'",
                      path, lineno, name, AUTH_NAME_MAX);
             goto fail;
         }
@@ -267,7 +270,8 @@ void auth_handle(struct auth *a)
                     zmq_z85_encode(z85, (const uint8_t *)frames[6], 32);
                     a->refused++;
                     log_warn(a->log,
-                             "refused agent key %s from %s: not in authorized_keys (add '%s NAME' to %s and send SIGHUP)",
+                             "refused agent key %s from %s: not in authorized_keys (add '%s NAME' "
+                             "to %s and send SIGHUP)",
                              z85, address, z85, a->path ? a->path : "authorized_keys");
                 }
             } else if (strcmp(mech, "NULL") == 0 && a->plaintext) {

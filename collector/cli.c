@@ -99,7 +99,9 @@ int cli_agents(const struct collconf *c, bool json, FILE *out)
     if (rc < 0)
         fprintf(stderr, "vantage-collector: cannot list agents: %s\n", store_error(s));
     else if (x.n == 0 && !json)
-        fprintf(out, "No agent has reported yet. Check that agents run, that their keys are in %s, and the collector's log.\n",
+        fprintf(out,
+                "No agent has reported yet. Check that agents run, that their keys are in %s, and "
+                "the collector's log.\n",
                 c->authorized_keys ? c->authorized_keys : "authorized_keys");
     store_close(&s);
     return rc < 0 ? 2 : 0;
@@ -135,8 +137,7 @@ static int print_result(const struct result *r, void *arg)
     return 0;
 }
 
-int cli_results(const struct collconf *c, const struct store_result_filter *f, bool json,
-                FILE *out)
+int cli_results(const struct collconf *c, const struct store_result_filter *f, bool json, FILE *out)
 {
     struct store *s = open_store(c);
     if (s == NULL)
@@ -224,8 +225,10 @@ static int analyse(const struct collconf *c, const char *target, enum analysis_c
         rc = analyse_one(s, t, cmd, json, out);
     } else {
         if (c->targets.ntargets == 0) {
-            fprintf(stderr, "vantage-collector: %s defines no target: add a [target NAME] "
-                            "section\n", c->path ? c->path : "the configuration");
+            fprintf(stderr,
+                    "vantage-collector: %s defines no target: add a [target NAME] "
+                    "section\n",
+                    c->path ? c->path : "the configuration");
             rc = 2;
         }
         for (size_t i = 0; i < c->targets.ntargets; i++) {
@@ -268,8 +271,8 @@ int cli_probe_now(const struct collconf *c, const char *target, int wait_s, bool
         json_t *t = json_string(target);
         json_dumpf(t, out, JSON_ENCODE_ANY);
         json_decref(t);
-        fprintf(out, ",\"requested_at\":\"%s\",\"asked\":%zu,\"answered\":%zu}}\n", when,
-                o.asked, o.answered);
+        fprintf(out, ",\"requested_at\":\"%s\",\"asked\":%zu,\"answered\":%zu}}\n", when, o.asked,
+                o.answered);
     } else {
         fprintf(out, "%zu of %zu agents answered.\n\n", o.answered, o.asked);
     }

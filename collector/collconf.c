@@ -10,9 +10,9 @@
 #include "config.h"
 #include "spec.h"
 
-static const char *const collector_keys[] = {"listen",  "database",  "secret_key",
-                                             "authorized_keys", "control", "insecure_plaintext",
-                                             "log_level", NULL};
+static const char *const collector_keys[] = {"listen",          "database", "secret_key",
+                                             "authorized_keys", "control",  "insecure_plaintext",
+                                             "log_level",       NULL};
 static const char *const target_keys[] = {"domain", "interval", "timeout", "credentials", NULL};
 static const char *const target_lists[] = {"check", NULL};
 
@@ -132,7 +132,9 @@ static int load_target(const struct config *c, const struct config_section *s,
         t->nchecks++;
     }
     if (t->nchecks == 0 && t->domain == NULL) {
-        snprintf(err, errlen, "%s:%d: [target %s] has neither a check nor a domain; add 'check = imaps://HOST' or 'domain = DOMAIN'",
+        snprintf(err, errlen,
+                 "%s:%d: [target %s] has neither a check nor a domain; add 'check = imaps://HOST' "
+                 "or 'domain = DOMAIN'",
                  config_path(c), s->line, s->label);
         return -1;
     }
@@ -154,8 +156,9 @@ struct collconf *collconf_load(const char *path, char *err, size_t errlen)
         const struct config_section *s = config_section_at(c, i);
         if (strcmp(s->kind, "collector") == 0 && s->label[0] == '\0') {
             if (main_s != NULL) {
-                snprintf(err, errlen, "%s:%d: a second [collector] section (the first is on line %d)",
-                         path, s->line, main_s->line);
+                snprintf(err, errlen,
+                         "%s:%d: a second [collector] section (the first is on line %d)", path,
+                         s->line, main_s->line);
                 goto fail;
             }
             main_s = s;
@@ -170,8 +173,9 @@ struct collconf *collconf_load(const char *path, char *err, size_t errlen)
             }
             ntargets++;
         } else {
-            snprintf(err, errlen, "%s:%d: unknown section [%s%s%s]; expected [collector] or [target NAME]",
-                     path, s->line, s->kind, s->label[0] ? " " : "", s->label);
+            snprintf(err, errlen,
+                     "%s:%d: unknown section [%s%s%s]; expected [collector] or [target NAME]", path,
+                     s->line, s->kind, s->label[0] ? " " : "", s->label);
             goto fail;
         }
     }
@@ -206,7 +210,9 @@ struct collconf *collconf_load(const char *path, char *err, size_t errlen)
         snprintf(cc->control, len, "ipc://%s.control", db);
     }
     if (!cc->insecure_plaintext && (cc->secret_key == NULL || cc->authorized_keys == NULL)) {
-        snprintf(err, errlen, "%s:%d: [collector] needs secret_key and authorized_keys (CURVE is on; make keys with 'vantage-collector keygen --out DIR')",
+        snprintf(err, errlen,
+                 "%s:%d: [collector] needs secret_key and authorized_keys (CURVE is on; make keys "
+                 "with 'vantage-collector keygen --out DIR')",
                  path, main_s->line);
         goto fail;
     }

@@ -10,18 +10,18 @@
 
 #include "wire.h"
 
-#define COLLCONF_DEFAULT_LISTEN "tcp://0.0.0.0:7400"
-#define COLLCONF_DEFAULT_DATABASE "/var/lib/vantage/vantage.db"
+#define COLLCONF_DEFAULT_LISTEN      "tcp://0.0.0.0:7400"
+#define COLLCONF_DEFAULT_DATABASE    "/var/lib/vantage/vantage.db"
 #define COLLCONF_DEFAULT_INTERVAL_MS 60000
-#define COLLCONF_DEFAULT_TIMEOUT_MS 10000
+#define COLLCONF_DEFAULT_TIMEOUT_MS  10000
 
 struct collconf {
     char *path;
     char *listen;
     char *database;
-    char *secret_key;        /* path; NULL only with insecure_plaintext */
-    char *authorized_keys;   /* path */
-    char *control;           /* endpoint for probe-now; default ipc://DATABASE.control */
+    char *secret_key;      /* path; NULL only with insecure_plaintext */
+    char *authorized_keys; /* path */
+    char *control;         /* endpoint for probe-now; default ipc://DATABASE.control */
     char *log_level;
     bool insecure_plaintext;
     struct wire_config targets; /* version is a hash of the targets */

@@ -8,7 +8,7 @@
 #include "changes.h"
 
 struct ingest {
-    struct wire_arena *arena;  /* decoded results of the current batch */
+    struct wire_arena *arena; /* decoded results of the current batch */
     struct store *store;
     struct log *log;
     int in_txn;
@@ -75,8 +75,8 @@ int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const c
         struct store_facts facts;
         struct store_prev prev;
         changes_facts(&r, &facts, dns_text, sizeof(dns_text));
-        int rc = store_result_add_facts(in->store, agent_id, network, &r, b->results[i],
-                                        b->lens[i], &facts, &prev);
+        int rc = store_result_add_facts(in->store, agent_id, network, &r, b->results[i], b->lens[i],
+                                        &facts, &prev);
         if (rc == 1 && changes_record(in->store, agent, &r, &facts, &prev) < 0)
             rc = -1;
         if (rc < 0) {

@@ -21,9 +21,9 @@
 struct ingest;
 
 struct ingest_stats {
-    uint64_t stored;      /* new rows */
-    uint64_t duplicates;  /* (agent, seq) already stored: resends */
-    uint64_t invalid;     /* refused by validation */
+    uint64_t stored;     /* new rows */
+    uint64_t duplicates; /* (agent, seq) already stored: resends */
+    uint64_t invalid;    /* refused by validation */
 };
 
 struct ingest *ingest_create(struct store *store, struct log *log);
@@ -33,8 +33,8 @@ int ingest_begin(struct ingest *in) __attribute__((warn_unused_result));
 
 /* Stores the results of one batch from agent (agent_id, name, network).
  * Adds to *stats and raises *max_seq to the highest seq in the batch
- * (invalid results included: they are settled too). Returns 0, or -1 on a store error (the transaction must
- * then be rolled back with ingest_rollback). */
+ * (invalid results included: they are settled too). Returns 0, or -1 on a store error (the
+ * transaction must then be rolled back with ingest_rollback). */
 int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const char *network,
                  const struct wire_batch *b, struct ingest_stats *stats, uint64_t *max_seq)
     __attribute__((warn_unused_result));

@@ -143,12 +143,15 @@ int main(int argc, char **argv)
     bool json = false;
     int wait_s = PROBENOW_DEFAULT_WAIT_S;
     struct store_result_filter filter = {0};
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'},
-        {"target", required_argument, NULL, 't'}, {"agent", required_argument, NULL, 'a'},
-        {"since", required_argument, NULL, 's'},  {"limit", required_argument, NULL, 'l'},
-        {"wait", required_argument, NULL, 'w'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"target", required_argument, NULL, 't'},
+                                         {"agent", required_argument, NULL, 'a'},
+                                         {"since", required_argument, NULL, 's'},
+                                         {"limit", required_argument, NULL, 'l'},
+                                         {"wait", required_argument, NULL, 'w'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     int ch;
     optind = 1;
     while ((ch = getopt_long(cargc, cargv, "c:h", opts, NULL)) != -1) {

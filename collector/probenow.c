@@ -14,15 +14,15 @@
 #include "clock.h"
 #include "store.h"
 
-#define PROBENOW_REPLY_MAX 65536   /* the reply lists agent names */
-#define PROBENOW_POLL_US 250000    /* how often the store is looked at */
+#define PROBENOW_REPLY_MAX  65536  /* the reply lists agent names */
+#define PROBENOW_POLL_US    250000 /* how often the store is looked at */
 #define PROBENOW_CONNECT_MS 3000   /* a running collector answers at once */
 
 struct tracked {
     char name[RESULT_NAME_MAX + 1];
     char network[RESULT_NAME_MAX + 1];
-    size_t checks;             /* configured checks seen in the latest state */
-    size_t fresh;              /* of those, probed since the request */
+    size_t checks; /* configured checks seen in the latest state */
+    size_t fresh;  /* of those, probed since the request */
     bool answered;
 };
 

@@ -17,12 +17,12 @@
 #include "collconf.h"
 
 #define PROBENOW_DEFAULT_WAIT_S 30
-#define PROBENOW_AGENTS_MAX 4096   /* agents tracked in one request */
+#define PROBENOW_AGENTS_MAX     4096 /* agents tracked in one request */
 
 struct probenow_outcome {
     size_t asked;
     size_t answered;
-    int64_t at_us;            /* when the request was made (wall clock) */
+    int64_t at_us; /* when the request was made (wall clock) */
 };
 
 /* Runs the request and the wait; progress goes to progress (NULL: none).

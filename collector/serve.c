@@ -20,14 +20,14 @@
 #include "store.h"
 #include "transport.h"
 
-#define SESSION_ID_MAX 256          /* ZeroMQ routing ids are at most 255 bytes */
-#define SESSIONS_MAX 100000         /* agents connected at once */
+#define SESSION_ID_MAX 256    /* ZeroMQ routing ids are at most 255 bytes */
+#define SESSIONS_MAX   100000 /* agents connected at once */
 /* One transaction takes up to this many results: large enough to amortise
  * the commit, small enough that acks follow within milliseconds. */
 #define SERVE_TXN_RESULTS_MAX 20000
-#define SERVE_POLL_MS 1000          /* wake-up for housekeeping */
-#define SERVE_FLUSH_US 1000000      /* write last_seen at most once a second */
-#define SERVE_CONTROL_MAX 4096      /* a control request: a command and a target */
+#define SERVE_POLL_MS         1000    /* wake-up for housekeeping */
+#define SERVE_FLUSH_US        1000000 /* write last_seen at most once a second */
+#define SERVE_CONTROL_MAX     4096    /* a control request: a command and a target */
 
 struct session {
     uint8_t id[SESSION_ID_MAX];
@@ -37,13 +37,13 @@ struct session {
     char address[64];
     int64_t agent_id;
     int64_t last_seen_us;
-    bool dirty;                      /* last_seen not yet written */
-    bool acked;                      /* a batch was stored: send an ack */
-    bool gap;                        /* a batch came after a missing one */
-    bool fresh;                      /* no hello yet from this connection */
-    uint64_t ack_seq;                /* every seq <= this is stored */
-    uint64_t txn_seq;                /* ack_seq once the open txn commits */
-    char config_version[32];        /* what the agent said it runs */
+    bool dirty;              /* last_seen not yet written */
+    bool acked;              /* a batch was stored: send an ack */
+    bool gap;                /* a batch came after a missing one */
+    bool fresh;              /* no hello yet from this connection */
+    uint64_t ack_seq;        /* every seq <= this is stored */
+    uint64_t txn_seq;        /* ack_seq once the open txn commits */
+    char config_version[32]; /* what the agent said it runs */
     struct wire_spool_stats spool;
 };
 
@@ -52,7 +52,7 @@ struct serve {
     struct log *log;
     void *ctx;
     void *router;
-    void *control;              /* REP: probe-now requests from the CLI */
+    void *control; /* REP: probe-now requests from the CLI */
     uint64_t next_request;
     struct auth *auth;
     struct store *store;
@@ -154,8 +154,7 @@ static void send_config(struct serve *s, struct session *se)
 {
     struct wire_msg m = {.kind = WIRE_CONFIG, .u.config = (*s->conf)->targets};
     if (send_msg(s, se, &m) == 0) {
-        snprintf(se->config_version, sizeof(se->config_version), "%s",
-                 (*s->conf)->targets.version);
+        snprintf(se->config_version, sizeof(se->config_version), "%s", (*s->conf)->targets.version);
         log_info(s->log, "sent %zu targets (version %s) to %s", (*s->conf)->targets.ntargets,
                  (*s->conf)->targets.version, se->name);
     }
@@ -264,7 +263,8 @@ static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
     char err[256];
     const char *user = zmq_msg_gets(&body, "User-Id");
     const char *peer = zmq_msg_gets(&body, "Peer-Address");
-    struct wire_msg *m = wire_msg_decode(zmq_msg_data(&body), zmq_msg_size(&body), err, sizeof(err));
+    struct wire_msg *m =
+        wire_msg_decode(zmq_msg_data(&body), zmq_msg_size(&body), err, sizeof(err));
     if (m == NULL) {
         s->invalid_msgs++;
         log_warn(s->log, "dropped a message from %s (%s): %s", user ? user : "an agent",
@@ -310,7 +310,9 @@ static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
              * site; without one the network is the egress address. */
             const char *site = m->u.batch.site;
             snprintf(se->network, sizeof(se->network), "%s",
-                     site && site[0] ? site : se->address[0] ? se->address : "unknown");
+                     site && site[0]  ? site
+                     : se->address[0] ? se->address
+                                      : "unknown");
         }
         if (!*in_txn) {
             if (ingest_begin(s->ingest) < 0) {
@@ -327,14 +329,15 @@ static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
          * to resend from the ack. */
         if (m->u.batch.after_seq > se->txn_seq) {
             se->gap = true;
-            log_info(s->log, "agent %s: batch after seq %llu but only %llu stored; asking for a resend",
+            log_info(s->log,
+                     "agent %s: batch after seq %llu but only %llu stored; asking for a resend",
                      se->name, (unsigned long long)m->u.batch.after_seq,
                      (unsigned long long)se->txn_seq);
             break;
         }
         uint64_t max_seq = se->txn_seq;
-        if (ingest_batch(s->ingest, se->agent_id, se->name, se->network, &m->u.batch,
-                         &s->totals, &max_seq) < 0) {
+        if (ingest_batch(s->ingest, se->agent_id, se->name, se->network, &m->u.batch, &s->totals,
+                         &max_seq) < 0) {
             (void)commit(s, in_txn); /* fails: rolls back, acks nothing new */
             goto out;
         }
@@ -423,7 +426,8 @@ static void handle_control(struct serve *s)
     if (cmd == NULL || strcmp(cmd, "probe-now") != 0) {
         json_object_set_new(reply, "error", json_string("unknown control command"));
     } else if (target != NULL && target[0] != '\0' && collconf_target(*s->conf, target) == NULL) {
-        json_object_set_new(reply, "error", json_string("no such target in the running configuration"));
+        json_object_set_new(reply, "error",
+                            json_string("no such target in the running configuration"));
     } else {
         uint64_t id = ++s->next_request;
         int64_t now = clock_wall_us();
@@ -563,9 +567,11 @@ int serve_run(struct collconf **confp, struct log *log)
              conf->listen, conf->insecure_plaintext ? "PLAINTEXT, loopback only" : "CURVE",
              conf->targets.ntargets, auth_count(s.auth), conf->database);
     rc = serve_loop(&s);
-    log_info(log, "stopping: %llu results stored, %llu duplicates, %llu invalid results, %llu bad messages",
-             (unsigned long long)s.totals.stored, (unsigned long long)s.totals.duplicates,
-             (unsigned long long)s.totals.invalid, (unsigned long long)s.invalid_msgs);
+    log_info(
+        log,
+        "stopping: %llu results stored, %llu duplicates, %llu invalid results, %llu bad messages",
+        (unsigned long long)s.totals.stored, (unsigned long long)s.totals.duplicates,
+        (unsigned long long)s.totals.invalid, (unsigned long long)s.invalid_msgs);
 out:
     transport_close(&s.router);
     transport_close(&s.control);

@@ -15,7 +15,7 @@
 
 /* An agent seen within this long counts as connected; agents send a
  * heartbeat every SERVE_AGENT_HEARTBEAT_MS. */
-#define SERVE_AGENT_HEARTBEAT_MS 10000
+#define SERVE_AGENT_HEARTBEAT_MS  10000
 #define SERVE_CONNECTED_WINDOW_US (3LL * SERVE_AGENT_HEARTBEAT_MS * 1000)
 
 /* Runs the daemon until a stop signal. conf is owned by the caller and may

@@ -29,17 +29,17 @@ struct store;
 
 struct store_agent {
     const char *name;
-    const char *site;          /* NULL when the agent has no site label */
-    const char *network;       /* site, or derived from the egress address */
+    const char *site;    /* NULL when the agent has no site label */
+    const char *network; /* site, or derived from the egress address */
     const char *version;
-    const char *address;       /* egress address as the collector sees it */
-    const char *netctx;        /* JSON: addresses, gateway, resolvers */
+    const char *address; /* egress address as the collector sees it */
+    const char *netctx;  /* JSON: addresses, gateway, resolvers */
     int64_t first_seen_us;
     int64_t last_seen_us;
     uint64_t spool_dropped;
     uint64_t spool_pending;
-    uint64_t committed_seq;    /* highest seq stored */
-    bool connected;            /* filled by the reader: seen recently */
+    uint64_t committed_seq; /* highest seq stored */
+    bool connected;         /* filled by the reader: seen recently */
 };
 
 struct store_latest {
@@ -52,22 +52,22 @@ struct store_latest {
     enum result_layer layer;
     enum result_error error;
     uint64_t seq;
-    int64_t at_us;             /* started_at of the latest result */
-    int64_t since_us;          /* start of the current passing/failing streak */
-    uint64_t total_us;         /* the latest result's total time */
+    int64_t at_us;     /* started_at of the latest result */
+    int64_t since_us;  /* start of the current passing/failing streak */
+    uint64_t total_us; /* the latest result's total time */
     const char *detail;
     /* Episodes (store_streak_next): failing streaks separated by passing
      * streaks of at most STORE_FLAP_GAP_MAX results are one episode, so a
      * flapping check keeps the time of its first failure. */
-    int64_t episode_us;        /* first failure of the current episode; 0 = never failed */
-    uint32_t flips;            /* status changes since episode_us */
-    uint32_t streak_n;         /* results in the current streak (saturating) */
+    int64_t episode_us;           /* first failure of the current episode; 0 = never failed */
+    uint32_t flips;               /* status changes since episode_us */
+    uint32_t streak_n;            /* results in the current streak (saturating) */
     enum result_layer fail_layer; /* the latest failure's classification, */
     enum result_error fail_error; /* kept while the check passes again */
-    enum result_phase phase;   /* the latest result's slowest phase */
-    uint64_t phase_us;         /* and its time */
-    const char *address;       /* last address the check resolved to; NULL = none */
-    const char *answers;       /* a dns:// check's last known answers; NULL = never any */
+    enum result_phase phase;      /* the latest result's slowest phase */
+    uint64_t phase_us;            /* and its time */
+    const char *address;          /* last address the check resolved to; NULL = none */
+    const char *answers;          /* a dns:// check's last known answers; NULL = never any */
 };
 
 /*
@@ -94,19 +94,19 @@ struct store_prev {
 
 struct store_change {
     int64_t at_us;
-    const char *agent;         /* NULL for target-wide changes */
-    const char *target;        /* NULL for agent changes */
-    const char *kind;          /* dns_answer_changed, cert_changed, ... */
+    const char *agent;  /* NULL for target-wide changes */
+    const char *target; /* NULL for agent changes */
+    const char *kind;   /* dns_answer_changed, cert_changed, ... */
     const char *subject;
     const char *before;
     const char *after;
 };
 
 struct store_result_filter {
-    const char *target;        /* NULL = any */
-    const char *agent;         /* NULL = any */
-    int64_t since_us;          /* 0 = all time */
-    size_t limit;              /* 0 = no limit; newest rows kept */
+    const char *target; /* NULL = any */
+    const char *agent;  /* NULL = any */
+    int64_t since_us;   /* 0 = all time */
+    size_t limit;       /* 0 = no limit; newest rows kept */
 };
 
 /* Opens (creating and migrating) a store. NULL with err on failure. */
@@ -136,9 +136,8 @@ int store_agent_committed_seq(struct store *s, int64_t id, uint64_t *seq)
 /* Adds one result of agent id, r->seq set. record/len are the encoded
  * bytes kept verbatim. network is the agent's network at ingest. Returns
  * 1 stored, 0 duplicate (agent, seq), -1 error. */
-int store_result_add(struct store *s, int64_t agent_id, const char *network,
-                     const struct result *r, const uint8_t *record, size_t len)
-    __attribute__((warn_unused_result));
+int store_result_add(struct store *s, int64_t agent_id, const char *network, const struct result *r,
+                     const uint8_t *record, size_t len) __attribute__((warn_unused_result));
 
 /* store_result_add that also keeps the result's facts in the key's latest
  * state and reports in *prev (zeroed first) which known facts changed.

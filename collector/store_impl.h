@@ -33,10 +33,9 @@ struct store_ops {
     int (*agent_committed_seq)(void *b, int64_t id, uint64_t *seq, char *err, size_t errlen);
     int (*result_add)(void *b, int64_t agent_id, const char *network, const struct result *r,
                       const uint8_t *record, size_t len, char *err, size_t errlen);
-    int (*result_add_facts)(void *b, int64_t agent_id, const char *network,
-                            const struct result *r, const uint8_t *record, size_t len,
-                            const struct store_facts *facts, struct store_prev *prev, char *err,
-                            size_t errlen);
+    int (*result_add_facts)(void *b, int64_t agent_id, const char *network, const struct result *r,
+                            const uint8_t *record, size_t len, const struct store_facts *facts,
+                            struct store_prev *prev, char *err, size_t errlen);
     int (*agent_get)(void *b, int64_t id, store_agent_cb cb, void *arg, char *err, size_t errlen);
     int (*change_add)(void *b, const struct store_change *c, char *err, size_t errlen);
     int (*agents_each)(void *b, int64_t connected_after_us, store_agent_cb cb, void *arg, char *err,

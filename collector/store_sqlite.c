@@ -204,7 +204,7 @@ struct sqlite_store {
     sqlite3_stmt *latest_get, *latest_put;
     sqlite3_stmt *agent_find, *agent_add, *agent_seq_get, *agent_seq_put, *agent_update;
     sqlite3_stmt *change_add;
-    sqlite3_stmt *latest_facts; /* texts of one key's facts: the rare path */
+    sqlite3_stmt *latest_facts;    /* texts of one key's facts: the rare path */
     char *before[STORE_FACT_LAST]; /* store_prev texts of the last call */
 
     struct intern targets, checks, networks;
@@ -661,8 +661,7 @@ static void sqlite_close(void *p)
                            b->latest_get,    b->latest_put,    b->agent_find,   b->agent_add,
                            b->agent_seq_get, b->agent_seq_put, b->agent_update, b->change_add,
                            b->targets.find,  b->targets.add,   b->checks.find,  b->checks.add,
-                           b->networks.find, b->networks.add,  b->agent_exists,
-                           b->latest_facts};
+                           b->networks.find, b->networks.add,  b->agent_exists, b->latest_facts};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(b->db);

@@ -21,7 +21,7 @@ struct section_priv {
 
 struct config {
     char *path;
-    char *text;             /* a private copy, cut into keys and values */
+    char *text; /* a private copy, cut into keys and values */
     struct section_priv *sections;
     size_t nsections;
     size_t cap;
@@ -125,7 +125,8 @@ static int parse_lines(struct config *c, char *err, size_t errlen)
             label = trim(label);
             if (!valid_name(kind) || (*label && !valid_name(label))) {
                 snprintf(err, errlen,
-                         "%s:%d: bad section header: expected [name] or [kind label] with letters, digits, '-', '_' or '.'",
+                         "%s:%d: bad section header: expected [name] or [kind label] with letters, "
+                         "digits, '-', '_' or '.'",
                          c->path, line);
                 return -1;
             }
@@ -139,8 +140,8 @@ static int parse_lines(struct config *c, char *err, size_t errlen)
         }
         char *eq = strchr(s, '=');
         if (eq == NULL) {
-            snprintf(err, errlen, "%s:%d: expected 'key = value', '[section]' or a comment", c->path,
-                     line);
+            snprintf(err, errlen, "%s:%d: expected 'key = value', '[section]' or a comment",
+                     c->path, line);
             return -1;
         }
         *eq = '\0';
@@ -348,8 +349,8 @@ int config_get_duration(const struct config *c, const struct config_section *s, 
         return -1;
     }
     if (v < min_us || v > max_us) {
-        config_error(c, e, err, errlen, "must be between %lldms and %llds", (long long)(min_us / 1000),
-                     (long long)(max_us / 1000000));
+        config_error(c, e, err, errlen, "must be between %lldms and %llds",
+                     (long long)(min_us / 1000), (long long)(max_us / 1000000));
         return -1;
     }
     *out = v;

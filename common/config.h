@@ -16,9 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONFIG_LINE_MAX 4096    /* no sane config line is longer */
+#define CONFIG_LINE_MAX 4096      /* no sane config line is longer */
 #define CONFIG_FILE_MAX (4 << 20) /* 4 MiB: thousands of targets */
-#define CONFIG_ERR_MAX 512
+#define CONFIG_ERR_MAX  512
 
 struct config;
 
@@ -29,8 +29,8 @@ struct config_entry {
 };
 
 struct config_section {
-    const char *kind;    /* "agent", "target", "credentials" */
-    const char *label;   /* "corp-mail" in "[target corp-mail]"; "" if none */
+    const char *kind;  /* "agent", "target", "credentials" */
+    const char *label; /* "corp-mail" in "[target corp-mail]"; "" if none */
     int line;
     const struct config_entry *entries;
     size_t nentries;

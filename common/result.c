@@ -37,8 +37,7 @@ static const struct {
      "no answer to the connection attempt: a firewall drops the traffic or the server is down"},
     {"tcp_unreachable", RESULT_LAYER_TCP,
      "no route to the server: check this network's routing and firewall"},
-    {"tcp_reset", RESULT_LAYER_TCP,
-     "the connection was reset: a firewall or the server cut it"},
+    {"tcp_reset", RESULT_LAYER_TCP, "the connection was reset: a firewall or the server cut it"},
     {"tls_handshake_failed", RESULT_LAYER_TLS,
      "the TLS handshake failed: the port may not speak TLS, or client and server share no cipher"},
     {"tls_cert_expired", RESULT_LAYER_TLS,
@@ -46,9 +45,11 @@ static const struct {
     {"tls_cert_not_yet_valid", RESULT_LAYER_TLS,
      "the certificate is not valid yet: check the clock here and on the server"},
     {"tls_cert_untrusted", RESULT_LAYER_TLS,
-     "the certificate is not signed by a trusted authority: a self-signed certificate or an intercepting proxy"},
+     "the certificate is not signed by a trusted authority: a self-signed certificate or an "
+     "intercepting proxy"},
     {"tls_hostname_mismatch", RESULT_LAYER_TLS,
-     "the certificate does not name this host: the client uses a name the server is not set up for"},
+     "the certificate does not name this host: the client uses a name the server is not set up "
+     "for"},
     {"tls_protocol_version", RESULT_LAYER_TLS,
      "client and server share no TLS version: one side is too old"},
     {"proto_bad_greeting", RESULT_LAYER_PROTOCOL,
@@ -63,10 +64,8 @@ static const struct {
      "the server rejected the login: wrong password, locked or moved mailbox"},
     {"auth_unsupported", RESULT_LAYER_AUTH,
      "the server offers no login method the client can use here"},
-    {"http_status", RESULT_LAYER_HTTP,
-     "the web server answered with an error status"},
-    {"internal", RESULT_LAYER_NONE,
-     "the probe itself failed: see the detail"},
+    {"http_status", RESULT_LAYER_HTTP, "the web server answered with an error status"},
+    {"internal", RESULT_LAYER_NONE, "the probe itself failed: see the detail"},
 };
 
 static const char *const phase_names[RESULT_PHASE_LAST] = {
@@ -158,14 +157,13 @@ int result_error_parse(const char *name, enum result_error *out)
 
 enum result_layer result_error_layer(enum result_error error)
 {
-    return (unsigned)error < RESULT_ERROR_LAST ? error_table[error].layer
-                                                : RESULT_LAYER_NONE;
+    return (unsigned)error < RESULT_ERROR_LAST ? error_table[error].layer : RESULT_LAYER_NONE;
 }
 
 const char *result_error_hint(enum result_error error)
 {
     return (unsigned)error < RESULT_ERROR_LAST ? error_table[error].hint
-                                                : error_table[RESULT_INTERNAL].hint;
+                                               : error_table[RESULT_INTERNAL].hint;
 }
 
 int result_set_str(char **slot, const char *s)

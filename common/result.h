@@ -68,9 +68,9 @@ enum result_phase {
 
 /* Bounds on what a result may carry; wire rejects anything larger, so a
  * hostile agent cannot make the collector store unbounded rows. */
-#define RESULT_STR_MAX 1024     /* detail, banner, subject: a screenful */
-#define RESULT_NAME_MAX 255     /* DNS names, target names, check specs */
-#define RESULT_LIST_MAX 64      /* SANs, DNS answers, DNS queries */
+#define RESULT_STR_MAX  1024 /* detail, banner, subject: a screenful */
+#define RESULT_NAME_MAX 255  /* DNS names, target names, check specs */
+#define RESULT_LIST_MAX 64   /* SANs, DNS answers, DNS queries */
 
 struct result_tls {
     char *version;
@@ -81,18 +81,18 @@ struct result_tls {
     size_t nsans;
     int64_t not_after; /* unix seconds; 0 = unknown */
     int32_t days_left;
-    char *sha256;      /* leaf certificate fingerprint, hex */
-    char *verify;      /* "ok" or the verifier's reason */
+    char *sha256; /* leaf certificate fingerprint, hex */
+    char *verify; /* "ok" or the verifier's reason */
 };
 
 struct result_dns {
     char *name;
-    char *type;        /* "MX", "A", ... */
-    char *rcode;       /* "NOERROR", "NXDOMAIN", ... */
-    char **answers;    /* sorted presentation form */
+    char *type;     /* "MX", "A", ... */
+    char *rcode;    /* "NOERROR", "NXDOMAIN", ... */
+    char **answers; /* sorted presentation form */
     size_t nanswers;
     uint32_t ttl;
-    char *resolver;    /* "ip:port" that answered */
+    char *resolver; /* "ip:port" that answered */
 };
 
 struct result {
@@ -102,9 +102,9 @@ struct result {
     bool has_seq;
     uint64_t seq;
 
-    char *target;      /* may be NULL for a one-shot probe */
-    char *check;       /* the check spec, e.g. "imaps://mail.example.com" */
-    bool discovered;   /* found through DNS rather than configured */
+    char *target;          /* may be NULL for a one-shot probe */
+    char *check;           /* the check spec, e.g. "imaps://mail.example.com" */
+    bool discovered;       /* found through DNS rather than configured */
     int64_t started_at_us; /* unix microseconds */
     bool ok;
     enum result_layer layer;
@@ -112,7 +112,7 @@ struct result {
     char *detail;
     uint64_t phases_us[RESULT_PHASE_LAST];
     char *address;
-    uint16_t port;     /* 0 = none */
+    uint16_t port;          /* 0 = none */
     struct result_tls *tls; /* NULL = no TLS facts */
     char *banner;
     struct result_dns *dns;

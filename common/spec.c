@@ -14,11 +14,11 @@ static const struct {
     uint16_t port;
     int implicit_tls;
 } kinds[SPEC_KIND_LAST] = {
-    [SPEC_IMAPS] = {"imaps", 993, 1},   [SPEC_IMAP] = {"imap", 143, 0},
-    [SPEC_POP3S] = {"pop3s", 995, 1},   [SPEC_POP3] = {"pop3", 110, 0},
-    [SPEC_SMTPS] = {"smtps", 465, 1},   [SPEC_SUBMISSION] = {"submission", 587, 0},
-    [SPEC_SMTP] = {"smtp", 25, 0},      [SPEC_HTTPS] = {"https", 443, 1},
-    [SPEC_TLS] = {"tls", 0, 1},         [SPEC_TCP] = {"tcp", 0, 0},
+    [SPEC_IMAPS] = {"imaps", 993, 1}, [SPEC_IMAP] = {"imap", 143, 0},
+    [SPEC_POP3S] = {"pop3s", 995, 1}, [SPEC_POP3] = {"pop3", 110, 0},
+    [SPEC_SMTPS] = {"smtps", 465, 1}, [SPEC_SUBMISSION] = {"submission", 587, 0},
+    [SPEC_SMTP] = {"smtp", 25, 0},    [SPEC_HTTPS] = {"https", 443, 1},
+    [SPEC_TLS] = {"tls", 0, 1},       [SPEC_TCP] = {"tcp", 0, 0},
     [SPEC_DNS] = {"dns", 0, 0},
 };
 
@@ -49,7 +49,8 @@ static int parse_dns(const char *rest, struct spec *out, char *err, size_t errle
 {
     const char *slash = strrchr(rest, '/');
     if (slash == NULL || slash[1] == '\0') {
-        snprintf(err, errlen, "dns spec needs a record type: dns://NAME/TYPE (A, AAAA, MX, SRV, CNAME, TXT)");
+        snprintf(err, errlen,
+                 "dns spec needs a record type: dns://NAME/TYPE (A, AAAA, MX, SRV, CNAME, TXT)");
         return -1;
     }
     size_t hlen = (size_t)(slash - rest);
@@ -69,7 +70,8 @@ static int parse_dns(const char *rest, struct spec *out, char *err, size_t errle
             snprintf(out->dns_type, sizeof(out->dns_type), "%s", dns_types[i]);
             return 0;
         }
-    snprintf(err, errlen, "unknown DNS record type '%.16s' (use A, AAAA, MX, SRV, CNAME or TXT)", slash + 1);
+    snprintf(err, errlen, "unknown DNS record type '%.16s' (use A, AAAA, MX, SRV, CNAME or TXT)",
+             slash + 1);
     return -1;
 }
 
@@ -78,7 +80,10 @@ int spec_parse(const char *text, struct spec *out, char *err, size_t errlen)
     memset(out, 0, sizeof(*out));
     const char *sep = strstr(text, "://");
     if (sep == NULL) {
-        snprintf(err, errlen, "'%.64s' is not a check spec: expected SCHEME://HOST[:PORT], e.g. imaps://mail.example.com", text);
+        snprintf(err, errlen,
+                 "'%.64s' is not a check spec: expected SCHEME://HOST[:PORT], e.g. "
+                 "imaps://mail.example.com",
+                 text);
         return -1;
     }
     size_t slen = (size_t)(sep - text);
@@ -87,7 +92,9 @@ int spec_parse(const char *text, struct spec *out, char *err, size_t errlen)
         if (strlen(kinds[i].scheme) == slen && strncasecmp(text, kinds[i].scheme, slen) == 0)
             kind = i;
     if (kind < 0) {
-        snprintf(err, errlen, "unknown scheme '%.*s' (use imaps, imap, pop3s, pop3, smtps, submission, smtp, https, tls, tcp or dns)",
+        snprintf(err, errlen,
+                 "unknown scheme '%.*s' (use imaps, imap, pop3s, pop3, smtps, submission, smtp, "
+                 "https, tls, tcp or dns)",
                  (int)(slen > 16 ? 16 : slen), text);
         return -1;
     }
@@ -137,7 +144,8 @@ int spec_parse(const char *text, struct spec *out, char *err, size_t errlen)
         after = end;
     }
     if (out->port == 0) {
-        snprintf(err, errlen, "%s:// has no default port: write %s://HOST:PORT", kinds[kind].scheme, kinds[kind].scheme);
+        snprintf(err, errlen, "%s:// has no default port: write %s://HOST:PORT", kinds[kind].scheme,
+                 kinds[kind].scheme);
         return -1;
     }
     if (*after == '/') {
@@ -176,6 +184,6 @@ void spec_format(const struct spec *s, char *buf, size_t len)
     char port[8] = "";
     if (s->port != kinds[s->kind].port)
         snprintf(port, sizeof(port), ":%u", s->port);
-    snprintf(buf, len, "%s://%s%s%s%s%s", scheme, v6 ? "[" : "", s->host, v6 ? "]" : "",
-             port, s->kind == SPEC_HTTPS ? s->path : "");
+    snprintf(buf, len, "%s://%s%s%s%s%s", scheme, v6 ? "[" : "", s->host, v6 ? "]" : "", port,
+             s->kind == SPEC_HTTPS ? s->path : "");
 }

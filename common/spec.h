@@ -28,16 +28,16 @@ enum spec_kind {
     SPEC_KIND_LAST
 };
 
-#define SPEC_HOST_MAX 253   /* the longest DNS name */
-#define SPEC_PATH_MAX 1024  /* longer webmail paths are not real */
+#define SPEC_HOST_MAX 253  /* the longest DNS name */
+#define SPEC_PATH_MAX 1024 /* longer webmail paths are not real */
 #define SPEC_TEXT_MAX (16 + SPEC_HOST_MAX + 8 + SPEC_PATH_MAX)
 
 struct spec {
     enum spec_kind kind;
-    char host[SPEC_HOST_MAX + 1];   /* name or address, without brackets */
-    uint16_t port;                  /* 0 for dns:// */
-    char path[SPEC_PATH_MAX + 1];   /* https: "/" at least; dns: "" */
-    char dns_type[8];               /* dns: "A", "AAAA", "MX", ... */
+    char host[SPEC_HOST_MAX + 1]; /* name or address, without brackets */
+    uint16_t port;                /* 0 for dns:// */
+    char path[SPEC_PATH_MAX + 1]; /* https: "/" at least; dns: "" */
+    char dns_type[8];             /* dns: "A", "AAAA", "MX", ... */
 };
 
 /* Parses text into *out. Returns 0, or -1 with a message in err. */

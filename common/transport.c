@@ -27,7 +27,8 @@ static int write_file(const char *path, const char *text, mode_t mode, char *err
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, mode);
     if (fd < 0) {
         snprintf(err, errlen, "%s: %s%s", path, strerror(errno),
-                 errno == EEXIST ? " (refusing to overwrite an existing key; remove it first)" : "");
+                 errno == EEXIST ? " (refusing to overwrite an existing key; remove it first)"
+                                 : "");
         return -1;
     }
     size_t len = strlen(text);
@@ -84,7 +85,8 @@ int transport_load_keys(const char *path, struct transport_keys *keys, char *err
         return -1;
     }
     if (st.st_mode & 077) {
-        snprintf(err, errlen, "%s: secret key is readable by group or others (mode %03o); run chmod 600 %s",
+        snprintf(err, errlen,
+                 "%s: secret key is readable by group or others (mode %03o); run chmod 600 %s",
                  path, (unsigned)(st.st_mode & 0777), path);
         close(fd);
         return -1;
@@ -98,8 +100,8 @@ int transport_load_keys(const char *path, struct transport_keys *keys, char *err
     buf[n] = '\0';
     buf[strcspn(buf, "\r\n")] = '\0';
     if (!transport_key_valid(buf)) {
-        snprintf(err, errlen, "%s: not a Z85 CURVE secret key (expected 40 characters on the first line)",
-                 path);
+        snprintf(err, errlen,
+                 "%s: not a Z85 CURVE secret key (expected 40 characters on the first line)", path);
         explicit_bzero(buf, sizeof(buf));
         return -1;
     }
@@ -169,12 +171,14 @@ static int check_plaintext(const struct transport_opts *o, char *err, size_t err
 {
     if (o->plaintext && !transport_endpoint_is_local(o->endpoint)) {
         snprintf(err, errlen,
-                 "%s: insecure_plaintext is allowed only on loopback or ipc endpoints; remove it to use CURVE",
+                 "%s: insecure_plaintext is allowed only on loopback or ipc endpoints; remove it "
+                 "to use CURVE",
                  o->endpoint);
         return -1;
     }
     if (!o->plaintext && o->keys == NULL) {
-        snprintf(err, errlen, "no CURVE keys given (set secret_key, or make keys with 'keygen --out DIR')");
+        snprintf(err, errlen,
+                 "no CURVE keys given (set secret_key, or make keys with 'keygen --out DIR')");
         return -1;
     }
     return 0;
@@ -217,7 +221,9 @@ void *transport_client_create(void *ctx, const struct transport_opts *o, char *e
     if (check_plaintext(o, err, errlen) < 0)
         return NULL;
     if (!o->plaintext && !transport_key_valid(o->server_key)) {
-        snprintf(err, errlen, "collector_public_key is not a Z85 CURVE public key (40 characters from the collector's .pub file)");
+        snprintf(err, errlen,
+                 "collector_public_key is not a Z85 CURVE public key (40 characters from the "
+                 "collector's .pub file)");
         return NULL;
     }
     void *s = zmq_socket(ctx, ZMQ_DEALER);

@@ -19,15 +19,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define TRANSPORT_KEY_LEN 40          /* Z85 text of a 32-byte CURVE key */
+#define TRANSPORT_KEY_LEN      40 /* Z85 text of a 32-byte CURVE key */
 #define TRANSPORT_ENDPOINT_MAX 256
-#define TRANSPORT_ZAP_DOMAIN "vantage"
+#define TRANSPORT_ZAP_DOMAIN   "vantage"
 /* Heartbeats: a peer silent for TIMEOUT is dropped; IVL keeps NAT
  * mappings alive at branch offices, which often expire idle UDP/TCP state
  * after a minute or two. */
-#define TRANSPORT_HEARTBEAT_IVL_MS 5000
+#define TRANSPORT_HEARTBEAT_IVL_MS     5000
 #define TRANSPORT_HEARTBEAT_TIMEOUT_MS 15000
-#define TRANSPORT_RECONNECT_MS 250     /* first retry: quick after a restart */
+#define TRANSPORT_RECONNECT_MS         250 /* first retry: quick after a restart */
 /* Backoff ceiling during an outage: one connection attempt per agent every
  * few seconds costs a collector nothing, and a restarted collector hears
  * from every agent within this long. */
@@ -39,10 +39,10 @@ struct transport_keys {
 };
 
 struct transport_opts {
-    const char *endpoint;             /* "tcp://host:port" or "ipc://path" */
-    bool plaintext;                   /* insecure_plaintext = yes */
+    const char *endpoint;              /* "tcp://host:port" or "ipc://path" */
+    bool plaintext;                    /* insecure_plaintext = yes */
     const struct transport_keys *keys; /* own keys; unused when plaintext */
-    const char *server_key;           /* client only: collector's Z85 public key */
+    const char *server_key;            /* client only: collector's Z85 public key */
 };
 
 /* Writes DIR/NAME.key (0600) and DIR/NAME.pub for a new CURVE key pair,

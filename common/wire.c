@@ -224,9 +224,9 @@ int wire_result_encode(const struct result *r, uint8_t **buf, size_t *len)
     m.detail = r->detail;
     uint64_t *slots[RESULT_PHASE_LAST] = {&ph.dns,      &ph.connect, &ph.tls,  &ph.greeting,
                                           &ph.starttls, &ph.auth,    &ph.http, &ph.total};
-    protobuf_c_boolean *has[RESULT_PHASE_LAST] = {&ph.has_dns,      &ph.has_connect, &ph.has_tls,
-                                                  &ph.has_greeting, &ph.has_starttls,
-                                                  &ph.has_auth,     &ph.has_http, &ph.has_total};
+    protobuf_c_boolean *has[RESULT_PHASE_LAST] = {&ph.has_dns,      &ph.has_connect,  &ph.has_tls,
+                                                  &ph.has_greeting, &ph.has_starttls, &ph.has_auth,
+                                                  &ph.has_http,     &ph.has_total};
     for (int i = 0; i < RESULT_PHASE_LAST; i++) {
         *slots[i] = r->phases_us[i];
         *has[i] = r->phases_us[i] != 0;
@@ -333,7 +333,8 @@ static int result_valid(const Vantage__Result *m, char *err, size_t errlen)
             !str_ok(t->sha256, 128, "tls sha256", err, errlen) ||
             !str_ok(t->verify, RESULT_STR_MAX, "tls verify", err, errlen))
             return 0;
-        if (t->has_not_after && (t->not_after < WIRE_TIME_MIN_S || t->not_after > WIRE_TIME_MAX_S)) {
+        if (t->has_not_after &&
+            (t->not_after < WIRE_TIME_MIN_S || t->not_after > WIRE_TIME_MAX_S)) {
             snprintf(err, errlen, "tls not_after out of range");
             return 0;
         }
@@ -354,14 +355,14 @@ static int result_valid(const Vantage__Result *m, char *err, size_t errlen)
 static int result_from_pb(const Vantage__Result *m, struct result *r, struct wire_arena *a)
 {
 #define TAKE_STR(dst, src) (a ? ((dst) = (src), 0) : dup_str(&(dst), (src)))
-#define TAKE_LIST(dst, n, src, nsrc)                                                              \
+#define TAKE_LIST(dst, n, src, nsrc)                                                               \
     (a ? ((dst) = (src), (n) = (nsrc), 0) : dup_list(&(dst), &(n), (src), (nsrc)))
     r->has_seq = m->has_seq;
     r->seq = m->seq;
     r->discovered = m->has_discovered && m->discovered;
     r->started_at_us = m->started_at_us;
     r->layer = m->has_layer && (unsigned)m->layer < RESULT_LAYER_LAST ? (enum result_layer)m->layer
-                                                                       : RESULT_LAYER_NONE;
+                                                                      : RESULT_LAYER_NONE;
     r->error = m->has_error ? (enum result_error)m->error : RESULT_OK;
     if ((unsigned)r->error >= RESULT_ERROR_LAST) {
         /* A newer agent's code: keep the fact that it failed. */
@@ -429,8 +430,7 @@ static int result_from_pb(const Vantage__Result *m, struct result *r, struct wir
 #undef TAKE_LIST
 }
 
-int wire_result_decode(const uint8_t *buf, size_t len, struct result *out, char *err,
-                       size_t errlen)
+int wire_result_decode(const uint8_t *buf, size_t len, struct result *out, char *err, size_t errlen)
 {
     result_init(out);
     if (len > WIRE_MSG_MAX) {

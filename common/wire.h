@@ -22,9 +22,9 @@
 #define WIRE_MSG_MAX (8 << 20)
 /* Results per batch: large enough to amortise a CURVE frame and a
  * transaction, small enough that a resend after a partition is cheap. */
-#define WIRE_BATCH_MAX 1000
-#define WIRE_TARGETS_MAX 4096   /* targets in one config push */
-#define WIRE_CHECKS_MAX 64      /* checks per target */
+#define WIRE_BATCH_MAX   1000
+#define WIRE_TARGETS_MAX 4096 /* targets in one config push */
+#define WIRE_CHECKS_MAX  64   /* checks per target */
 
 enum wire_kind {
     WIRE_HELLO,
@@ -82,19 +82,19 @@ struct wire_batch {
     size_t *lens;
     size_t nresults;
     struct wire_spool_stats spool;
-    char *site;                 /* the agent's site label; may be NULL */
-    uint64_t after_seq;         /* highest seq sent before this batch */
+    char *site;         /* the agent's site label; may be NULL */
+    uint64_t after_seq; /* highest seq sent before this batch */
 };
 
 struct wire_msg {
     enum wire_kind kind;
-    char *agent;                /* claimed sender name; may be NULL */
+    char *agent; /* claimed sender name; may be NULL */
     union {
         struct wire_hello hello;
         struct wire_batch batch;
         struct {
-            uint64_t seq;       /* every result with seq <= this is stored */
-            bool gap;           /* results after seq are missing: resend */
+            uint64_t seq; /* every result with seq <= this is stored */
+            bool gap;     /* results after seq are missing: resend */
         } ack;
         struct wire_config config;
         struct {
@@ -103,7 +103,7 @@ struct wire_msg {
         } run_now;
         int64_t heartbeat_us;
     } u;
-    void *priv;                 /* the decoded protobuf message, if any */
+    void *priv; /* the decoded protobuf message, if any */
 };
 
 /* Encodes one result (including r->seq when r->has_seq) into a malloc'ed
@@ -113,8 +113,8 @@ int wire_result_encode(const struct result *r, uint8_t **buf, size_t *len)
 
 /* Decodes and validates one result into *out (result_init'ed by the call).
  * Returns 0, or -1 with the reason in err (and *out cleared). */
-int wire_result_decode(const uint8_t *buf, size_t len, struct result *out, char *err,
-                       size_t errlen) __attribute__((warn_unused_result));
+int wire_result_decode(const uint8_t *buf, size_t len, struct result *out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* An arena for decoding many results without a malloc per field: the
  * collector's hot path. Everything decoded into it lives until the next

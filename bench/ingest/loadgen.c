@@ -29,9 +29,9 @@
 struct agent {
     void *sock;
     char name[32];
-    uint64_t next_seq;     /* next seq to send */
+    uint64_t next_seq; /* next seq to send */
     uint64_t acked;
-    uint64_t target;       /* last seq to send */
+    uint64_t target; /* last seq to send */
 };
 
 struct opts {
@@ -107,7 +107,8 @@ static void fill_result(struct result *rp)
     r.phases_us[RESULT_PHASE_TOTAL] = 45000;
     r.address = strdup("203.0.113.10");
     r.port = 993;
-    r.banner = strdup("* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE] Dovecot ready.");
+    r.banner =
+        strdup("* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE] Dovecot ready.");
     struct result_tls *t = result_tls_new(&r);
     t->version = strdup("TLSv1.3");
     t->cipher = strdup("TLS_AES_256_GCM_SHA384");
@@ -358,27 +359,50 @@ int main(int argc, char **argv)
             return 2;
         return cmd_keys(atoi(argv[2]), argv[3]);
     }
-    struct opts o = {.endpoint = "tcp://127.0.0.1:7400", .agents = 1, .results = 100000,
-                     .batch = WIRE_BATCH_MAX, .window = 4 * WIRE_BATCH_MAX};
-    static const struct option lo[] = {
-        {"endpoint", required_argument, NULL, 'e'}, {"server-key", required_argument, NULL, 's'},
-        {"keys", required_argument, NULL, 'k'},     {"agents", required_argument, NULL, 'a'},
-        {"results", required_argument, NULL, 'r'},  {"batch", required_argument, NULL, 'b'},
-        {"window", required_argument, NULL, 'w'},   {"plaintext", no_argument, NULL, 'p'},
-        {NULL, 0, NULL, 0}};
+    struct opts o = {.endpoint = "tcp://127.0.0.1:7400",
+                     .agents = 1,
+                     .results = 100000,
+                     .batch = WIRE_BATCH_MAX,
+                     .window = 4 * WIRE_BATCH_MAX};
+    static const struct option lo[] = {{"endpoint", required_argument, NULL, 'e'},
+                                       {"server-key", required_argument, NULL, 's'},
+                                       {"keys", required_argument, NULL, 'k'},
+                                       {"agents", required_argument, NULL, 'a'},
+                                       {"results", required_argument, NULL, 'r'},
+                                       {"batch", required_argument, NULL, 'b'},
+                                       {"window", required_argument, NULL, 'w'},
+                                       {"plaintext", no_argument, NULL, 'p'},
+                                       {NULL, 0, NULL, 0}};
     int ch;
     optind = 2;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
-        case 'e': o.endpoint = optarg; break;
-        case 's': o.server_key_file = optarg; break;
-        case 'k': o.keys_dir = optarg; break;
-        case 'a': o.agents = atoi(optarg); break;
-        case 'r': o.results = strtoull(optarg, NULL, 10); break;
-        case 'b': o.batch = atoi(optarg); break;
-        case 'w': o.window = strtoull(optarg, NULL, 10); break;
-        case 'p': o.plaintext = 1; break;
-        default: return 2;
+        case 'e':
+            o.endpoint = optarg;
+            break;
+        case 's':
+            o.server_key_file = optarg;
+            break;
+        case 'k':
+            o.keys_dir = optarg;
+            break;
+        case 'a':
+            o.agents = atoi(optarg);
+            break;
+        case 'r':
+            o.results = strtoull(optarg, NULL, 10);
+            break;
+        case 'b':
+            o.batch = atoi(optarg);
+            break;
+        case 'w':
+            o.window = strtoull(optarg, NULL, 10);
+            break;
+        case 'p':
+            o.plaintext = 1;
+            break;
+        default:
+            return 2;
         }
     }
     if (o.agents < 1 || o.agents > LOADGEN_AGENTS_MAX || o.batch < 1 || o.batch > WIRE_BATCH_MAX ||

@@ -295,10 +295,8 @@ static void test_message_refusals(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_result_round_trip),
-        cmocka_unit_test(test_result_refusals),
-        cmocka_unit_test(test_unknown_error_code),
-        cmocka_unit_test(test_messages),
+        cmocka_unit_test(test_result_round_trip),  cmocka_unit_test(test_result_refusals),
+        cmocka_unit_test(test_unknown_error_code), cmocka_unit_test(test_messages),
         cmocka_unit_test(test_message_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
