@@ -59,6 +59,23 @@ static int utf8_ok(const unsigned char *s)
     return 1;
 }
 
+/* Whether s has no byte above 0x7f, eight bytes at a time: nearly every
+ * string is ASCII, and this runs for every field of every result. */
+static int ascii_only(const char *s)
+{
+    size_t len = strlen(s), i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080ULL)
+            return 0;
+    }
+    for (; i < len; i++)
+        if ((unsigned char)s[i] & 0x80)
+            return 0;
+    return 1;
+}
+
 /* A decoded string is acceptable when absent, or at most max bytes of
  * UTF-8. */
 static int str_ok(const char *s, size_t max, const char *what, char *err, size_t errlen)
@@ -67,7 +84,7 @@ static int str_ok(const char *s, size_t max, const char *what, char *err, size_t
         snprintf(err, errlen, "%s longer than %zu bytes", what, max);
         return 0;
     }
-    if (s != NULL && !utf8_ok((const unsigned char *)s)) {
+    if (s != NULL && !ascii_only(s) && !utf8_ok((const unsigned char *)s)) {
         snprintf(err, errlen, "%s is not UTF-8 text", what);
         return 0;
     }
@@ -699,18 +716,27 @@ struct wire_msg *wire_msg_decode(const uint8_t *buf, size_t len, char *err, size
         snprintf(err, errlen, "message of %zu bytes exceeds %d", len, WIRE_MSG_MAX);
         return NULL;
     }
-    Vantage__Envelope *env = vantage__envelope__unpack(NULL, len, buf);
+    /* The envelope's many small fields (a batch holds a thousand results)
+     * come from one arena that goes with the message. */
+    struct wire_arena *a = wire_arena_create();
+    if (a == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    ProtobufCAllocator alloc = {.alloc = arena_alloc, .free = arena_free, .allocator_data = a};
+    Vantage__Envelope *env = vantage__envelope__unpack(&alloc, len, buf);
     if (env == NULL) {
         snprintf(err, errlen, "malformed message (%zu bytes)", len);
+        wire_arena_destroy(&a);
         return NULL;
     }
     struct wire_msg *m = calloc(1, sizeof(*m));
     if (m == NULL) {
         snprintf(err, errlen, "out of memory");
-        vantage__envelope__free_unpacked(env, NULL);
+        wire_arena_destroy(&a);
         return NULL;
     }
-    m->priv = env;
+    m->priv = a;
     m->kind = WIRE_KIND_LAST;
     if (env->protocol != WIRE_PROTOCOL_VERSION) {
         snprintf(err, errlen, "protocol version %u, expected %d", env->protocol,
@@ -806,8 +832,8 @@ void wire_msg_free(struct wire_msg **mp)
     } else if (m->kind == WIRE_CONFIG) {
         free(m->u.config.targets);
     }
-    if (m->priv != NULL)
-        vantage__envelope__free_unpacked(m->priv, NULL);
+    struct wire_arena *a = m->priv;
+    wire_arena_destroy(&a);
     free(m);
     *mp = NULL;
 }
