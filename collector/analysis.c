@@ -536,10 +536,51 @@ static int snap_build(struct ctx *c, struct snap *s)
     return 0;
 }
 
+/* True when answers (a dns:// check's records in presentation form) name
+ * host as a whole word; a trailing root dot is ignored. */
+static bool answers_name(const char *answers, const char *host)
+{
+    size_t hl = strlen(host);
+    for (const char *p = answers; *p != '\0';) {
+        size_t n = strcspn(p, " \t\r\n,;");
+        size_t w = n > 0 && p[n - 1] == '.' ? n - 1 : n;
+        if (w == hl && strncasecmp(p, host, hl) == 0)
+            return true;
+        p += n;
+        p += strspn(p, " \t\r\n,;");
+    }
+    return false;
+}
+
+/* True when the domain's DNS, as the fresh states last saw it, points to
+ * host: a record names it, or it is the name of a lookup that answers
+ * (autodiscover). A discovered check outlives the answer that found it
+ * by the staleness window, so after the DNS points back, a later outage
+ * must not take the old target for "where DNS points now". Without any
+ * known answers (older stores) every discovered host counts. */
+static bool dns_points_to(const struct analysis_input *in, const char *host)
+{
+    bool known = false;
+    char qname[HOST_MAX];
+    for (size_t i = 0; i < in->nstates; i++) {
+        const struct analysis_state *st = &in->states[i];
+        if (!is_dns_check(st->check) || !fresh(in, st))
+            continue;
+        if (st->answers != NULL) {
+            known = true;
+            if (answers_name(st->answers, host))
+                return true;
+        }
+        if (st->ok && strcasecmp(changes_check_host(st->check, qname, sizeof(qname)), host) == 0)
+            return true;
+    }
+    return !known;
+}
+
 /* client_config: a check failing everywhere (service or dns) whose kind of
  * service the domain's DNS now points to another host for, where the
  * discovered check works; then every such failure on a host so abandoned. */
-static void find_client_config(struct snap *s)
+static void find_client_config(const struct analysis_input *in, struct snap *s)
 {
     size_t nc = s->checks.n;
     bool any = false;
@@ -551,7 +592,8 @@ static void find_client_config(struct snap *s)
         for (size_t d = 0; d < nc; d++) {
             const struct checkinfo *dk = &s->ck[d];
             if (d == k || !dk->discovered || dk->fam != ck->fam || dk->ok == 0 ||
-                dk->ok < dk->fail || strcasecmp(dk->host, ck->host) == 0)
+                dk->ok < dk->fail || strcasecmp(dk->host, ck->host) == 0 ||
+                !dns_points_to(in, dk->host))
                 continue;
             ck->alt = (int)d;
             any = true;
@@ -1300,7 +1342,7 @@ int analysis_diagnose(const struct analysis_input *in, struct analysis_diagnosis
         snap_free(&s);
         return 0;
     }
-    find_client_config(&s);
+    find_client_config(in, &s);
     assign(&s, in->nstates);
     if (group_rows(&c, &s, in->nstates) < 0 || merge_networks(&c, &s) < 0 ||
         fold_credentials(&c, &s) < 0 || fold_into_dns(&c, &s) < 0)

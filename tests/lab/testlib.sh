@@ -189,20 +189,29 @@ print(got)
 # diag_expect NAME SPEC: probes and polls until the diagnosis matches SPEC
 # (diag_match) or DIAG_DEADLINE seconds pass; a round may be needed for
 # the diagnosis to settle (e.g. a check found through DNS is probed in the
-# round after the answer that names it). Passes or fails NAME; on failure
-# prints the diagnosis and the matrix.
+# round after the answer that names it). With DIAG_ROUNDS=N set, it must
+# match within N probe-now rounds: for a wrong verdict that only lasts
+# until old states go stale. Passes or fails NAME; on failure prints the
+# diagnosis and the matrix.
 diag_expect() {
-    local name=$1 spec=$2 deadline=$((SECONDS + DIAG_DEADLINE)) why start=$SECONDS
+    local name=$1 spec=$2 deadline=$((SECONDS + DIAG_DEADLINE)) why start=$SECONDS seen=""
+    local rounds=0
     while :; do
         diag_probe
+        rounds=$((rounds + 1))
         if why=$(diag_json | diag_match "$spec"); then
             pass "$name ($((SECONDS - start)) s): $why"
+            # A diagnosis that needed rounds to settle is worth a look.
+            [ -n "$seen" ] && echo "   before it settled:$seen"
             return 0
         fi
+        seen="$seen
+     at $((SECONDS - start)) s: $why"
         [ "$SECONDS" -ge "$deadline" ] && break
+        [ -n "${DIAG_ROUNDS:-}" ] && [ "$rounds" -ge "$DIAG_ROUNDS" ] && break
         sleep 1
     done
-    fail "$name: after $DIAG_DEADLINE s: $why"
+    fail "$name: after $((SECONDS - start)) s, $rounds probe rounds: $why"
     diag_dump
     return 1
 }
