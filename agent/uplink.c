@@ -38,7 +38,9 @@ struct uplink {
     uint64_t sent_seq; /* highest seq sent in this connection */
     uint64_t acked_seq;
     uint64_t waiting_since_us; /* monotonic: unacked data since; 0 = none */
-    uint64_t last_rx_us;       /* monotonic; 0 = never */
+    uint64_t refused_at_us;    /* the collector refused our key; 0 = not */
+    char *endpoint;
+    uint64_t last_rx_us; /* monotonic; 0 = never */
     uint64_t last_tx_us;
     uint64_t last_hello_us;
     bool was_connected;
@@ -239,11 +241,8 @@ static void on_poll(uv_poll_t *h, int status, int events)
 /* A new connection (after a collector restart or a network change) may
  * reach a collector that knows nothing of this agent, and batches sent on
  * the old one may be lost: say hello again and resend what is not acked. */
-static void on_monitor(uv_poll_t *h, int status, int events)
+static void drain_monitor(struct uplink *u)
 {
-    (void)status;
-    (void)events;
-    struct uplink *u = h->data;
     for (;;) {
         int ev = 0;
         size_t evlen = sizeof(ev);
@@ -269,7 +268,18 @@ static void on_monitor(uv_poll_t *h, int status, int events)
             more = zmq_msg_more(&frame);
             zmq_msg_close(&frame);
         }
-        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+            /* libzmq does not retry after a refusal; we do, slowly, so that
+             * adding the key on the collector is all an operator does. */
+            if (u->refused_at_us == 0)
+                log_error(u->log,
+                          "the collector refused this agent's key: add the line of agent.pub "
+                          "and the name '%s' to its authorized_keys and send it SIGHUP; "
+                          "retrying every %ds",
+                          u->name, UPLINK_REFUSED_RETRY_MS / 1000);
+            u->refused_at_us = clock_mono_us();
+        } else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            u->refused_at_us = 0;
             log_debug(u->log, "connected to the collector");
             u->hello_due = true;
             u->sent_seq = u->acked_seq;
@@ -277,13 +287,31 @@ static void on_monitor(uv_poll_t *h, int status, int events)
             log_debug(u->log, "disconnected from the collector");
         }
     }
+}
+
+static void on_monitor(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    struct uplink *u = h->data;
+    drain_monitor(u);
     process(u);
 }
 
 static void on_tick(uv_timer_t *t)
 {
     struct uplink *u = t->data;
+    /* ZMQ_FD is edge-triggered: an event that arrived before the poll
+     * started would otherwise wait for the next one. */
+    drain_monitor(u);
     uint64_t now = clock_mono_us();
+    if (u->refused_at_us != 0 && now - u->refused_at_us > UPLINK_REFUSED_RETRY_MS * 1000ULL) {
+        /* A new connection means a new handshake with the collector. */
+        u->refused_at_us = now;
+        zmq_disconnect(u->sock, u->endpoint);
+        if (zmq_connect(u->sock, u->endpoint) != 0)
+            log_error(u->log, "cannot reconnect to %s: %s", u->endpoint, zmq_strerror(errno));
+    }
     uint64_t silent = u->last_rx_us ? now - u->last_rx_us : now - u->last_hello_us;
     if (silent > UPLINK_SILENCE_MS * 1000ULL) {
         if (u->was_connected) {
@@ -335,9 +363,10 @@ struct uplink *uplink_create(const struct uplink_params *p, char *err, size_t er
     u->arg = p->arg;
     u->hello_due = true;
     u->name = strdup(p->name);
+    u->endpoint = strdup(p->endpoint);
     u->site = p->site ? strdup(p->site) : NULL;
     u->ctx = zmq_ctx_new();
-    if (u->name == NULL || (p->site && u->site == NULL) || u->ctx == NULL) {
+    if (u->name == NULL || u->endpoint == NULL || (p->site && u->site == NULL) || u->ctx == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -360,7 +389,8 @@ struct uplink *uplink_create(const struct uplink_params *p, char *err, size_t er
     /* Each uplink has its own context, so the name cannot collide. */
     const char *mon_ep = "inproc://uplink-monitor";
     if (zmq_socket_monitor(u->sock, mon_ep,
-                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0 ||
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0 ||
         (u->monitor = zmq_socket(u->ctx, ZMQ_PAIR)) == NULL ||
         zmq_connect(u->monitor, mon_ep) != 0) {
         snprintf(err, errlen, "cannot watch the connection: %s", zmq_strerror(errno));
@@ -392,6 +422,7 @@ fail:
     if (u->ctx != NULL)
         zmq_ctx_term(u->ctx);
     free(u->name);
+    free(u->endpoint);
     free(u->site);
     free(u);
     return NULL;
@@ -407,6 +438,7 @@ static void on_closed(uv_handle_t *h)
     transport_close(&u->sock);
     zmq_ctx_term(u->ctx);
     free(u->name);
+    free(u->endpoint);
     free(u->site);
     free(u->config_version);
     free(u);

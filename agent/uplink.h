@@ -30,6 +30,9 @@
  * and say hello again (it may have restarted). */
 #define UPLINK_SILENCE_MS   25000
 #define UPLINK_HEARTBEAT_MS 10000
+/* After the collector refused our key, try again this often: the operator
+ * may have added it to authorized_keys in the meantime. */
+#define UPLINK_REFUSED_RETRY_MS 10000
 /* A batch without an ack for this long is sent again. */
 #define UPLINK_ACK_TIMEOUT_MS 5000
 /* Results are held this long to travel together instead of one by one. */

@@ -489,12 +489,19 @@ static int snap_build(struct ctx *c, struct snap *s)
         }
     }
     /* One server: the same address (webmail and mail are often one
-     * machine), or the same name when no address is known. */
+     * machine), or the same name when no address is known. A dns:// check
+     * names a record, not the machine that serves it, and knows no
+     * address: matching it by name would part checks of one machine
+     * under its names (mail, webmail, autodiscover). */
     for (size_t k = 0; k < nc; k++) {
         struct checkinfo *ck = &s->ck[k];
         ck->host_rep = k;
+        if (is_dns_check(s->checks.v[k]))
+            continue;
         for (size_t o = 0; o < k; o++) {
             const struct checkinfo *ok = &s->ck[o];
+            if (is_dns_check(s->checks.v[o]))
+                continue;
             bool same = (ck->addr != NULL && ok->addr != NULL)
                             ? strcmp(ck->addr, ok->addr) == 0
                             : strcasecmp(ck->host, ok->host) == 0;

@@ -80,6 +80,13 @@ grep -q rogue agents.jsonl && fail "the rogue agent was admitted"
 [ "$(count_results collector.conf --agent rogue)" = 0 ] || fail "results stored for the rogue agent"
 grep -qF "refused agent key $(cat k-rogue/agent.pub)" collector.log || fail "refused key not logged"
 
+# SIGHUP reloads authorized_keys: once listed, the rogue is admitted.
+echo "$(cat k-rogue/agent.pub) rogue" >>authorized_keys
+kill -HUP "$COLLECTOR"
+rogue_in() { [ "$(count_results collector.conf --agent rogue)" -ge 2 ]; }
+wait_for 30 "the rogue agent's results after SIGHUP" rogue_in
+grep -q "authorized_keys: 5 agents" collector.log || fail "reload not logged"
+
 before=$(count_results collector.conf)
 for mode in garbage oversize badresult; do
     "$BIN/vantage-loadgen" "$mode" --endpoint "tcp://127.0.0.1:$CPORT" \
@@ -91,4 +98,4 @@ grep -q "refused result 0 of a batch" collector.log || fail "invalid result not 
 more() { [ "$(count_results collector.conf)" -gt $((before + 6)) ]; }
 wait_for 20 "results still arriving after the bad messages" more
 kill -0 "$COLLECTOR" || fail "collector died"
-pass "3 agents delivered, rogue refused, bad input survived"
+pass "3 agents delivered, rogue refused then admitted on SIGHUP, bad input survived"
