@@ -221,8 +221,39 @@ diag_expect() {
 # scenario's failure starts a new episode instead of continuing a
 # flapping one (store_impl.h STORE_FLAP_GAP_MAX).
 diag_heal() {
+    DIAG_CLEARED=$(date +%s)
     "$LAB" clear >/dev/null || fail "lab clear"
     DIAG_T0=0 DIAG_T1=0 diag_expect "$1: heals, back to ok" '{"status": "ok"}' || return 1
     local i
     for i in 1 2 3; do diag_probe; done
+}
+
+# diag_recovered CHECK AGENT...: the timeline shows, for each agent, that
+# CHECK failed at or after DIAG_T0 - 1 s and recovered after that, at or
+# after DIAG_CLEARED - 1 s (when "lab clear" began). Prints why not.
+diag_recovered() {
+    local check=$1
+    shift
+    "$LAB" collector timeline "$DIAG_TARGET" --json 2>/dev/null |
+        DIAG_CHECK=$check DIAG_T0=$DIAG_T0 DIAG_CLEARED=$DIAG_CLEARED /usr/bin/python3 -c '
+import calendar, json, os, sys, time
+def when(s):
+    return calendar.timegm(time.strptime(s, "%Y-%m-%dT%H:%M:%SZ"))
+check, t0, cleared = os.environ["DIAG_CHECK"], int(os.environ["DIAG_T0"]), int(os.environ["DIAG_CLEARED"])
+ev = {}
+for line in sys.stdin:
+    if line.strip():
+        e = json.loads(line)
+        if e.get("check") == check and e.get("event") in ("failed", "recovered"):
+            ev.setdefault(e.get("agent"), {})[e["event"]] = when(e["at"])
+bad = []
+for a in sys.argv[1:]:
+    f, r = ev.get(a, {}).get("failed"), ev.get(a, {}).get("recovered")
+    if f is None or r is None or f < t0 - 1 or r < f or r < cleared - 1:
+        bad.append("%s: failed %s, recovered %s" % (a, f, r))
+if bad:
+    print("timeline of %s: %s (fault at %d, cleared at %d)" % (check, "; ".join(bad), t0, cleared))
+    sys.exit(1)
+print("timeline: %s failed and recovered from %s" % (check, ", ".join(sys.argv[1:])))
+' "$@"
 }
