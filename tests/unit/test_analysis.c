@@ -402,6 +402,131 @@ static void test_client_config(void **state)
     done(&t);
 }
 
+/* Every office agent probed a discovered check, passing, found when DNS
+ * named its host; at is the time of its latest result. */
+static void discovered_ok(struct snap *s, const char *check, int64_t at)
+{
+    for (size_t i = 0; i < 5; i++) {
+        struct analysis_state *st = add(s, office_agents[i], office_nets[i], check, RESULT_OK);
+        st->discovered = true;
+        st->at_us = at;
+    }
+}
+
+/* Every office agent's state of a dns:// check gets these last answers. */
+static void set_answers(struct snap *s, const char *check, const char *answers)
+{
+    for (size_t i = 0; i < 5; i++)
+        find(s, office_agents[i], check)->answers = answers;
+}
+
+/* A discovered server is "where DNS points now" only when fresh answers
+ * name it (or its own lookup answers). */
+static void test_client_config_needs_fresh_answers(void **state)
+{
+    (void)state;
+    /* The domain's DNS is down for everyone. newmail's imaps check still
+     * passes from before (inside the staleness window), but the last
+     * answers name mail.example.com: the DNS, not a migration. */
+    struct snap s = {0};
+    all(&s, IMAPS, RESULT_DNS_SERVFAIL);
+    all(&s, MX, RESULT_DNS_SERVFAIL);
+    all(&s, "dns://mail.example.com/A", RESULT_DNS_SERVFAIL);
+    all(&s, "dns://_imaps._tcp.example.com/SRV", RESULT_DNS_SERVFAIL);
+    set_answers(&s, MX, "10 mail.example.com.");
+    set_answers(&s, "dns://mail.example.com/A", "203.0.113.10");
+    set_answers(&s, "dns://_imaps._tcp.example.com/SRV", "0 1 993 mail.example.com.");
+    discovered_ok(&s, "imaps://newmail.example.com", NOW - 2 * MIN);
+    run(&s);
+    assert_int_equal(s.d.nfindings, 1);
+    const struct analysis_finding *f = &s.d.findings[0];
+    assert_int_equal(f->verdict, ANALYSIS_DNS);
+    assert_int_equal(f->layer, RESULT_LAYER_DNS);
+    assert_int_equal(f->error, RESULT_DNS_SERVFAIL);
+    assert_list(&f->checks, "dns://_imaps._tcp.example.com/SRV,dns://example.com/MX,"
+                            "dns://mail.example.com/A," IMAPS);
+    done(&s);
+
+    /* Fresh MX and SRV answers name newmail, whose discovered checks
+     * pass, while the configured server fails everywhere: a migration. */
+    struct snap t = {0};
+    healthy_office(&t);
+    all(&t, "dns://_imaps._tcp.example.com/SRV", RESULT_OK);
+    set_answers(&t, MX, "10 newmail.example.com.");
+    set_answers(&t, "dns://_imaps._tcp.example.com/SRV", "0 1 993 newmail.example.com.");
+    discovered_ok(&t, "imaps://newmail.example.com", NOW - MIN / 2);
+    discovered_ok(&t, "submission://newmail.example.com", NOW - MIN / 2);
+    for (size_t i = 0; i < 5; i++) {
+        fail_state(find(&t, office_agents[i], IMAPS), RESULT_TCP_RESET);
+        fail_state(find(&t, office_agents[i], SUBM), RESULT_TCP_RESET);
+    }
+    run(&t);
+    assert_int_equal(t.d.nfindings, 1);
+    assert_int_equal(t.d.findings[0].verdict, ANALYSIS_CLIENT_CONFIG);
+    assert_list(&t.d.findings[0].checks, IMAPS "," SUBM);
+    assert_non_null(strstr(t.d.findings[0].summary, "newmail.example.com"));
+    done(&t);
+
+    /* The same outage after the DNS pointed back to mail.example.com:
+     * newmail is no longer where the domain points, so it is the service. */
+    set_answers(&t, MX, "10 mail.example.com.");
+    set_answers(&t, "dns://_imaps._tcp.example.com/SRV", "0 1 993 mail.example.com.");
+    run(&t);
+    assert_int_equal(t.d.nfindings, 1);
+    assert_int_equal(t.d.findings[0].verdict, ANALYSIS_SERVICE);
+    assert_list(&t.d.findings[0].checks, IMAPS "," SUBM);
+    done(&t);
+
+    /* A lookup that answers points to its own name: webmail fails, the
+     * autodiscover name the domain publishes resolves and its discovered
+     * check works. */
+    struct snap u = {0};
+    healthy_office(&u);
+    set_answers(&u, MX, "10 mail.example.com.");
+    all(&u, "dns://autodiscover.example.com/A", RESULT_OK);
+    set_answers(&u, "dns://autodiscover.example.com/A", "203.0.113.20");
+    discovered_ok(&u, "https://autodiscover.example.com/", NOW - MIN / 2);
+    for (size_t i = 0; i < 5; i++)
+        fail_state(find(&u, office_agents[i], WEB), RESULT_TCP_REFUSED);
+    run(&u);
+    assert_int_equal(u.d.nfindings, 1);
+    assert_int_equal(u.d.findings[0].verdict, ANALYSIS_CLIENT_CONFIG);
+    assert_list(&u.d.findings[0].checks, WEB);
+    done(&u);
+}
+
+/* One machine under three names is one service finding, even when the
+ * lookups of those names (listed first, as the store sorts checks) pass. */
+static void test_service_one_server_many_names(void **state)
+{
+    (void)state;
+    const char *lookups[] = {"dns://mail.example.com/A", "dns://webmail.example.com/A",
+                             "dns://autodiscover.example.com/A"};
+    const char *checks[] = {IMAPS, WEB, "tls://autodiscover.example.com:443"};
+    struct snap s = {0};
+    for (size_t c = 0; c < 3; c++) {
+        all(&s, lookups[c], RESULT_OK);
+        set_answers(&s, lookups[c], "203.0.113.10");
+    }
+    all(&s, MX, RESULT_OK);
+    set_answers(&s, MX, "10 mail.example.com.");
+    for (size_t c = 0; c < 3; c++) {
+        all(&s, checks[c], RESULT_TLS_CERT_EXPIRED);
+        for (size_t i = 0; i < 5; i++)
+            find(&s, office_agents[i], checks[c])->address = "203.0.113.10";
+    }
+    run(&s);
+    assert_int_equal(s.d.nfindings, 1);
+    const struct analysis_finding *f = &s.d.findings[0];
+    assert_int_equal(f->verdict, ANALYSIS_SERVICE);
+    assert_int_equal(f->layer, RESULT_LAYER_TLS);
+    assert_int_equal(f->error, RESULT_TLS_CERT_EXPIRED);
+    assert_list(&f->checks, WEB "," IMAPS ",tls://autodiscover.example.com:443");
+    assert_list(&f->networks, "branch,home,hq");
+    assert_list(&f->agents, "br1,br2,home1,hq1,hq2");
+    done(&s);
+}
+
 static void test_dns_zone_down(void **state)
 {
     (void)state;
@@ -658,6 +783,8 @@ int main(void)
         cmocka_unit_test(test_service_outage_with_auth),
         cmocka_unit_test(test_credentials),
         cmocka_unit_test(test_client_config),
+        cmocka_unit_test(test_client_config_needs_fresh_answers),
+        cmocka_unit_test(test_service_one_server_many_names),
         cmocka_unit_test(test_dns_zone_down),
         cmocka_unit_test(test_inconclusive_single_host),
         cmocka_unit_test(test_two_findings),
