@@ -49,6 +49,7 @@ struct session {
     uint64_t txn_seq;        /* ack_seq once the open txn commits */
     char config_version[32]; /* what the agent said it runs */
     struct wire_spool_stats spool;
+    bool have_spool; /* spool holds an agent's report */
 };
 
 struct serve {
@@ -197,6 +198,7 @@ static void on_hello(struct serve *s, struct session *se, const struct wire_hell
         .last_seen_us = se->last_seen_us,
         .spool_dropped = h->spool.dropped,
         .spool_pending = h->spool.pending,
+        .has_spool = true,
     };
     if (changes_agent_hello(s->store, se->agent_id, &a, se->last_seen_us) < 0)
         log_warn(s->log, "cannot record a network change of %s: %s", se->name,
@@ -205,6 +207,7 @@ static void on_hello(struct serve *s, struct session *se, const struct wire_hell
         log_error(s->log, "cannot record hello of %s: %s", se->name, store_error(s->store));
     se->dirty = false;
     se->spool = h->spool;
+    se->have_spool = true;
     log_info(s->log, "agent %s (network %s, version %s) says hello: %llu spooled, %llu dropped",
              se->name, se->network, h->version ? h->version : "?",
              (unsigned long long)h->spool.pending, (unsigned long long)h->spool.dropped);
@@ -327,6 +330,7 @@ static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
         }
         se->acked = true;
         se->spool = m->u.batch.spool;
+        se->have_spool = true;
         /* A batch that does not follow what is stored means an earlier
          * one was lost with a broken connection. Storing it would let the
          * ack cover the missing rows, so it is refused and the agent told
@@ -379,7 +383,8 @@ static void flush_last_seen(struct serve *s, bool force)
         struct store_agent a = {.last_seen_us = se->last_seen_us,
                                 .address = se->address[0] ? se->address : NULL,
                                 .spool_dropped = se->spool.dropped,
-                                .spool_pending = se->spool.pending};
+                                .spool_pending = se->spool.pending,
+                                .has_spool = se->have_spool};
         if (store_agent_update(s->store, se->agent_id, &a) < 0)
             log_warn(s->log, "cannot record last_seen of %s: %s", se->name, store_error(s->store));
         se->dirty = false;

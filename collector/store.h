@@ -38,6 +38,7 @@ struct store_agent {
     int64_t last_seen_us;
     uint64_t spool_dropped;
     uint64_t spool_pending;
+    bool has_spool;         /* update: the spool counters are news, even 0 */
     uint64_t committed_seq; /* highest seq stored */
     bool connected;         /* filled by the reader: seen recently */
 };
@@ -125,7 +126,8 @@ int store_agent_id(struct store *s, const char *name, int64_t *id)
     __attribute__((warn_unused_result));
 
 /* Updates an agent's facts (NULL fields are left as they were; zero
- * counters likewise). Returns 0 or -1. */
+ * counters likewise, unless has_spool says the spool counters are the
+ * agent's fresh report — a drained spool is 0 pending). Returns 0 or -1. */
 int store_agent_update(struct store *s, int64_t id, const struct store_agent *a)
     __attribute__((warn_unused_result));
 

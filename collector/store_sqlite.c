@@ -607,8 +607,8 @@ static void *sqlite_open(const char *path, char *err, size_t errlen)
         " first_seen_us = CASE WHEN ?7 <> 0 AND (first_seen_us = 0 OR ?7 < first_seen_us)"
         "   THEN ?7 ELSE first_seen_us END,"
         " last_seen_us = CASE WHEN ?8 <> 0 THEN ?8 ELSE last_seen_us END,"
-        " spool_dropped = CASE WHEN ?9 <> 0 THEN ?9 ELSE spool_dropped END,"
-        " spool_pending = CASE WHEN ?10 <> 0 THEN ?10 ELSE spool_pending END"
+        " spool_dropped = CASE WHEN ?11 OR ?9 <> 0 THEN ?9 ELSE spool_dropped END,"
+        " spool_pending = CASE WHEN ?11 OR ?10 <> 0 THEN ?10 ELSE spool_pending END"
         " WHERE id = ?1";
     if (prepare(b, &b->begin, "BEGIN IMMEDIATE", err, errlen) < 0 ||
         prepare(b, &b->commit, "COMMIT", err, errlen) < 0 ||
@@ -837,6 +837,7 @@ static int sqlite_agent_update(void *p, int64_t id, const struct store_agent *a,
     sqlite3_bind_int64(st, 8, a->last_seen_us);
     sqlite3_bind_int64(st, 9, (int64_t)a->spool_dropped);
     sqlite3_bind_int64(st, 10, (int64_t)a->spool_pending);
+    sqlite3_bind_int(st, 11, a->has_spool);
     if (step_done(b, st, "updating an agent", err, errlen) < 0)
         return -1;
     if (sqlite3_changes(b->db) != 1) {

@@ -329,6 +329,33 @@ static void test_agent_ids_and_update(void **state)
     assert_false(w.connected[1]);
 }
 
+static int pending_cb(const struct store_agent *a, void *arg)
+{
+    *(uint64_t *)arg = a->spool_pending;
+    return 0;
+}
+
+/* Zero counters usually mean "not reported"; a fresh spool report of 0
+ * pending (a drained spool) must still be written. */
+static void test_agent_spool_drains_to_zero(void **state)
+{
+    struct fixture *f = *state;
+    int64_t a = agent(f->s, "a1");
+    uint64_t pending = 99;
+    struct store_agent u = {.spool_pending = 7, .spool_dropped = 2, .has_spool = true};
+    assert_int_equal(store_agent_update(f->s, a, &u), 0);
+    assert_int_equal(store_agents_each(f->s, 0, pending_cb, &pending), 0);
+    assert_int_equal(pending, 7);
+    struct store_agent quiet = {.last_seen_us = 5};
+    assert_int_equal(store_agent_update(f->s, a, &quiet), 0);
+    assert_int_equal(store_agents_each(f->s, 0, pending_cb, &pending), 0);
+    assert_int_equal(pending, 7);
+    struct store_agent drained = {.spool_pending = 0, .spool_dropped = 2, .has_spool = true};
+    assert_int_equal(store_agent_update(f->s, a, &drained), 0);
+    assert_int_equal(store_agents_each(f->s, 0, pending_cb, &pending), 0);
+    assert_int_equal(pending, 0);
+}
+
 static void test_results_and_duplicates(void **state)
 {
     struct fixture *f = *state;
@@ -758,6 +785,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_migrate_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fresh_file_is_migrated_from_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_ids_and_update, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_spool_drains_to_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(test_results_and_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_latest_streaks, setup, teardown),
