@@ -414,16 +414,13 @@ static void on_conn(struct conn *c, enum conn_event ev, void *arg)
         on_line(m);
         return;
     case CONN_EV_EOF:
-        if (m->st != IMAP_ST_LOGOUT) {
-            if (m->reply.bye)
-                dialog_fail(d, RESULT_PROTO_CLOSED,
-                            "the server closed the connection while we waited for %s: %s",
-                            imap_waiting_for[m->st], m->reply.text);
-            else
-                dialog_fail(d, RESULT_PROTO_CLOSED,
-                            "the server closed the connection while we waited for %s",
-                            imap_waiting_for[m->st]);
-        }
+        /* A BYE before the close says why: keep the server's words. */
+        if (m->st != IMAP_ST_LOGOUT && m->reply.bye)
+            dialog_fail(d, RESULT_PROTO_CLOSED,
+                        "the server closed the connection while we waited for %s: %s",
+                        imap_waiting_for[m->st], m->reply.text);
+        else
+            dialog_conn_trouble(d, ev, m->st == IMAP_ST_LOGOUT, imap_waiting_for[m->st]);
         imap_end(m);
         return;
     case CONN_EV_LINE_TOO_LONG:

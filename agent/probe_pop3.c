@@ -321,12 +321,6 @@ static void on_conn(struct conn *c, enum conn_event ev, void *arg)
         on_line(m);
         return;
     case CONN_EV_EOF:
-        if (m->st != POP3_ST_QUIT)
-            dialog_fail(d, RESULT_PROTO_CLOSED,
-                        "the server closed the connection while we waited for %s",
-                        pop3_waiting_for[m->st]);
-        pop3_end(m);
-        return;
     case CONN_EV_LINE_TOO_LONG:
     case CONN_EV_TIMEOUT:
     case CONN_EV_FAILED:

@@ -376,12 +376,6 @@ static void on_conn(struct conn *c, enum conn_event ev, void *arg)
         on_line(m);
         return;
     case CONN_EV_EOF:
-        if (m->st != SMTP_ST_QUIT)
-            dialog_fail(d, RESULT_PROTO_CLOSED,
-                        "the server closed the connection while we waited for %s",
-                        smtp_waiting_for[m->st]);
-        smtp_end(m);
-        return;
     case CONN_EV_LINE_TOO_LONG:
     case CONN_EV_TIMEOUT:
     case CONN_EV_FAILED:
