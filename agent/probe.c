@@ -298,6 +298,14 @@ static void cancel_queries(struct probe *p)
 static void deadline_fired(uv_timer_t *t)
 {
     struct probe *p = t->data;
+    /* libuv's loop clock is coarse (milliseconds, a cached coarse clock),
+     * so a timer may fire a little before the deadline measured on
+     * clock_mono_us(): wait out the rest rather than end early. */
+    uint64_t now = clock_mono_us();
+    if (p->state == PROBE_ST_RESOLVING && now < p->deadline_us) {
+        uv_timer_start(&p->deadline_timer, deadline_fired, (p->deadline_us - now + 999) / 1000, 0);
+        return;
+    }
     switch (p->state) {
     case PROBE_ST_RESOLVING:
         cancel_queries(p);
