@@ -436,6 +436,13 @@ void conn_set_deadline(struct conn *c, uint64_t deadline_us)
 static void deadline_fired(uv_timer_t *t)
 {
     struct conn *c = t->data;
+    /* libuv's loop clock is a coarse clock (a jiffy behind at worst), so
+     * the timer may fire before the deadline on clock_mono_us(): wait out
+     * the rest rather than report a timeout the caller did not ask for. */
+    if (clock_mono_us() < c->deadline_us) {
+        arm_deadline(c);
+        return;
+    }
     switch (c->state) {
     case CONN_ST_CONNECTING:
         for (size_t i = 0; i < CONN_ADDRS_MAX; i++)

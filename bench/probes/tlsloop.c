@@ -132,7 +132,8 @@ static int parse_opts(int argc, char **argv, struct opts *o, char *name_buf, siz
     o->seconds = 5;
     o->ca_file = NULL;
     o->name = NULL;
-    for (int i = 1; i < argc; i++) {
+    /* Every option takes a value, so arguments come in pairs. */
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (v == NULL)
@@ -160,7 +161,6 @@ static int parse_opts(int argc, char **argv, struct opts *o, char *name_buf, siz
         } else {
             return usage();
         }
-        i++;
     }
     if (!have_addr)
         return usage();
