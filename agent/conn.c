@@ -1027,6 +1027,13 @@ static void dispatch(struct conn *c)
                 return;
             }
         }
+        /* A TLS record can hold more than the buffer had room for; OpenSSL
+         * keeps the rest, and the fd will not signal it again. */
+        if (c->reading && c->ssl != NULL && c->inlen < c->line_max && !c->eof_pending &&
+            !c->fail_pending && SSL_pending(c->ssl) > 0) {
+            read_tls(c);
+            continue;
+        }
         if (c->reading || c->inlen == 0 || c->fail_pending) {
             if (c->fail_pending) {
                 c->fail_pending = false;
@@ -1169,10 +1176,4 @@ const char *conn_error_detail(const struct conn *c)
 enum conn_state conn_state(const struct conn *c)
 {
     return c->state;
-}
-
-/* Added by "dialogs" for probe_https.c (see conn.h). */
-struct x509_store_st *conn_tls_store(const struct conn_tls *t)
-{
-    return SSL_CTX_get_cert_store(t->ctx);
 }

@@ -207,12 +207,4 @@ enum result_error conn_classify_verify(long verify_result);
  * without a verify failure -> tls_protocol_version or tls_handshake_failed. */
 enum result_error conn_classify_ssl_reason(int reason);
 
-/* ---- Added by "dialogs" for probe_https.c ------------------------------
- * curl runs its own TLS with its own SSL_CTX; to trust exactly what conn
- * trusts (ca_file or the system store), probe_https.c hands curl this
- * store from CURLOPT_SSL_CTX_FUNCTION. Borrowed: valid while t lives; take
- * a reference (X509_STORE_up_ref) to keep it. */
-struct x509_store_st;
-struct x509_store_st *conn_tls_store(const struct conn_tls *t);
-
 #endif

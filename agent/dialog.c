@@ -118,7 +118,7 @@ int dialog_connect(struct dialog *d, conn_event_cb cb, void *arg)
         .deadline_us = p->deadline_us,
         /* A reply line longer than the parsers accept is malformed; let
          * conn stop at the same bound (plus CRLF). */
-        .line_max = REPLY_LINE_MAX + 2,
+        .line_max = (d->line_max != 0 ? d->line_max : REPLY_LINE_MAX) + 2,
         .result = &p->result,
     };
 
@@ -231,8 +231,8 @@ void dialog_conn_trouble(struct dialog *d, enum conn_event ev, bool quitting,
         return;
     switch (ev) {
     case CONN_EV_LINE_TOO_LONG:
-        dialog_fail(d, RESULT_PROTO_BAD_GREETING, "a line longer than %d bytes instead of %s",
-                    REPLY_LINE_MAX, waiting_for);
+        dialog_fail(d, RESULT_PROTO_BAD_GREETING, "a line longer than %zu bytes instead of %s",
+                    d->line_max != 0 ? d->line_max : (size_t)REPLY_LINE_MAX, waiting_for);
         break;
     case CONN_EV_TIMEOUT:
         dialog_fail(d, RESULT_PROTO_TIMEOUT, "the deadline passed while we waited for %s",

@@ -43,6 +43,8 @@ struct dialog {
     struct probe *p;
     struct conn *c;                       /* NULL once closing */
     const char *proto;                    /* "imap", "pop3", "smtp": for traces */
+    size_t line_max;                      /* longest line without its end; set
+                                             before dialog_connect(), 0 = REPLY_LINE_MAX */
     bool finishing;                       /* dialog_finish()/dialog_abort() called */
     bool succeeded;                       /* the check passed; only the goodbye is left,
                                              and nothing that happens to it changes that */
@@ -62,8 +64,8 @@ void *dialog_create(struct probe *p, size_t size, const char *proto);
 
 /* Creates the connection with the probe's addresses, port, server name,
  * TLS context and deadline, and starts connecting; events go to cb with
- * arg. line_max bounds each line (REPLY_LINE_MAX plus CRLF for the mail
- * dialogs). Returns 0; or -1 with p->result classified, in which case the
+ * arg. Each line is bounded by d->line_max (REPLY_LINE_MAX for the mail
+ * dialogs) plus its CRLF. Returns 0; or -1 with p->result classified, in which case the
  * caller returns -1 from its start op after dialog_discard(). */
 int dialog_connect(struct dialog *d, conn_event_cb cb, void *arg)
     __attribute__((warn_unused_result));

@@ -3,7 +3,6 @@
  * "Command line"). This file only parses arguments and maps outcomes to
  * exit statuses: 0 success, 1 a probe failed, 2 usage or runtime error.
  */
-#include <curl/curl.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -120,10 +119,6 @@ static int cmd_run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    /* libcurl's global state (OpenSSL, resolver) is set up once, before
-     * any thread or probe exists. */
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    atexit(curl_global_cleanup);
     if (argc < 2) {
         usage(stderr);
         return 2;

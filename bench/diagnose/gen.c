@@ -96,7 +96,7 @@ static void make(struct result *r, int c, int64_t at, enum result_error e, const
 
 static int64_t id_of(sqlite3 *db, const char *sql, const char *name)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         die("prepare", sqlite3_errmsg(db));
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -357,7 +357,7 @@ static void timeit(const struct opts *o)
     /* "Now" is the end of the generated data, so that the timing does not
      * depend on how long ago gen ran (states go stale after 3 minutes). */
     sqlite3 *db;
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = NULL;
     int64_t now = 0;
     if (sqlite3_open(o->db, &db) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "SELECT max(at_us) FROM latest", -1, &st, NULL) != SQLITE_OK)

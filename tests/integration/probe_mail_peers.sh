@@ -51,7 +51,7 @@ peer() {
 }
 for m in garbage hugeline stall nul imap-close imap-nostarttls imap-logindisabled imap-echo \
     pop3-nostls pop3-close smtp-close smtp-554 smtp-multiline smtp-echo imap-login pop3-sasl \
-    smtp-login; do
+    smtp-login http-stall http-close http-hugeline http-interim; do
     peer "$m"
 done
 for m in "${!port[@]}"; do
@@ -86,7 +86,9 @@ probe anon --timeout 2 \
     "imap://$H:$(P imap-close)" "imap://$H:$(P imap-nostarttls)" \
     "imaps://$H:$(P imap-logindisabled)" "pop3://$H:$(P pop3-nostls)" \
     "pop3://$H:$(P pop3-close)" "submission://$H:$(P smtp-close)" "smtp://$H:$(P smtp-554)" \
-    "smtp://$H:$(P smtp-multiline)" "https://$H:$(P stall)/" "https://$H:$(P imap-login)/"
+    "smtp://$H:$(P smtp-multiline)" "https://$H:$(P stall)/" "https://$H:$(P imap-login)/" \
+    "https://$H:$(P http-stall)/" "https://$H:$(P http-close)/" \
+    "https://$H:$(P http-hugeline)/" "https://$H:$(P http-interim)/"
 [ "$(cat "$work/anon.rc")" = 1 ] || { echo "FAIL: probe exited $(cat "$work/anon.rc"), expected 1" >&2; fail=1; }
 
 check anon "imap://$H:$(P garbage)" error=proto_bad_greeting layer=protocol 'detail~SSH-2.0' \
@@ -108,7 +110,12 @@ check anon "pop3://$H:$(P pop3-close)" error=proto_closed 'detail~CAPA'
 check anon "submission://$H:$(P smtp-close)" error=proto_closed 'detail~EHLO'
 check anon "smtp://$H:$(P smtp-554)" error=proto_bad_greeting 'banner~^554 5.3.2' 'detail~refused'
 check anon "https://$H:$(P stall)/" error=tls_handshake_failed phases_us.connect\>0
-check anon "https://$H:$(P imap-login)/" error=proto_bad_greeting 'detail~HTTP/0.9' tls.verify=ok
+check anon "https://$H:$(P imap-login)/" error=proto_bad_greeting 'detail~^not an HTTP response' tls.verify=ok
+check anon "https://$H:$(P http-stall)/" error=proto_timeout 'detail~HTTP response' phases_us.tls\>0
+check anon "https://$H:$(P http-close)/" error=proto_closed 'detail~HTTP response'
+check anon "https://$H:$(P http-hugeline)/" error=proto_bad_greeting 'detail~longer than 16384'
+check anon "https://$H:$(P http-interim)/" error=http_status layer=http \
+    'detail~^HTTP 503; server: peer$' 'banner~^HTTP/1.1 503 Service Unavailable$'
 check anon "smtp://$H:$(P smtp-multiline)" status=ok \
     'banner~^220-peer.test ESMTP\n220-Unauthorised use prohibited\n220 ready$'
 

@@ -27,6 +27,11 @@ Modes (the result the probe must report in brackets):
   smtp-echo          implicit TLS: AUTH PLAIN LOGIN offered, then a 535 that
                      echoes what the client sent
                      [auth_failed, and the password must not leak]
+  http-stall         TLS (needs --cert/--key), reads the request, never
+                     answers                                     [proto_timeout]
+  http-close         TLS, half a response head, then closes      [proto_closed]
+  http-hugeline      TLS, a status line and a 20000-byte field   [proto_bad_greeting]
+  http-interim       TLS, "100 Continue", then a 503 with Server  [http_status]
 The login modes accept only the credentials given with --expect-user and
 --expect-password-file, so a success proves the client encoded them right:
   imap-login         implicit TLS, no AUTH=: the LOGIN command with quoted
@@ -258,6 +263,21 @@ def serve(mode, conn):
                 return
             else:
                 send(conn, "502 5.5.1 no\r\n")
+    elif mode.startswith("http-"):
+        for line in lines(f):
+            if line == b"":
+                break
+        if mode == "http-close":
+            send(conn, "HTTP/1.1 200 OK\r\nServer: peer\r\n")
+            return
+        if mode == "http-hugeline":
+            send(conn, b"HTTP/1.1 200 OK\r\nX-Big: " + b"b" * 20000 + b"\r\n\r\n")
+        elif mode == "http-interim":
+            send(conn, "HTTP/1.1 100 Continue\r\n\r\n"
+                 "HTTP/1.1 503 Service Unavailable\r\nServer: peer\r\n"
+                 "Content-Length: 0\r\n\r\n")
+        for _ in lines(f):
+            pass
     else:
         raise SystemExit("mailpeer: unknown mode " + mode)
 
@@ -291,7 +311,7 @@ def main():
         with open(a.expect_password_file) as fp:
             EXPECT["password"] = fp.read()
     tls_modes = ("imap-logindisabled", "imap-echo", "smtp-echo", "imap-login", "pop3-sasl",
-                 "smtp-login")
+                 "smtp-login", "http-stall", "http-close", "http-hugeline", "http-interim")
     ctx = None
     if a.mode in tls_modes:
         if not (a.cert and a.key):
