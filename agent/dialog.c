@@ -323,12 +323,19 @@ void dialog_ehlo_name(char *buf, size_t len)
     snprintf(buf, len, "localhost.localdomain");
 }
 
-void dialog_describe_bad(enum reply_status st, const char *line, size_t len, char *buf,
-                         size_t buflen)
+void dialog_describe_bad(const char *why, const char *line, size_t len, char *buf, size_t buflen)
 {
     char shown[DIALOG_SHOWN_MAX + 1];
 
     reply_printable(shown, sizeof(shown), line, len);
-    snprintf(buf, buflen, "%s: \"%s%s\"", reply_status_text(st), shown,
-             len > sizeof(shown) - 1 ? "..." : "");
+    snprintf(buf, buflen, "%s: \"%s%s\"", why, shown, len > sizeof(shown) - 1 ? "..." : "");
+}
+
+void dialog_bad_reply(struct dialog *d, const char *why, const char *line, size_t len,
+                      const char *waiting_for)
+{
+    char bad[DIALOG_BAD_MAX];
+
+    dialog_describe_bad(why, line, len, bad, sizeof(bad));
+    dialog_fail(d, RESULT_PROTO_BAD_GREETING, "%s instead of %s", bad, waiting_for);
 }

@@ -137,9 +137,14 @@ void dialog_ehlo_name(char *buf, size_t len);
 /* Room for dialog_describe_bad(): the reason, quotes and the shown bytes. */
 #define DIALOG_BAD_MAX (DIALOG_SHOWN_MAX + 80)
 
-/* A short, safe description of a malformed line for a detail: the
- * parser's reason and up to DIALOG_SHOWN_MAX printable bytes of it. */
-void dialog_describe_bad(enum reply_status st, const char *line, size_t len, char *buf,
-                         size_t buflen);
+/* A short, safe description of a malformed line for a detail: why it is
+ * malformed (reply_status_text(), or a parser's own reason) and up to
+ * DIALOG_SHOWN_MAX printable bytes of it. */
+void dialog_describe_bad(const char *why, const char *line, size_t len, char *buf, size_t buflen);
+
+/* Fails the dialog with proto_bad_greeting: the description of the
+ * malformed line, "instead of" what the dialog was waiting for. */
+void dialog_bad_reply(struct dialog *d, const char *why, const char *line, size_t len,
+                      const char *waiting_for);
 
 #endif

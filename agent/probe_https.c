@@ -151,12 +151,11 @@ static void on_line(struct https *h)
     if (st == REPLY_DONE) {
         classify(h);
     } else {
-        char shown[DIALOG_SHOWN_MAX + 1];
-        reply_printable(shown, sizeof(shown), line, len);
-        dialog_fail(d, RESULT_PROTO_BAD_GREETING, "not an HTTP response (%s): \"%s%s\"",
-                    st == REPLY_ERR_SYNTAX && h->reply.error != NULL ? h->reply.error
-                                                                     : reply_status_text(st),
-                    shown, len > DIALOG_SHOWN_MAX ? "..." : "");
+        /* The parser's own reason says more than "malformed". */
+        dialog_bad_reply(d,
+                         st == REPLY_ERR_SYNTAX && h->reply.error != NULL ? h->reply.error
+                                                                          : reply_status_text(st),
+                         line, len, https_waiting_for[h->st]);
     }
     https_end(h);
 }

@@ -373,9 +373,7 @@ static void on_line(struct imap *m)
         imap_end(m); /* a garbled goodbye changes nothing */
         return;
     }
-    char bad[DIALOG_BAD_MAX];
-    dialog_describe_bad(st, line, len, bad, sizeof(bad));
-    dialog_fail(&m->d, RESULT_PROTO_BAD_GREETING, "%s instead of %s", bad, imap_waiting_for[m->st]);
+    dialog_bad_reply(&m->d, reply_status_text(st), line, len, imap_waiting_for[m->st]);
     imap_end(m);
 }
 

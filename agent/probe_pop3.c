@@ -279,9 +279,7 @@ static void on_line(struct pop3 *m)
         pop3_end(m);
         return;
     }
-    char bad[DIALOG_BAD_MAX];
-    dialog_describe_bad(st, line, len, bad, sizeof(bad));
-    dialog_fail(&m->d, RESULT_PROTO_BAD_GREETING, "%s instead of %s", bad, pop3_waiting_for[m->st]);
+    dialog_bad_reply(&m->d, reply_status_text(st), line, len, pop3_waiting_for[m->st]);
     pop3_end(m);
 }
 

@@ -334,9 +334,7 @@ static void on_line(struct smtp *m)
         smtp_end(m);
         return;
     }
-    char bad[DIALOG_BAD_MAX];
-    dialog_describe_bad(st, line, len, bad, sizeof(bad));
-    dialog_fail(&m->d, RESULT_PROTO_BAD_GREETING, "%s instead of %s", bad, smtp_waiting_for[m->st]);
+    dialog_bad_reply(&m->d, reply_status_text(st), line, len, smtp_waiting_for[m->st]);
     smtp_end(m);
 }
 

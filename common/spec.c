@@ -135,8 +135,9 @@ int spec_parse(const char *text, struct spec *out, char *err, size_t errlen)
     out->port = kinds[kind].port;
     if (*after == ':') {
         char *end;
-        long port = strtol(after + 1, &end, 10);
-        if (end == after + 1 || port < 1 || port > 65535) {
+        /* strtol alone would take " 25" and "+25". */
+        long port = isdigit((unsigned char)after[1]) ? strtol(after + 1, &end, 10) : 0;
+        if (port < 1 || port > 65535) {
             snprintf(err, errlen, "the port must be a number from 1 to 65535");
             return -1;
         }

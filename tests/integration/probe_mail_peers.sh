@@ -110,7 +110,7 @@ check anon "pop3://$H:$(P pop3-close)" error=proto_closed 'detail~CAPA'
 check anon "submission://$H:$(P smtp-close)" error=proto_closed 'detail~EHLO'
 check anon "smtp://$H:$(P smtp-554)" error=proto_bad_greeting 'banner~^554 5.3.2' 'detail~refused'
 check anon "https://$H:$(P stall)/" error=tls_handshake_failed phases_us.connect\>0
-check anon "https://$H:$(P imap-login)/" error=proto_bad_greeting 'detail~^not an HTTP response' tls.verify=ok
+check anon "https://$H:$(P imap-login)/" error=proto_bad_greeting 'detail~^invalid constant string: "\* OK .* instead of the HTTP response$' tls.verify=ok
 check anon "https://$H:$(P http-stall)/" error=proto_timeout 'detail~HTTP response' phases_us.tls\>0
 check anon "https://$H:$(P http-close)/" error=proto_closed 'detail~HTTP response'
 check anon "https://$H:$(P http-hugeline)/" error=proto_bad_greeting 'detail~longer than 16384'

@@ -138,6 +138,7 @@ static void test_iso_parse(void **state)
     assert_int_equal(parse_ok("2026-11-27T10:00:00.1234569Z"), T0 * US + 123456);
     assert_int_equal(parse_ok("1970-01-01T00:00:00Z"), 0);
     assert_int_equal(parse_ok("1969-12-31T23:59:58.500Z"), -1500000);
+    assert_int_equal(parse_ok("2024-02-29T00:00:00Z"), 1709164800LL * 1000000);
 
     static const char *const bad[] = {
         "",
@@ -149,6 +150,9 @@ static void test_iso_parse(void **state)
         "2026-11-27 10:00:00Z",
         "2026-13-01T00:00:00Z",
         "2026-11-27T25:00:00Z",
+        "2026-02-30T00:00:00Z", /* no such day */
+        "2025-02-29T00:00:00Z", /* not a leap year */
+        "2026-11-27T23:59:60Z", /* leap seconds are not UTC timestamps we store */
         "yesterday",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

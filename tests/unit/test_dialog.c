@@ -131,11 +131,14 @@ static void test_describe_bad(void **state)
 {
     (void)state;
     char buf[200];
-    dialog_describe_bad(REPLY_ERR_SYNTAX, "SSH-2.0-x\x1b[0m", 13, buf, sizeof(buf));
+    dialog_describe_bad(reply_status_text(REPLY_ERR_SYNTAX), "SSH-2.0-x\x1b[0m", 13, buf,
+                        sizeof(buf));
     assert_string_equal(buf, "malformed reply line: \"SSH-2.0-x?[0m\"");
     char line[300];
     memset(line, 'z', sizeof(line));
-    dialog_describe_bad(REPLY_ERR_SYNTAX, line, sizeof(line), buf, sizeof(buf));
+    dialog_describe_bad("invalid constant string", line, sizeof(line), buf, sizeof(buf));
+    static const char want[] = "invalid constant string: \"zzz";
+    assert_int_equal(strncmp(buf, want, sizeof(want) - 1), 0);
     assert_non_null(strstr(buf, "...\""));
     assert_true(strlen(buf) < 120);
 }

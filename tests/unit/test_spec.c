@@ -236,6 +236,8 @@ static void test_bad_specs(void **state)
     parse_fails("imaps://mail.example.com:0", "the port must be a number from 1 to 65535");
     parse_fails("imaps://mail.example.com:65536", "the port must be a number from 1 to 65535");
     parse_fails("imaps://mail.example.com:-1", "the port must be a number from 1 to 65535");
+    parse_fails("imaps://mail.example.com:+993", "the port must be a number from 1 to 65535");
+    parse_fails("imaps://mail.example.com: 993", "the port must be a number from 1 to 65535");
     parse_fails("imaps://mail.example.com:imaps", "the port must be a number from 1 to 65535");
     parse_fails("imaps://mail.example.com:99999999999999999999",
                 "the port must be a number from 1 to 65535");
