@@ -69,9 +69,9 @@ int clock_parse_iso(const char *s, int64_t *unix_us)
      * a date that does not come back unchanged does not exist. */
     struct tm want = tm, back;
     time_t t = timegm(&tm);
-    if (gmtime_r(&t, &back) == NULL || back.tm_year != want.tm_year ||
-        back.tm_mon != want.tm_mon || back.tm_mday != want.tm_mday ||
-        back.tm_hour != want.tm_hour || back.tm_min != want.tm_min || back.tm_sec != want.tm_sec)
+    if (gmtime_r(&t, &back) == NULL || back.tm_year != want.tm_year || back.tm_mon != want.tm_mon ||
+        back.tm_mday != want.tm_mday || back.tm_hour != want.tm_hour ||
+        back.tm_min != want.tm_min || back.tm_sec != want.tm_sec)
         return -1;
     *unix_us = (int64_t)t * 1000000 + frac;
     return 0;
