@@ -77,7 +77,7 @@ void result_init(struct result *r)
     memset(r, 0, sizeof(*r));
 }
 
-static void free_list(char **list, size_t n)
+void result_list_free(char **list, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         free(list[i]);
@@ -92,7 +92,7 @@ static void tls_free(struct result_tls *t)
     free(t->cipher);
     free(t->subject);
     free(t->issuer);
-    free_list(t->sans, t->nsans);
+    result_list_free(t->sans, t->nsans);
     free(t->sha256);
     free(t->verify);
     free(t);
@@ -113,7 +113,7 @@ void result_clear(struct result *r)
         free(d->name);
         free(d->type);
         free(d->rcode);
-        free_list(d->answers, d->nanswers);
+        result_list_free(d->answers, d->nanswers);
         free(d->resolver);
     }
     free(r->dns);

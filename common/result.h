@@ -154,6 +154,8 @@ int result_set_str(char **slot, const char *s);
 struct result_dns *result_add_dns(struct result *r);
 struct result_tls *result_tls_new(struct result *r);
 int result_list_add(char ***list, size_t *n, const char *s);
+/* Frees a list of n strings made by result_list_add() (or alike). */
+void result_list_free(char **list, size_t n);
 
 /* Writes the record as one line of JSON (no trailing newline) into a
  * malloc'ed string the caller frees; NULL when out of memory. */

@@ -123,13 +123,6 @@ static int dup_list(char ***dst, size_t *n, char **src, size_t nsrc)
     return 0;
 }
 
-static void free_list(char **list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(list[i]);
-    free(list);
-}
-
 /* ---- arena ----------------------------------------------------------------- */
 
 /* Blocks of this size hold a batch's decoded results with few blocks; a
@@ -843,9 +836,9 @@ void wire_hello_clear(struct wire_hello *h)
     free(h->name);
     free(h->site);
     free(h->version);
-    free_list(h->net.addresses, h->net.naddresses);
+    result_list_free(h->net.addresses, h->net.naddresses);
     free(h->net.gateway);
-    free_list(h->net.resolvers, h->net.nresolvers);
+    result_list_free(h->net.resolvers, h->net.nresolvers);
     free(h->config_version);
     memset(h, 0, sizeof(*h));
 }
@@ -856,7 +849,7 @@ void wire_config_clear(struct wire_config *c)
         struct wire_target *t = &c->targets[i];
         free(t->name);
         free(t->domain);
-        free_list(t->checks, t->nchecks);
+        result_list_free(t->checks, t->nchecks);
         free(t->credentials);
     }
     free(c->targets);
