@@ -402,7 +402,8 @@ undo:
 
 /* cb must not call back into this spool: the read statement is open and
  * reset only when the walk ends. */
-int spool_read(struct spool *s, uint64_t after, size_t max, spool_row_cb cb, void *arg)
+int spool_read(struct spool *s, uint64_t after, size_t max, size_t max_bytes, spool_row_cb cb,
+               void *arg)
 {
     if (s->unsynced) {
         /* In WAL mode with synchronous=NORMAL a checkpoint fsyncs the WAL:
@@ -419,12 +420,18 @@ int spool_read(struct spool *s, uint64_t after, size_t max, spool_row_cb cb, voi
     sqlite3_bind_int64(s->read, 1, (sqlite3_int64)after);
     sqlite3_bind_int64(s->read, 2, max > (size_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)max);
     int visited = 0;
+    size_t bytes = 0;
     int rc;
     while ((rc = sqlite3_step(s->read)) == SQLITE_ROW) {
         uint64_t seq = (uint64_t)sqlite3_column_int64(s->read, 0);
         const void *rec = sqlite3_column_blob(s->read, 1);
         size_t len = (size_t)sqlite3_column_bytes(s->read, 1);
         static const uint8_t empty[1];
+        if (max_bytes != 0 && visited > 0 && (bytes >= max_bytes || len > max_bytes - bytes)) {
+            rc = SQLITE_DONE;
+            break;
+        }
+        bytes += len;
         visited++;
         if (cb(seq, rec ? rec : empty, len, arg) != 0) {
             rc = SQLITE_DONE;

@@ -39,10 +39,13 @@ int spool_append(struct spool *s, struct result *r, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 /* cb must not call back into the spool. Calls cb for up to max rows with seq > after, in sequence
- * order. The bytes are the encoded result; valid only during the call. cb returns 0 to go on,
- * non-zero to stop. Returns the number of rows visited, or -1. */
+ * order, stopping before a row that would bring the bytes delivered past max_bytes (0: no bound;
+ * the first row is always delivered, so a large row cannot stall the reader). The bytes are the
+ * encoded result; valid only during the call. cb returns 0 to go on, non-zero to stop. Returns
+ * the number of rows delivered, or -1. */
 typedef int (*spool_row_cb)(uint64_t seq, const uint8_t *rec, size_t len, void *arg);
-int spool_read(struct spool *s, uint64_t after, size_t max, spool_row_cb cb, void *arg);
+int spool_read(struct spool *s, uint64_t after, size_t max, size_t max_bytes, spool_row_cb cb,
+               void *arg);
 
 /* Deletes every row with seq <= seq. An ack above next_seq (the spool file
  * was replaced while the collector kept the old rows) raises next_seq past

@@ -127,7 +127,8 @@ static int send_batch(struct uplink *u)
     if (c == NULL)
         return 0;
     int sent = 0;
-    if (spool_read(u->spool, u->sent_seq, WIRE_BATCH_MAX, collect_row, c) > 0 && c->n > 0) {
+    if (spool_read(u->spool, u->sent_seq, WIRE_BATCH_MAX, WIRE_BATCH_BYTES, collect_row, c) > 0 &&
+        c->n > 0) {
         const uint8_t *ptrs[WIRE_BATCH_MAX];
         size_t lens[WIRE_BATCH_MAX];
         for (size_t i = 0; i < c->n; i++) {

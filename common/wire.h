@@ -22,7 +22,13 @@
 #define WIRE_MSG_MAX (8 << 20)
 /* Results per batch: large enough to amortise a CURVE frame and a
  * transaction, small enough that a resend after a partition is cheap. */
-#define WIRE_BATCH_MAX   1000
+#define WIRE_BATCH_MAX 1000
+/* Encoded results per batch stop short of this many bytes. A result with
+ * every list at RESULT_LIST_MAX of RESULT_STR_MAX strings is about 4.3 MB,
+ * so a batch of large results (or one such result, which always goes)
+ * still fits WIRE_MSG_MAX: a batch the collector's socket would refuse
+ * would be resent forever. */
+#define WIRE_BATCH_BYTES (WIRE_MSG_MAX / 2)
 #define WIRE_TARGETS_MAX 4096 /* targets in one config push */
 #define WIRE_CHECKS_MAX  64   /* checks per target */
 

@@ -171,6 +171,48 @@ static void test_file_mode(void **state)
     spool_close(&s);
 }
 
+/* total[0] rows, total[1] bytes, total[2] the last row's length. */
+static int sizes(uint64_t seq, const uint8_t *rec, size_t len, void *arg)
+{
+    size_t *total = arg;
+    (void)seq;
+    (void)rec;
+    total[0]++;
+    total[1] += len;
+    total[2] = len;
+    return 0;
+}
+
+static void test_read_byte_bound(void **state)
+{
+    struct fixture *f = *state;
+    struct spool *s = open_ok(f->path, 0);
+    for (int i = 1; i <= 5; i++)
+        append_n(s, 10 + i); /* "result 11".."result 15": rows of one size */
+
+    size_t all[3] = {0};
+    assert_int_equal(spool_read(s, 0, 100, 0, sizes, all), 5);
+    size_t one = all[2];
+    assert_true(one > 0);
+    assert_int_equal(all[1], 5 * one);
+
+    /* Room for two and a half rows gives two; exactly three rows' worth
+     * gives three. */
+    size_t got[3] = {0};
+    assert_int_equal(spool_read(s, 0, 100, 2 * one + one / 2, sizes, got), 2);
+    assert_int_equal(got[1], 2 * one);
+    memset(got, 0, sizeof(got));
+    assert_int_equal(spool_read(s, 0, 100, 3 * one, sizes, got), 3);
+    assert_int_equal(got[0], 3);
+
+    /* A bound below one row still delivers the first: a row larger than
+     * the bound must not stall the uplink. */
+    memset(got, 0, sizeof(got));
+    assert_int_equal(spool_read(s, 2, 100, 1, sizes, got), 1);
+    assert_int_equal(got[1], one);
+    spool_close(&s);
+}
+
 static void test_read_after_and_limit(void **state)
 {
     struct fixture *f = *state;
@@ -179,7 +221,7 @@ static void test_read_after_and_limit(void **state)
         append_n(s, i * 10);
 
     struct seen sn = {0};
-    assert_int_equal(spool_read(s, 0, 2, collect, &sn), 2);
+    assert_int_equal(spool_read(s, 0, 2, 0, collect, &sn), 2);
     assert_int_equal(sn.n, 2);
     assert_int_equal(sn.seqs[0], 1);
     assert_int_equal(sn.seqs[1], 2);
@@ -187,20 +229,20 @@ static void test_read_after_and_limit(void **state)
     assert_int_equal(sn.details[1], 20);
 
     memset(&sn, 0, sizeof(sn));
-    assert_int_equal(spool_read(s, 2, 100, collect, &sn), 3);
+    assert_int_equal(spool_read(s, 2, 100, 0, collect, &sn), 3);
     assert_int_equal(sn.seqs[0], 3);
     assert_int_equal(sn.seqs[2], 5);
     assert_int_equal(sn.details[2], 50);
 
     /* Nothing after the last one; a limit of 0 reads nothing. */
     memset(&sn, 0, sizeof(sn));
-    assert_int_equal(spool_read(s, 5, 100, collect, &sn), 0);
-    assert_int_equal(spool_read(s, 0, 0, collect, &sn), 0);
+    assert_int_equal(spool_read(s, 5, 100, 0, collect, &sn), 0);
+    assert_int_equal(spool_read(s, 0, 0, 0, collect, &sn), 0);
     assert_int_equal(sn.n, 0);
 
     /* The callback stops the walk; the row it stopped on counts. */
     sn.stop_after = 2;
-    assert_int_equal(spool_read(s, 0, 100, collect, &sn), 2);
+    assert_int_equal(spool_read(s, 0, 100, 0, collect, &sn), 2);
     assert_int_equal(sn.n, 2);
 
     /* Reading does not consume. */
@@ -221,7 +263,7 @@ static void test_ack_deletes(void **state)
     assert_int_equal(st.next_seq, 6);
 
     struct seen sn = {0};
-    assert_int_equal(spool_read(s, 0, 100, collect, &sn), 2);
+    assert_int_equal(spool_read(s, 0, 100, 0, collect, &sn), 2);
     assert_int_equal(sn.seqs[0], 4);
     assert_int_equal(sn.seqs[1], 5);
 
@@ -256,7 +298,7 @@ static void test_reopen_keeps_state(void **state)
     assert_int_equal(st.dropped, 2);
     assert_int_equal(st.acked_seq, 4);
     struct seen sn = {0};
-    assert_int_equal(spool_read(s, 0, 100, collect, &sn), 2);
+    assert_int_equal(spool_read(s, 0, 100, 0, collect, &sn), 2);
     assert_int_equal(sn.seqs[0], 5);
     assert_int_equal(sn.details[0], 5);
     assert_int_equal(sn.seqs[1], 6);
@@ -275,7 +317,7 @@ static void test_bound_drops_oldest(void **state)
     assert_int_equal(st.dropped, 2);
     assert_int_equal(st.next_seq, 6);
     struct seen sn = {0};
-    assert_int_equal(spool_read(s, 0, 100, collect, &sn), 3);
+    assert_int_equal(spool_read(s, 0, 100, 0, collect, &sn), 3);
     assert_int_equal(sn.seqs[0], 3);
     assert_int_equal(sn.seqs[2], 5);
 
@@ -294,7 +336,7 @@ static void test_bound_drops_oldest(void **state)
     assert_int_equal(st.pending, 1);
     assert_int_equal(st.dropped, 4);
     memset(&sn, 0, sizeof(sn));
-    assert_int_equal(spool_read(s, 0, 100, collect, &sn), 1);
+    assert_int_equal(spool_read(s, 0, 100, 0, collect, &sn), 1);
     assert_int_equal(sn.seqs[0], 7);
     append_n(s, 8);
     st = stats(s);
@@ -381,7 +423,7 @@ static void test_survives_kill(void **state)
     assert_int_equal(st.next_seq, 11);
     assert_int_equal(st.acked_seq, 2);
     struct seen sn = {0};
-    assert_int_equal(spool_read(s, 0, 100, collect, &sn), 8);
+    assert_int_equal(spool_read(s, 0, 100, 0, collect, &sn), 8);
     assert_int_equal(sn.seqs[0], 3);
     assert_int_equal(sn.details[7], 10);
     spool_close(&s);
@@ -571,6 +613,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_append_assigns_sequence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_after_and_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_byte_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_deletes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bound_drops_oldest, setup, teardown),
