@@ -886,11 +886,37 @@ static bool change_concerns(const struct analysis_change *ch, const struct analy
     return ch->agent == NULL || list_has(&f->agents, ch->agent);
 }
 
+static bool same_text(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
 static bool same_change(const struct analysis_change *a, const struct analysis_change *b)
 {
-#define SAME(x) ((a->x == NULL && b->x == NULL) || (a->x && b->x && strcmp(a->x, b->x) == 0))
-    return SAME(kind) && SAME(subject) && SAME(before) && SAME(after);
-#undef SAME
+    return same_text(a->kind, b->kind) && same_text(a->subject, b->subject) &&
+           same_text(a->before, b->before) && same_text(a->after, b->after);
+}
+
+/* Whether ch's subject was back where it began by the time f started: a
+ * certificate swapped and swapped back, a zone edit reverted. Such
+ * changes explain nothing about f, however close they are. Changes after
+ * the start are kept: a revert while the failure goes on is news. */
+static bool undone_before(const struct analysis_input *in, const struct analysis_finding *f,
+                          const struct analysis_change *ch, int64_t from)
+{
+    const struct analysis_change *first = NULL, *last = NULL;
+    if (ch->at_us > f->started_at_us)
+        return false;
+    for (size_t i = 0; i < in->nchanges; i++) {
+        const struct analysis_change *o = &in->changes[i];
+        if (o->at_us < from || o->at_us > f->started_at_us || !change_concerns(o, f) ||
+            !same_text(o->kind, ch->kind) || !same_text(o->subject, ch->subject))
+            continue;
+        if (first == NULL)
+            first = o;
+        last = o;
+    }
+    return first != NULL && same_text(first->before, last->after);
 }
 
 static void correlate(struct ctx *c, struct analysis_finding *f)
@@ -900,7 +926,8 @@ static void correlate(struct ctx *c, struct analysis_finding *f)
     int64_t to = f->started_at_us + ANALYSIS_CORRELATE_AFTER_US;
     for (size_t i = 0; i < in->nchanges; i++) {
         const struct analysis_change *ch = &in->changes[i];
-        if (ch->at_us < from || ch->at_us > to || !change_concerns(ch, f))
+        if (ch->at_us < from || ch->at_us > to || !change_concerns(ch, f) ||
+            undone_before(in, f, ch, from))
             continue;
         /* Every agent sees a zone edit: list it once, when first seen. */
         bool dup = false;

@@ -269,6 +269,11 @@ static void test_service_tls_and_cert_change(void **state)
      * three hours before the start is not correlated. */
     s.ch[s.nch++] = (struct analysis_change){NOW - 200 * MIN,    "hq1", CHANGES_CERT,
                                              "mail.example.com", "aa",  "bb"};
+    /* webmail's address moved and moved back an hour ago: not listed. */
+    s.ch[s.nch++] = (struct analysis_change){NOW - 70 * MIN,        "hq1",          CHANGES_ADDRESS,
+                                             "webmail.example.com", "203.0.113.10", "203.0.113.20"};
+    s.ch[s.nch++] = (struct analysis_change){NOW - 60 * MIN,        "hq1",          CHANGES_ADDRESS,
+                                             "webmail.example.com", "203.0.113.20", "203.0.113.10"};
     s.ch[s.nch++] = (struct analysis_change){NOW - 11 * MIN,     "hq1", CHANGES_CERT,
                                              "mail.example.com", "bb",  "cc"};
     s.ch[s.nch++] = (struct analysis_change){NOW - 10 * MIN,     "br1", CHANGES_CERT,
@@ -280,7 +285,43 @@ static void test_service_tls_and_cert_change(void **state)
     assert_int_equal(f->layer, RESULT_LAYER_TLS);
     assert_int_equal(f->error, RESULT_TLS_CERT_EXPIRED);
     assert_int_equal(f->nchanges, 1);
-    assert_int_equal(f->changes[0], 1);
+    assert_int_equal(f->changes[0], 3);
+    done(&s);
+}
+
+/* A change undone before the failure began explains nothing; one that was
+ * undone and then made again does. */
+static void test_undone_changes_not_correlated(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    healthy_office(&s);
+    for (size_t i = 0; i < 5; i++)
+        fail_state(find(&s, office_agents[i], IMAPS), RESULT_TCP_REFUSED);
+    /* A certificate swapped and swapped back (seen by two agents). */
+    s.ch[s.nch++] = (struct analysis_change){NOW - 50 * MIN,     "hq1", CHANGES_CERT,
+                                             "mail.example.com", "aa",  "bb"};
+    s.ch[s.nch++] = (struct analysis_change){NOW - 49 * MIN,     "br1", CHANGES_CERT,
+                                             "mail.example.com", "aa",  "bb"};
+    s.ch[s.nch++] = (struct analysis_change){NOW - 40 * MIN,     "hq1", CHANGES_CERT,
+                                             "mail.example.com", "bb",  "aa"};
+    s.ch[s.nch++] = (struct analysis_change){NOW - 39 * MIN,     "br1", CHANGES_CERT,
+                                             "mail.example.com", "bb",  "aa"};
+    /* MX: moved, moved back, moved again: it points elsewhere now. */
+    s.ch[s.nch++] = (struct analysis_change){NOW - 30 * MIN,   "hq1",     CHANGES_DNS_ANSWER,
+                                             "MX example.com", "10 mail", "10 newmail"};
+    s.ch[s.nch++] = (struct analysis_change){NOW - 25 * MIN,   "hq1",        CHANGES_DNS_ANSWER,
+                                             "MX example.com", "10 newmail", "10 mail"};
+    s.ch[s.nch++] = (struct analysis_change){NOW - 20 * MIN,   "hq1",     CHANGES_DNS_ANSWER,
+                                             "MX example.com", "10 mail", "10 newmail"};
+    run(&s);
+    assert_int_equal(s.d.nfindings, 1);
+    const struct analysis_finding *f = &s.d.findings[0];
+    assert_int_equal(f->verdict, ANALYSIS_SERVICE);
+    /* The MX changes are listed (once each), the certificate's are not. */
+    assert_int_equal(f->nchanges, 2);
+    for (size_t i = 0; i < f->nchanges; i++)
+        assert_string_equal(s.ch[f->changes[i]].kind, CHANGES_DNS_ANSWER);
     done(&s);
 }
 
@@ -780,6 +821,7 @@ int main(void)
         cmocka_unit_test(test_device),
         cmocka_unit_test(test_service),
         cmocka_unit_test(test_service_tls_and_cert_change),
+        cmocka_unit_test(test_undone_changes_not_correlated),
         cmocka_unit_test(test_service_outage_with_auth),
         cmocka_unit_test(test_credentials),
         cmocka_unit_test(test_client_config),
