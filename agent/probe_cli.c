@@ -338,6 +338,10 @@ static void print_result(FILE *f, const struct result *r)
         fprintf(f, "  error     %s%s%s\n", result_error_name(r->error),
                 r->detail && r->detail[0] ? ": " : "", r->detail ? r->detail : "");
         fprintf(f, "  hint      %s\n", result_error_hint(r->error));
+    } else if (r->detail != NULL && r->detail[0] != '\0') {
+        /* What a passing check still has to say: where a web page
+         * redirects, which server answered. */
+        fprintf(f, "  detail    %s\n", r->detail);
     }
     fputc('\n', f);
 }
