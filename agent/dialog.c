@@ -123,16 +123,13 @@ int dialog_connect(struct dialog *d, conn_event_cb cb, void *arg)
     };
 
     d->c = conn_create(&cp, cb, arg, err, sizeof(err));
-    if (d->c == NULL) {
-        result_fail(&p->result, RESULT_INTERNAL, "%s", err);
-        return -1;
-    }
-    if (conn_connect(d->c, err, sizeof(err)) < 0) {
-        result_fail(&p->result, RESULT_INTERNAL, "%s", err);
+    if (d->c != NULL && conn_connect(d->c, err, sizeof(err)) == 0)
+        return 0;
+    result_fail(&p->result, RESULT_INTERNAL, "%s", err);
+    if (d->c != NULL)
         conn_destroy(&d->c, NULL, NULL);
-        return -1;
-    }
-    return 0;
+    dialog_discard(d);
+    return -1;
 }
 
 bool dialog_wants_login(const struct dialog *d)
@@ -223,11 +220,9 @@ void dialog_fail(struct dialog *d, enum result_error e, const char *fmt, ...)
     explicit_bzero(tmp, sizeof(tmp));
 }
 
-void dialog_conn_trouble(struct dialog *d, enum conn_event ev, bool quitting,
-                         const char *waiting_for)
+void dialog_conn_trouble(struct dialog *d, enum conn_event ev, const char *waiting_for)
 {
-    /* A dialog that was already saying goodbye has its result. */
-    if (quitting)
+    if (d->succeeded)
         return;
     switch (ev) {
     case CONN_EV_LINE_TOO_LONG:
@@ -336,6 +331,8 @@ void dialog_bad_reply(struct dialog *d, const char *why, const char *line, size_
 {
     char bad[DIALOG_BAD_MAX];
 
+    if (d->succeeded)
+        return;
     dialog_describe_bad(why, line, len, bad, sizeof(bad));
     dialog_fail(d, RESULT_PROTO_BAD_GREETING, "%s instead of %s", bad, waiting_for);
 }

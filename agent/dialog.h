@@ -65,13 +65,13 @@ void *dialog_create(struct probe *p, size_t size, const char *proto);
 /* Creates the connection with the probe's addresses, port, server name,
  * TLS context and deadline, and starts connecting; events go to cb with
  * arg. Each line is bounded by d->line_max (REPLY_LINE_MAX for the mail
- * dialogs) plus its CRLF. Returns 0; or -1 with p->result classified, in which case the
- * caller returns -1 from its start op after dialog_discard(). */
+ * dialogs) plus its CRLF. Returns 0; or -1 with p->result classified and
+ * the state freed (dialog_discard()), which the start op returns as is. */
 int dialog_connect(struct dialog *d, conn_event_cb cb, void *arg)
     __attribute__((warn_unused_result));
 
-/* Frees the state of a dialog whose connection never started (the start
- * op's failure path); the engine then finishes the probe. */
+/* Frees the state of a dialog whose connection never started;
+ * dialog_connect() does it on failure. The engine then finishes the probe. */
 void dialog_discard(struct dialog *d);
 
 /* Whether the probe wants a login: user and password both given. */
@@ -104,10 +104,9 @@ void dialog_fail(struct dialog *d, enum result_error e, const char *fmt, ...)
 /* Records the failure a connection event means for a dialog waiting for
  * waiting_for: a line too long (proto_bad_greeting), the deadline
  * (proto_timeout), the end of the stream (proto_closed), a transport
- * failure (conn's classification). Nothing when quitting: a dialog saying
- * goodbye already has its result. */
-void dialog_conn_trouble(struct dialog *d, enum conn_event ev, bool quitting,
-                         const char *waiting_for);
+ * failure (conn's classification). Nothing once d->succeeded: a dialog
+ * saying goodbye already has its result. */
+void dialog_conn_trouble(struct dialog *d, enum conn_event ev, const char *waiting_for);
 
 /* Classifies a conn CONN_EV_FAILED from conn_error()/conn_error_detail(). */
 void dialog_conn_failed(struct dialog *d);
@@ -143,7 +142,8 @@ void dialog_ehlo_name(char *buf, size_t len);
 void dialog_describe_bad(const char *why, const char *line, size_t len, char *buf, size_t buflen);
 
 /* Fails the dialog with proto_bad_greeting: the description of the
- * malformed line, "instead of" what the dialog was waiting for. */
+ * malformed line, "instead of" what the dialog was waiting for. Nothing
+ * once d->succeeded: a garbled goodbye changes nothing. */
 void dialog_bad_reply(struct dialog *d, const char *why, const char *line, size_t len,
                       const char *waiting_for);
 

@@ -184,7 +184,7 @@ static void on_conn(struct conn *c, enum conn_event ev, void *arg)
     case CONN_EV_LINE_TOO_LONG:
     case CONN_EV_TIMEOUT:
     case CONN_EV_FAILED:
-        dialog_conn_trouble(d, ev, false, https_waiting_for[h->st]);
+        dialog_conn_trouble(d, ev, https_waiting_for[h->st]);
         https_end(h);
         return;
     case CONN_EV_LAST:
@@ -201,11 +201,7 @@ static int https_start(struct probe *p)
         return -1;
     h->st = HTTPS_ST_CONNECTING;
     h->d.line_max = HTTP_REPLY_LINE_MAX;
-    if (dialog_connect(&h->d, on_conn, h) < 0) {
-        dialog_discard(&h->d);
-        return -1;
-    }
-    return 0;
+    return dialog_connect(&h->d, on_conn, h);
 }
 
 const struct probe_ops probe_https_ops = {

@@ -369,10 +369,6 @@ static void on_line(struct imap *m)
         on_reply(m);
         return;
     }
-    if (m->st == IMAP_ST_LOGOUT) {
-        imap_end(m); /* a garbled goodbye changes nothing */
-        return;
-    }
     dialog_bad_reply(&m->d, reply_status_text(st), line, len, imap_waiting_for[m->st]);
     imap_end(m);
 }
@@ -413,18 +409,18 @@ static void on_conn(struct conn *c, enum conn_event ev, void *arg)
         return;
     case CONN_EV_EOF:
         /* A BYE before the close says why: keep the server's words. */
-        if (m->st != IMAP_ST_LOGOUT && m->reply.bye)
+        if (!d->succeeded && m->reply.bye)
             dialog_fail(d, RESULT_PROTO_CLOSED,
                         "the server closed the connection while we waited for %s: %s",
                         imap_waiting_for[m->st], m->reply.text);
         else
-            dialog_conn_trouble(d, ev, m->st == IMAP_ST_LOGOUT, imap_waiting_for[m->st]);
+            dialog_conn_trouble(d, ev, imap_waiting_for[m->st]);
         imap_end(m);
         return;
     case CONN_EV_LINE_TOO_LONG:
     case CONN_EV_TIMEOUT:
     case CONN_EV_FAILED:
-        dialog_conn_trouble(d, ev, m->st == IMAP_ST_LOGOUT, imap_waiting_for[m->st]);
+        dialog_conn_trouble(d, ev, imap_waiting_for[m->st]);
         imap_end(m);
         return;
     case CONN_EV_LAST:
@@ -441,11 +437,7 @@ static int imap_start(struct probe *p, bool implicit_tls)
         return -1;
     m->implicit_tls = implicit_tls;
     m->st = IMAP_ST_CONNECTING;
-    if (dialog_connect(&m->d, on_conn, m) < 0) {
-        dialog_discard(&m->d);
-        return -1;
-    }
-    return 0;
+    return dialog_connect(&m->d, on_conn, m);
 }
 
 static int imaps_start(struct probe *p)

@@ -275,10 +275,6 @@ static void on_line(struct pop3 *m)
         on_reply(m);
         return;
     }
-    if (m->st == POP3_ST_QUIT) {
-        pop3_end(m);
-        return;
-    }
     dialog_bad_reply(&m->d, reply_status_text(st), line, len, pop3_waiting_for[m->st]);
     pop3_end(m);
 }
@@ -322,7 +318,7 @@ static void on_conn(struct conn *c, enum conn_event ev, void *arg)
     case CONN_EV_LINE_TOO_LONG:
     case CONN_EV_TIMEOUT:
     case CONN_EV_FAILED:
-        dialog_conn_trouble(d, ev, m->st == POP3_ST_QUIT, pop3_waiting_for[m->st]);
+        dialog_conn_trouble(d, ev, pop3_waiting_for[m->st]);
         pop3_end(m);
         return;
     case CONN_EV_LAST:
@@ -339,11 +335,7 @@ static int pop3_start(struct probe *p, bool implicit_tls)
         return -1;
     m->implicit_tls = implicit_tls;
     m->st = POP3_ST_CONNECTING;
-    if (dialog_connect(&m->d, on_conn, m) < 0) {
-        dialog_discard(&m->d);
-        return -1;
-    }
-    return 0;
+    return dialog_connect(&m->d, on_conn, m);
 }
 
 static int pop3s_start(struct probe *p)

@@ -330,10 +330,6 @@ static void on_line(struct smtp *m)
         on_reply(m);
         return;
     }
-    if (m->st == SMTP_ST_QUIT) {
-        smtp_end(m);
-        return;
-    }
     dialog_bad_reply(&m->d, reply_status_text(st), line, len, smtp_waiting_for[m->st]);
     smtp_end(m);
 }
@@ -377,7 +373,7 @@ static void on_conn(struct conn *c, enum conn_event ev, void *arg)
     case CONN_EV_LINE_TOO_LONG:
     case CONN_EV_TIMEOUT:
     case CONN_EV_FAILED:
-        dialog_conn_trouble(d, ev, m->st == SMTP_ST_QUIT, smtp_waiting_for[m->st]);
+        dialog_conn_trouble(d, ev, smtp_waiting_for[m->st]);
         smtp_end(m);
         return;
     case CONN_EV_LAST:
@@ -395,11 +391,7 @@ static int smtp_start(struct probe *p, enum smtp_kind kind)
     m->kind = kind;
     m->st = SMTP_ST_CONNECTING;
     dialog_ehlo_name(m->ehlo_name, sizeof(m->ehlo_name));
-    if (dialog_connect(&m->d, on_conn, m) < 0) {
-        dialog_discard(&m->d);
-        return -1;
-    }
-    return 0;
+    return dialog_connect(&m->d, on_conn, m);
 }
 
 static int smtps_start(struct probe *p)
