@@ -1099,9 +1099,8 @@ static void kick(uv_timer_t *t)
     struct conn *c = t->data;
     if (c->closing || (c->state != CONN_ST_OPEN && c->state != CONN_ST_TLS))
         return;
-    /* OpenSSL may hold decrypted bytes the fd will not signal again. */
-    if (c->ssl != NULL && SSL_pending(c->ssl) > 0)
-        read_tls(c);
+    /* dispatch() also reads what OpenSSL holds and the fd will not
+     * signal again. */
     dispatch(c);
 }
 

@@ -154,7 +154,7 @@ enum reply_status http_reply_feed(struct http_reply *r, const char *line, size_t
         r->error = "the status code is not three digits";
         return REPLY_ERR_SYNTAX;
     }
-    if (code >= 100 && code < 200 && code != 101) {
+    if (code < 200 && code != 101) {
         /* Interim (RFC 9110 §15.2): the real answer follows. 101 would
          * switch protocols, which we never asked for: it is final. */
         r->interim++;
