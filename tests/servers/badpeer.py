@@ -39,6 +39,17 @@ def ready(path):
             f.write(str(os.getpid()))
 
 
+def drain_and_close(c):
+    """Reads what the client sends until it closes, then closes too."""
+    c.settimeout(30)
+    try:
+        while c.recv(4096):
+            pass
+    except OSError:
+        pass
+    c.close()
+
+
 def serve_tcp(mode, port, ready_file):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -67,7 +78,11 @@ def serve_tcp(mode, port, ready_file):
         if mode == "stall":
             held.append(c)  # keep it open, say nothing
         elif mode == "close":
-            c.close()
+            # FIN now, but close only after the client is gone: closing
+            # with its ClientHello or command unread would send RST
+            # instead (tcp_reset, a race the tests lost now and then).
+            c.shutdown(socket.SHUT_WR)
+            threading.Thread(target=drain_and_close, args=(c,), daemon=True).start()
         elif mode == "reset":
             c.settimeout(2)
             try:
