@@ -70,6 +70,7 @@ static int print_agent(const struct store_agent *a, void *arg)
         }
         json_object_set_new(o, "spool_dropped", json_integer((json_int_t)a->spool_dropped));
         json_object_set_new(o, "committed_seq", json_integer((json_int_t)a->committed_seq));
+        json_object_set_new(o, "lost", json_integer((json_int_t)a->lost));
         char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(o);
         if (line == NULL)
@@ -79,13 +80,13 @@ static int print_agent(const struct store_agent *a, void *arg)
         return 0;
     }
     if (x->n == 1)
-        fprintf(x->out, "%-20s %-16s %-16s %-8s %-10s %-10s %s\n", "AGENT", "NETWORK", "ADDRESS",
-                "VERSION", "STATE", "LAST SEEN", "SPOOL DROPPED");
+        fprintf(x->out, "%-20s %-16s %-16s %-8s %-10s %-10s %-13s %s\n", "AGENT", "NETWORK",
+                "ADDRESS", "VERSION", "STATE", "LAST SEEN", "SPOOL DROPPED", "LOST");
     ago(a->last_seen_us, x->now, when, sizeof(when));
-    fprintf(x->out, "%-20s %-16s %-16s %-8s %-10s %-10s %llu\n", a->name,
+    fprintf(x->out, "%-20s %-16s %-16s %-8s %-10s %-10s %-13llu %llu\n", a->name,
             a->network ? a->network : "-", a->address ? a->address : "-",
             a->version ? a->version : "-", a->connected ? "connected" : "gone", when,
-            (unsigned long long)a->spool_dropped);
+            (unsigned long long)a->spool_dropped, (unsigned long long)a->lost);
     return 0;
 }
 

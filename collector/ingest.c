@@ -54,6 +54,12 @@ int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const c
     /* Decoded results borrow from the arena, emptied per batch: the store
      * copies what it keeps past store_result_add(). */
     wire_arena_reset(in->arena);
+    /* Batches follow what is stored (serve refuses one after a gap), so
+     * a sequence number skipped here is one the agent no longer had: its
+     * spool dropped it before it reached us. Rows it dropped after we
+     * stored them (an ack lost with a killed collector) are not lost, so
+     * this, not the spool's own count, is the exact loss. */
+    uint64_t lost = 0;
     for (size_t i = 0; i < b->nresults; i++) {
         struct result r;
         char err[256];
@@ -67,8 +73,10 @@ int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const c
             log_warn(in->log, "agent %s: refused a result without a sequence number", agent);
             continue;
         }
-        if (r.seq > *max_seq)
+        if (r.seq > *max_seq) {
+            lost += r.seq - *max_seq - 1;
             *max_seq = r.seq;
+        }
         /* Change detection rides on the store's latest state: hashes on
          * the hot path, change rows only when a fact differs. */
         char dns_text[CHANGES_TEXT_MAX];
@@ -88,6 +96,15 @@ int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const c
             stats->stored++;
         else
             stats->duplicates++;
+    }
+    if (lost > 0) {
+        if (store_agent_lost_add(in->store, agent_id, lost) < 0) {
+            log_error(in->log, "agent %s: cannot count lost results: %s", agent,
+                      store_error(in->store));
+            return -1;
+        }
+        log_warn(in->log, "agent %s: %llu results never arrived (dropped by its bounded spool)",
+                 agent, (unsigned long long)lost);
     }
     return 0;
 }

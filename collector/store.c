@@ -114,6 +114,11 @@ int store_agent_update(struct store *s, int64_t id, const struct store_agent *a)
     return s->ops->agent_update(s->b, id, a, s->err, sizeof(s->err));
 }
 
+int store_agent_lost_add(struct store *s, int64_t id, uint64_t n)
+{
+    return s->ops->agent_lost_add(s->b, id, n, s->err, sizeof(s->err));
+}
+
 int store_agent_committed_seq(struct store *s, int64_t id, uint64_t *seq)
 {
     return s->ops->agent_committed_seq(s->b, id, seq, s->err, sizeof(s->err));

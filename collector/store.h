@@ -40,6 +40,7 @@ struct store_agent {
     uint64_t spool_pending;
     bool has_spool;         /* update: the spool counters are news, even 0 */
     uint64_t committed_seq; /* highest seq stored */
+    uint64_t lost;          /* seqs below committed_seq that never arrived */
     bool connected;         /* filled by the reader: seen recently */
 };
 
@@ -129,6 +130,12 @@ int store_agent_id(struct store *s, const char *name, int64_t *id)
  * counters likewise, unless has_spool says the spool counters are the
  * agent's fresh report — a drained spool is 0 pending). Returns 0 or -1. */
 int store_agent_update(struct store *s, int64_t id, const struct store_agent *a)
+    __attribute__((warn_unused_result));
+
+/* Counts n more of the agent's results as lost: sequence numbers it
+ * skipped because its bounded spool dropped them before they were stored.
+ * Within the caller's transaction. Returns 0 or -1. */
+int store_agent_lost_add(struct store *s, int64_t id, uint64_t n)
     __attribute__((warn_unused_result));
 
 /* Highest seq stored for the agent (0 when none). Returns 0 or -1. */

@@ -130,6 +130,9 @@ static const char *const migrations[] = {
     "ALTER TABLE latest ADD COLUMN cert TEXT;"
     "UPDATE latest SET episode_us = since_us, fail_layer = layer, fail_error = error"
     " WHERE ok = 0;",
+    /* 3: results that never arrived, counted where the agent's sequence
+     * jumps (store_agent_lost_add). */
+    "ALTER TABLE agents ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SQLITE_SCHEMA_VERSION,
@@ -847,6 +850,21 @@ static int sqlite_agent_update(void *p, int64_t id, const struct store_agent *a,
     return 0;
 }
 
+/* The rare path (only when results went missing): no prepared statement. */
+static int sqlite_agent_lost_add(void *p, int64_t id, uint64_t n, char *err, size_t errlen)
+{
+    struct sqlite_store *b = p;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(b->db, "UPDATE agents SET lost = lost + ?2 WHERE id = ?1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_fail(b->db, "counting lost results", err, errlen);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, n > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)n);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : db_fail(b->db, "counting lost results", err, errlen);
+}
+
 static int sqlite_agent_committed_seq(void *p, int64_t id, uint64_t *seq, char *err, size_t errlen)
 {
     struct sqlite_store *b = p;
@@ -1242,6 +1260,7 @@ static int agent_row(sqlite3_stmt *st, void *p, char *err, size_t errlen)
         .spool_dropped = (uint64_t)sqlite3_column_int64(st, 8),
         .spool_pending = (uint64_t)sqlite3_column_int64(st, 9),
         .committed_seq = (uint64_t)sqlite3_column_int64(st, 10),
+        .lost = (uint64_t)sqlite3_column_int64(st, 11),
     };
     a.connected = a.last_seen_us >= c->connected_after_us;
     return c->cb(&a, c->arg) != 0;
@@ -1254,7 +1273,7 @@ static int sqlite_agents_each(void *p, int64_t connected_after_us, store_agent_c
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(b->db,
                            "SELECT name, site, network, version, address, netctx, first_seen_us,"
-                           " last_seen_us, spool_dropped, spool_pending, committed_seq"
+                           " last_seen_us, spool_dropped, spool_pending, committed_seq, lost"
                            " FROM agents ORDER BY name",
                            -1, &st, NULL) != SQLITE_OK)
         return db_fail(b->db, "listing agents", err, errlen);
@@ -1269,7 +1288,7 @@ static int sqlite_agent_get(void *p, int64_t id, store_agent_cb cb, void *arg, c
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(b->db,
                            "SELECT name, site, network, version, address, netctx, first_seen_us,"
-                           " last_seen_us, spool_dropped, spool_pending, committed_seq"
+                           " last_seen_us, spool_dropped, spool_pending, committed_seq, lost"
                            " FROM agents WHERE id = ?1",
                            -1, &st, NULL) != SQLITE_OK)
         return db_fail(b->db, "reading an agent", err, errlen);
@@ -1480,6 +1499,7 @@ const struct store_ops store_sqlite_ops = {
     .agent_id = sqlite_agent_id,
     .agent_update = sqlite_agent_update,
     .agent_committed_seq = sqlite_agent_committed_seq,
+    .agent_lost_add = sqlite_agent_lost_add,
     .result_add = sqlite_result_add,
     .result_add_facts = sqlite_result_add_facts,
     .agent_get = sqlite_agent_get,

@@ -356,6 +356,33 @@ static void test_agent_spool_drains_to_zero(void **state)
     assert_int_equal(pending, 0);
 }
 
+static int lost_cb(const struct store_agent *a, void *arg)
+{
+    *(uint64_t *)arg = a->lost;
+    return 0;
+}
+
+/* Lost results add up within a transaction and vanish with its rollback. */
+static void test_agent_lost(void **state)
+{
+    struct fixture *f = *state;
+    int64_t a = agent(f->s, "a1");
+    uint64_t lost = 99;
+    assert_int_equal(store_agents_each(f->s, 0, lost_cb, &lost), 0);
+    assert_int_equal(lost, 0);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_agent_lost_add(f->s, a, 3), 0);
+    assert_int_equal(store_agent_lost_add(f->s, a, 4), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_agents_each(f->s, 0, lost_cb, &lost), 0);
+    assert_int_equal(lost, 7);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_agent_lost_add(f->s, a, 5), 0);
+    store_rollback(f->s);
+    assert_int_equal(store_agents_each(f->s, 0, lost_cb, &lost), 0);
+    assert_int_equal(lost, 7);
+}
+
 static void test_results_and_duplicates(void **state)
 {
     struct fixture *f = *state;
@@ -786,6 +813,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fresh_file_is_migrated_from_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_ids_and_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_spool_drains_to_zero, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_agent_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_results_and_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_latest_streaks, setup, teardown),
