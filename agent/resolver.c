@@ -860,10 +860,13 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
                      resolver_type_name(q->qtype));
             break;
         case ARES_ECONNREFUSED:
-            rep.error = RESULT_DNS_TIMEOUT;
+            /* ICMP "port unreachable": an answer, not silence. Calling it a
+             * timeout sent people looking for a firewall that drops. */
+            rep.error = RESULT_DNS_REFUSED;
             snprintf(detail, sizeof(detail),
-                     "%s %s: the resolver's port is closed (nothing listens there)", q->name,
-                     resolver_type_name(q->qtype));
+                     "%s %s: the resolver's port is closed (ICMP port unreachable: nothing "
+                     "listens there)",
+                     q->name, resolver_type_name(q->qtype));
             break;
         case ARES_ENOMEM:
             rep.error = RESULT_INTERNAL;

@@ -28,7 +28,8 @@ static const struct {
     {"dns_servfail", RESULT_LAYER_DNS,
      "the resolver could not get an answer: the zone's servers or the resolver are broken"},
     {"dns_refused", RESULT_LAYER_DNS,
-     "the resolver refused the query: check which resolver this machine uses"},
+     "the resolver refused the query, or nothing listens on its port: check which resolver "
+     "this machine uses and that it is running"},
     {"dns_timeout", RESULT_LAYER_DNS,
      "no DNS answer in time: the resolver is down or unreachable from here"},
     {"tcp_refused", RESULT_LAYER_TCP,

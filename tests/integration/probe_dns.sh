@@ -72,8 +72,13 @@ fi
 probe_json --timeout 1 --resolver "127.0.0.1:$silent_port" dns://vantage.test/MX
 expect_result dns://vantage.test/MX dns_timeout dns
 expect_field dns://vantage.test/MX '900000 <= d["phases_us"]["total"] < 1500000' True
+# A closed port answers with ICMP "port unreachable": refused at once, not
+# a timeout, and the detail says why.
 probe_json --timeout 2 --resolver "127.0.0.1:$closed_port" dns://vantage.test/MX
-expect_result dns://vantage.test/MX dns_timeout dns
+expect_rc 1
+expect_result dns://vantage.test/MX dns_refused dns
+expect_field dns://vantage.test/MX '"port is closed" in d["detail"]' True
+expect_field dns://vantage.test/MX 'd["phases_us"]["total"] < 900000' True
 
 # Host lookups of connection checks: both families asked and kept; the
 # AAAA (::1, nothing listens) is tried first, then 127.0.0.1.

@@ -103,8 +103,8 @@ fault_case "office firewall rejects mail ports" "block-port branch mail reject" 
     "ok tcp_refused tcp_refused ok"
 fault_case "host firewall on one host" "host-block hq2 993 reject" "hq2" \
     "ok tcp_refused ok ok"
-# A closed resolver port ("port unreachable") is reported as refused by
-# dig and as a timeout by the agent; both name the DNS layer.
+# A closed resolver port ("port unreachable") is refused for dig and the
+# agent alike; a reject rule that drops the ICMP answer makes it a timeout.
 DNS_CLOSED="dns_refused|dns_timeout"
 fault_case "host firewall blocks DNS" "host-block br1 dns reject" "br1" \
     "$DNS_CLOSED $DNS_CLOSED $DNS_CLOSED $DNS_CLOSED"
