@@ -34,6 +34,8 @@ static int setup(struct attempt *a, char *err, size_t errlen)
     const struct agentconf *conf = a->conf;
     if (!conf->insecure_plaintext && transport_load_keys(conf->secret_key, &keys, err, errlen) < 0)
         return -1;
+    if (!conf->insecure_plaintext)
+        memcpy(a->public_key, keys.public_key, sizeof(a->public_key));
     a->ctx = zmq_ctx_new();
     if (a->ctx == NULL) {
         snprintf(err, errlen, "cannot create a ZeroMQ context: %s", zmq_strerror(errno));
