@@ -193,6 +193,13 @@ struct agentconf *agentconf_load(const char *path, char *err, size_t errlen)
                          "not a Z85 public key: paste the 40-character line of collector.pub");
             goto fail;
         }
+        e = config_get(main_s, "secret_key");
+        char why[CONFIG_ERR_MAX];
+        if (transport_key_file_public(ac->secret_key, e->value, ac->collector_public_key, why,
+                                      sizeof(why))) {
+            config_error(c, e, err, errlen, "%s", why);
+            goto fail;
+        }
     } else if (!transport_endpoint_is_local(ac->collector)) {
         config_error(c, config_get(main_s, "insecure_plaintext"), err, errlen,
                      "plaintext is allowed only to a loopback or ipc collector");

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agentconf.h"
+#include "conncheck.h"
 #include "daemon.h"
 #include "log.h"
 #if __has_include("probe_cli.h")
@@ -35,12 +36,15 @@ static void usage(FILE *out)
           "commands:\n"
           "  keygen --out DIR       write DIR/agent.key (0600) and DIR/agent.pub\n"
           "  run [-c FILE]          run the agent daemon (default " DEFAULT_CONFIG ")\n"
+          "  check-connection [-c FILE] [--timeout S]\n"
+          "                         try the link to the collector once and say why it fails\n"
           "  probe [OPTIONS] SPEC...  probe now and print what was seen (see probe --help)\n"
           "\n"
           "  -h, --help             this help\n"
           "  -V, --version          print the version\n"
           "\n"
-          "exit status: 0 success, 1 a probe failed, 2 usage or runtime error\n",
+          "exit status: 0 success, 1 a probe failed (check-connection: the connection\n"
+          "failed), 2 usage or runtime error\n",
           out);
 }
 
@@ -117,6 +121,72 @@ static int cmd_run(int argc, char **argv)
     return rc;
 }
 
+static void check_connection_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: vantage-agent check-connection [-c agent.conf] [--timeout S]\n"
+            "\n"
+            "Connects to the collector once, as 'run' would (CURVE handshake, then a hello\n"
+            "that the collector answers without recording anything), and says whether the\n"
+            "link works and, if not, the likely cause: nothing answers at the address, the\n"
+            "handshake fails (collector_public_key is not the line of that collector's\n"
+            "collector.pub), or the collector refuses this agent's key (not in its\n"
+            "authorized_keys).\n"
+            "\n"
+            "  -c, --config FILE   agent configuration (default " DEFAULT_CONFIG ")\n"
+            "  --timeout S         give up after S seconds (default %d)\n"
+            "  -h, --help          this help\n"
+            "\n"
+            "exit status: 0 connected and accepted, 1 the connection failed, 2 usage or\n"
+            "configuration error\n",
+            CONNCHECK_DEFAULT_TIMEOUT_S);
+}
+
+static int cmd_check_connection(int argc, char **argv)
+{
+    const char *config = DEFAULT_CONFIG;
+    int timeout_s = CONNCHECK_DEFAULT_TIMEOUT_S;
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        if (ch == 'c') {
+            config = optarg;
+        } else if (ch == 't') {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < 1 || v > 3600) {
+                fprintf(stderr,
+                        "vantage-agent: --timeout '%s': give whole seconds from 1 to 3600\n",
+                        optarg);
+                return 2;
+            }
+            timeout_s = (int)v;
+        } else if (ch == 'h') {
+            check_connection_usage(stdout);
+            return 0;
+        } else {
+            fputs("Try 'vantage-agent check-connection --help'.\n", stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vantage-agent: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    char err[1024];
+    struct agentconf *conf = agentconf_load(config, err, sizeof(err));
+    if (conf == NULL) {
+        fprintf(stderr, "vantage-agent: %s\n", err);
+        return 2;
+    }
+    enum conncheck_status st = conncheck_run(conf, timeout_s * 1000, stdout, stderr);
+    agentconf_destroy(&conf);
+    return (int)st;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -137,6 +207,8 @@ int main(int argc, char **argv)
         return cmd_keygen(argc - 1, argv + 1);
     if (strcmp(cmd, "run") == 0)
         return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "check-connection") == 0)
+        return cmd_check_connection(argc - 1, argv + 1);
     if (strcmp(cmd, "probe") == 0)
         return probe_cli_main(argc - 1, argv + 1);
     fprintf(stderr, "vantage-agent: unknown command '%s'\nTry 'vantage-agent --help'.\n", cmd);

@@ -9,8 +9,16 @@
 #include <zmq.h>
 
 #include "clock.h"
+#include "linkstate.h"
 
 #define UPLINK_TICK_MS 1000 /* safety re-check of ZMQ_EVENTS */
+
+/* While the collector does not answer, the agent says why it thinks so
+ * after these many seconds, then again after each next one; the last
+ * repeats. Soon enough that a wrong key shows up while the operator is
+ * still looking; rarely enough that an outage does not flood the log. */
+static const unsigned trouble_warn_s[] = {10, 30, 60, 300};
+#define TROUBLE_WARN_STEPS (sizeof(trouble_warn_s) / sizeof(trouble_warn_s[0]))
 
 struct pending_row {
     uint8_t *data;
@@ -35,7 +43,8 @@ struct uplink {
     struct netctx net;
     bool have_net;
     bool hello_due;
-    uint64_t sent_seq; /* highest seq sent in this connection */
+    bool hello_on_link; /* a hello went out since the last disconnect */
+    uint64_t sent_seq;  /* highest seq sent in this connection */
     uint64_t acked_seq;
     uint64_t waiting_since_us; /* monotonic: unacked data since; 0 = none */
     uint64_t refused_at_us;    /* the collector refused our key; 0 = not */
@@ -44,6 +53,10 @@ struct uplink {
     uint64_t last_tx_us;
     uint64_t last_hello_us;
     bool was_connected;
+    uint64_t trouble_since_us; /* monotonic: no answer since; 0 = the link works */
+    uint64_t next_warn_us;     /* monotonic: when to say why next */
+    unsigned warn_step;        /* index into trouble_warn_s */
+    struct linkstate link;     /* what the monitor saw since trouble began */
     uplink_config_cb on_config;
     uplink_run_now_cb on_run_now;
     void *arg;
@@ -91,6 +104,7 @@ static int send_hello(struct uplink *u)
     netctx_wire_clear(&m.u.hello.net);
     if (rc == 0) {
         u->hello_due = false;
+        u->hello_on_link = true;
         u->last_hello_us = clock_mono_us();
         log_debug(u->log, "hello sent");
     }
@@ -157,6 +171,46 @@ static int send_batch(struct uplink *u)
     return sent;
 }
 
+/* The link stopped working (or has not worked yet): watch what the
+ * monitor sees, and say why after the first delay. */
+static void begin_trouble(struct uplink *u, uint64_t now)
+{
+    if (u->trouble_since_us != 0)
+        return;
+    u->trouble_since_us = now;
+    u->warn_step = 0;
+    u->next_warn_us = now + trouble_warn_s[0] * 1000000ULL;
+    linkstate_reset(&u->link);
+}
+
+static void end_trouble(struct uplink *u)
+{
+    if (u->trouble_since_us != 0 && u->warn_step > 0)
+        log_info(u->log, "the collector at %s answers again after %llus", u->endpoint,
+                 (unsigned long long)((clock_mono_us() - u->trouble_since_us) / 1000000));
+    u->trouble_since_us = 0;
+}
+
+/* A collector that never answers is the first thing a new deployment
+ * meets (wrong key, collector not started): say what the monitor saw and
+ * what to check, with a growing interval. */
+static void warn_trouble(struct uplink *u, uint64_t now)
+{
+    if (u->trouble_since_us == 0 || now < u->next_warn_us)
+        return;
+    char why[768];
+    linkstate_explain(&u->link, u->endpoint, u->name, why, sizeof(why));
+    if (u->warn_step + 1 < TROUBLE_WARN_STEPS)
+        u->warn_step++;
+    unsigned next = trouble_warn_s[u->warn_step];
+    log_warn(u->log,
+             "no answer from the collector for %llus: %s (results wait in the spool; "
+             "'vantage-agent check-connection -c agent.conf' tests the link once; next warning "
+             "in %us)",
+             (unsigned long long)((now - u->trouble_since_us) / 1000000), why, next);
+    u->next_warn_us = now + next * 1000000ULL;
+}
+
 static void handle(struct uplink *u, const uint8_t *buf, size_t len)
 {
     char err[256];
@@ -170,8 +224,16 @@ static void handle(struct uplink *u, const uint8_t *buf, size_t len)
         u->was_connected = true;
         log_info(u->log, "collector answered");
     }
+    end_trouble(u);
     switch (m->kind) {
     case WIRE_ACK:
+        /* The ack of a hello names this agent as the collector knows it. */
+        if (m->u.ack.name != NULL && strcmp(m->u.ack.name, u->name) != 0)
+            log_warn(u->log,
+                     "the collector knows this agent as '%s' (the name its authorized_keys "
+                     "gives this agent's key), not '%s' (name = in agent.conf): results are "
+                     "stored as '%s'; make the two names the same",
+                     m->u.ack.name, u->name, m->u.ack.name);
         if (m->u.ack.seq > u->acked_seq) {
             if (spool_ack(u->spool, m->u.ack.seq) < 0)
                 log_error(u->log, "cannot drop acknowledged results from the spool");
@@ -244,31 +306,10 @@ static void on_poll(uv_poll_t *h, int status, int events)
  * the old one may be lost: say hello again and resend what is not acked. */
 static void drain_monitor(struct uplink *u)
 {
-    for (;;) {
-        int ev = 0;
-        size_t evlen = sizeof(ev);
-        if (zmq_getsockopt(u->monitor, ZMQ_EVENTS, &ev, &evlen) != 0 || !(ev & ZMQ_POLLIN))
-            break;
-        zmq_msg_t frame;
-        zmq_msg_init(&frame);
-        if (zmq_msg_recv(&frame, u->monitor, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&frame);
-            break;
-        }
-        uint16_t event = 0;
-        if (zmq_msg_size(&frame) >= 2)
-            memcpy(&event, zmq_msg_data(&frame), 2);
-        int more = zmq_msg_more(&frame);
-        zmq_msg_close(&frame);
-        while (more) { /* the second frame: the endpoint */
-            zmq_msg_init(&frame);
-            if (zmq_msg_recv(&frame, u->monitor, ZMQ_DONTWAIT) < 0) {
-                zmq_msg_close(&frame);
-                break;
-            }
-            more = zmq_msg_more(&frame);
-            zmq_msg_close(&frame);
-        }
+    uint16_t event;
+    uint32_t value;
+    while (linkstate_read(u->monitor, &event, &value) == 1) {
+        linkstate_note(&u->link, event, value);
         if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
             /* libzmq does not retry after a refusal; we do, slowly, so that
              * adding the key on the collector is all an operator does. */
@@ -282,10 +323,16 @@ static void drain_monitor(struct uplink *u)
         } else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             u->refused_at_us = 0;
             log_debug(u->log, "connected to the collector");
-            u->hello_due = true;
+            /* The pipe may have let a hello through before this event was
+             * read: a second one would make the collector log the connect
+             * and push the targets twice. */
+            if (!u->hello_on_link)
+                u->hello_due = true;
             u->sent_seq = u->acked_seq;
         } else if (event == ZMQ_EVENT_DISCONNECTED) {
             log_debug(u->log, "disconnected from the collector");
+            u->hello_on_link = false;
+            begin_trouble(u, clock_mono_us());
         }
     }
 }
@@ -319,6 +366,7 @@ static void on_tick(uv_timer_t *t)
             log_warn(u->log, "collector silent for %llus; will resend unacknowledged results",
                      (unsigned long long)(silent / 1000000));
             u->was_connected = false;
+            begin_trouble(u, now);
         }
         /* Whatever is unacknowledged may have been lost with a restart. */
         u->sent_seq = u->acked_seq;
@@ -337,7 +385,11 @@ static void on_tick(uv_timer_t *t)
         u->waiting_since_us = 0;
         u->hello_due = true;
     }
-    if (now - u->last_tx_us > UPLINK_HEARTBEAT_MS * 1000ULL) {
+    warn_trouble(u, now);
+    /* Not before the hello: a heartbeat first would reach a collector that
+     * has no session for us yet, which pushes the targets, and then again
+     * for the hello that follows. */
+    if (!u->hello_due && now - u->last_tx_us > UPLINK_HEARTBEAT_MS * 1000ULL) {
         struct wire_msg m = {.kind = WIRE_HEARTBEAT, .u.heartbeat_us = clock_wall_us()};
         (void)send_msg(u, &m);
     }
@@ -389,9 +441,7 @@ struct uplink *uplink_create(const struct uplink_params *p, char *err, size_t er
     }
     /* Each uplink has its own context, so the name cannot collide. */
     const char *mon_ep = "inproc://uplink-monitor";
-    if (zmq_socket_monitor(u->sock, mon_ep,
-                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0 ||
+    if (zmq_socket_monitor(u->sock, mon_ep, LINKSTATE_EVENTS) != 0 ||
         (u->monitor = zmq_socket(u->ctx, ZMQ_PAIR)) == NULL ||
         zmq_connect(u->monitor, mon_ep) != 0) {
         snprintf(err, errlen, "cannot watch the connection: %s", zmq_strerror(errno));
@@ -415,6 +465,7 @@ struct uplink *uplink_create(const struct uplink_params *p, char *err, size_t er
     uv_timer_init(p->loop, &u->coalesce);
     u->coalesce.data = u;
     u->last_hello_us = clock_mono_us();
+    begin_trouble(u, u->last_hello_us);
     process(u);
     return u;
 fail:

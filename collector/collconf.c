@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "spec.h"
+#include "transport.h"
 
 static const char *const collector_keys[] = {"listen",          "database", "secret_key",
                                              "authorized_keys", "control",  "insecure_plaintext",
@@ -215,6 +216,14 @@ struct collconf *collconf_load(const char *path, char *err, size_t errlen)
                  "with 'vantage-collector keygen --out DIR')",
                  path, main_s->line);
         goto fail;
+    }
+    if (!cc->insecure_plaintext) {
+        const struct config_entry *e = config_get(main_s, "secret_key");
+        char why[CONFIG_ERR_MAX];
+        if (transport_key_file_public(cc->secret_key, e->value, NULL, why, sizeof(why))) {
+            config_error(c, e, err, errlen, "%s", why);
+            goto fail;
+        }
     }
     cc->targets.targets = calloc(ntargets ? ntargets : 1, sizeof(struct wire_target));
     if (cc->targets.targets == NULL)

@@ -127,20 +127,22 @@ static struct session *session_get(struct serve *s, const uint8_t *id, size_t id
     return se;
 }
 
-static int send_msg(struct serve *s, const struct session *se, const struct wire_msg *m)
+/* Sends m to the connection with routing id id; name is for the log. */
+static int send_to(struct serve *s, const uint8_t *id, size_t idlen, const char *name,
+                   const struct wire_msg *m)
 {
     uint8_t *buf;
     size_t len;
     if (wire_msg_encode(m, &buf, &len) < 0) {
-        log_error(s->log, "cannot encode a %s for %s", wire_kind_name(m->kind), se->name);
+        log_error(s->log, "cannot encode a %s for %s", wire_kind_name(m->kind), name);
         return -1;
     }
     int rc = 0;
     /* DONTWAIT: a slow or vanished agent must never stall ingest; it will
      * ask again (hello, resend) and get its answer then. */
-    if (zmq_send(s->router, se->id, se->idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+    if (zmq_send(s->router, id, idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
         zmq_send(s->router, buf, len, ZMQ_DONTWAIT) < 0) {
-        log_debug(s->log, "cannot send %s to %s: %s", wire_kind_name(m->kind), se->name,
+        log_debug(s->log, "cannot send %s to %s: %s", wire_kind_name(m->kind), name,
                   zmq_strerror(errno));
         rc = -1;
     }
@@ -148,11 +150,44 @@ static int send_msg(struct serve *s, const struct session *se, const struct wire
     return rc;
 }
 
-static void send_ack(struct serve *s, struct session *se)
+static int send_msg(struct serve *s, const struct session *se, const struct wire_msg *m)
+{
+    return send_to(s, se->id, se->idlen, se->name, m);
+}
+
+/* hello: this ack answers a hello, so it tells the agent its name here. */
+static void send_ack(struct serve *s, struct session *se, bool hello)
 {
     struct wire_msg m = {.kind = WIRE_ACK, .u.ack = {.seq = se->ack_seq, .gap = se->gap}};
+    if (hello)
+        m.u.ack.name = se->name;
     send_msg(s, se, &m);
     se->gap = false;
+}
+
+/* With CURVE an agent's results go under the name authorized_keys binds to
+ * its key; a different name = in its agent.conf is a mistake that would
+ * otherwise go unnoticed (the agent logs its side from the hello's ack). */
+static void warn_name_mismatch(struct serve *s, const char *user, const struct wire_msg *m,
+                               const char *peer)
+{
+    const char *claimed = m->u.hello.name && m->u.hello.name[0] ? m->u.hello.name : m->agent;
+    if (user == NULL || user[0] == '\0' || claimed == NULL || strcmp(claimed, user) == 0)
+        return;
+    log_warn(s->log,
+             "agent at %s calls itself '%s' (name = in its agent.conf), but authorized_keys "
+             "binds its key to '%s': '%s' is the name used for its results; make the two names "
+             "the same",
+             peer ? peer : "?", claimed, user, user);
+}
+
+/* `vantage-agent check-connection`: an ack that names the agent, and
+ * nothing recorded, so that the agent's own session is left alone. */
+static void answer_check(struct serve *s, const zmq_msg_t *idm, const char *name, const char *peer)
+{
+    log_info(s->log, "agent %s (%s) checked its connection", name, peer ? peer : "?");
+    struct wire_msg m = {.kind = WIRE_ACK, .u.ack = {.name = (char *)name}};
+    send_to(s, zmq_msg_data((zmq_msg_t *)idm), zmq_msg_size((zmq_msg_t *)idm), name, &m);
 }
 
 static void send_config(struct serve *s, struct session *se)
@@ -211,7 +246,7 @@ static void on_hello(struct serve *s, struct session *se, const struct wire_hell
     log_info(s->log, "agent %s (network %s, version %s) says hello: %llu spooled, %llu dropped",
              se->name, se->network, h->version ? h->version : "?",
              (unsigned long long)h->spool.pending, (unsigned long long)h->spool.dropped);
-    send_ack(s, se);
+    send_ack(s, se, true);
     if (h->config_version == NULL || strcmp(h->config_version, (*s->conf)->targets.version) != 0)
         send_config(s, se);
     else
@@ -287,17 +322,22 @@ static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
                  peer ? peer : "?");
         goto out;
     }
+    /* The socket is dual-stack: IPv4 peers arrive as ::ffff:a.b.c.d. */
+    if (peer != NULL && strncmp(peer, "::ffff:", 7) == 0 && strchr(peer + 7, '.') != NULL)
+        peer += 7;
+    if (m->kind == WIRE_HELLO)
+        warn_name_mismatch(s, user, m, peer);
+    if (m->kind == WIRE_HELLO && m->u.hello.check_only) {
+        answer_check(s, &idm, name, peer);
+        goto out;
+    }
     struct session *se = session_get(s, zmq_msg_data(&idm), zmq_msg_size(&idm), name);
     if (se == NULL)
         goto out;
     se->last_seen_us = clock_wall_us();
     se->dirty = true;
-    if (peer != NULL) {
-        /* The socket is dual-stack: IPv4 peers arrive as ::ffff:a.b.c.d. */
-        if (strncmp(peer, "::ffff:", 7) == 0 && strchr(peer + 7, '.') != NULL)
-            peer += 7;
+    if (peer != NULL)
         snprintf(se->address, sizeof(se->address), "%s", peer);
-    }
 
     /* An agent that reconnected to this (restarted) collector without a
      * hello still gets the current targets. */
@@ -355,7 +395,7 @@ static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
         break;
     case WIRE_HEARTBEAT:
         if (!*in_txn)
-            send_ack(s, se);
+            send_ack(s, se, false);
         else
             se->acked = true;
         break;
@@ -505,7 +545,7 @@ static int serve_loop(struct serve *s)
         for (size_t i = 0; i < s->nsessions; i++)
             if (s->sessions[i].acked) {
                 s->sessions[i].acked = false;
-                send_ack(s, &s->sessions[i]);
+                send_ack(s, &s->sessions[i], false);
             }
         flush_last_seen(s, false);
     }

@@ -69,10 +69,54 @@ int transport_keygen(const char *dir, const char *name, char *err, size_t errlen
     return write_file(path, text, 0644, err, errlen);
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+int transport_key_file_public(const char *path, const char *value, const char *known_public,
+                              char *err, size_t errlen)
+{
+    if (ends_with(path, ".pub")) {
+        size_t stem = strlen(value) - (ends_with(value, ".pub") ? 4 : 0);
+        snprintf(err, errlen,
+                 "%s is a public key file (what keygen writes for the other side); secret_key "
+                 "must name the secret key keygen wrote beside it: write secret_key = %.*s.key",
+                 value, (int)stem, value);
+        return 1;
+    }
+    if (known_public == NULL)
+        return 0;
+    char buf[128];
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    int same = strcmp(buf, known_public) == 0;
+    explicit_bzero(buf, sizeof(buf));
+    if (!same)
+        return 0;
+    snprintf(err, errlen,
+             "%s holds the peer's public key (the same as collector_public_key), not this "
+             "side's secret key: write secret_key = the .key file that 'keygen --out DIR' "
+             "wrote on this machine",
+             value);
+    return 1;
+}
+
 int transport_load_keys(const char *path, struct transport_keys *keys, char *err, size_t errlen)
 {
     char buf[256];
     struct stat st;
+    /* Before the mode check: "chmod 600" would be the wrong advice. */
+    if (transport_key_file_public(path, path, NULL, err, errlen))
+        return -1;
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
         snprintf(err, errlen, "%s: cannot open secret key: %s (make one with 'keygen --out DIR')",

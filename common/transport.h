@@ -53,6 +53,16 @@ int transport_keygen(const char *dir, const char *name, char *err, size_t errlen
  * with err (missing, unreadable, group/other-readable, malformed). */
 int transport_load_keys(const char *path, struct transport_keys *keys, char *err, size_t errlen);
 
+/* Whether the file at path, named value in a config file, holds a public
+ * key where a secret key belongs: its name ends in ".pub" (keygen's
+ * NAME.pub), or its first line is known_public (the peer's public key
+ * from the same config; may be NULL). Both are 40 Z85 characters on a
+ * line, so the content alone cannot tell them apart. Returns 1 with what
+ * to write instead in err, 0 when it looks like a secret key file (or
+ * cannot be read: loading it will say why). */
+int transport_key_file_public(const char *path, const char *value, const char *known_public,
+                              char *err, size_t errlen);
+
 /* Whether text is a valid Z85-encoded 32-byte key. */
 bool transport_key_valid(const char *text);
 

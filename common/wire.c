@@ -543,6 +543,8 @@ int wire_msg_encode(const struct wire_msg *m, uint8_t **buf, size_t *len)
         stats_to_pb(&m->u.hello.spool, &stats);
         hello.spool = &stats;
         hello.config_version = m->u.hello.config_version;
+        hello.has_check_only = m->u.hello.check_only;
+        hello.check_only = m->u.hello.check_only;
         env.body_case = VANTAGE__ENVELOPE__BODY_HELLO;
         env.hello = &hello;
         break;
@@ -570,6 +572,7 @@ int wire_msg_encode(const struct wire_msg *m, uint8_t **buf, size_t *len)
         ack.committed_seq = m->u.ack.seq;
         ack.has_gap = m->u.ack.gap;
         ack.gap = m->u.ack.gap;
+        ack.agent_name = m->u.ack.name;
         env.body_case = VANTAGE__ENVELOPE__BODY_ACK;
         env.ack = &ack;
         break;
@@ -753,6 +756,7 @@ struct wire_msg *wire_msg_decode(const uint8_t *buf, size_t len, char *err, size
         m->u.hello.site = h->site;
         m->u.hello.version = h->version;
         m->u.hello.config_version = h->config_version;
+        m->u.hello.check_only = h->has_check_only && h->check_only;
         stats_from_pb(h->spool, &m->u.hello.spool);
         m->kind = WIRE_HELLO;
         break;
@@ -784,6 +788,9 @@ struct wire_msg *wire_msg_decode(const uint8_t *buf, size_t len, char *err, size
         break;
     }
     case VANTAGE__ENVELOPE__BODY_ACK:
+        if (!str_ok(env->ack->agent_name, RESULT_NAME_MAX, "agent name", err, errlen))
+            goto fail;
+        m->u.ack.name = env->ack->agent_name;
         m->u.ack.seq = env->ack->committed_seq;
         m->u.ack.gap = env->ack->has_gap && env->ack->gap;
         m->kind = WIRE_ACK;

@@ -63,6 +63,7 @@ struct wire_hello {
     struct wire_netctx net;
     struct wire_spool_stats spool;
     char *config_version;
+    bool check_only; /* a connection check: ack it, record nothing */
 };
 
 struct wire_target {
@@ -101,6 +102,7 @@ struct wire_msg {
         struct {
             uint64_t seq; /* every result with seq <= this is stored */
             bool gap;     /* results after seq are missing: resend */
+            char *name;   /* answering a hello: the agent's name there; may be NULL */
         } ack;
         struct wire_config config;
         struct {

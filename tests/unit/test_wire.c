@@ -192,8 +192,13 @@ static void test_messages(void **state)
     assert_string_equal(b->u.hello.net.gateway, "192.0.2.1");
     assert_int_equal(b->u.hello.spool.dropped, 2);
     assert_int_equal(b->u.hello.spool.next_seq, 100);
+    assert_false(b->u.hello.check_only);
     wire_msg_free(&b);
     assert_null(b);
+    m.u.hello.check_only = true;
+    b = round_trip(&m);
+    assert_true(b->u.hello.check_only);
+    wire_msg_free(&b);
 
     struct result r;
     full_result(&r);
@@ -218,6 +223,11 @@ static void test_messages(void **state)
     b = round_trip(&m);
     assert_int_equal(b->u.ack.seq, 123456789012ULL);
     assert_true(b->u.ack.gap);
+    assert_null(b->u.ack.name);
+    wire_msg_free(&b);
+    m.u.ack.name = "lyon-pc1";
+    b = round_trip(&m);
+    assert_string_equal(b->u.ack.name, "lyon-pc1");
     wire_msg_free(&b);
 
     char *checks[] = {"imaps://mail.example.com", "https://webmail.example.com/"};
