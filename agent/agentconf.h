@@ -1,5 +1,5 @@
 /*
- * agentconf — agent.conf (DESIGN.md "Configuration"): the agent's identity,
+ * agentconf — agent.conf (docs/reference.md "Configuration"): the agent's identity,
  * where its collector is, its spool, its trust anchors, and the
  * credentials for login checks, which never leave this machine.
  */

@@ -1,5 +1,5 @@
 /*
- * discover — what a target's domain adds (DESIGN.md "Check specs"): the
+ * discover — what a target's domain adds (docs/reference.md "Check specs"): the
  * DNS checks a mail client's autoconfiguration depends on, and the server
  * checks their answers point to.
  *

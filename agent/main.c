@@ -1,6 +1,6 @@
 /*
- * vantage-agent — command-line entry: keygen, run and probe (DESIGN.md
- * "Command line"). This file only parses arguments and maps outcomes to
+ * vantage-agent — command-line entry: keygen, run and probe
+ * (docs/reference.md, "Command line"). This file only parses arguments and maps outcomes to
  * exit statuses: 0 success, 1 a probe failed, 2 usage or runtime error.
  */
 #include <getopt.h>
@@ -40,6 +40,8 @@ static void usage(FILE *out)
           "                         try the link to the collector once and say why it fails\n"
           "  probe [OPTIONS] SPEC...  probe now and print what was seen (see probe --help)\n"
           "\n"
+          "'vantage-agent COMMAND --help' shows a command's usage, options and exit status.\n"
+          "\n"
           "  -h, --help             this help\n"
           "  -V, --version          print the version\n"
           "\n"
@@ -59,7 +61,18 @@ static int cmd_keygen(int argc, char **argv)
         if (ch == 'o') {
             out = optarg;
         } else if (ch == 'h') {
-            puts("usage: vantage-agent keygen --out DIR");
+            puts("usage: vantage-agent keygen --out DIR\n"
+                 "\n"
+                 "Writes a new key pair: DIR/agent.key (secret, mode 0600) and DIR/agent.pub\n"
+                 "(its public key, one line: with the agent's name, its line in the\n"
+                 "collector's authorized_keys). DIR must exist; an existing key is never\n"
+                 "overwritten.\n"
+                 "\n"
+                 "options:\n"
+                 "  --out DIR           the directory to write the keys to (required)\n"
+                 "  -h, --help          this help\n"
+                 "\n"
+                 "exit status: 0 success, 2 usage or runtime error");
             return 0;
         } else {
             fputs("Try 'vantage-agent keygen --help'.\n", stderr);
@@ -94,7 +107,16 @@ static int cmd_run(int argc, char **argv)
             config = optarg;
         } else if (ch == 'h') {
             puts("usage: vantage-agent run [-c agent.conf]\n"
-                 "Runs in the foreground and logs to stderr; stop it with SIGTERM.");
+                 "\n"
+                 "Runs the agent daemon in the foreground and logs to stderr: probes the\n"
+                 "targets the collector sends, spools the results and ships them. Stop it\n"
+                 "with SIGTERM or SIGINT.\n"
+                 "\n"
+                 "options:\n"
+                 "  -c, --config FILE   agent.conf (default " DEFAULT_CONFIG ")\n"
+                 "  -h, --help          this help\n"
+                 "\n"
+                 "exit status: 0 stopped by a signal, 2 usage error or could not start");
             return 0;
         } else {
             fputs("Try 'vantage-agent run --help'.\n", stderr);

@@ -16,7 +16,7 @@
 #include "clock.h"
 
 /* Used when probe_params.timeout_us is 0: a mail client gives up on a
- * server after about 10-60 s; 10 s is what DESIGN.md's examples use. */
+ * server after about 10-60 s; 10 s is the default timeout (docs/reference.md). */
 #define PROBE_TIMEOUT_DEFAULT_US 10000000u
 
 /* After the deadline the kind's own timers (which share it) should already

@@ -1,5 +1,5 @@
 /*
- * probe — the probe engine: runs checks (DESIGN.md "Check specs") as
+ * probe — the probe engine: runs checks (docs/reference.md "Check specs") as
  * non-blocking state machines on the agent's one libuv loop.
  *
  * The engine owns what probes share: the DNS resolver (c-ares), the TLS

@@ -1,6 +1,6 @@
 /*
  * probe_cli — "vantage-agent probe": one-shot probes for a person at a
- * terminal or for a script (DESIGN.md "Command line").
+ * terminal or for a script (docs/reference.md "Command line").
  *
  *   vantage-agent probe [--json] [--timeout S] [--ca-file F]
  *                       [--resolver IP[:PORT]] [--domain D]

@@ -1,5 +1,5 @@
 /*
- * probe_https — https://host[:port]/path (DESIGN.md "Check specs"): the
+ * probe_https — https://host[:port]/path (docs/reference.md "Check specs"): the
  * webmail or autodiscover page a user's browser or mail client fetches.
  *
  *   TCP (conn's per-address fallback), TLS (conn: SNI, the trust store,

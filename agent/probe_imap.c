@@ -1,5 +1,5 @@
 /*
- * probe_imap — imaps:// and imap:// (DESIGN.md "Check specs"): the IMAP
+ * probe_imap — imaps:// and imap:// (docs/reference.md "Check specs"): the IMAP
  * dialog a mail client runs before it opens a mailbox.
  *
  *   imaps: TCP, TLS, greeting, CAPABILITY[, login], LOGOUT

@@ -1,5 +1,5 @@
 /*
- * probe_pop3 — pop3s:// and pop3:// (DESIGN.md "Check specs"): the POP3
+ * probe_pop3 — pop3s:// and pop3:// (docs/reference.md "Check specs"): the POP3
  * dialog a mail client runs before it downloads mail.
  *
  *   pop3s: TCP, TLS, greeting, CAPA[, USER/PASS], QUIT

@@ -1,5 +1,5 @@
 /*
- * probe_smtp — smtps://, submission:// and smtp:// (DESIGN.md "Check
+ * probe_smtp — smtps://, submission:// and smtp:// (docs/reference.md "Check
  * specs"): the SMTP dialog a mail client (or, for smtp://, a sending MTA)
  * runs before it sends mail.
  *

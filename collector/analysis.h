@@ -1,5 +1,5 @@
 /*
- * analysis — the decision logic of compare and diagnose (DESIGN.md
+ * analysis — the decision logic of compare and diagnose (docs/reference.md
  * "Diagnosis"): pure functions over an in-memory snapshot of one target's
  * latest states and recent changes. No I/O, no clock: the caller (cli.c
  * through report.c) reads the store and passes "now", so unit tests build

@@ -1,5 +1,5 @@
 /*
- * changes — change detection at ingest (DESIGN.md "Networks and vantage
+ * changes — change detection at ingest (docs/reference.md "Networks and vantage
  * points", issue 5): what a result shows that may explain a failure
  * starting, compared with the previous result of the same (agent, target,
  * check), and an agent's network compared with its last hello.

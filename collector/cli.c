@@ -3,9 +3,16 @@
  */
 #include "cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "analysis.h"
@@ -42,9 +49,83 @@ static void ago(int64_t then_us, int64_t now_us, char *buf, size_t len)
         snprintf(buf, len, "%lldd ago", (long long)(s / 86400));
 }
 
+/* How long agents waits for a tcp:// control endpoint to accept: a
+ * running collector accepts at once, even across a LAN. */
+#define CLI_CONTROL_CONNECT_MS 1000
+
+enum liveness { LIVE_UNKNOWN, LIVE_RUNNING, LIVE_STOPPED };
+
+/* Connects a stream socket to addr and closes it. LIVE_STOPPED only when
+ * nothing listens there for certain (refused, or no such socket file);
+ * anything else (no permission, a timeout) cannot tell. */
+static enum liveness try_connect(int family, const struct sockaddr *addr, socklen_t len)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return LIVE_UNKNOWN;
+    enum liveness l = LIVE_UNKNOWN;
+    if (connect(fd, addr, len) == 0) {
+        l = LIVE_RUNNING;
+    } else if (errno == ECONNREFUSED || errno == ENOENT) {
+        l = LIVE_STOPPED;
+    } else if (errno == EINPROGRESS || errno == EAGAIN) {
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int soerr = 0;
+        socklen_t sl = sizeof(soerr);
+        if (poll(&p, 1, CLI_CONTROL_CONNECT_MS) == 1 &&
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0)
+            l = soerr == 0 ? LIVE_RUNNING : soerr == ECONNREFUSED ? LIVE_STOPPED : LIVE_UNKNOWN;
+    }
+    close(fd);
+    return l;
+}
+
+/* Whether the collector that writes this database runs: its control
+ * socket (ipc:// or tcp://) accepts a connection. A ZeroMQ socket takes a
+ * connection that closes before its handshake without a trace. */
+static enum liveness collector_liveness(const char *endpoint)
+{
+    if (strncmp(endpoint, "ipc://", 6) == 0) {
+        struct sockaddr_un un = {.sun_family = AF_UNIX};
+        const char *path = endpoint + 6;
+        if (strlen(path) >= sizeof(un.sun_path))
+            return LIVE_UNKNOWN;
+        memcpy(un.sun_path, path, strlen(path));
+        socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+        if (path[0] == '@') /* ZeroMQ's abstract namespace */
+            un.sun_path[0] = '\0';
+        else
+            len++;
+        return try_connect(AF_UNIX, (const struct sockaddr *)&un, len);
+    }
+    if (strncmp(endpoint, "tcp://", 6) != 0)
+        return LIVE_UNKNOWN;
+    char host[256];
+    const char *hp = endpoint + 6;
+    const char *colon = strrchr(hp, ':');
+    if (colon == NULL || (size_t)(colon - hp) >= sizeof(host))
+        return LIVE_UNKNOWN;
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - hp), hp);
+    const char *h = host;
+    size_t hl = strlen(host);
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        host[hl - 1] = '\0';
+        h = host + 1;
+    }
+    if (strcmp(h, "*") == 0 || strcmp(h, "0.0.0.0") == 0)
+        h = "127.0.0.1"; /* bound to every address: loopback is one */
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    if (getaddrinfo(h, colon + 1, &hints, &ai) != 0 || ai == NULL)
+        return LIVE_UNKNOWN;
+    enum liveness l = try_connect(ai->ai_family, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo(ai);
+    return l;
+}
+
 struct agents_ctx {
     FILE *out;
     bool json;
+    bool collector_stopped; /* nobody can be connected to it */
     int64_t now;
     size_t n;
 };
@@ -53,6 +134,7 @@ static int print_agent(const struct store_agent *a, void *arg)
 {
     struct agents_ctx *x = arg;
     char when[40];
+    bool connected = a->connected && !x->collector_stopped;
     x->n++;
     if (x->json) {
         json_t *o = json_object();
@@ -61,7 +143,7 @@ static int print_agent(const struct store_agent *a, void *arg)
         json_object_set_new(o, "site", a->site ? json_string(a->site) : json_null());
         json_object_set_new(o, "version", a->version ? json_string(a->version) : json_null());
         json_object_set_new(o, "address", a->address ? json_string(a->address) : json_null());
-        json_object_set_new(o, "connected", json_boolean(a->connected));
+        json_object_set_new(o, "connected", json_boolean(connected));
         if (a->last_seen_us > 0) {
             clock_format_iso_us(a->last_seen_us, false, when, sizeof(when));
             json_object_set_new(o, "last_seen", json_string(when));
@@ -85,7 +167,7 @@ static int print_agent(const struct store_agent *a, void *arg)
     ago(a->last_seen_us, x->now, when, sizeof(when));
     fprintf(x->out, "%-20s %-16s %-16s %-8s %-10s %-10s %-13llu %llu\n", a->name,
             a->network ? a->network : "-", a->address ? a->address : "-",
-            a->version ? a->version : "-", a->connected ? "connected" : "gone", when,
+            a->version ? a->version : "-", connected ? "connected" : "gone", when,
             (unsigned long long)a->spool_dropped, (unsigned long long)a->lost);
     return 0;
 }
@@ -95,7 +177,13 @@ int cli_agents(const struct collconf *c, bool json, FILE *out)
     struct store *s = open_store(c);
     if (s == NULL)
         return 2;
-    struct agents_ctx x = {.out = out, .json = json, .now = clock_wall_us()};
+    /* "connected" is computed here, never stored: the agent's last
+     * message is recent (the store compares last_seen) and the collector
+     * that recorded it still runs. */
+    struct agents_ctx x = {.out = out,
+                           .json = json,
+                           .collector_stopped = collector_liveness(c->control) == LIVE_STOPPED,
+                           .now = clock_wall_us()};
     int rc = store_agents_each(s, x.now - SERVE_CONNECTED_WINDOW_US, print_agent, &x);
     if (rc < 0)
         fprintf(stderr, "vantage-collector: cannot list agents: %s\n", store_error(s));
@@ -104,6 +192,11 @@ int cli_agents(const struct collconf *c, bool json, FILE *out)
                 "No agent has reported yet. Check that agents run, that their keys are in %s, and "
                 "the collector's log.\n",
                 c->authorized_keys ? c->authorized_keys : "authorized_keys");
+    if (rc >= 0 && x.collector_stopped && !json)
+        fprintf(out,
+                "The collector is not running (nothing answers on %s), so no agent is "
+                "connected: start it with 'vantage-collector -c %s serve'.\n",
+                c->control, c->path ? c->path : "collector.conf");
     store_close(&s);
     return rc < 0 ? 2 : 0;
 }
@@ -168,9 +261,17 @@ static const struct wire_target *known_target(const struct collconf *c, const ch
     return NULL;
 }
 
-/* CMD_FRESH is compare after probe-now: the matrix and findings, with the
- * exit status of a diagnosis. */
+/* CMD_FRESH is compare after probe-now: the matrix and findings. */
 enum analysis_cmd { CMD_DIAGNOSE, CMD_COMPARE, CMD_TIMELINE, CMD_FRESH };
+
+/* The one exit rule of compare, diagnose and probe-now: 1 when a problem
+ * was found, else 0. No data (no agent has reported on the target) is no
+ * finding: the output says status no_data, and the exit status is 0.
+ * Covered by tests/integration/cli_status.sh. */
+static int diagnosis_status(const struct analysis_diagnosis *d)
+{
+    return d->status == ANALYSIS_STATUS_PROBLEM ? 1 : 0;
+}
 
 /* Loads one target's snapshot and runs cmd on it. Returns the exit
  * status. */
@@ -197,13 +298,9 @@ static int analyse_one(struct store *s, const struct wire_target *t, enum analys
         rc = 2;
     } else if (cmd == CMD_COMPARE || cmd == CMD_FRESH) {
         bool color = !json && isatty(fileno(out)) && getenv("NO_COLOR") == NULL;
-        rc = report_compare(out, in, &d, json, color) < 0 ? 2 : 0;
-        if (rc == 0 && cmd == CMD_FRESH && d.status != ANALYSIS_STATUS_OK)
-            rc = 1;
-    } else if (report_diagnose(out, in, &d, json) < 0) {
-        rc = 2;
+        rc = report_compare(out, in, &d, json, color) < 0 ? 2 : diagnosis_status(&d);
     } else {
-        rc = d.status == ANALYSIS_STATUS_OK ? 0 : 1;
+        rc = report_diagnose(out, in, &d, json) < 0 ? 2 : diagnosis_status(&d);
     }
     if (rc == 2 && ferror(out))
         fprintf(stderr, "vantage-collector: cannot write the output\n");

@@ -1,7 +1,7 @@
 /*
  * cli — the collector's read-only commands (agents, results): they open
  * the store directly and print tables for people or JSON Lines for
- * scripts (DESIGN.md "Command line").
+ * scripts (docs/reference.md "Command line").
  */
 #ifndef VANTAGE_CLI_H
 #define VANTAGE_CLI_H
@@ -13,7 +13,8 @@
 #include "store.h"
 
 /* Each returns the process exit status (0 ok, 2 runtime error) and writes
- * errors to stderr. */
+ * errors to stderr. agents shows an agent as connected only while the
+ * collector's control socket accepts connections. */
 int cli_agents(const struct collconf *c, bool json, FILE *out);
 int cli_results(const struct collconf *c, const struct store_result_filter *f, bool json,
                 FILE *out);
@@ -24,11 +25,13 @@ int cli_results(const struct collconf *c, const struct store_result_filter *f, b
  * domain and interval are part of the analysis). */
 
 /* diagnose: target NULL = every configured target (JSON Lines with
- * json). Returns 0 all healthy, 1 a problem found or no data, 2 error. */
+ * json). Returns 1 when a problem was found (status problem), 2 on an
+ * error, else 0 (status ok, or no_data: nothing to judge yet); with
+ * several targets the highest. */
 int cli_diagnose(const struct collconf *c, const char *target, bool json, FILE *out);
 
 /* compare TARGET: vantage points x checks, then the findings; color when
- * out is a terminal. Returns 0, or 2 on an error. */
+ * out is a terminal. Exit status as diagnose. */
 int cli_compare(const struct collconf *c, const char *target, bool json, FILE *out);
 
 /* timeline TARGET: streak starts, recoveries and changes in time order.

@@ -1,5 +1,5 @@
 /*
- * collconf — collector.conf (DESIGN.md "Configuration"): the collector's
+ * collconf — collector.conf (docs/reference.md "Configuration"): the collector's
  * own settings and the targets it pushes to every agent.
  */
 #ifndef VANTAGE_COLLCONF_H

@@ -1,8 +1,10 @@
 /*
  * vantage-collector — command-line entry: keygen, serve and the read-only
- * commands (DESIGN.md "Command line"). Each command lives in its module;
- * this file only parses arguments and maps outcomes to exit statuses:
- * 0 success / healthy, 1 a problem was diagnosed, 2 usage or runtime error.
+ * commands (docs/reference.md, "Command line"). Each command lives in its
+ * module; this file only parses arguments, prints each command's help and
+ * maps outcomes to exit statuses: 0 success / healthy (or no data yet),
+ * 1 a problem was found (compare, diagnose, probe-now), 2 usage or runtime
+ * error.
  */
 #include <getopt.h>
 #include <sqlite3.h>
@@ -22,65 +24,165 @@
 
 #define DEFAULT_CONFIG "/etc/vantage/collector.conf"
 
+/* The options a command accepts besides --help (a bit set). */
+enum {
+    OPT_CONFIG = 1 << 0,
+    OPT_JSON = 1 << 1,
+    OPT_TARGET = 1 << 2,
+    OPT_AGENT = 1 << 3,
+    OPT_SINCE = 1 << 4,
+    OPT_LIMIT = 1 << 5,
+    OPT_WAIT = 1 << 6,
+    OPT_OUT = 1 << 7,
+};
+
+/* Whether a command takes a TARGET argument. */
+enum target_arg { ARG_NONE, ARG_TARGET, ARG_TARGET_OPTIONAL };
+
+#define EXIT_PLAIN "exit status: 0 success, 2 usage or runtime error\n"
+#define EXIT_DIAGNOSIS                                                                             \
+    "exit status: 0 healthy (status ok), or no agent has reported on the target yet\n"             \
+    "             (status no_data); 1 a problem was found (status problem);\n"                     \
+    "             2 usage or runtime error\n"
+#define OPTION_CONFIG "  -c, --config FILE   collector.conf (default " DEFAULT_CONFIG ")\n"
+#define OPTION_JSON_DIAGNOSIS                                                                      \
+    "  --json              one JSON object per target (the diagnosis of docs/reference.md)\n"
+#define OPTION_HELP "  -h, --help          this help\n"
+
+/* One subcommand: its synopsis (after "vantage-collector "), what it
+ * does, its options with their defaults, and its exit statuses. The help
+ * text is checked against README.md by tests/integration/cli_help_sync.sh. */
+struct command {
+    const char *name;
+    const char *brief; /* one line in the global help */
+    const char *synopsis;
+    const char *about;
+    const char *options;
+    const char *status;
+    unsigned opts;
+    enum target_arg arg;
+};
+
+static const struct command commands[] = {
+    {"keygen", "write the collector's key pair", "keygen --out DIR",
+     "Writes a new key pair: DIR/collector.key (secret, mode 0600) and DIR/collector.pub\n"
+     "(its public key, one line: collector_public_key of every agent.conf). DIR must\n"
+     "exist; an existing key is never overwritten.\n",
+     "  --out DIR           the directory to write the keys to (required)\n" OPTION_HELP,
+     EXIT_PLAIN, OPT_OUT, ARG_NONE},
+    {"serve", "run the collector daemon (logs to stderr)", "[-c FILE] serve",
+     "Runs the collector daemon in the foreground: receives the agents' results, stores\n"
+     "them, pushes the targets to every agent. Logs to stderr. SIGHUP reloads the\n"
+     "targets and authorized_keys; SIGTERM or SIGINT stop it.\n",
+     OPTION_CONFIG OPTION_HELP,
+     "exit status: 0 stopped by a signal, 2 usage error or could not start\n", OPT_CONFIG,
+     ARG_NONE},
+    {"agents", "agents: network, version, connected, last seen", "[-c FILE] agents [--json]",
+     "Lists every agent that has reported: network, egress address, version, whether\n"
+     "it is connected, when it was last seen, what its spool dropped and what was\n"
+     "lost. 'connected' means the agent's last message is less than 30 s old (agents\n"
+     "send a heartbeat every 10 s) and the collector is running (its control socket\n"
+     "answers); an agent of a stopped collector is never shown as connected.\n",
+     OPTION_CONFIG "  --json              JSON Lines, one agent per line\n" OPTION_HELP, EXIT_PLAIN,
+     OPT_CONFIG | OPT_JSON, ARG_NONE},
+    {"results", "stored results, oldest first",
+     "[-c FILE] results [--target T] [--agent A] [--since DUR] [--limit N] [--json]",
+     "Prints stored results, oldest first.\n",
+     OPTION_CONFIG
+     "  --target T          only the results of target T (default: every target)\n"
+     "  --agent A           only the results of agent A (default: every agent)\n"
+     "  --since DUR         only results of the last DUR: 30m, 2h, 7d (default: all)\n"
+     "  --limit N           only the N newest of those, still oldest first\n"
+     "                      (default: no limit)\n"
+     "  --json              JSON Lines, one result per line (the result model)\n" OPTION_HELP,
+     EXIT_PLAIN, OPT_CONFIG | OPT_JSON | OPT_TARGET | OPT_AGENT | OPT_SINCE | OPT_LIMIT, ARG_NONE},
+    {"compare", "vantage points (by network) x checks, then the findings",
+     "[-c FILE] compare TARGET [--json]",
+     "Shows what every vantage point sees of TARGET (a [target NAME] of collector.conf):\n"
+     "one row per check, one column per agent, grouped by network; then the findings.\n",
+     OPTION_CONFIG
+     "  --json              one JSON object: the matrix and the findings\n" OPTION_HELP,
+     EXIT_DIAGNOSIS, OPT_CONFIG | OPT_JSON, ARG_TARGET},
+    {"diagnose", "what is wrong, since when, where, and what to do next",
+     "[-c FILE] diagnose [TARGET] [--json]",
+     "Says what is wrong with TARGET, since when, where, and what to do next; without\n"
+     "TARGET, every configured target (the exit status is then the highest of them).\n",
+     OPTION_CONFIG OPTION_JSON_DIAGNOSIS OPTION_HELP, EXIT_DIAGNOSIS, OPT_CONFIG | OPT_JSON,
+     ARG_TARGET_OPTIONAL},
+    {"timeline", "failures, recoveries and changes in time order",
+     "[-c FILE] timeline TARGET [--json]",
+     "Lists failures, recoveries and detected changes (DNS answers, certificates,\n"
+     "addresses, agents' networks) of TARGET in time order.\n",
+     OPTION_CONFIG "  --json              JSON Lines, one event per line\n" OPTION_HELP, EXIT_PLAIN,
+     OPT_CONFIG | OPT_JSON, ARG_TARGET},
+    {"probe-now", "every connected agent probes TARGET now, then compare",
+     "[-c FILE] probe-now TARGET [--wait S] [--json]",
+     "Asks every connected agent, through the running collector's control socket, to\n"
+     "probe TARGET now; shows which agents answered (on stderr), then the fresh\n"
+     "comparison and findings, as compare does.\n",
+     OPTION_CONFIG
+     "  --wait S            wait at most S seconds for the agents, 1 to 3600\n"
+     "                      (default 30)\n"
+     "  --json              a {\"probe_now\": ...} line, then the compare object\n" OPTION_HELP,
+     EXIT_DIAGNOSIS, OPT_CONFIG | OPT_JSON | OPT_WAIT, ARG_TARGET},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct command *command_find(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
 static void usage(FILE *out)
 {
     fputs("usage: vantage-collector [-c FILE] COMMAND [OPTIONS]\n"
           "\n"
           "Stores what vantage-agents see of your mail service and compares them.\n"
           "\n"
-          "commands:\n"
-          "  keygen --out DIR          write DIR/collector.key (0600) and DIR/collector.pub\n"
-          "  serve                     run the collector daemon (logs to stderr)\n"
-          "  agents   [--json]         agents: network, version, last seen\n"
-          "  results  [--target T] [--agent A] [--since DUR] [--limit N] [--json]\n"
-          "                            stored results, oldest first (DUR: 30m, 2h, 7d)\n"
-          "  compare  TARGET [--json]  vantage points (by network) x checks, then the findings\n"
-          "  diagnose [TARGET] [--json]\n"
-          "                            what is wrong, since when, where, and what to do next\n"
-          "  timeline TARGET [--json]  failures, recoveries and changes in time order\n"
-          "  probe-now TARGET [--wait S] [--json]\n"
-          "                            every connected agent probes TARGET now; shows who\n"
-          "                            answered, then the fresh comparison and findings\n"
+          "commands:\n",
+          out);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].brief);
+    fputs("\n"
+          "'vantage-collector COMMAND --help' shows a command's usage, options and exit\n"
+          "status.\n"
           "\n"
-          "options:\n"
-          "  -c, --config FILE         collector.conf (default " DEFAULT_CONFIG ")\n"
-          "  -h, --help                this help\n"
-          "  -V, --version             print the version\n"
+          "options:\n" OPTION_CONFIG "  -h, --help          this help\n"
+          "  -V, --version       print the version\n"
           "\n"
-          "exit status: 0 success, 1 a problem was diagnosed, 2 usage or runtime error\n",
+          "exit status: 0 success or healthy, 1 a problem was found (compare, diagnose,\n"
+          "probe-now), 2 usage or runtime error\n",
           out);
 }
 
-__attribute__((format(printf, 1, 2))) static int fail_usage(const char *fmt, ...)
+static void command_usage(const struct command *c, FILE *out)
+{
+    fprintf(out, "usage: vantage-collector %s\n\n%s\noptions:\n%s\n%s", c->synopsis, c->about,
+            c->options, c->status);
+}
+
+/* Prints one line naming the problem, and where the options are listed. */
+__attribute__((format(printf, 2, 3))) static int fail_usage(const struct command *c,
+                                                            const char *fmt, ...)
 {
     va_list ap;
     fprintf(stderr, "vantage-collector: ");
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nTry 'vantage-collector --help'.\n");
+    if (c != NULL)
+        fprintf(stderr, "; see 'vantage-collector %s --help'\n", c->name);
+    else
+        fprintf(stderr, "; see 'vantage-collector --help'\n");
     return 2;
 }
 
-static int cmd_keygen(int argc, char **argv)
+static int cmd_keygen(const char *out)
 {
-    const char *out = NULL;
-    static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    int ch;
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-        if (ch == 'o')
-            out = optarg;
-        else if (ch == 'h') {
-            puts("usage: vantage-collector keygen --out DIR");
-            return 0;
-        } else
-            return fail_usage("%s", "keygen: bad option");
-    }
-    if (out == NULL)
-        return fail_usage("%s", "keygen needs --out DIR");
     char err[512];
     if (transport_keygen(out, "collector", err, sizeof(err)) < 0) {
         fprintf(stderr, "vantage-collector: %s\n", err);
@@ -92,25 +194,50 @@ static int cmd_keygen(int argc, char **argv)
     return 0;
 }
 
-/* compare, diagnose and timeline take a TARGET argument (diagnose: optional). */
-static bool is_analysis_cmd(const char *cmd)
+/* The option a getopt error is about: a short option's letter, or the
+ * long option as written. */
+static void bad_option_name(int ch, int argc, char **argv, char *buf, size_t len)
 {
-    return strcmp(cmd, "compare") == 0 || strcmp(cmd, "diagnose") == 0 ||
-           strcmp(cmd, "timeline") == 0 || strcmp(cmd, "probe-now") == 0;
+    /* For a long option without its value, glibc sets optopt to its val. */
+    if (ch == '?' && optopt != 0)
+        snprintf(buf, len, "-%c", optopt);
+    else
+        snprintf(buf, len, "%s", optind > 0 && optind <= argc ? argv[optind - 1] : "?");
 }
 
-static int run_analysis_cmd(const char *cmd, const struct collconf *conf, const char *target,
-                            bool json, int wait_s)
+static int run_command(const struct command *c, const char *config, const char *target, bool json,
+                       const struct store_result_filter *filter, int wait_s)
 {
-    if (strcmp(cmd, "diagnose") == 0)
-        return cli_diagnose(conf, target, json, stdout);
-    if (target == NULL)
-        return fail_usage("%s needs a TARGET (a [target NAME] of collector.conf)", cmd);
-    if (strcmp(cmd, "compare") == 0)
-        return cli_compare(conf, target, json, stdout);
-    if (strcmp(cmd, "probe-now") == 0)
-        return cli_probe_now(conf, target, wait_s, json, stdout);
-    return cli_timeline(conf, target, json, stdout);
+    char err[1024];
+    struct collconf *conf = collconf_load(config, err, sizeof(err));
+    if (conf == NULL) {
+        fprintf(stderr, "vantage-collector: %s\n", err);
+        return 2;
+    }
+    int rc;
+    if (strcmp(c->name, "serve") == 0) {
+        enum log_level level = LOG_LEVEL_INFO;
+        if (log_level_parse(conf->log_level, &level) < 0)
+            fprintf(stderr, "vantage-collector: unknown log_level '%s', using info\n",
+                    conf->log_level);
+        struct log *log = log_create(stderr, "collector", level);
+        rc = serve_run(&conf, log) < 0 ? 2 : 0;
+        log_destroy(&log);
+    } else if (strcmp(c->name, "agents") == 0) {
+        rc = cli_agents(conf, json, stdout);
+    } else if (strcmp(c->name, "results") == 0) {
+        rc = cli_results(conf, filter, json, stdout);
+    } else if (strcmp(c->name, "diagnose") == 0) {
+        rc = cli_diagnose(conf, target, json, stdout);
+    } else if (strcmp(c->name, "compare") == 0) {
+        rc = cli_compare(conf, target, json, stdout);
+    } else if (strcmp(c->name, "probe-now") == 0) {
+        rc = cli_probe_now(conf, target, wait_s, json, stdout);
+    } else {
+        rc = cli_timeline(conf, target, json, stdout);
+    }
+    collconf_destroy(&conf);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -131,8 +258,10 @@ int main(int argc, char **argv)
         } else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
                    i + 1 < argc) {
             config = argv[++i];
+        } else if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+            return fail_usage(NULL, "%s needs a FILE (collector.conf)", argv[i]);
         } else {
-            return fail_usage("unknown option '%s'", argv[i]);
+            return fail_usage(NULL, "unknown option '%s' before the command", argv[i]);
         }
     }
     if (i >= argc) {
@@ -140,26 +269,56 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[i];
+    if (strcmp(cmd, "help") == 0) {
+        const struct command *h = i + 1 < argc ? command_find(argv[i + 1]) : NULL;
+        if (h != NULL)
+            command_usage(h, stdout);
+        else
+            usage(stdout);
+        return 0;
+    }
+    const struct command *c = command_find(cmd);
+    if (c == NULL)
+        return fail_usage(NULL, "unknown command '%s'", cmd);
     int cargc = argc - i;
     char **cargv = argv + i;
-    if (strcmp(cmd, "keygen") == 0)
-        return cmd_keygen(cargc, cargv);
 
     bool json = false;
+    const char *out_dir = NULL;
     int wait_s = PROBENOW_DEFAULT_WAIT_S;
     struct store_result_filter filter = {0};
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {"target", required_argument, NULL, 't'},
-                                         {"agent", required_argument, NULL, 'a'},
-                                         {"since", required_argument, NULL, 's'},
-                                         {"limit", required_argument, NULL, 'l'},
-                                         {"wait", required_argument, NULL, 'w'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    int ch;
+    static const struct option all_opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'},
+        {"target", required_argument, NULL, 't'}, {"agent", required_argument, NULL, 'a'},
+        {"since", required_argument, NULL, 's'},  {"limit", required_argument, NULL, 'l'},
+        {"wait", required_argument, NULL, 'w'},   {"out", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    /* The bit of each entry of all_opts, in order (help: always). */
+    static const unsigned opt_bits[] = {OPT_CONFIG, OPT_JSON, OPT_TARGET, OPT_AGENT, OPT_SINCE,
+                                        OPT_LIMIT,  OPT_WAIT, OPT_OUT,    ~0u};
+    int ch, idx;
+    char name[64];
     optind = 1;
-    while ((ch = getopt_long(cargc, cargv, "c:h", opts, NULL)) != -1) {
+    opterr = 0; /* our own one-line messages instead of getopt's */
+    while ((idx = -1, ch = getopt_long(cargc, cargv, ":c:h", all_opts, &idx)) != -1) {
+        if (ch == '?') {
+            bad_option_name(ch, cargc, cargv, name, sizeof(name));
+            return fail_usage(c, "%s: unknown option '%s'", c->name, name);
+        }
+        if (ch == ':') {
+            bad_option_name(ch, cargc, cargv, name, sizeof(name));
+            return fail_usage(c, "%s: option '%s' needs a value", c->name, name);
+        }
+        if (ch == 'h') {
+            command_usage(c, stdout);
+            return 0;
+        }
+        unsigned bit = ch == 'c' ? OPT_CONFIG : idx >= 0 ? opt_bits[idx] : 0;
+        if ((c->opts & bit) == 0) {
+            snprintf(name, sizeof(name), "%s%s", ch == 'c' ? "-c" : "--",
+                     ch == 'c' ? "" : all_opts[idx].name);
+            return fail_usage(c, "%s does not take '%s'", c->name, name);
+        }
         switch (ch) {
         case 'c':
             config = optarg;
@@ -173,10 +332,13 @@ int main(int argc, char **argv)
         case 'a':
             filter.agent = optarg;
             break;
+        case 'o':
+            out_dir = optarg;
+            break;
         case 's': {
             int64_t us;
             if (clock_parse_duration(optarg, &us) < 0)
-                return fail_usage("--since '%s' is not a duration (e.g. 30m, 2h, 7d)", optarg);
+                return fail_usage(c, "--since '%s' is not a duration (e.g. 30m, 2h, 7d)", optarg);
             filter.since_us = clock_wall_us() - us;
             break;
         }
@@ -184,7 +346,7 @@ int main(int argc, char **argv)
             char *end;
             long n = strtol(optarg, &end, 10);
             if (*end != '\0' || n < 1)
-                return fail_usage("--limit '%s' is not a positive number", optarg);
+                return fail_usage(c, "--limit '%s' is not a positive number", optarg);
             filter.limit = (size_t)n;
             break;
         }
@@ -192,47 +354,25 @@ int main(int argc, char **argv)
             char *end;
             long n = strtol(optarg, &end, 10);
             if (*end != '\0' || n < 1 || n > 3600)
-                return fail_usage("--wait '%s' must be 1 to 3600 seconds", optarg);
+                return fail_usage(c, "--wait '%s' must be 1 to 3600 seconds", optarg);
             wait_s = (int)n;
             break;
         }
-        case 'h':
-            usage(stdout);
-            return 0;
         default:
-            return fail_usage("%s", "bad option");
+            return fail_usage(c, "%s: unknown option", c->name);
         }
     }
-    const char *target_arg = NULL;
-    if (is_analysis_cmd(cmd) && optind < cargc)
-        target_arg = cargv[optind++];
+    const char *target = NULL;
+    if (c->arg != ARG_NONE && optind < cargc)
+        target = cargv[optind++];
     if (optind < cargc)
-        return fail_usage("unexpected argument '%s'", cargv[optind]);
-
-    char err[1024];
-    struct collconf *conf = collconf_load(config, err, sizeof(err));
-    if (conf == NULL) {
-        fprintf(stderr, "vantage-collector: %s\n", err);
-        return 2;
+        return fail_usage(c, "%s: unexpected argument '%s'", c->name, cargv[optind]);
+    if (c->arg == ARG_TARGET && target == NULL)
+        return fail_usage(c, "%s needs a TARGET (a [target NAME] of collector.conf)", c->name);
+    if (strcmp(c->name, "keygen") == 0) {
+        if (out_dir == NULL)
+            return fail_usage(c, "%s", "keygen needs --out DIR");
+        return cmd_keygen(out_dir);
     }
-    int rc;
-    if (strcmp(cmd, "serve") == 0) {
-        enum log_level level = LOG_LEVEL_INFO;
-        if (log_level_parse(conf->log_level, &level) < 0)
-            fprintf(stderr, "vantage-collector: unknown log_level '%s', using info\n",
-                    conf->log_level);
-        struct log *log = log_create(stderr, "collector", level);
-        rc = serve_run(&conf, log) < 0 ? 2 : 0;
-        log_destroy(&log);
-    } else if (strcmp(cmd, "agents") == 0) {
-        rc = cli_agents(conf, json, stdout);
-    } else if (strcmp(cmd, "results") == 0) {
-        rc = cli_results(conf, &filter, json, stdout);
-    } else if (is_analysis_cmd(cmd)) {
-        rc = run_analysis_cmd(cmd, conf, target_arg, json, wait_s);
-    } else {
-        rc = fail_usage("unknown command '%s'", cmd);
-    }
-    collconf_destroy(&conf);
-    return rc;
+    return run_command(c, config, target, json, &filter, wait_s);
 }

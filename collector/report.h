@@ -2,7 +2,7 @@
  * report — compare, diagnose and timeline for people and scripts: reads
  * one target's snapshot from the store (latest states and recent changes,
  * never the results history), runs analysis on it and prints the outcome
- * as a short report (terminal) or JSON (DESIGN.md "Diagnosis").
+ * as a short report (terminal) or JSON (docs/reference.md "Diagnosis").
  *
  * JSON shapes:
  *   diagnose --json  the contract object, one line per target;

@@ -1,5 +1,5 @@
 /*
- * config — INI files as DESIGN.md ("Configuration") defines them.
+ * config — INI files as docs/reference.md ("Configuration") defines them.
  *
  * "[name]" or "[kind label]" opens a section; "key = value" adds an entry
  * (a key may repeat where a list is meant). A line starting with ';' or '#'

@@ -1,5 +1,5 @@
 /*
- * result — the result model of DESIGN.md ("Result model"): one probe of one
+ * result — the result model of docs/reference.md ("Result model"): one probe of one
  * check, with its classification, phase timings and the facts it saw.
  *
  * A result is a plain record, not a handle: it is filled in by a probe,
@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Layers and error codes keep the order of DESIGN.md and proto/. */
+/* Layers and error codes keep the order of docs/reference.md and proto/. */
 enum result_layer {
     RESULT_LAYER_NONE,
     RESULT_LAYER_DNS,

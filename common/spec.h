@@ -1,5 +1,5 @@
 /*
- * spec — check specs (DESIGN.md "Check specs"): parsing and canonical text.
+ * spec — check specs (docs/reference.md "Check specs"): parsing and canonical text.
  *
  * A spec names what to probe and how: "imaps://mail.example.com",
  * "tcp://[2001:db8::1]:25", "https://webmail.example.com/owa/",

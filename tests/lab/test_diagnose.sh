@@ -1,5 +1,5 @@
 #!/bin/bash
-# The diagnosis in the lab (DESIGN.md "Diagnosis"), one scenario per
+# The diagnosis in the lab (docs/reference.md "Diagnosis"), one scenario per
 # verdict: a fault is injected, every agent probes now (probe-now), and
 # "diagnose --json" must name the verdict, layer and error, exactly the
 # affected agents and networks, the failing check, and a started_at within

@@ -1,5 +1,5 @@
 /*
- * Unit tests for common/config.c: the INI dialect of DESIGN.md
+ * Unit tests for common/config.c: the INI dialect of docs/reference.md
  * ("Configuration") and its file:line errors.
  */
 #include <stdarg.h>

@@ -1,6 +1,6 @@
 /*
  * Unit tests for agent/discover.c: the DNS checks a domain adds and the
- * server checks their answers point to (DESIGN.md "Check specs").
+ * server checks their answers point to (docs/reference.md "Check specs").
  */
 #include <stdarg.h>
 #include <stddef.h>

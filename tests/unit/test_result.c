@@ -1,6 +1,6 @@
 /*
- * Unit tests for common/result.c: the taxonomy's names (DESIGN.md "Error
- * taxonomy"), the record's helpers and bounds, and its JSON form (DESIGN.md
+ * Unit tests for common/result.c: the taxonomy's names (docs/reference.md "Error
+ * taxonomy"), the record's helpers and bounds, and its JSON form (docs/reference.md
  * "Result model"), read back with jansson.
  */
 #include <stdarg.h>

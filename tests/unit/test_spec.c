@@ -1,5 +1,5 @@
 /*
- * Unit tests for common/spec.c: check specs of DESIGN.md ("Check specs"),
+ * Unit tests for common/spec.c: check specs of docs/reference.md ("Check specs"),
  * their canonical text and every refusal's message.
  */
 #include <stdarg.h>
