@@ -27,7 +27,12 @@
  *
  * Failing (check, agent) pairs with the same verdict, layer and scope (the
  * whole target, a network, an agent) form one finding; network findings
- * of the same layer and checks are merged. Each finding carries the
+ * of the same layer and checks are merged. A service finding is one
+ * server's: all its failures when it is down (every check of it fails
+ * everywhere with no answer at the transport: refused, timeout,
+ * unreachable), otherwise one per error, so that a port that answers is
+ * never reported as a server that does not; logins failing on it at the
+ * same time join it. Next steps name the ports and the error of each. Each finding carries the
  * earliest start of its states' episodes (a flapping check keeps its
  * first failure) and the changes from ANALYSIS_CORRELATE_BEFORE_US before
  * to ANALYSIS_CORRELATE_AFTER_US after it that concern it.
