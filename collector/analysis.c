@@ -566,6 +566,66 @@ static bool answers_name(const char *answers, const char *host)
     return false;
 }
 
+/* ---- which states are current ---------------------------------------------- */
+
+static bool configured_now(const struct analysis_input *in, const char *check)
+{
+    for (size_t i = 0; i < in->nchecks; i++)
+        if (strcasecmp(in->checks[i], check) == 0)
+            return true;
+    return false;
+}
+
+/* Whether the domain's DNS, as last seen by any configured lookup, names
+ * host: a record's answer, or an answering lookup of that very name
+ * (autodiscover). True when no answers are known (older stores). */
+static bool dns_names(const struct analysis_input *in, const char *host)
+{
+    bool known = false;
+    char qname[HOST_MAX];
+    for (size_t i = 0; i < in->nstates; i++) {
+        const struct analysis_state *st = &in->states[i];
+        if (!is_dns_check(st->check) || !configured_now(in, st->check))
+            continue;
+        if (st->answers != NULL) {
+            known = true;
+            if (answers_name(st->answers, host) ||
+                strcasecmp(changes_check_host(st->check, qname, sizeof(qname)), host) == 0)
+                return true;
+        }
+    }
+    return !known;
+}
+
+bool analysis_state_current(const struct analysis_input *in, const struct analysis_state *s)
+{
+    char host[HOST_MAX];
+    if (in->checks == NULL || configured_now(in, s->check))
+        return true;
+    if (!s->discovered || in->domain == NULL || in->domain[0] == '\0')
+        return false;
+    return dns_names(in, changes_check_host(s->check, host, sizeof(host)));
+}
+
+size_t analysis_keep_current(const struct analysis_input *in, struct analysis_state *states)
+{
+    assert(in->states == states);
+    if (in->checks == NULL)
+        return in->nstates;
+    /* Decide first: dns_names reads the states being moved. */
+    bool *keep = calloc(in->nstates ? in->nstates : 1, sizeof(*keep));
+    if (keep == NULL)
+        return in->nstates; /* out of memory: show too much, not too little */
+    for (size_t i = 0; i < in->nstates; i++)
+        keep[i] = analysis_state_current(in, &states[i]);
+    size_t n = 0;
+    for (size_t i = 0; i < in->nstates; i++)
+        if (keep[i])
+            states[n++] = states[i];
+    free(keep);
+    return n;
+}
+
 /* True when the domain's DNS, as the fresh states last saw it, points to
  * host: a record names it, or it is the name of a lookup that answers
  * (autodiscover). A discovered check outlives the answer that found it

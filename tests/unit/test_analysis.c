@@ -97,6 +97,13 @@ static void run(struct snap *s)
     assert_int_equal(analysis_diagnose(&s->in, &s->d, err, sizeof(err)), 0);
 }
 
+/* Diagnoses s->in as the test set it. */
+static void run_in(struct snap *s)
+{
+    char err[128];
+    assert_int_equal(analysis_diagnose(&s->in, &s->d, err, sizeof(err)), 0);
+}
+
 static void done(struct snap *s)
 {
     analysis_diagnosis_clear(&s->d);
@@ -955,6 +962,81 @@ static void test_host_down_all_ports(void **state)
     done(&u);
 }
 
+/* The office with two removed checks and two discovered ones, for the
+ * configured checks of test_removed_checks; mx names the MX hosts. */
+static const char *const now_configured[] = {IMAPS, SUBM, WEB, MX};
+
+static void removed_office(struct snap *s, const char *mx)
+{
+    healthy_office(s);
+    set_answers(s, MX, mx);
+    all(s, "imaps://old.example.com", RESULT_TCP_REFUSED); /* removed, stale */
+    for (size_t i = 0; i < 5; i++)
+        find(s, office_agents[i], "imaps://old.example.com")->at_us = NOW - 60 * MIN;
+    add(s, "hq1", "hq", "pop3s://old.example.com", RESULT_TCP_TIMEOUT); /* removed, fresh */
+    all(s, "smtp://mx2.example.com", RESULT_TCP_TIMEOUT);
+    for (size_t i = s->n - 5; i < s->n; i++)
+        s->st[i].discovered = true;
+    add(s, "hq1", "hq", "smtp://gone.example.com", RESULT_OK)->discovered = true;
+    s->in = (struct analysis_input){.target = "corp",
+                                    .domain = "example.com",
+                                    .now_us = NOW,
+                                    .stale_us = 3 * MIN,
+                                    .states = s->st,
+                                    .nstates = s->n,
+                                    .checks = now_configured,
+                                    .nchecks = 4};
+}
+
+/* Issue 15: a check removed from the target leaves the comparison and the
+ * diagnosis at once, however it fails or however stale it is; checks
+ * found through the domain's DNS stay while the DNS names them. */
+static void test_removed_checks(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    removed_office(&s, "10 mail.example.com. 20 mx2.example.com.");
+    assert_false(analysis_state_current(&s.in, find(&s, "hq1", "pop3s://old.example.com")));
+    assert_false(analysis_state_current(&s.in, find(&s, "br1", "imaps://old.example.com")));
+    assert_false(analysis_state_current(&s.in, find(&s, "hq1", "smtp://gone.example.com")));
+    assert_true(analysis_state_current(&s.in, find(&s, "hq1", "smtp://mx2.example.com")));
+    assert_true(analysis_state_current(&s.in, find(&s, "hq1", MX)));
+    /* Spec texts compare without case, as DNS names do. */
+    struct analysis_state upper = *find(&s, "hq1", IMAPS);
+    upper.check = "IMAPS://Mail.Example.com";
+    assert_true(analysis_state_current(&s.in, &upper));
+    size_t before = s.n;
+    s.in.nstates = analysis_keep_current(&s.in, s.st);
+    assert_int_equal(s.in.nstates, before - 7);
+    for (size_t i = 0; i < s.in.nstates; i++)
+        assert_null(strstr(s.st[i].check, "old.example.com"));
+    run_in(&s);
+    /* The one finding left is the discovered MX host's, not the removed
+     * checks' (refused everywhere; the only failing check of hq1). */
+    assert_int_equal(s.d.nfindings, 1);
+    assert_list(&s.d.findings[0].checks, "smtp://mx2.example.com");
+    done(&s);
+
+    /* Once the MX no longer names it, the discovered check leaves too;
+     * without a domain no discovered check is current. */
+    struct snap t = {0};
+    removed_office(&t, "10 mail.example.com.");
+    assert_false(analysis_state_current(&t.in, find(&t, "hq1", "smtp://mx2.example.com")));
+    t.in.nstates = analysis_keep_current(&t.in, t.st);
+    assert_int_equal(t.in.nstates, 20);
+    run_in(&t);
+    assert_int_equal(t.d.status, ANALYSIS_STATUS_OK);
+    done(&t);
+    struct snap u = {0};
+    removed_office(&u, "10 mail.example.com. 20 mx2.example.com.");
+    u.in.domain = NULL;
+    assert_false(analysis_state_current(&u.in, find(&u, "hq1", "smtp://mx2.example.com")));
+    /* No configuration known: everything is current. */
+    u.in.checks = NULL;
+    assert_true(analysis_state_current(&u.in, find(&u, "hq1", "pop3s://old.example.com")));
+    assert_int_equal(analysis_keep_current(&u.in, u.st), u.n);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -990,6 +1072,7 @@ int main(void)
         cmocka_unit_test(test_absent_optional_records),
         cmocka_unit_test(test_mixed_failures_one_host),
         cmocka_unit_test(test_host_down_all_ports),
+        cmocka_unit_test(test_removed_checks),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
