@@ -658,7 +658,12 @@ int report_compare(FILE *out, const struct analysis_input *in, const struct anal
             }
             fputc('\n', out);
         }
-        fprintf(out, "(* found through the domain's DNS)\n");
+        /* The legend explains a mark: without one it would only puzzle. */
+        bool any_discovered = false;
+        for (size_t ci = 0; ci < m.nchecks; ci++)
+            any_discovered |= m.discovered[ci];
+        if (any_discovered)
+            fprintf(out, "(* found through the domain's DNS)\n");
     } else {
         for (size_t ci = 0; ci < m.nchecks; ci++)
             fprintf(out, "  [%zu] %s%s\n", ci + 1, m.checks[corder[ci]],
