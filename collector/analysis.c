@@ -12,6 +12,7 @@
 
 #include "changes.h"
 #include "clock.h"
+#include "discover.h"
 #include "store_impl.h"
 
 /* Names a finding lists in one evidence line before "and N more": a line
@@ -72,24 +73,17 @@ static bool flapping(const struct analysis_state *s)
     return s->flips >= ANALYSIS_FLAP_FLIPS && (!s->ok || s->streak_n <= STORE_FLAP_GAP_MAX);
 }
 
-/* Records a mail domain may leave out: IPv6 addresses, RFC 6186 SRV
- * records, an autodiscover name. Their lookups answering "no such name"
- * or "no such record", never having resolved, mean "not published". */
+/* Records a mail domain may leave out (discover_optional). Their lookups
+ * answering "no such name" or "no such record", never having resolved,
+ * mean "not published". */
 static bool optional_record(const struct analysis_state *s)
 {
-    if (s->answers != NULL || strncmp(s->check, "dns://", 6) != 0)
-        return false;
-    const char *type = strrchr(s->check, '/');
-    if (type == NULL)
-        return false;
-    return strcmp(type, "/AAAA") == 0 || strcmp(type, "/SRV") == 0 ||
-           strncmp(s->check + 6, "autodiscover.", 13) == 0;
+    return s->answers == NULL && discover_optional(s->check);
 }
 
 static bool absent(const struct analysis_state *s)
 {
-    return !s->ok && (s->error == RESULT_DNS_NXDOMAIN || s->error == RESULT_DNS_NODATA) &&
-           optional_record(s);
+    return s->answers == NULL && discover_not_published(s->check, s->ok, s->error);
 }
 
 enum analysis_cell analysis_cell_of(const struct analysis_input *in, const struct analysis_state *s)
