@@ -77,6 +77,7 @@ struct cli {
     uint64_t *latencies; /* phases_us.total of each result */
     size_t nresults;
     size_t nfailed;
+    size_t nunpublished; /* optional records the domain leaves out: not failures */
     size_t failures_shown;
     bool runtime_error;
     struct discover_list discovered; /* owns the specs of step 2 */
@@ -281,8 +282,13 @@ static void print_ms(FILE *f, const char *name, uint64_t us)
 
 static void print_result(FILE *f, const struct result *r)
 {
+    /* Read as compare reads it: an optional record the domain does not
+     * publish is no failure (discover_not_published). */
+    bool unpublished = discover_not_published(r->check, r->ok, r->error);
     fprintf(f, "%s%s  %s", r->check ? r->check : "?", r->discovered ? " (discovered)" : "",
-            r->ok ? "OK" : "FAIL");
+            r->ok         ? "OK"
+            : unpublished ? "none published"
+                          : "FAIL");
     if (!r->ok)
         fprintf(f, "  %s / %s", result_layer_name(r->layer), result_error_name(r->error));
     fputc('\n', f);
@@ -335,7 +341,10 @@ static void print_result(FILE *f, const struct result *r)
             fprintf(f, " via %s", d->resolver);
         fputc('\n', f);
     }
-    if (!r->ok) {
+    if (unpublished) {
+        fprintf(f, "  note      the domain does not publish this optional record; mail clients "
+                   "do without it\n");
+    } else if (!r->ok) {
         fprintf(f, "  error     %s%s%s\n", result_error_name(r->error),
                 r->detail && r->detail[0] ? ": " : "", r->detail ? r->detail : "");
         fprintf(f, "  hint      %s\n", result_error_hint(r->error));
@@ -366,10 +375,13 @@ static void print_summary(FILE *f, struct cli *c, uint64_t elapsed_us)
         return;
     qsort(c->latencies, c->nresults, sizeof(*c->latencies), cmp_u64);
     double secs = (double)elapsed_us / 1e6;
+    char unpublished[48] = "";
+    if (c->nunpublished > 0)
+        snprintf(unpublished, sizeof(unpublished), ", none published %zu", c->nunpublished);
     fprintf(f,
-            "summary: probes %zu, ok %zu, failed %zu, %.1f/s, latency median %.1f ms, "
+            "summary: probes %zu, ok %zu, failed %zu%s, %.1f/s, latency median %.1f ms, "
             "p90 %.1f ms, p99 %.1f ms\n",
-            c->nresults, c->nresults - c->nfailed, c->nfailed,
+            c->nresults, c->nresults - c->nfailed - c->nunpublished, c->nfailed, unpublished,
             secs > 0 ? (double)c->nresults / secs : 0.0,
             (double)percentile(c->latencies, c->nresults, 50) / US_PER_MS,
             (double)percentile(c->latencies, c->nresults, 90) / US_PER_MS,
@@ -385,7 +397,10 @@ static void on_done(struct result *r, void *arg)
     struct cli *c = arg;
     c->in_flight--;
     c->latencies[c->nresults++] = r->phases_us[RESULT_PHASE_TOTAL];
-    if (!r->ok)
+    bool unpublished = discover_not_published(r->check, r->ok, r->error);
+    if (unpublished)
+        c->nunpublished++;
+    else if (!r->ok)
         c->nfailed++;
     if (c->json) {
         char *line = result_json(r);
@@ -398,7 +413,7 @@ static void on_done(struct result *r, void *arg)
         }
     } else if (c->repeat == 1) {
         print_result(stdout, r);
-    } else if (!r->ok && c->failures_shown < REPEAT_FAILURES_SHOWN) {
+    } else if (!r->ok && !unpublished && c->failures_shown < REPEAT_FAILURES_SHOWN) {
         c->failures_shown++;
         printf("FAIL %s  %s / %s: %s\n", r->check, result_layer_name(r->layer),
                result_error_name(r->error), r->detail ? r->detail : "");

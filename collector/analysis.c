@@ -12,6 +12,7 @@
 
 #include "changes.h"
 #include "clock.h"
+#include "discover.h"
 #include "store_impl.h"
 
 /* Names a finding lists in one evidence line before "and N more": a line
@@ -72,24 +73,17 @@ static bool flapping(const struct analysis_state *s)
     return s->flips >= ANALYSIS_FLAP_FLIPS && (!s->ok || s->streak_n <= STORE_FLAP_GAP_MAX);
 }
 
-/* Records a mail domain may leave out: IPv6 addresses, RFC 6186 SRV
- * records, an autodiscover name. Their lookups answering "no such name"
- * or "no such record", never having resolved, mean "not published". */
+/* Records a mail domain may leave out (discover_optional). Their lookups
+ * answering "no such name" or "no such record", never having resolved,
+ * mean "not published". */
 static bool optional_record(const struct analysis_state *s)
 {
-    if (s->answers != NULL || strncmp(s->check, "dns://", 6) != 0)
-        return false;
-    const char *type = strrchr(s->check, '/');
-    if (type == NULL)
-        return false;
-    return strcmp(type, "/AAAA") == 0 || strcmp(type, "/SRV") == 0 ||
-           strncmp(s->check + 6, "autodiscover.", 13) == 0;
+    return s->answers == NULL && discover_optional(s->check);
 }
 
 static bool absent(const struct analysis_state *s)
 {
-    return !s->ok && (s->error == RESULT_DNS_NXDOMAIN || s->error == RESULT_DNS_NODATA) &&
-           optional_record(s);
+    return s->answers == NULL && discover_not_published(s->check, s->ok, s->error);
 }
 
 enum analysis_cell analysis_cell_of(const struct analysis_input *in, const struct analysis_state *s)
@@ -333,6 +327,10 @@ struct row {
     enum analysis_verdict verdict;
     enum scope scope;
     size_t scope_idx;
+    /* A service failure's own error, which keeps it apart from the other
+     * failures of its server; RESULT_OK when the server is down and all
+     * its failures are that one problem. */
+    enum result_error key;
 };
 
 struct checkinfo {
@@ -355,6 +353,7 @@ struct group {
     enum result_layer layer;
     enum scope scope;
     size_t scope_idx;
+    enum result_error key; /* of its rows (struct row) */
     size_t *rows;
     size_t nrows;
     bool merged; /* folded into another group */
@@ -367,6 +366,7 @@ struct snap {
     int64_t *agent_at; /* per agent: newest state's time */
     bool *agent_reporting;
     struct checkinfo *ck;
+    bool *host_down;       /* [host_rep]: nothing answers on any of its ports */
     size_t *probe, *failn; /* [check * nnets + net] */
     struct group *groups;
     size_t ngroups;
@@ -382,6 +382,7 @@ static void snap_free(struct snap *s)
     free(s->agent_at);
     free(s->agent_reporting);
     free(s->ck);
+    free(s->host_down);
     free(s->probe);
     free(s->failn);
     for (size_t i = 0; i < s->ngroups; i++)
@@ -559,6 +560,66 @@ static bool answers_name(const char *answers, const char *host)
     return false;
 }
 
+/* ---- which states are current ---------------------------------------------- */
+
+static bool configured_now(const struct analysis_input *in, const char *check)
+{
+    for (size_t i = 0; i < in->nchecks; i++)
+        if (strcasecmp(in->checks[i], check) == 0)
+            return true;
+    return false;
+}
+
+/* Whether the domain's DNS, as last seen by any configured lookup, names
+ * host: a record's answer, or an answering lookup of that very name
+ * (autodiscover). True when no answers are known (older stores). */
+static bool dns_names(const struct analysis_input *in, const char *host)
+{
+    bool known = false;
+    char qname[HOST_MAX];
+    for (size_t i = 0; i < in->nstates; i++) {
+        const struct analysis_state *st = &in->states[i];
+        if (!is_dns_check(st->check) || !configured_now(in, st->check))
+            continue;
+        if (st->answers != NULL) {
+            known = true;
+            if (answers_name(st->answers, host) ||
+                strcasecmp(changes_check_host(st->check, qname, sizeof(qname)), host) == 0)
+                return true;
+        }
+    }
+    return !known;
+}
+
+bool analysis_state_current(const struct analysis_input *in, const struct analysis_state *s)
+{
+    char host[HOST_MAX];
+    if (in->checks == NULL || configured_now(in, s->check))
+        return true;
+    if (!s->discovered || in->domain == NULL || in->domain[0] == '\0')
+        return false;
+    return dns_names(in, changes_check_host(s->check, host, sizeof(host)));
+}
+
+size_t analysis_keep_current(const struct analysis_input *in, struct analysis_state *states)
+{
+    assert(in->states == states);
+    if (in->checks == NULL)
+        return in->nstates;
+    /* Decide first: dns_names reads the states being moved. */
+    bool *keep = calloc(in->nstates ? in->nstates : 1, sizeof(*keep));
+    if (keep == NULL)
+        return in->nstates; /* out of memory: show too much, not too little */
+    for (size_t i = 0; i < in->nstates; i++)
+        keep[i] = analysis_state_current(in, &states[i]);
+    size_t n = 0;
+    for (size_t i = 0; i < in->nstates; i++)
+        if (keep[i])
+            states[n++] = states[i];
+    free(keep);
+    return n;
+}
+
 /* True when the domain's DNS, as the fresh states last saw it, points to
  * host: a record names it, or it is the name of a lookup that answers
  * (autodiscover). A discovered check outlives the answer that found it
@@ -626,6 +687,54 @@ static void find_client_config(const struct analysis_input *in, struct snap *s)
             s->ck[k].global_verdict = ANALYSIS_CLIENT_CONFIG;
 }
 
+/* Errors that say nothing answers at the transport: no connection, or no
+ * name server answering for a name. Any other error means something
+ * answered (a refused login, a closed greeting, a bad certificate). */
+static bool no_answer(enum result_error e)
+{
+    switch (e) {
+    case RESULT_TCP_REFUSED:
+    case RESULT_TCP_TIMEOUT:
+    case RESULT_TCP_UNREACHABLE:
+    case RESULT_DNS_TIMEOUT:
+    case RESULT_DNS_REFUSED:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* A server is down only when its failures say so: every check of it
+ * fails everywhere without an answer (a port that passes, or one that
+ * answers with an error, shows the machine is up). Then its failures
+ * are one finding listing every port; otherwise each failure keeps its
+ * own (issue 15: a closed IMAP greeting and a refused TCP port on one
+ * host are two problems). */
+static int find_down_hosts(struct ctx *c, struct snap *s)
+{
+    size_t nc = s->checks.n;
+    bool *up = xcalloc(c, nc, sizeof(*up));
+    s->host_down = xcalloc(c, nc, sizeof(*s->host_down));
+    if (c->oom) {
+        free(up);
+        return -1;
+    }
+    for (size_t k = 0; k < nc; k++) {
+        const struct checkinfo *ck = &s->ck[k];
+        if (is_dns_check(s->checks.v[k]) || ck->ok + ck->fail == 0)
+            continue;
+        if (ck->global && ck->global_verdict == ANALYSIS_SERVICE && no_answer(ck->error))
+            s->host_down[ck->host_rep] = true;
+        else
+            up[ck->host_rep] = true;
+    }
+    for (size_t k = 0; k < nc; k++)
+        if (up[k])
+            s->host_down[k] = false;
+    free(up);
+    return 0;
+}
+
 /* Gives every failing row its verdict and scope (analysis.h). */
 static void assign(struct snap *s, size_t nrows)
 {
@@ -643,8 +752,11 @@ static void assign(struct snap *s, size_t nrows)
             /* A server that is down is one problem whatever its ports
              * say; two servers down are two. */
             r->scope_idx = r->verdict == ANALYSIS_SERVICE ? ck->host_rep : 0;
-            /* One check is one problem: its rows share its layer. */
+            /* One check is one problem: its rows share its layer. Failures
+             * of an up server are apart by error (find_down_hosts). */
             r->layer = ck->layer;
+            if (r->verdict == ANALYSIS_SERVICE && !s->host_down[ck->host_rep])
+                r->key = ck->error;
         } else if (ck->nets_down == ck->nets_probing) {
             /* Failing from the only network that probes it. */
             r->verdict = ANALYSIS_INCONCLUSIVE;
@@ -676,7 +788,7 @@ static int group_rows(struct ctx *c, struct snap *s, size_t nrows)
         for (size_t j = 0; j < s->ngroups; j++) {
             struct group *h = &s->groups[j];
             if (h->verdict == r->verdict && h->scope == r->scope && h->scope_idx == r->scope_idx &&
-                (h->scope == SCOPE_TARGET || h->layer == r->layer)) {
+                h->key == r->key && (h->scope == SCOPE_TARGET || h->layer == r->layer)) {
                 g = h;
                 break;
             }
@@ -687,7 +799,8 @@ static int group_rows(struct ctx *c, struct snap *s, size_t nrows)
                 goto oom;
             s->groups = v;
             g = &s->groups[s->ngroups++];
-            *g = (struct group){r->verdict, r->layer, r->scope, r->scope_idx, NULL, 0, false};
+            *g = (struct group){r->verdict, r->layer, r->scope, r->scope_idx,
+                                r->key,     NULL,     0,        false};
         }
         size_t *rows = realloc(g->rows, (g->nrows + 1) * sizeof(*rows));
         if (rows == NULL)
@@ -763,18 +876,21 @@ static bool share_host(const struct snap *s, const struct group *a, const struct
 }
 
 /* Logins failing on a server that went down at the same time (its
- * authentication backend with it, e.g. SMTP AUTH through dovecot) are
- * that outage, not a password problem. */
+ * authentication backend with it, e.g. SMTP AUTH through dovecot, which
+ * then offers no login method or refuses every one) are that outage, not
+ * a password problem nor a problem of their own. */
 static int fold_credentials(struct ctx *c, struct snap *s)
 {
     for (size_t i = 0; i < s->ngroups; i++) {
         struct group *g = &s->groups[i];
-        if (g->merged || g->verdict != ANALYSIS_CREDENTIALS)
+        if (g->merged || (g->verdict != ANALYSIS_CREDENTIALS &&
+                          (g->verdict != ANALYSIS_SERVICE || g->layer != RESULT_LAYER_AUTH)))
             continue;
         int64_t gs = group_start(s, g);
         for (size_t j = 0; j < s->ngroups; j++) {
             struct group *h = &s->groups[j];
-            if (h->merged || h->verdict != ANALYSIS_SERVICE || !share_host(s, g, h))
+            if (h->merged || h->verdict != ANALYSIS_SERVICE || h->layer == RESULT_LAYER_AUTH ||
+                !share_host(s, g, h))
                 continue;
             int64_t hs = group_start(s, h);
             if (gs - hs > ANALYSIS_CORRELATE_AFTER_US || hs - gs > ANALYSIS_CORRELATE_AFTER_US)
@@ -990,19 +1106,87 @@ static void main_host(const struct snap *s, const struct group *g, char *host, s
         snprintf(host, len, "%s", s->ck[s->rows[g->rows[0]].check].host);
 }
 
+/* The ports a group's server checks connect to, each with the error it
+ * fails with there, for advice: " port 993 (tcp_refused)", " ports 993
+ * and 995 (tcp_refused)", " port 143 (proto_closed) and port 8080
+ * (tcp_refused)"; "" when no check names a port. Configured checks
+ * first, at most NAMES_IN_LINE ports. Sets *all_no_answer when every
+ * port fails without an answer (no_answer). */
+static void ports_words(const struct snap *s, const struct group *g, char *buf, size_t len,
+                        bool *all_no_answer)
+{
+    unsigned port[NAMES_IN_LINE];
+    enum result_error err[NAMES_IN_LINE];
+    size_t n = 0, more = 0;
+    size_t *rows = malloc((g->nrows ? g->nrows : 1) * sizeof(*rows));
+    buf[0] = '\0';
+    *all_no_answer = true;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < g->nrows; i++) {
+            size_t k = s->rows[g->rows[i]].check;
+            unsigned p = port_of(s->checks.v[k]);
+            if (p == 0 || s->ck[k].discovered != (pass == 1))
+                continue;
+            /* The error of this group's rows of every check on port p. */
+            size_t nr = 0;
+            for (size_t j = 0; rows != NULL && j < g->nrows; j++)
+                if (port_of(s->checks.v[s->rows[g->rows[j]].check]) == p)
+                    rows[nr++] = g->rows[j];
+            enum result_layer lay;
+            enum result_error e = s->rows[g->rows[i]].error;
+            if (nr > 0)
+                dominant(s, rows, nr, &lay, &e);
+            bool seen = false;
+            for (size_t m = 0; m < n && !seen; m++)
+                seen = port[m] == p;
+            if (seen)
+                continue;
+            *all_no_answer &= no_answer(e);
+            if (n == NAMES_IN_LINE) {
+                more++;
+                continue;
+            }
+            port[n] = p;
+            err[n++] = e;
+        }
+    }
+    free(rows);
+    if (n == 0) {
+        *all_no_answer = false;
+        return;
+    }
+    bool one_error = true;
+    for (size_t m = 1; m < n; m++)
+        one_error &= err[m] == err[0];
+    size_t used = 0;
+    for (size_t m = 0; m < n && used < len; m++) {
+        const char *sep = m == 0 ? " " : m + 1 == n && more == 0 ? " and " : ", ";
+        if (one_error)
+            used += (size_t)snprintf(buf + used, len - used, "%s%s%u", sep,
+                                     m == 0 ? (n > 1 ? "ports " : "port ") : "", port[m]);
+        else
+            used += (size_t)snprintf(buf + used, len - used, "%sport %u (%s)", sep, port[m],
+                                     result_error_name(err[m]));
+    }
+    if (more > 0 && used < len)
+        used += (size_t)snprintf(buf + used, len - used, " and %zu more", more);
+    if (one_error && used < len)
+        snprintf(buf + used, len - used, " (%s)", result_error_name(err[0]));
+}
+
 static void words(struct ctx *c, const struct snap *s, const struct group *g,
                   struct analysis_finding *f)
 {
     char checks[LINE_MAX_LEN / 2], nets[LINE_MAX_LEN / 4], agents[LINE_MAX_LEN / 4];
-    char start[40], host[HOST_MAX], ports[32] = "";
+    char start[40], host[HOST_MAX], ports[LINE_MAX_LEN / 4];
     unsigned port;
+    bool no_reply;
     checks_words(s, &f->checks, checks, sizeof(checks));
     names_line(&f->networks, nets, sizeof(nets));
     names_line(&f->agents, agents, sizeof(agents));
     when(f->started_at_us, start, sizeof(start));
     main_host(s, g, host, sizeof(host), &port);
-    if (port != 0)
-        snprintf(ports, sizeof(ports), " port %u", port);
+    ports_words(s, g, ports, sizeof(ports), &no_reply);
     const char *err = result_error_name(f->error);
     const char *intermittent = f->flapping ? "intermittently " : "";
     struct analysis_list *n = &f->next_steps;
@@ -1015,15 +1199,31 @@ static void words(struct ctx *c, const struct snap *s, const struct group *g,
         if (f->layer == RESULT_LAYER_TLS) {
             list_take(c, n,
                       fmt(c,
-                          "Check the certificate %s serves%s: renew it if it expired, or "
+                          "Check the certificate %s serves%s%s: renew it if it expired, or "
                           "install one that names %s (%s).",
-                          host, ports, host, result_error_hint(f->error)));
-        } else {
+                          host, ports[0] ? " on" : "", ports, host, result_error_hint(f->error)));
+        } else if (no_reply && g->key == RESULT_OK && f->checks.n > 1) {
+            /* find_down_hosts: nothing answers on any of its ports. */
             list_take(c, n,
                       fmt(c,
-                          "Check the mail service on %s: is it running and listening on%s? "
-                          "Look at its logs around %s.",
+                          "Check the server %s: nothing answers on%s. Is the machine up, are "
+                          "its mail services running and listening, does a firewall drop the "
+                          "traffic? Look at its logs around %s.",
+                          host, ports, start));
+        } else if (no_reply || ports[0] == '\0') {
+            list_take(c, n,
+                      fmt(c,
+                          "Check the mail service on %s: nothing answers on%s. Is it running "
+                          "and listening there? Look at its logs around %s.",
                           host, ports[0] ? ports : " its port", start));
+        } else {
+            /* The port answers: asking whether it listens would send the
+             * administrator to the one thing that works. */
+            list_take(c, n,
+                      fmt(c,
+                          "The service on %s answers on%s but fails: %s. Look at its logs "
+                          "around %s for why.",
+                          host, ports, result_error_hint(f->error), start));
         }
         list_add(c, n,
                  "Ask a user whether webmail works: if it fails too, the whole mail service "
@@ -1377,6 +1577,8 @@ int analysis_diagnose(const struct analysis_input *in, struct analysis_diagnosis
         return 0;
     }
     find_client_config(in, &s);
+    if (find_down_hosts(&c, &s) < 0)
+        goto oom;
     assign(&s, in->nstates);
     if (group_rows(&c, &s, in->nstates) < 0 || merge_networks(&c, &s) < 0 ||
         fold_credentials(&c, &s) < 0 || fold_into_dns(&c, &s) < 0)

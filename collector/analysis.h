@@ -27,7 +27,12 @@
  *
  * Failing (check, agent) pairs with the same verdict, layer and scope (the
  * whole target, a network, an agent) form one finding; network findings
- * of the same layer and checks are merged. Each finding carries the
+ * of the same layer and checks are merged. A service finding is one
+ * server's: all its failures when it is down (every check of it fails
+ * everywhere with no answer at the transport: refused, timeout,
+ * unreachable), otherwise one per error, so that a port that answers is
+ * never reported as a server that does not; logins failing on it at the
+ * same time join it. Next steps name the ports and the error of each. Each finding carries the
  * earliest start of its states' episodes (a flapping check keeps its
  * first failure) and the changes from ANALYSIS_CORRELATE_BEFORE_US before
  * to ANALYSIS_CORRELATE_AFTER_US after it that concern it.
@@ -124,6 +129,11 @@ struct analysis_input {
     size_t nstates;
     const struct analysis_change *changes; /* in time order */
     size_t nchanges;
+    /* The target's checks as configured now, with the DNS checks its
+     * domain adds, as canonical spec texts (analysis_state_current);
+     * NULL = no configuration known: every state is current. */
+    const char *const *checks;
+    size_t nchecks;
 };
 
 /* A list of strings the diagnosis owns. */
@@ -163,6 +173,19 @@ void analysis_diagnosis_clear(struct analysis_diagnosis *d);
 /* How compare shows state s of in. */
 enum analysis_cell analysis_cell_of(const struct analysis_input *in,
                                     const struct analysis_state *s);
+
+/* True when s is of a check the target has now: one of in->checks, or a
+ * check found through the domain's DNS (s->discovered) while the target
+ * has a domain and the DNS, as last seen, still names its host (or no
+ * DNS answers are known). The states of a check removed from the
+ * configuration are not current: compare and diagnose leave them out at
+ * once, while results keeps their history (issue 15). */
+bool analysis_state_current(const struct analysis_input *in, const struct analysis_state *s);
+
+/* Moves the current states of in (analysis_state_current) to the front of
+ * states, the caller's array in->states points to, keeping their order,
+ * and returns how many they are; the caller then sets in->nstates. */
+size_t analysis_keep_current(const struct analysis_input *in, struct analysis_state *states);
 
 /* True when s fails now: its latest result failed, or it is flapping. */
 bool analysis_state_failing(const struct analysis_input *in, const struct analysis_state *s);

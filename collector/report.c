@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "clock.h"
+#include "discover.h"
+#include "spec.h"
 
 /* Width of one matrix cell: "ok connect 1234ms" and "FAIL tcp_timeout"
  * fit; the longest error names are cut, the JSON has them whole. */
@@ -31,7 +33,8 @@ struct report_snapshot {
     size_t nstates, capstates;
     struct analysis_change *changes;
     size_t nchanges, capchanges;
-    char **strs; /* every string the snapshot owns */
+    const char **checks; /* in.checks; the strings are in strs */
+    char **strs;         /* every string the snapshot owns */
     size_t nstrs, capstrs;
     bool oom;
 };
@@ -132,6 +135,49 @@ static int add_change(const struct store_change *c, void *arg)
     return sn->oom ? 1 : 0;
 }
 
+/* The target's checks as configured now, canonical, with those its domain
+ * adds (discover_dns_checks), into sn->in.checks. Returns 0, or -1 with
+ * err. */
+static int load_checks(struct report_snapshot *sn, const struct wire_target *t, char *err,
+                       size_t errlen)
+{
+    struct discover_list dns = {0};
+    char text[SPEC_TEXT_MAX + 1], perr[256];
+    if (t->domain != NULL && t->domain[0] != '\0' &&
+        discover_dns_checks(t->domain, (const char *const *)t->checks, t->nchecks, &dns, perr,
+                            sizeof(perr)) < 0) {
+        snprintf(err, errlen, "the checks of target %s: %s", t->name, perr);
+        return -1;
+    }
+    sn->checks = calloc(t->nchecks + dns.n + 1, sizeof(*sn->checks));
+    if (sn->checks == NULL) {
+        discover_list_clear(&dns);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < t->nchecks; i++) {
+        struct spec sp;
+        /* The configuration was checked when it was read: a check that
+         * does not parse now is kept as written. */
+        if (spec_parse(t->checks[i], &sp, perr, sizeof(perr)) == 0)
+            spec_format(&sp, text, sizeof(text));
+        else
+            snprintf(text, sizeof(text), "%s", t->checks[i]);
+        sn->checks[n++] = keep(sn, text);
+    }
+    for (size_t i = 0; i < dns.n; i++)
+        sn->checks[n++] = keep(sn, dns.items[i].spec);
+    discover_list_clear(&dns);
+    if (sn->oom) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    sn->in.checks = sn->checks;
+    sn->in.nchecks = n;
+    return 0;
+}
+
 struct report_snapshot *report_snapshot_load(struct store *s, const struct wire_target *t,
                                              int64_t now_us, bool for_timeline, char *err,
                                              size_t errlen)
@@ -151,7 +197,13 @@ struct report_snapshot *report_snapshot_load(struct store *s, const struct wire_
         snprintf(err, errlen, "reading the latest state of %s: %s", t->name, store_error(s));
         goto fail;
     }
+    if (load_checks(sn, t, err, errlen) < 0)
+        goto fail;
     sn->in.states = sn->states;
+    sn->in.nstates = sn->nstates;
+    /* A check removed from the configuration leaves compare and diagnose
+     * at once; its results stay in the store. */
+    sn->nstates = analysis_keep_current(&sn->in, sn->states);
     sn->in.nstates = sn->nstates;
     /* Only changes that can correlate with a current failure are read. */
     int64_t since = INT64_MAX;
@@ -193,6 +245,7 @@ void report_snapshot_destroy(struct report_snapshot **sp)
     for (size_t i = 0; i < sn->nstrs; i++)
         free(sn->strs[i]);
     free(sn->strs);
+    free(sn->checks);
     free(sn->states);
     free(sn->changes);
     free(sn);
@@ -605,7 +658,12 @@ int report_compare(FILE *out, const struct analysis_input *in, const struct anal
             }
             fputc('\n', out);
         }
-        fprintf(out, "(* found through the domain's DNS)\n");
+        /* The legend explains a mark: without one it would only puzzle. */
+        bool any_discovered = false;
+        for (size_t ci = 0; ci < m.nchecks; ci++)
+            any_discovered |= m.discovered[ci];
+        if (any_discovered)
+            fprintf(out, "(* found through the domain's DNS)\n");
     } else {
         for (size_t ci = 0; ci < m.nchecks; ci++)
             fprintf(out, "  [%zu] %s%s\n", ci + 1, m.checks[corder[ci]],

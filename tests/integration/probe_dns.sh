@@ -9,6 +9,9 @@ source "${VANTAGE_SOURCE_DIR:-$(dirname "$0")/../..}/tests/servers/probe-testlib
 need nsd nsd-checkconf dig python3 openssl
 
 ns_port=$(free_port udp)
+# quiet.vantage.test: a domain that receives no mail (null MX, RFC 7505)
+# and publishes no SRV record nor autodiscover name.
+export NSD_EXTRA_RECORDS='quiet IN MX 0 .'
 nsd_pid=$("$SERVERS/nsd-up" "$WORK/nsd" "$ns_port") || {
     echo "nsd-up failed" >&2
     exit 1
@@ -115,5 +118,31 @@ CHECKS=$((CHECKS + 1))
 if ! grep -q 'smtp://mx2.vantage.test' <<<"$OUT$(cat "$WORK/stderr")"; then
     fail_check "the MX host mx2.vantage.test was not turned into an smtp:// check"
 fi
+
+# Issue 15: an optional record the domain does not publish (SRV,
+# autodiscover, AAAA) reads "none published" as in compare, not FAIL, and
+# alone does not make the exit status 1. v4only has no AAAA (NODATA).
+OUT=$("$AGENT" probe "${R[@]}" --timeout 2 --domain quiet.vantage.test \
+    "tcp://v4only.vantage.test:$tcp_port" 2>"$WORK/stderr")
+RC=$?
+expect_rc 0
+for rec in dns://_imaps._tcp.quiet.vantage.test/SRV dns://_pop3s._tcp.quiet.vantage.test/SRV \
+    dns://autodiscover.quiet.vantage.test/A dns://v4only.vantage.test/AAAA; do
+    CHECKS=$((CHECKS + 1))
+    grep -qF "$rec  none published" <<<"$OUT" || fail_check "$rec is not 'none published': $OUT"
+done
+CHECKS=$((CHECKS + 1))
+if grep -q "FAIL" <<<"$OUT"; then
+    fail_check "an unpublished optional record reads FAIL: $OUT"
+fi
+probe_json "${R[@]}" --timeout 2 --domain quiet.vantage.test "tcp://v4only.vantage.test:$tcp_port"
+expect_rc 0
+expect_result dns://_imaps._tcp.quiet.vantage.test/SRV dns_nxdomain dns
+expect_result dns://v4only.vantage.test/AAAA dns_nodata dns
+expect_result dns://quiet.vantage.test/MX ok -
+# A required record missing still fails: the MX of a name without one.
+probe_json "${R[@]}" --timeout 2 --domain nothing.vantage.test "tcp://v4only.vantage.test:$tcp_port"
+expect_rc 1
+expect_result dns://nothing.vantage.test/MX dns_nxdomain dns
 
 finish

@@ -97,6 +97,13 @@ static void run(struct snap *s)
     assert_int_equal(analysis_diagnose(&s->in, &s->d, err, sizeof(err)), 0);
 }
 
+/* Diagnoses s->in as the test set it. */
+static void run_in(struct snap *s)
+{
+    char err[128];
+    assert_int_equal(analysis_diagnose(&s->in, &s->d, err, sizeof(err)), 0);
+}
+
 static void done(struct snap *s)
 {
     analysis_diagnosis_clear(&s->d);
@@ -802,6 +809,234 @@ static void test_absent_optional_records(void **state)
     done(&t);
 }
 
+/* The finding of f's checks that contains check, or fails. */
+static const struct analysis_finding *finding_of(const struct snap *s, const char *check)
+{
+    for (size_t i = 0; i < s->d.nfindings; i++)
+        for (size_t k = 0; k < s->d.findings[i].checks.n; k++)
+            if (strcmp(s->d.findings[i].checks.v[k], check) == 0)
+                return &s->d.findings[i];
+    fail_msg("no finding lists %s", check);
+    return NULL;
+}
+
+/* Whether some next step of f contains every one of the words (NULL-ended)
+ * and none of the words after the NULL (NULL-ended). */
+static bool step_says(const struct analysis_finding *f, const char *const *yes,
+                      const char *const *no)
+{
+    for (size_t i = 0; i < f->next_steps.n; i++) {
+        bool ok = true;
+        for (size_t w = 0; yes[w] != NULL && ok; w++)
+            ok = strstr(f->next_steps.v[i], yes[w]) != NULL;
+        for (size_t w = 0; no[w] != NULL && ok; w++)
+            ok = strstr(f->next_steps.v[i], no[w]) == NULL;
+        if (ok)
+            return true;
+    }
+    return false;
+}
+
+/* Issue 15: imap://H:1143 closing the dialog (the port answers) and
+ * tcp://H:8025 refused are two problems of one host, each with its own
+ * layer, error and port in the advice; not one "server down" asking
+ * whether the server listens on 1143. */
+static void test_mixed_failures_one_host(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    healthy_office(&s);
+    all(&s, "imap://mail.example.com:1143", RESULT_PROTO_CLOSED);
+    all(&s, "tcp://mail.example.com:8025", RESULT_TCP_REFUSED);
+    run(&s);
+    assert_int_equal(s.d.nfindings, 2);
+    const struct analysis_finding *proto = finding_of(&s, "imap://mail.example.com:1143");
+    const struct analysis_finding *tcp = finding_of(&s, "tcp://mail.example.com:8025");
+    assert_ptr_not_equal(proto, tcp);
+    assert_int_equal(proto->verdict, ANALYSIS_SERVICE);
+    assert_int_equal(proto->layer, RESULT_LAYER_PROTOCOL);
+    assert_int_equal(proto->error, RESULT_PROTO_CLOSED);
+    assert_list(&proto->checks, "imap://mail.example.com:1143");
+    assert_int_equal(tcp->verdict, ANALYSIS_SERVICE);
+    assert_int_equal(tcp->layer, RESULT_LAYER_TCP);
+    assert_int_equal(tcp->error, RESULT_TCP_REFUSED);
+    assert_list(&tcp->checks, "tcp://mail.example.com:8025");
+    /* Each next step names its own port and error, never the other's, and
+     * the port that answers is not asked whether it listens. */
+    assert_true(step_says(proto, (const char *[]){"port 1143", "proto_closed", NULL},
+                          (const char *[]){NULL}));
+    for (size_t i = 0; i < proto->next_steps.n; i++) {
+        assert_null(strstr(proto->next_steps.v[i], "8025"));
+        assert_null(strstr(proto->next_steps.v[i], "listening"));
+        assert_null(strstr(proto->next_steps.v[i], "tcp_refused"));
+    }
+    assert_true(step_says(tcp, (const char *[]){"port 8025", "tcp_refused", "listening", NULL},
+                          (const char *[]){"1143", NULL}));
+    for (size_t i = 0; i < tcp->next_steps.n; i++)
+        assert_null(strstr(tcp->next_steps.v[i], "1143"));
+    done(&s);
+
+    /* One port of the host passes, two others fail without an answer in
+     * two ways: the host is up, and the two failures stay apart. */
+    struct snap t = {0};
+    healthy_office(&t);
+    all(&t, POP3S, RESULT_TCP_REFUSED);
+    all(&t, "tcp://mail.example.com:8025", RESULT_TCP_TIMEOUT);
+    run(&t);
+    assert_int_equal(t.d.nfindings, 2);
+    const struct analysis_finding *pop = finding_of(&t, POP3S);
+    const struct analysis_finding *to = finding_of(&t, "tcp://mail.example.com:8025");
+    assert_ptr_not_equal(pop, to);
+    assert_int_equal(pop->error, RESULT_TCP_REFUSED);
+    assert_int_equal(to->error, RESULT_TCP_TIMEOUT);
+    assert_true(step_says(pop, (const char *[]){"port 995 (tcp_refused)", NULL},
+                          (const char *[]){"8025", NULL}));
+    assert_true(step_says(to, (const char *[]){"port 8025 (tcp_timeout)", NULL},
+                          (const char *[]){"995", NULL}));
+    done(&t);
+
+    /* An expired certificate on 993 and a refused 995: two findings, the
+     * certificate's naming 993 only. */
+    struct snap u = {0};
+    all(&u, IMAPS, RESULT_TLS_CERT_EXPIRED);
+    all(&u, POP3S, RESULT_TCP_REFUSED);
+    run(&u);
+    assert_int_equal(u.d.nfindings, 2);
+    const struct analysis_finding *cert = finding_of(&u, IMAPS);
+    assert_int_equal(cert->layer, RESULT_LAYER_TLS);
+    assert_list(&cert->checks, IMAPS);
+    assert_true(step_says(cert, (const char *[]){"port 993 (tls_cert_expired)", NULL},
+                          (const char *[]){"995", NULL}));
+    assert_list(&finding_of(&u, POP3S)->checks, POP3S);
+    done(&u);
+}
+
+/* Nothing answers on any port of the host (refused on some, timing out on
+ * others): the host is down, one finding listing every port. */
+static void test_host_down_all_ports(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    all(&s, IMAPS, RESULT_TCP_REFUSED);
+    all(&s, POP3S, RESULT_TCP_REFUSED);
+    all(&s, SUBM, RESULT_TCP_TIMEOUT);
+    all(&s, "tcp://mail.example.com:8025", RESULT_TCP_TIMEOUT);
+    all(&s, WEB, RESULT_OK); /* another host */
+    all(&s, MX, RESULT_OK);
+    run(&s);
+    assert_int_equal(s.d.nfindings, 1);
+    const struct analysis_finding *f = &s.d.findings[0];
+    assert_int_equal(f->verdict, ANALYSIS_SERVICE);
+    assert_int_equal(f->layer, RESULT_LAYER_TCP);
+    assert_list(&f->checks, IMAPS "," POP3S "," SUBM ",tcp://mail.example.com:8025");
+    assert_true(
+        step_says(f,
+                  (const char *[]){"mail.example.com", "nothing answers", "port 993 (tcp_refused)",
+                                   "port 995 (tcp_refused)", "port 587 (tcp_timeout)",
+                                   "port 8025 (tcp_timeout)", NULL},
+                  (const char *[]){NULL}));
+    done(&s);
+
+    /* All refused: the ports share one error, said once. */
+    struct snap t = {0};
+    all(&t, IMAPS, RESULT_TCP_REFUSED);
+    all(&t, POP3S, RESULT_TCP_REFUSED);
+    run(&t);
+    assert_int_equal(t.d.nfindings, 1);
+    assert_true(step_says(&t.d.findings[0],
+                          (const char *[]){"ports 993 and 995 (tcp_refused)", NULL},
+                          (const char *[]){NULL}));
+    done(&t);
+
+    /* The same host once one of its ports answers with a closed dialog:
+     * up, so the refused ports are one finding and the closed one another. */
+    struct snap u = {0};
+    all(&u, IMAPS, RESULT_TCP_REFUSED);
+    all(&u, POP3S, RESULT_TCP_REFUSED);
+    all(&u, SUBM, RESULT_PROTO_CLOSED);
+    run(&u);
+    assert_int_equal(u.d.nfindings, 2);
+    assert_list(&finding_of(&u, IMAPS)->checks, IMAPS "," POP3S);
+    assert_list(&finding_of(&u, SUBM)->checks, SUBM);
+    assert_int_equal(finding_of(&u, SUBM)->error, RESULT_PROTO_CLOSED);
+    done(&u);
+}
+
+/* The office with two removed checks and two discovered ones, for the
+ * configured checks of test_removed_checks; mx names the MX hosts. */
+static const char *const now_configured[] = {IMAPS, SUBM, WEB, MX};
+
+static void removed_office(struct snap *s, const char *mx)
+{
+    healthy_office(s);
+    set_answers(s, MX, mx);
+    all(s, "imaps://old.example.com", RESULT_TCP_REFUSED); /* removed, stale */
+    for (size_t i = 0; i < 5; i++)
+        find(s, office_agents[i], "imaps://old.example.com")->at_us = NOW - 60 * MIN;
+    add(s, "hq1", "hq", "pop3s://old.example.com", RESULT_TCP_TIMEOUT); /* removed, fresh */
+    all(s, "smtp://mx2.example.com", RESULT_TCP_TIMEOUT);
+    for (size_t i = s->n - 5; i < s->n; i++)
+        s->st[i].discovered = true;
+    add(s, "hq1", "hq", "smtp://gone.example.com", RESULT_OK)->discovered = true;
+    s->in = (struct analysis_input){.target = "corp",
+                                    .domain = "example.com",
+                                    .now_us = NOW,
+                                    .stale_us = 3 * MIN,
+                                    .states = s->st,
+                                    .nstates = s->n,
+                                    .checks = now_configured,
+                                    .nchecks = 4};
+}
+
+/* Issue 15: a check removed from the target leaves the comparison and the
+ * diagnosis at once, however it fails or however stale it is; checks
+ * found through the domain's DNS stay while the DNS names them. */
+static void test_removed_checks(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    removed_office(&s, "10 mail.example.com. 20 mx2.example.com.");
+    assert_false(analysis_state_current(&s.in, find(&s, "hq1", "pop3s://old.example.com")));
+    assert_false(analysis_state_current(&s.in, find(&s, "br1", "imaps://old.example.com")));
+    assert_false(analysis_state_current(&s.in, find(&s, "hq1", "smtp://gone.example.com")));
+    assert_true(analysis_state_current(&s.in, find(&s, "hq1", "smtp://mx2.example.com")));
+    assert_true(analysis_state_current(&s.in, find(&s, "hq1", MX)));
+    /* Spec texts compare without case, as DNS names do. */
+    struct analysis_state upper = *find(&s, "hq1", IMAPS);
+    upper.check = "IMAPS://Mail.Example.com";
+    assert_true(analysis_state_current(&s.in, &upper));
+    size_t before = s.n;
+    s.in.nstates = analysis_keep_current(&s.in, s.st);
+    assert_int_equal(s.in.nstates, before - 7);
+    for (size_t i = 0; i < s.in.nstates; i++)
+        assert_null(strstr(s.st[i].check, "old.example.com"));
+    run_in(&s);
+    /* The one finding left is the discovered MX host's, not the removed
+     * checks' (refused everywhere; the only failing check of hq1). */
+    assert_int_equal(s.d.nfindings, 1);
+    assert_list(&s.d.findings[0].checks, "smtp://mx2.example.com");
+    done(&s);
+
+    /* Once the MX no longer names it, the discovered check leaves too;
+     * without a domain no discovered check is current. */
+    struct snap t = {0};
+    removed_office(&t, "10 mail.example.com.");
+    assert_false(analysis_state_current(&t.in, find(&t, "hq1", "smtp://mx2.example.com")));
+    t.in.nstates = analysis_keep_current(&t.in, t.st);
+    assert_int_equal(t.in.nstates, 20);
+    run_in(&t);
+    assert_int_equal(t.d.status, ANALYSIS_STATUS_OK);
+    done(&t);
+    struct snap u = {0};
+    removed_office(&u, "10 mail.example.com. 20 mx2.example.com.");
+    u.in.domain = NULL;
+    assert_false(analysis_state_current(&u.in, find(&u, "hq1", "smtp://mx2.example.com")));
+    /* No configuration known: everything is current. */
+    u.in.checks = NULL;
+    assert_true(analysis_state_current(&u.in, find(&u, "hq1", "pop3s://old.example.com")));
+    assert_int_equal(analysis_keep_current(&u.in, u.st), u.n);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -835,6 +1070,9 @@ int main(void)
         cmocka_unit_test(test_stale_agent_ignored),
         cmocka_unit_test(test_agent_moved_network),
         cmocka_unit_test(test_absent_optional_records),
+        cmocka_unit_test(test_mixed_failures_one_host),
+        cmocka_unit_test(test_host_down_all_ports),
+        cmocka_unit_test(test_removed_checks),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

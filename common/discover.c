@@ -25,6 +25,23 @@ void discover_list_clear(struct discover_list *l)
     l->n = 0;
 }
 
+bool discover_optional(const char *check)
+{
+    if (check == NULL || strncmp(check, "dns://", 6) != 0)
+        return false;
+    const char *type = strrchr(check, '/');
+    if (type == NULL)
+        return false;
+    return strcasecmp(type, "/AAAA") == 0 || strcasecmp(type, "/SRV") == 0 ||
+           strncasecmp(check + 6, "autodiscover.", 13) == 0;
+}
+
+bool discover_not_published(const char *check, bool ok, enum result_error error)
+{
+    return !ok && (error == RESULT_DNS_NXDOMAIN || error == RESULT_DNS_NODATA) &&
+           discover_optional(check);
+}
+
 /* Canonical text of a spec, or -1 when it does not parse. */
 static int canonical(const char *text, char *buf, size_t len, struct spec *s, char *err,
                      size_t errlen)

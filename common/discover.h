@@ -68,6 +68,16 @@ int discover_from_results(const char *domain, const char *const *checks, size_t 
                           const struct result *results, size_t nresults, struct discover_list *out,
                           char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* True when check looks up a record a mail domain may leave out: an IPv6
+ * address (AAAA), an RFC 6186 SRV record, an autodiscover name. */
+bool discover_optional(const char *check);
+
+/* True when a result of check with that outcome means "the domain does
+ * not publish this optional record": the lookup answered "no such name"
+ * or "no such record" (dns_nxdomain, dns_nodata). Not a failure: probe
+ * and compare both show it as "none published" (issue 15). */
+bool discover_not_published(const char *check, bool ok, enum result_error error);
+
 /* Frees the list's items and zeroes it. */
 void discover_list_clear(struct discover_list *l);
 
