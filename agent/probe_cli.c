@@ -112,7 +112,9 @@ static void usage(FILE *f)
           "  --trace              log each probe's state changes to stderr\n"
           "  --help               this text\n"
           "\n"
-          "Exit status: 0 all checks ok, 1 a check failed, 2 usage or runtime error.\n",
+          "Exit status: 0 all checks ok (an optional record the domain does not publish,\n"
+          "such as an SRV or AAAA, is not a failure), 1 a check failed, 2 usage or\n"
+          "runtime error.\n",
           f);
 }
 
