@@ -12,13 +12,29 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "conn.h"
+#include "log.h"
+#include "resolver.h"
 #include "spool.h"
 #include "transport.h"
 
-static const char *const agent_keys[] = {
-    "name",    "site",     "collector",          "collector_public_key", "secret_key", "spool",
-    "ca_file", "resolver", "insecure_plaintext", "spool_max_results",    "log_level",  NULL};
-static const char *const cred_keys[] = {"user", "password_file", NULL};
+/* Every key and what its value is: the one place that says which values
+ * are paths, resolved from the config file's directory (config.h). */
+static const struct config_key agent_keys[] = {{"name", CONFIG_TEXT, false},
+                                               {"site", CONFIG_TEXT, false},
+                                               {"collector", CONFIG_ENDPOINT, false},
+                                               {"collector_public_key", CONFIG_TEXT, false},
+                                               {"secret_key", CONFIG_PATH, false},
+                                               {"spool", CONFIG_PATH, false},
+                                               {"ca_file", CONFIG_PATH, false},
+                                               {"resolver", CONFIG_TEXT, false},
+                                               {"insecure_plaintext", CONFIG_TEXT, false},
+                                               {"spool_max_results", CONFIG_TEXT, false},
+                                               {"log_level", CONFIG_TEXT, false},
+                                               {NULL, CONFIG_TEXT, false}};
+static const struct config_key cred_keys[] = {{"user", CONFIG_TEXT, false},
+                                              {"password_file", CONFIG_PATH, false},
+                                              {NULL, CONFIG_TEXT, false}};
 
 int agentconf_read_password(const char *path, char **out, char *err, size_t errlen)
 {
@@ -64,18 +80,10 @@ int agentconf_read_password(const char *path, char **out, char *err, size_t errl
     return 0;
 }
 
-static int set_str(const struct config_section *s, const char *key, const char *def, char **out)
-{
-    const struct config_entry *e = config_get(s, key);
-    const char *v = e ? e->value : def;
-    *out = v ? strdup(v) : NULL;
-    return v && *out == NULL ? -1 : 0;
-}
-
 static int load_credentials(const struct config *c, const struct config_section *s,
                             struct agentconf_credentials *cr, char *err, size_t errlen)
 {
-    if (config_check_keys(c, s, cred_keys, NULL, err, errlen) < 0)
+    if (config_check_section(c, s, cred_keys, err, errlen) < 0)
         return -1;
     const struct config_entry *user = config_get(s, "user");
     const struct config_entry *pf = config_get(s, "password_file");
@@ -84,10 +92,12 @@ static int load_credentials(const struct config *c, const struct config_section 
                  config_path(c), s->line, s->label);
         return -1;
     }
+    char *path;
+    if (config_get_string(c, s, cred_keys, "password_file", NULL, &path, err, errlen) < 0)
+        return -1;
     cr->name = strdup(s->label);
     cr->user = strdup(user->value);
-    char *path = config_resolve_path(config_path(c), pf->value);
-    if (cr->name == NULL || cr->user == NULL || path == NULL) {
+    if (cr->name == NULL || cr->user == NULL) {
         free(path);
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -98,6 +108,37 @@ static int load_credentials(const struct config *c, const struct config_section 
     if (rc < 0) {
         config_error(c, pf, err, errlen, "%s", perr);
         return -1;
+    }
+    return 0;
+}
+
+/* Checks, while the file is at hand, what would otherwise fail later with
+ * no file or line: the log level, the resolver's form, the trust anchors. */
+static int check_values(const struct config *c, const struct config_section *s,
+                        const struct agentconf *ac, char *err, size_t errlen)
+{
+    char why[CONFIG_ERR_MAX];
+    enum log_level level;
+    if (log_level_parse(ac->log_level, &level) < 0) {
+        config_error(c, config_get(s, "log_level"), err, errlen,
+                     "unknown level '%.64s'; write error, warn, info or debug", ac->log_level);
+        return -1;
+    }
+    if (ac->resolver != NULL && resolver_check_server(ac->resolver, why, sizeof(why)) < 0) {
+        config_error(c, config_get(s, "resolver"), err, errlen,
+                     "%s, or remove the line to use /etc/resolv.conf", why);
+        return -1;
+    }
+    if (ac->ca_file != NULL) {
+        struct conn_tls *tls = conn_tls_create(ac->ca_file, why, sizeof(why));
+        if (tls == NULL) {
+            config_error(c, config_get(s, "ca_file"), err, errlen,
+                         "%s; give a PEM file of CA certificates, or remove the line to use the "
+                         "system's trust store",
+                         why);
+            return -1;
+        }
+        conn_tls_destroy(&tls);
     }
     return 0;
 }
@@ -134,7 +175,7 @@ struct agentconf *agentconf_load(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: no [agent] section", path);
         goto fail;
     }
-    if (config_check_keys(c, main_s, agent_keys, NULL, err, errlen) < 0)
+    if (config_check_section(c, main_s, agent_keys, err, errlen) < 0)
         goto fail;
     int plain;
     if (config_get_bool(c, main_s, "insecure_plaintext", 0, &plain, err, errlen) < 0 ||
@@ -146,35 +187,37 @@ struct agentconf *agentconf_load(const char *path, char *err, size_t errlen)
     char host[256] = "agent";
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
-    if (set_str(main_s, "name", host, &ac->name) < 0 ||
-        set_str(main_s, "site", NULL, &ac->site) < 0 ||
-        set_str(main_s, "collector", NULL, &ac->collector) < 0 ||
-        set_str(main_s, "collector_public_key", NULL, &ac->collector_public_key) < 0 ||
-        set_str(main_s, "resolver", NULL, &ac->resolver) < 0 ||
-        set_str(main_s, "log_level", "info", &ac->log_level) < 0)
-        goto oom;
-    const struct config_entry *e;
-    if ((e = config_get(main_s, "secret_key")) &&
-        !(ac->secret_key = config_resolve_path(path, e->value)))
-        goto oom;
-    if ((e = config_get(main_s, "ca_file")) && !(ac->ca_file = config_resolve_path(path, e->value)))
-        goto oom;
-    e = config_get(main_s, "spool");
-    if (!(ac->spool = e ? config_resolve_path(path, e->value) : strdup(AGENTCONF_DEFAULT_SPOOL)))
-        goto oom;
+    if (config_get_string(c, main_s, agent_keys, "name", host, &ac->name, err, errlen) < 0 ||
+        config_get_string(c, main_s, agent_keys, "site", NULL, &ac->site, err, errlen) < 0 ||
+        config_get_string(c, main_s, agent_keys, "collector", NULL, &ac->collector, err, errlen) <
+            0 ||
+        config_get_string(c, main_s, agent_keys, "collector_public_key", NULL,
+                          &ac->collector_public_key, err, errlen) < 0 ||
+        config_get_string(c, main_s, agent_keys, "resolver", NULL, &ac->resolver, err, errlen) <
+            0 ||
+        config_get_string(c, main_s, agent_keys, "log_level", "info", &ac->log_level, err, errlen) <
+            0 ||
+        config_get_string(c, main_s, agent_keys, "secret_key", NULL, &ac->secret_key, err, errlen) <
+            0 ||
+        config_get_string(c, main_s, agent_keys, "ca_file", NULL, &ac->ca_file, err, errlen) < 0 ||
+        config_get_string(c, main_s, agent_keys, "spool", AGENTCONF_DEFAULT_SPOOL, &ac->spool, err,
+                          errlen) < 0)
+        goto fail;
+    if (check_values(c, main_s, ac, err, errlen) < 0)
+        goto fail;
 
+    bool bad_name = ac->name[0] == '\0';
     for (const char *p = ac->name; *p; p++)
         if (!(*p == '-' || *p == '_' || *p == '.' || (*p >= '0' && *p <= '9') ||
-              (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
-            e = config_get(main_s, "name");
-            if (e != NULL)
-                config_error(c, e, err, errlen, "use letters, digits, '-', '_' or '.'");
-            else
-                snprintf(err, errlen,
-                         "%s: the hostname '%s' is not a usable agent name; set name =", path,
+              (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+            bad_name = true;
+    if (bad_name) {
+        config_key_error(c, main_s, "name", err, errlen,
+                         "'%.64s' is not a usable agent name; write name = NAME with letters, "
+                         "digits, '-', '_' or '.'",
                          ac->name);
-            goto fail;
-        }
+        goto fail;
+    }
     if (ac->collector == NULL) {
         snprintf(err, errlen, "%s:%d: [agent] needs collector = tcp://HOST:PORT", path,
                  main_s->line);
@@ -202,7 +245,8 @@ struct agentconf *agentconf_load(const char *path, char *err, size_t errlen)
         }
     } else if (!transport_endpoint_is_local(ac->collector)) {
         config_error(c, config_get(main_s, "insecure_plaintext"), err, errlen,
-                     "plaintext is allowed only to a loopback or ipc collector");
+                     "plaintext is allowed only to a loopback or ipc collector; remove this line "
+                     "and set secret_key and collector_public_key (CURVE)");
         goto fail;
     }
     ac->credentials = calloc(ncred ? ncred : 1, sizeof(*ac->credentials));
@@ -220,7 +264,7 @@ struct agentconf *agentconf_load(const char *path, char *err, size_t errlen)
         if (load_credentials(c, s, &ac->credentials[ac->ncredentials++], err, errlen) < 0)
             goto fail;
     }
-    config_destroy(&c);
+    ac->ini = c;
     return ac;
 oom:
     snprintf(err, errlen, "%s: out of memory", path);
@@ -254,6 +298,7 @@ void agentconf_destroy(struct agentconf **cp)
         }
     }
     free(c->credentials);
+    config_destroy(&c->ini);
     free(c);
     *cp = NULL;
 }
@@ -265,4 +310,10 @@ const struct agentconf_credentials *agentconf_credentials(const struct agentconf
         if (c->credentials[i].name && strcmp(c->credentials[i].name, name) == 0)
             return &c->credentials[i];
     return NULL;
+}
+
+void agentconf_error(const struct agentconf *c, const char *key, const char *what, char *err,
+                     size_t errlen)
+{
+    config_key_error(c->ini, config_find(c->ini, "agent", NULL), key, err, errlen, "%s", what);
 }

@@ -13,6 +13,8 @@
 #define AGENTCONF_DEFAULT_SPOOL "/var/lib/vantage/spool.db"
 #define AGENTCONF_PASSWORD_MAX  1024 /* longer passwords are not typed by people */
 
+struct config;
+
 struct agentconf_credentials {
     char *name;
     char *user;
@@ -29,17 +31,25 @@ struct agentconf {
     char *spool;      /* path */
     char *ca_file;    /* NULL: system store */
     char *resolver;   /* NULL: resolv.conf */
-    char *log_level;
+    char *log_level;  /* checked: one log_level_parse() takes */
     bool insecure_plaintext;
     uint64_t spool_max_results;
     struct agentconf_credentials *credentials;
     size_t ncredentials;
+    struct config *ini; /* the parsed file, kept so agentconf_error() can name lines */
 };
 
 /* Loads and validates path (relative paths from the file's directory),
  * reading every password_file. NULL with "FILE:LINE: ..." in err. */
 struct agentconf *agentconf_load(const char *path, char *err, size_t errlen);
 void agentconf_destroy(struct agentconf **cp);
+
+/* For a failure found when an [agent] setting is used (opening the spool,
+ * reading secret_key, connecting to collector): "FILE:LINE: key 'K': what"
+ * into err, from the line that set key (or the [agent] line when key was
+ * left at its default). what should say what to do. */
+void agentconf_error(const struct agentconf *c, const char *key, const char *what, char *err,
+                     size_t errlen);
 
 /* The credentials section named name, or NULL. */
 const struct agentconf_credentials *agentconf_credentials(const struct agentconf *c,

@@ -270,8 +270,14 @@ struct conn_tls *conn_tls_create(const char *ca_file, char *err, size_t errlen)
     SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, verify_cb);
     if (ca_file != NULL) {
         if (SSL_CTX_load_verify_locations(t->ctx, ca_file, NULL) != 1) {
+            /* OpenSSL 3 has no reason string for a missing file: NULL. */
+            const char *why = ERR_reason_error_string(ERR_get_error());
+            if (access(ca_file, R_OK) != 0)
+                why = strerror(errno);
+            else if (why == NULL)
+                why = "no PEM certificate in it";
             snprintf(err, errlen, "cannot load trust anchors from %s: %s (check ca_file)", ca_file,
-                     ERR_reason_error_string(ERR_get_error()));
+                     why);
             goto fail;
         }
     } else if (SSL_CTX_set_default_verify_paths(t->ctx) != 1) {

@@ -159,6 +159,15 @@ static void close_walk(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+/* Logs err, found using the setting key, with the line that set it. */
+static void log_conf_error(struct daemon *d, const char *key, const char *err, const char *todo)
+{
+    char what[768], msg[1024];
+    snprintf(what, sizeof(what), "%s; %s", err, todo);
+    agentconf_error(d->conf, key, what, msg, sizeof(msg));
+    log_error(d->log, "%s", msg);
+}
+
 int daemon_run(const struct agentconf *conf, struct log *log)
 {
     struct daemon *d = calloc(1, sizeof(*d));
@@ -172,19 +181,22 @@ int daemon_run(const struct agentconf *conf, struct log *log)
     uv_loop_init(&d->loop);
     snprintf(d->targets_path, sizeof(d->targets_path), "%s.targets", conf->spool);
 
+    /* Errors of settings used here name the line of agent.conf that set
+     * them (agentconf_error): the file said what to open, not the code. */
     d->spool = spool_open(conf->spool, conf->spool_max_results, err, sizeof(err));
     if (d->spool == NULL) {
-        log_error(log, "%s", err);
+        log_conf_error(d, "spool", err, "give spool = a path in a directory this user can write");
         goto out;
     }
     if (!conf->insecure_plaintext &&
         transport_load_keys(conf->secret_key, &keys, err, sizeof(err)) < 0) {
-        log_error(log, "%s", err);
+        log_conf_error(d, "secret_key", err, "give secret_key = the agent.key file of this agent");
         goto out;
     }
     struct probe_engine_opts eo = {.ca_file = conf->ca_file, .resolver = conf->resolver};
     d->engine = probe_engine_create(&d->loop, &eo, err, sizeof(err));
     if (d->engine == NULL) {
+        /* ca_file and resolver were tried when the file was loaded. */
         log_error(log, "%s", err);
         goto out;
     }
@@ -210,7 +222,11 @@ int daemon_run(const struct agentconf *conf, struct log *log)
     d->uplink = d->sched ? uplink_create(&up, err, sizeof(err)) : NULL;
     explicit_bzero(&keys, sizeof(keys));
     if (d->uplink == NULL) {
-        log_error(log, "%s", d->sched ? err : "out of memory");
+        if (d->sched == NULL)
+            log_error(log, "out of memory");
+        else
+            log_conf_error(d, "collector", err,
+                           "give collector = tcp://HOST:PORT of the collector");
         goto out;
     }
     load_targets(d);

@@ -436,6 +436,12 @@ bad:
     return -1;
 }
 
+int resolver_check_server(const char *server, char *err, size_t errlen)
+{
+    struct ares_addr_port_node node;
+    return parse_server(server, &node, err, errlen);
+}
+
 struct resolver *resolver_create(uv_loop_t *loop, const char *server, char *err, size_t errlen)
 {
     struct ares_addr_port_node node;

@@ -54,6 +54,10 @@ typedef void (*resolver_cb)(struct resolver_reply *rep, void *arg);
  * NULL for the servers of /etc/resolv.conf. NULL on failure with err set. */
 struct resolver *resolver_create(uv_loop_t *loop, const char *server, char *err, size_t errlen);
 
+/* Whether server is in a form resolver_create() takes. 0, or -1 with what
+ * to write instead in err. */
+int resolver_check_server(const char *server, char *err, size_t errlen);
+
 /* Stops every query (their callbacks never run: cancel them first if a
  * caller holds resolver_query pointers) and frees the resolver once its
  * handles are closed. Ignores NULL; sets *rp to NULL. */

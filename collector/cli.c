@@ -17,6 +17,7 @@
 
 #include "analysis.h"
 #include "clock.h"
+#include "config.h"
 #include "probenow.h"
 #include "report.h"
 #include "serve.h"
@@ -25,8 +26,11 @@ static struct store *open_store(const struct collconf *c)
 {
     char err[STORE_ERR_MAX];
     struct store *s = store_open(c->database, err, sizeof(err));
-    if (s == NULL)
-        fprintf(stderr, "vantage-collector: %s\n", err);
+    if (s == NULL) {
+        char msg[STORE_ERR_MAX + CONFIG_ERR_MAX];
+        collconf_error(c, "database", err, msg, sizeof(msg));
+        fprintf(stderr, "vantage-collector: %s\n", msg);
+    }
     return s;
 }
 

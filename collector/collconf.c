@@ -8,42 +8,45 @@
 #include <string.h>
 
 #include "config.h"
+#include "log.h"
 #include "spec.h"
 #include "transport.h"
 
-static const char *const collector_keys[] = {"listen",          "database", "secret_key",
-                                             "authorized_keys", "control",  "insecure_plaintext",
-                                             "log_level",       NULL};
-static const char *const target_keys[] = {"domain", "interval", "timeout", "credentials", NULL};
-static const char *const target_lists[] = {"check", NULL};
+/* Every key and what its value is: the one place that says which values
+ * are paths, resolved from the config file's directory (config.h). */
+static const struct config_key collector_keys[] = {
+    {"listen", CONFIG_ENDPOINT, false},  {"database", CONFIG_LOCATION, false},
+    {"secret_key", CONFIG_PATH, false},  {"authorized_keys", CONFIG_PATH, false},
+    {"control", CONFIG_ENDPOINT, false}, {"insecure_plaintext", CONFIG_TEXT, false},
+    {"log_level", CONFIG_TEXT, false},   {NULL, CONFIG_TEXT, false}};
+static const struct config_key target_keys[] = {
+    {"domain", CONFIG_TEXT, false},  {"interval", CONFIG_TEXT, false},
+    {"timeout", CONFIG_TEXT, false}, {"credentials", CONFIG_TEXT, false},
+    {"check", CONFIG_TEXT, true},    {NULL, CONFIG_TEXT, false}};
 
-/* An ipc:// endpoint's path is resolved like a file path. */
-static char *resolve_endpoint(const char *conf_path, const char *value)
+/* The default control socket: beside the database, so that the CLI finds
+ * it from the same file. Its path can be too long for a unix socket where
+ * the database's is not: that error names database and control. */
+static int default_control(const struct config *c, const struct config_section *s,
+                           struct collconf *cc, char *err, size_t errlen)
 {
-    if (strncmp(value, "ipc://", 6) != 0 || value[6] == '/')
-        return strdup(value);
-    char *p = config_resolve_path(conf_path, value + 6);
-    if (p == NULL)
-        return NULL;
-    size_t len = strlen(p) + 7;
-    char *out = malloc(len);
-    if (out != NULL)
-        snprintf(out, len, "ipc://%s", p);
-    free(p);
-    return out;
-}
-
-static int set_path(const struct config *c, const struct config_section *s, const char *key,
-                    const char *def, char **out, int endpoint)
-{
-    const struct config_entry *e = config_get(s, key);
-    const char *v = e ? e->value : def;
-    if (v == NULL) {
-        *out = NULL;
-        return 0;
+    const char *db = strncmp(cc->database, "sqlite:", 7) == 0 ? cc->database + 7 : cc->database;
+    size_t len = strlen(db) + 16;
+    cc->control = malloc(len);
+    if (cc->control == NULL) {
+        snprintf(err, errlen, "%s: out of memory", config_path(c));
+        return -1;
     }
-    *out = endpoint ? resolve_endpoint(config_path(c), v) : config_resolve_path(config_path(c), v);
-    return *out ? 0 : -1;
+    snprintf(cc->control, len, "ipc://%s.control", db);
+    if (strlen(cc->control) - 6 > CONFIG_IPC_PATH_MAX) {
+        config_key_error(c, s, "database", err, errlen,
+                         "the control socket beside it, %.200s.control, would be %zu characters "
+                         "long, over a unix socket's limit of %zu; set control = "
+                         "ipc:///run/vantage/control (or another short path) in [collector]",
+                         db, strlen(cc->control) - 6, (size_t)CONFIG_IPC_PATH_MAX);
+        return -1;
+    }
+    return 0;
 }
 
 /* FNV-1a over the canonical target list: equal sets, equal versions. */
@@ -83,7 +86,7 @@ static int load_target(const struct config *c, const struct config_section *s,
     int64_t interval, timeout;
     char serr[256];
 
-    if (config_check_keys(c, s, target_keys, target_lists, err, errlen) < 0)
+    if (config_check_section(c, s, target_keys, err, errlen) < 0)
         return -1;
     if (config_get_duration(c, s, "interval", COLLCONF_DEFAULT_INTERVAL_MS * 1000LL, 1000000,
                             86400LL * 1000000, &interval, err, errlen) < 0 ||
@@ -188,27 +191,39 @@ struct collconf *collconf_load(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: more than %d targets", path, WIRE_TARGETS_MAX);
         goto fail;
     }
-    if (config_check_keys(c, main_s, collector_keys, NULL, err, errlen) < 0)
+    if (config_check_section(c, main_s, collector_keys, err, errlen) < 0)
         goto fail;
     int plain;
     if (config_get_bool(c, main_s, "insecure_plaintext", 0, &plain, err, errlen) < 0)
         goto fail;
     cc->insecure_plaintext = plain;
-    if (set_path(c, main_s, "listen", COLLCONF_DEFAULT_LISTEN, &cc->listen, 1) < 0 ||
-        set_path(c, main_s, "database", COLLCONF_DEFAULT_DATABASE, &cc->database, 0) < 0 ||
-        set_path(c, main_s, "secret_key", NULL, &cc->secret_key, 0) < 0 ||
-        set_path(c, main_s, "authorized_keys", NULL, &cc->authorized_keys, 0) < 0 ||
-        set_path(c, main_s, "control", NULL, &cc->control, 1) < 0 ||
-        set_path(c, main_s, "log_level", "info", &cc->log_level, 0) < 0)
-        goto oom;
-    if (cc->control == NULL) {
-        /* Beside the database: the CLI finds it from the same file. */
-        const char *db = strncmp(cc->database, "sqlite:", 7) == 0 ? cc->database + 7 : cc->database;
-        size_t len = strlen(db) + 16;
-        cc->control = malloc(len);
-        if (cc->control == NULL)
-            goto oom;
-        snprintf(cc->control, len, "ipc://%s.control", db);
+    if (config_get_string(c, main_s, collector_keys, "listen", COLLCONF_DEFAULT_LISTEN, &cc->listen,
+                          err, errlen) < 0 ||
+        config_get_string(c, main_s, collector_keys, "database", COLLCONF_DEFAULT_DATABASE,
+                          &cc->database, err, errlen) < 0 ||
+        config_get_string(c, main_s, collector_keys, "secret_key", NULL, &cc->secret_key, err,
+                          errlen) < 0 ||
+        config_get_string(c, main_s, collector_keys, "authorized_keys", NULL, &cc->authorized_keys,
+                          err, errlen) < 0 ||
+        config_get_string(c, main_s, collector_keys, "control", NULL, &cc->control, err, errlen) <
+            0 ||
+        config_get_string(c, main_s, collector_keys, "log_level", "info", &cc->log_level, err,
+                          errlen) < 0)
+        goto fail;
+    enum log_level level;
+    if (log_level_parse(cc->log_level, &level) < 0) {
+        config_error(c, config_get(main_s, "log_level"), err, errlen,
+                     "unknown level '%.64s'; write error, warn, info or debug", cc->log_level);
+        goto fail;
+    }
+    if (cc->control == NULL && default_control(c, main_s, cc, err, errlen) < 0)
+        goto fail;
+    if (cc->insecure_plaintext && !transport_endpoint_is_local(cc->listen)) {
+        config_key_error(c, main_s, "listen", err, errlen,
+                         "insecure_plaintext = yes allows only a loopback or ipc listen address; "
+                         "write listen = tcp://127.0.0.1:PORT, or remove insecure_plaintext "
+                         "and set secret_key and authorized_keys (CURVE)");
+        goto fail;
     }
     if (!cc->insecure_plaintext && (cc->secret_key == NULL || cc->authorized_keys == NULL)) {
         snprintf(err, errlen,
@@ -242,7 +257,7 @@ struct collconf *collconf_load(const char *path, char *err, size_t errlen)
     }
     if (make_version(&cc->targets) < 0)
         goto oom;
-    config_destroy(&c);
+    cc->ini = c;
     return cc;
 oom:
     snprintf(err, errlen, "%s: out of memory", path);
@@ -265,6 +280,7 @@ void collconf_destroy(struct collconf **cp)
     free(c->control);
     free(c->log_level);
     wire_config_clear(&c->targets);
+    config_destroy(&c->ini);
     free(c);
     *cp = NULL;
 }
@@ -275,4 +291,10 @@ const struct wire_target *collconf_target(const struct collconf *c, const char *
         if (strcmp(c->targets.targets[i].name, name) == 0)
             return &c->targets.targets[i];
     return NULL;
+}
+
+void collconf_error(const struct collconf *c, const char *key, const char *what, char *err,
+                    size_t errlen)
+{
+    config_key_error(c->ini, config_find(c->ini, "collector", NULL), key, err, errlen, "%s", what);
 }

@@ -12,6 +12,7 @@
 #include <zmq.h>
 
 #include "clock.h"
+#include "config.h"
 #include "store.h"
 
 #define PROBENOW_REPLY_MAX  65536  /* the reply lists agent names */
@@ -127,7 +128,9 @@ int probenow_run(const struct collconf *c, const char *target, int wait_s, FILE 
     char err[STORE_ERR_MAX];
     struct store *st = store_open(c->database, err, sizeof(err));
     if (st == NULL) {
-        fprintf(stderr, "vantage-collector: %s\n", err);
+        char msg[STORE_ERR_MAX + CONFIG_ERR_MAX];
+        collconf_error(c, "database", err, msg, sizeof(msg));
+        fprintf(stderr, "vantage-collector: %s\n", msg);
         free(sc.agents);
         return 2;
     }

@@ -553,6 +553,16 @@ static int serve_loop(struct serve *s)
     return 0;
 }
 
+/* Logs err, found using the setting key, with the line that set it. */
+static void log_conf_error(struct log *log, const struct collconf *conf, const char *key,
+                           const char *err, const char *todo)
+{
+    char what[768], msg[1024];
+    snprintf(what, sizeof(what), "%s; %s", err, todo);
+    collconf_error(conf, key, what, msg, sizeof(msg));
+    log_error(log, "%s", msg);
+}
+
 int serve_run(struct collconf **confp, struct log *log)
 {
     struct collconf *conf = *confp;
@@ -571,7 +581,8 @@ int serve_run(struct collconf **confp, struct log *log)
 
     s.store = store_open(conf->database, err, sizeof(err));
     if (s.store == NULL) {
-        log_error(log, "%s", err);
+        log_conf_error(log, conf, "database", err,
+                       "give database = a path in a directory this user can write");
         goto out;
     }
     s.ingest = ingest_create(s.store, log);
@@ -582,13 +593,15 @@ int serve_run(struct collconf **confp, struct log *log)
     }
     if (!conf->insecure_plaintext &&
         transport_load_keys(conf->secret_key, &keys, err, sizeof(err)) < 0) {
-        log_error(log, "%s", err);
+        log_conf_error(log, conf, "secret_key", err,
+                       "give secret_key = the collector.key file of this collector");
         goto out;
     }
     s.auth = auth_create(s.ctx, conf->insecure_plaintext ? NULL : conf->authorized_keys,
                          conf->insecure_plaintext, log, err, sizeof(err));
     if (s.auth == NULL) {
-        log_error(log, "%s", err);
+        log_conf_error(log, conf, "authorized_keys", err,
+                       "give authorized_keys = a file of '<agent.pub key> <agent name>' lines");
         goto out;
     }
     struct transport_opts o = {.endpoint = conf->listen,
@@ -597,7 +610,9 @@ int serve_run(struct collconf **confp, struct log *log)
     s.router = transport_server_create(s.ctx, &o, err, sizeof(err));
     explicit_bzero(&keys, sizeof(keys));
     if (s.router == NULL) {
-        log_error(log, "%s", err);
+        log_conf_error(log, conf, "listen", err,
+                       "give listen = tcp://ADDRESS:PORT with an address of this host and a free "
+                       "port");
         goto out;
     }
     /* The control socket has no authentication of its own: an ipc file
@@ -607,7 +622,11 @@ int serve_run(struct collconf **confp, struct log *log)
     int bound = s.control ? zmq_bind(s.control, conf->control) : -1;
     umask(old);
     if (bound != 0) {
-        log_error(log, "cannot open the control socket %s: %s", conf->control, zmq_strerror(errno));
+        snprintf(err, sizeof(err), "cannot open the control socket %s: %s", conf->control,
+                 zmq_strerror(errno));
+        log_conf_error(log, conf, "control", err,
+                       "give control = ipc://PATH in a directory this user can write (is another "
+                       "collector using it?)");
         goto out;
     }
     int linger = 0;

@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include "clock.h"
 
@@ -404,9 +406,11 @@ int config_get_bool(const struct config *c, const struct config_section *s, cons
     return -1;
 }
 
-char *config_resolve_path(const char *conf_path, const char *value)
+/* value taken from the directory of the config file at conf_path (absolute
+ * values are kept). malloc'ed, or NULL when out of memory. */
+static char *resolve_path(const char *conf_path, const char *value)
 {
-    if (value[0] == '/' || strstr(value, "://") != NULL)
+    if (value[0] == '/')
         return strdup(value);
     const char *slash = strrchr(conf_path, '/');
     if (slash == NULL)
@@ -417,4 +421,172 @@ char *config_resolve_path(const char *conf_path, const char *value)
     if (out != NULL)
         snprintf(out, len, "%.*s/%s", (int)dlen, conf_path, value);
     return out;
+}
+
+/* prefix + the resolved path; malloc'ed or NULL when out of memory. */
+static char *resolve_after(const char *conf_path, const char *prefix, size_t plen,
+                           const char *value)
+{
+    char *p = resolve_path(conf_path, value);
+    if (p == NULL)
+        return NULL;
+    size_t len = plen + strlen(p) + 1;
+    char *out = malloc(len);
+    if (out != NULL)
+        snprintf(out, len, "%.*s%s", (int)plen, prefix, p);
+    free(p);
+    return out;
+}
+
+/* The length of "SCHEME:" at the start of v (two or more letters, then
+ * letters, digits, '+', '-' or '.'), or 0. */
+static size_t scheme_prefix(const char *v)
+{
+    size_t i = 0;
+    while (isalpha((unsigned char)v[i]) ||
+           (i > 0 && (isdigit((unsigned char)v[i]) || strchr("+-.", v[i]) != NULL)))
+        i++;
+    return i >= 2 && v[i] == ':' ? i + 1 : 0;
+}
+
+static char *resolve_value(const char *conf_path, enum config_kind kind, const char *v)
+{
+    size_t n;
+    switch (kind) {
+    case CONFIG_TEXT:
+        return strdup(v);
+    case CONFIG_PATH:
+        return resolve_path(conf_path, v);
+    case CONFIG_LOCATION:
+        if (strstr(v, "://") != NULL)
+            return strdup(v);
+        n = scheme_prefix(v);
+        return resolve_after(conf_path, v, n, v + n);
+    case CONFIG_ENDPOINT:
+        /* "ipc://@name" is Linux's abstract namespace: not a file. */
+        if (strncmp(v, "ipc://", 6) == 0 && v[6] != '@')
+            return resolve_after(conf_path, v, 6, v + 6);
+        return strdup(v);
+    }
+    return NULL;
+}
+
+int config_check_endpoint(const char *v, char *why, size_t whylen)
+{
+    static const char hint[] = "write tcp://HOST:PORT (e.g. tcp://127.0.0.1:7400) or ipc://PATH";
+    if (strncmp(v, "tcp://", 6) == 0) {
+        const char *host = v + 6;
+        const char *colon = strrchr(host, ':');
+        const char *port = colon ? colon + 1 : "";
+        char *end;
+        errno = 0;
+        unsigned long n = strtoul(port, &end, 10);
+        if (colon == NULL || colon == host || !isdigit((unsigned char)*port) || *end != '\0' ||
+            n == 0 || n > 65535 || strchr(host, '/') != NULL) {
+            snprintf(why, whylen, "'%.200s' needs a host and a port 1-65535; %s", v, hint);
+            return -1;
+        }
+        return 0;
+    }
+    if (strncmp(v, "ipc://", 6) == 0) {
+        size_t len = strlen(v + 6);
+        if (len == 0) {
+            snprintf(why, whylen, "ipc:// needs a path; %s", hint);
+            return -1;
+        }
+        if (len > CONFIG_IPC_PATH_MAX) {
+            snprintf(why, whylen,
+                     "the socket path %.200s%s is %zu characters long, and a unix socket's "
+                     "limit is %zu; use a shorter path, e.g. ipc:///run/vantage/NAME",
+                     v + 6, len > 200 ? "..." : "", len, (size_t)CONFIG_IPC_PATH_MAX);
+            return -1;
+        }
+        return 0;
+    }
+    if (strncmp(v, "inproc://", 9) == 0 && v[9] != '\0')
+        return 0;
+    if (strstr(v, "://") == NULL && strchr(v, ':') != NULL)
+        snprintf(why, whylen,
+                 "'%.200s' is not a ZeroMQ endpoint; write tcp://HOST:PORT, e.g. tcp://%.200s", v,
+                 v);
+    else
+        snprintf(why, whylen, "'%.200s' is not a ZeroMQ endpoint; %s", v, hint);
+    return -1;
+}
+
+static const struct config_key *find_key(const struct config_key *keys, const char *name)
+{
+    for (; keys->name != NULL; keys++)
+        if (strcmp(keys->name, name) == 0)
+            return keys;
+    return NULL;
+}
+
+int config_check_section(const struct config *c, const struct config_section *s,
+                         const struct config_key *keys, char *err, size_t errlen)
+{
+    /* Key tables are short (a dozen keys); twice the longest is ample. */
+    enum { MAX_KEYS = 32 };
+    const char *scalars[MAX_KEYS + 1], *lists[MAX_KEYS + 1];
+    size_t ns = 0, nl = 0;
+    for (const struct config_key *k = keys; k->name != NULL; k++) {
+        assert(ns < MAX_KEYS && nl < MAX_KEYS);
+        if (k->list)
+            lists[nl++] = k->name;
+        else
+            scalars[ns++] = k->name;
+    }
+    scalars[ns] = lists[nl] = NULL;
+    return config_check_keys(c, s, scalars, lists, err, errlen);
+}
+
+int config_get_string(const struct config *c, const struct config_section *s,
+                      const struct config_key *keys, const char *key, const char *def, char **out,
+                      char *err, size_t errlen)
+{
+    const struct config_key *k = find_key(keys, key);
+    assert(k != NULL); /* a key outside the table is a programmer's error */
+    const struct config_entry *e = config_get(s, key);
+    const char *v = e ? e->value : def;
+    *out = NULL;
+    if (v == NULL)
+        return 0;
+    if (e != NULL && k->kind != CONFIG_TEXT && v[0] == '\0') {
+        config_error(c, e, err, errlen, "is empty; give a value or remove the line%s",
+                     def ? " to use the default" : "");
+        return -1;
+    }
+    *out = resolve_value(c->path, k->kind, v);
+    if (*out == NULL) {
+        snprintf(err, errlen, "%s: out of memory", c->path);
+        return -1;
+    }
+    char why[CONFIG_ERR_MAX];
+    if (k->kind == CONFIG_ENDPOINT && config_check_endpoint(*out, why, sizeof(why)) < 0) {
+        if (e != NULL)
+            config_error(c, e, err, errlen, "%s", why);
+        else
+            snprintf(err, errlen, "%s:%d: [%s] default %s = %s: %s", c->path, s->line, s->kind, key,
+                     *out, why);
+        free(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void config_key_error(const struct config *c, const struct config_section *s, const char *key,
+                      char *err, size_t errlen, const char *fmt, ...)
+{
+    char msg[CONFIG_ERR_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    const struct config_entry *e = config_get(s, key);
+    if (e != NULL)
+        snprintf(err, errlen, "%s:%d: key '%s': %s", c->path, e->line, key, msg);
+    else
+        snprintf(err, errlen, "%s:%d: [%s%s%s] key '%s' is not set, so its default was used: %s",
+                 c->path, s->line, s->kind, *s->label ? " " : "", s->label, key, msg);
 }

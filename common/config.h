@@ -13,12 +13,17 @@
 #ifndef VANTAGE_CONFIG_H
 #define VANTAGE_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/un.h>
 
 #define CONFIG_LINE_MAX 4096      /* no sane config line is longer */
 #define CONFIG_FILE_MAX (4 << 20) /* 4 MiB: thousands of targets */
 #define CONFIG_ERR_MAX  512
+/* Longest ipc:// path: sun_path less its terminating NUL. ZeroMQ refuses
+ * longer ones with a bare "File name too long" at bind or connect time. */
+#define CONFIG_IPC_PATH_MAX (sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1)
 
 struct config;
 
@@ -79,9 +84,48 @@ int config_get_bool(const struct config *c, const struct config_section *s, cons
 void config_error(const struct config *c, const struct config_entry *e, char *err, size_t errlen,
                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-/* Takes a relative path value from the directory of the config file at
- * conf_path (absolute paths and "scheme://" values are kept). Returns a
- * malloc'ed string, or NULL when out of memory. */
-char *config_resolve_path(const char *conf_path, const char *value);
+/* What a key's value is; it decides how the value is read. Relative paths
+ * are taken from the config file's directory for CONFIG_PATH,
+ * CONFIG_LOCATION and ipc:// CONFIG_ENDPOINT values, and for nothing else:
+ * a key is a path because its table says so, never because of the function
+ * a consumer happened to call (log_level was once read as a path that way).
+ * @unittest: tests/unit/test_agentconf.c, test_collconf.c */
+enum config_kind {
+    CONFIG_TEXT,     /* taken as written: names, levels, addresses, numbers */
+    CONFIG_PATH,     /* a file */
+    CONFIG_LOCATION, /* "PATH", "SCHEME:PATH" (PATH resolved) or "SCHEME://..." (kept) */
+    CONFIG_ENDPOINT, /* ZeroMQ: tcp://HOST:PORT, ipc://PATH (resolved) or inproc://NAME */
+};
+
+/* One key a section may hold. Tables end with {NULL}. */
+struct config_key {
+    const char *name;
+    enum config_kind kind;
+    bool list; /* may repeat (e.g. check) */
+};
+
+/* config_check_keys() for a key table. */
+int config_check_section(const struct config *c, const struct config_section *s,
+                         const struct config_key *keys, char *err, size_t errlen);
+
+/* The value of key in s (def when absent; NULL def: *out = NULL), read as
+ * keys says: paths resolved, endpoints checked. key must be in keys. Returns
+ * 0 with a malloc'ed *out, or -1 with "FILE:LINE: key 'K': ..." (or "out of
+ * memory") in err. */
+int config_get_string(const struct config *c, const struct config_section *s,
+                      const struct config_key *keys, const char *key, const char *def, char **out,
+                      char *err, size_t errlen);
+
+/* For errors found when a value is used (opening, binding, connecting):
+ * formats "FILE:LINE: key 'K': <fmt>" from key's line in s, or, when s does
+ * not set key, "FILE:LINE: [SECTION] key 'K' is not set, so its default
+ * was used: <fmt>" from the section's line. */
+void config_key_error(const struct config *c, const struct config_section *s, const char *key,
+                      char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* Whether endpoint is a ZeroMQ endpoint Vantage can use. 0, or -1 with what
+ * is wrong and what to write instead in why. */
+int config_check_endpoint(const char *endpoint, char *why, size_t whylen);
 
 #endif
