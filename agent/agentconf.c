@@ -236,7 +236,7 @@ struct agentconf *agentconf_load(const char *path, char *err, size_t errlen)
                          "not a Z85 public key: paste the 40-character line of collector.pub");
             goto fail;
         }
-        e = config_get(main_s, "secret_key");
+        const struct config_entry *e = config_get(main_s, "secret_key");
         char why[CONFIG_ERR_MAX];
         if (transport_key_file_public(ac->secret_key, e->value, ac->collector_public_key, why,
                                       sizeof(why))) {
