@@ -95,6 +95,21 @@ static int cmd_keygen(int argc, char **argv)
     return 0;
 }
 
+/* What run and check-connection share once their options are parsed: no
+ * operands, then agent.conf. NULL (and the reason on stderr) means exit 2. */
+static struct agentconf *load_config(int argc, char **argv, const char *config)
+{
+    if (optind < argc) {
+        fprintf(stderr, "vantage-agent: unexpected argument '%s'\n", argv[optind]);
+        return NULL;
+    }
+    char err[1024];
+    struct agentconf *conf = agentconf_load(config, err, sizeof(err));
+    if (conf == NULL)
+        fprintf(stderr, "vantage-agent: %s\n", err);
+    return conf;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     const char *config = DEFAULT_CONFIG;
@@ -123,16 +138,9 @@ static int cmd_run(int argc, char **argv)
             return 2;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "vantage-agent: unexpected argument '%s'\n", argv[optind]);
+    struct agentconf *conf = load_config(argc, argv, config);
+    if (conf == NULL)
         return 2;
-    }
-    char err[1024];
-    struct agentconf *conf = agentconf_load(config, err, sizeof(err));
-    if (conf == NULL) {
-        fprintf(stderr, "vantage-agent: %s\n", err);
-        return 2;
-    }
     enum log_level level = LOG_LEVEL_INFO;
     if (log_level_parse(conf->log_level, &level) < 0)
         fprintf(stderr, "vantage-agent: unknown log_level '%s', using info\n", conf->log_level);
@@ -194,16 +202,9 @@ static int cmd_check_connection(int argc, char **argv)
             return 2;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "vantage-agent: unexpected argument '%s'\n", argv[optind]);
+    struct agentconf *conf = load_config(argc, argv, config);
+    if (conf == NULL)
         return 2;
-    }
-    char err[1024];
-    struct agentconf *conf = agentconf_load(config, err, sizeof(err));
-    if (conf == NULL) {
-        fprintf(stderr, "vantage-agent: %s\n", err);
-        return 2;
-    }
     enum conncheck_status st = conncheck_run(conf, timeout_s * 1000, stdout, stderr);
     agentconf_destroy(&conf);
     return (int)st;

@@ -25,11 +25,7 @@ done
 for a in a1 mm wrong down; do echo "$(cat "k-$a/agent.pub") $a" >>authorized_keys; done
 
 cat >collector.conf <<CONF
-[collector]
-listen = tcp://127.0.0.1:$CPORT
-database = vantage.db
-secret_key = keys/collector.key
-authorized_keys = authorized_keys
+$(collector_section)
 
 [target loop]
 check = tcp://127.0.0.1:$DOWN

@@ -27,11 +27,7 @@ expect_status() {
 "$BIN/vantage-agent" keygen --out ka >/dev/null || fail "agent keygen"
 echo "$(cat ka/agent.pub) a1" >authorized_keys
 cat >collector.conf <<CONF
-[collector]
-listen = tcp://127.0.0.1:$CPORT
-database = vantage.db
-secret_key = keys/collector.key
-authorized_keys = authorized_keys
+$(collector_section)
 
 [target good]
 check = tcp://127.0.0.1:$OPEN

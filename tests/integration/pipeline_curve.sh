@@ -28,11 +28,7 @@ done
 cat lk/authorized_keys >>authorized_keys
 
 cat >collector.conf <<CONF
-[collector]
-listen = tcp://127.0.0.1:$CPORT
-database = vantage.db
-secret_key = keys/collector.key
-authorized_keys = authorized_keys
+$(collector_section)
 
 [target loop]
 check = tcp://127.0.0.1:$OPEN

@@ -18,11 +18,7 @@ echo "$(cat k-a1/agent.pub) a1" >authorized_keys
 
 write_conf() {
     cat >collector.conf <<CONF
-[collector]
-listen = tcp://127.0.0.1:$CPORT
-database = vantage.db
-secret_key = keys/collector.key
-authorized_keys = authorized_keys
+$(collector_section)
 
 [target loop]
 check = tcp://127.0.0.1:$OPEN

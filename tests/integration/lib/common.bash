@@ -117,3 +117,16 @@ count_results() {
     shift
     "$BIN/vantage-collector" -c "$conf" results --json "$@" | wc -l
 }
+
+# collector_section — the [collector] section most tests use: CURVE with
+# keys/collector.key, authorized_keys and vantage.db in the test's
+# directory, listening on loopback port $CPORT.
+collector_section() {
+    cat <<CONF
+[collector]
+listen = tcp://127.0.0.1:$CPORT
+database = vantage.db
+secret_key = keys/collector.key
+authorized_keys = authorized_keys
+CONF
+}
