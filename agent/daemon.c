@@ -193,7 +193,8 @@ int daemon_run(const struct agentconf *conf, struct log *log)
         log_conf_error(d, "secret_key", err, "give secret_key = the agent.key file of this agent");
         goto out;
     }
-    struct probe_engine_opts eo = {.ca_file = conf->ca_file, .resolver = conf->resolver};
+    struct probe_engine_opts eo = {
+        .ca_file = conf->ca_file, .resolver = conf->resolver, .agent_name = conf->name};
     d->engine = probe_engine_create(&d->loop, &eo, err, sizeof(err));
     if (d->engine == NULL) {
         /* ca_file and resolver were tried when the file was loaded. */
