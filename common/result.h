@@ -23,6 +23,10 @@ enum result_layer {
     RESULT_LAYER_PROTOCOL,
     RESULT_LAYER_AUTH,
     RESULT_LAYER_HTTP,
+    /* ---- registration and autoconfig (issue 10) ---- */
+    RESULT_LAYER_REGISTRATION,
+    RESULT_LAYER_AUTOCONFIG,
+    /* ---- end registration and autoconfig ---- */
     RESULT_LAYER_LAST
 };
 
@@ -51,6 +55,14 @@ enum result_error {
     RESULT_AUTH_UNSUPPORTED,
     RESULT_HTTP_STATUS,
     RESULT_INTERNAL,
+    /* ---- registration and autoconfig (issue 10): appended after
+     * RESULT_INTERNAL so that the values before keep their numbers; wire.c
+     * maps them to the proto's own numbers (40...). ---- */
+    RESULT_REGISTRATION_EXPIRED,
+    RESULT_REGISTRATION_HOLD,
+    RESULT_REGISTRATION_NOT_FOUND,
+    RESULT_AUTOCONFIG_INVALID,
+    /* ---- end registration and autoconfig ---- */
     RESULT_ERROR_LAST
 };
 
@@ -95,6 +107,44 @@ struct result_dns {
     char *resolver; /* "ip:port" that answered */
 };
 
+/* ---- registration and autoconfig (issue 10) ---------------------------- */
+
+/* Bounds for the newer facts; wire refuses more. */
+#define RESULT_AUTOCONFIG_SOURCES_MAX 16 /* sources tried, redirects included */
+#define RESULT_AUTOCONFIG_SERVERS_MAX 16 /* servers one source may name */
+
+/* A domain's registration as its registry (or registrar) reports it over
+ * RDAP (DESIGN.md "Result model": "registration"). */
+struct result_registration {
+    char *domain;
+    char *registrar;   /* the registrar entity's name; NULL = not given */
+    int64_t expires;   /* unix seconds; 0 = no expiration event */
+    int32_t days_left; /* whole days from the probe to expires */
+    char **status;     /* RDAP status values, e.g. "client hold" */
+    size_t nstatus;
+    char **nameservers; /* lower-case ldhName values */
+    size_t nnameservers;
+    char *rdap_url; /* the URL whose answer these facts come from */
+};
+
+struct result_autoconfig_server {
+    char *protocol; /* "imap", "pop3", "smtp" */
+    char *host;
+    uint16_t port;
+    char *socket; /* "ssl", "starttls", "plain" */
+};
+
+/* One source a mail client asks for its settings ("autoconfig"). */
+struct result_autoconfig {
+    char *source; /* "autoconfig", "autodiscover", "srv" */
+    char *url;    /* the URL asked first (redirects are in answer) */
+    char *answer; /* what it answered, in words: "settings", "HTTP 404", ... */
+    struct result_autoconfig_server *servers;
+    size_t nservers;
+};
+
+/* ---- end registration and autoconfig ------------------------------------ */
+
 struct result {
     /* Filled in by the collector's copy; a one-shot probe leaves them out. */
     char *agent;
@@ -117,6 +167,13 @@ struct result {
     char *banner;
     struct result_dns *dns;
     size_t ndns;
+    /* ---- registration and autoconfig (issue 10) ---- */
+    struct result_registration *registration; /* NULL = none read */
+    struct result_autoconfig *autoconfig;     /* every source asked, in order */
+    size_t nautoconfig;
+    int64_t retry_at_us; /* unix microseconds: the server asked not to be
+                            asked again before (HTTP 429 Retry-After); 0 = none */
+    /* ---- end registration and autoconfig ---- */
 };
 
 /* Zeroes a record so that result_clear() is safe on it. */
@@ -156,6 +213,18 @@ struct result_tls *result_tls_new(struct result *r);
 int result_list_add(char ***list, size_t *n, const char *s);
 /* Frees a list of n strings made by result_list_add() (or alike). */
 void result_list_free(char **list, size_t n);
+
+/* ---- registration and autoconfig (issue 10) ---- */
+
+/* The registration object, created on first use; NULL when out of memory. */
+struct result_registration *result_registration_new(struct result *r);
+
+/* Appends an autoconfig source / a server to one; returns the new element
+ * (zeroed), or NULL when out of memory or past the bounds above. */
+struct result_autoconfig *result_add_autoconfig(struct result *r);
+struct result_autoconfig_server *result_autoconfig_add_server(struct result_autoconfig *a);
+
+/* ---- end registration and autoconfig ---- */
 
 /* Writes the record as one line of JSON (no trailing newline) into a
  * malloc'ed string the caller frees; NULL when out of memory. */

@@ -25,12 +25,19 @@ enum spec_kind {
     SPEC_TLS,
     SPEC_TCP,
     SPEC_DNS,
+    /* ---- registration and autoconfig (issue 10) ---- */
+    SPEC_RDAP,       /* rdap://DOMAIN */
+    SPEC_AUTOCONFIG, /* autoconfig://DOMAIN[?mailbox=ADDR] */
+    /* ---- end registration and autoconfig ---- */
     SPEC_KIND_LAST
 };
 
 #define SPEC_HOST_MAX 253  /* the longest DNS name */
 #define SPEC_PATH_MAX 1024 /* longer webmail paths are not real */
-#define SPEC_TEXT_MAX (16 + SPEC_HOST_MAX + 8 + SPEC_PATH_MAX)
+/* An e-mail address: RFC 5321 §4.5.3.1 allows a 64-octet local part and
+ * a 255-octet domain, and paths of 256 octets. */
+#define SPEC_MAILBOX_MAX 254
+#define SPEC_TEXT_MAX    (16 + SPEC_HOST_MAX + 8 + SPEC_PATH_MAX)
 
 struct spec {
     enum spec_kind kind;
@@ -38,6 +45,9 @@ struct spec {
     uint16_t port;                /* 0 for dns:// */
     char path[SPEC_PATH_MAX + 1]; /* https: "/" at least; dns: "" */
     char dns_type[8];             /* dns: "A", "AAAA", "MX", ... */
+    /* ---- registration and autoconfig (issue 10) ---- */
+    char mailbox[SPEC_MAILBOX_MAX + 1]; /* autoconfig: ?mailbox=, "" = none given */
+    /* ---- end registration and autoconfig ---- */
 };
 
 /* Parses text into *out. Returns 0, or -1 with a message in err. */
