@@ -365,11 +365,11 @@ static void describe_servers(const struct autoconfig_doc *doc, char *buf, size_t
     int n = snprintf(buf, len, "settings:");
     for (size_t i = 0; i < doc->nservers && n > 0 && (size_t)n < len; i++)
         n += snprintf(buf + n, len - (size_t)n, "%s %s %s:%u %s", i ? "," : "",
-                 autoconfig_proto_name(doc->servers[i].proto), doc->servers[i].host,
-                 doc->servers[i].port, autoconfig_socket_name(doc->servers[i].socket));
+                      autoconfig_proto_name(doc->servers[i].proto), doc->servers[i].host,
+                      doc->servers[i].port, autoconfig_socket_name(doc->servers[i].socket));
     if (n > 0 && (size_t)n < len && doc->nother > 0)
         n += snprintf(buf + n, len - (size_t)n, "%s%u server(s) of other kinds (Exchange, web)",
-                 doc->nservers ? "; " : " ", doc->nother);
+                      doc->nservers ? "; " : " ", doc->nother);
     if (n > 0 && (size_t)n < len && doc->nskipped > 0)
         say(buf + n, len - (size_t)n, "; %u unusable entr%s skipped", doc->nskipped,
             doc->nskipped == 1 ? "y" : "ies");
