@@ -82,6 +82,8 @@ struct conn {
     char *line;    /* line_max + 1 bytes: the line handed out */
     size_t linelen;
     bool reading;
+    bool raw;      /* conn_read_raw(): bytes, not lines */
+    size_t rawlen; /* bytes at in handed out by the current CONN_EV_DATA */
     bool eof_pending;
     bool fail_pending;
     enum result_error pend_error; /* what fail_pending will report */
@@ -1011,6 +1013,15 @@ static void update_poll(struct conn *c)
 static void dispatch(struct conn *c)
 {
     while (!c->closing && (c->state == CONN_ST_OPEN || c->state == CONN_ST_TLS)) {
+        if (c->reading && c->raw && c->inlen > 0) {
+            /* Nothing refills in before the callback returns: reads
+             * happen only in on_io() and dispatch() itself. */
+            c->rawlen = c->inlen;
+            c->inlen = 0;
+            emit(c, CONN_EV_DATA);
+            c->rawlen = 0;
+            continue;
+        }
         if (c->reading && c->inlen > 0) {
             char *nl = memchr(c->in, '\n', c->inlen);
             if (nl != NULL) {
@@ -1123,6 +1134,19 @@ void conn_read_start(struct conn *c)
 void conn_read_stop(struct conn *c)
 {
     c->reading = false;
+}
+
+void conn_read_raw(struct conn *c)
+{
+    c->raw = true;
+    conn_read_start(c);
+}
+
+const char *conn_data(const struct conn *c, size_t *len)
+{
+    if (len != NULL)
+        *len = c->rawlen;
+    return c->in;
 }
 
 const char *conn_line(const struct conn *c, size_t *len)

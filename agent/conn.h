@@ -89,6 +89,7 @@ enum conn_event {
     CONN_EV_LINE_TOO_LONG, /* a line exceeded line_max; reading stopped */
     CONN_EV_TIMEOUT,       /* deadline passed while reading or writing */
     CONN_EV_FAILED,        /* classified failure: conn_error(), conn_error_detail() */
+    CONN_EV_DATA,          /* raw mode (conn_read_raw): bytes arrived: conn_data() */
     CONN_EV_LAST
 };
 
@@ -156,6 +157,17 @@ void conn_read_start(struct conn *c);
 
 /* Stops delivering lines; bytes keep being buffered up to line_max. */
 void conn_read_stop(struct conn *c);
+
+/* Switches to raw mode for good and starts reading: from now on every
+ * buffered byte, those already read but not yet delivered as lines
+ * included, arrives as CONN_EV_DATA in chunks of at most line_max bytes
+ * (an HTTP body, whose lines may be longer than any line bound). Like
+ * conn_read_start(), delivery begins from the loop. */
+void conn_read_raw(struct conn *c);
+
+/* The bytes of the current CONN_EV_DATA and their count; valid until the
+ * callback returns. */
+const char *conn_data(const struct conn *c, size_t *len);
 
 /* The current line during CONN_EV_LINE, CRLF (or LF) removed and NUL
  * terminated; *len (may be NULL) gets its length. Valid until the callback

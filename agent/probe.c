@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "rdap.h"
 
 /* Used when probe_params.timeout_us is 0: a mail client gives up on a
  * server after about 10-60 s; 10 s is the default timeout (docs/reference.md). */
@@ -38,6 +39,11 @@ struct probe_engine {
     unsigned active;    /* probes whose done callback has not run yet */
     unsigned in_callback;
     bool destroying;
+    /* ---- registration (issue 10) ---- */
+    char *rdap_source;                /* URL or file; never NULL */
+    struct rdap_bootstrap *rdap_boot; /* cached; NULL = none yet */
+    uint64_t rdap_boot_at_us;         /* clock_mono_us() when cached */
+    /* ---- end registration ---- */
 };
 
 /* Indexed by enum spec_kind. */
@@ -68,6 +74,11 @@ static const struct probe_ops *kind_ops(enum spec_kind k)
         return &probe_dns_ops;
     case SPEC_MAILFLOW:
         return &probe_mailflow_ops;
+    /* registration and autoconfig (issue 10) */
+    case SPEC_RDAP:
+        return &probe_rdap_ops;
+    case SPEC_AUTOCONFIG:
+        return &probe_autoconfig_ops;
     case SPEC_KIND_LAST:
     default:
         return NULL;
@@ -88,6 +99,8 @@ static void set_state(struct probe *p, enum probe_state s)
 
 static void free_engine(struct probe_engine *e)
 {
+    rdap_bootstrap_destroy(&e->rdap_boot);
+    free(e->rdap_source);
     free(e);
 }
 
@@ -113,14 +126,24 @@ struct probe_engine *probe_engine_create(uv_loop_t *loop, const struct probe_eng
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
               *c == '-' || *c == '_' || *c == '.'))
             *c = '-';
+    e->rdap_source =
+        strdup(opts != NULL && opts->rdap_bootstrap != NULL ? opts->rdap_bootstrap
+                                                            : PROBE_RDAP_BOOTSTRAP_DEFAULT);
+    if (e->rdap_source == NULL) {
+        snprintf(err, errlen, "out of memory");
+        free(e);
+        return NULL;
+    }
     e->tls = conn_tls_create(opts != NULL ? opts->ca_file : NULL, err, errlen);
     if (e->tls == NULL) {
+        free(e->rdap_source);
         free(e);
         return NULL;
     }
     e->resolver = resolver_create(loop, opts != NULL ? opts->resolver : NULL, err, errlen);
     if (e->resolver == NULL) {
         conn_tls_destroy(&e->tls);
+        free(e->rdap_source);
         free(e);
         return NULL;
     }
@@ -524,6 +547,53 @@ struct probe *probe_engine_first(const struct probe *p)
 {
     return p->engine->head;
 }
+
+/* ---- registration (issue 10) ---- */
+
+int probe_engine_set_rdap_bootstrap(struct probe_engine *e, const char *json, size_t len, char *err,
+                                    size_t errlen)
+{
+    struct rdap_bootstrap *b = rdap_bootstrap_parse(json, len, err, errlen);
+    if (b == NULL)
+        return -1;
+    rdap_bootstrap_destroy(&e->rdap_boot);
+    e->rdap_boot = b;
+    /* Pushed content is as fresh as the collector's; it never expires
+     * here, the next push replaces it. */
+    e->rdap_boot_at_us = UINT64_MAX;
+    return 0;
+}
+
+const struct rdap_bootstrap *probe_rdap_bootstrap(const struct probe *p)
+{
+    const struct probe_engine *e = p->engine;
+    if (e->rdap_boot == NULL)
+        return NULL;
+    if (e->rdap_boot_at_us != UINT64_MAX &&
+        clock_mono_us() - e->rdap_boot_at_us > PROBE_RDAP_BOOTSTRAP_TTL_US)
+        return NULL;
+    return e->rdap_boot;
+}
+
+void probe_rdap_bootstrap_keep(struct probe *p, struct rdap_bootstrap **b)
+{
+    struct probe_engine *e = p->engine;
+    if (e->rdap_boot != NULL && e->rdap_boot_at_us == UINT64_MAX) {
+        rdap_bootstrap_destroy(b); /* pushed content wins */
+        return;
+    }
+    rdap_bootstrap_destroy(&e->rdap_boot);
+    e->rdap_boot = *b;
+    *b = NULL;
+    e->rdap_boot_at_us = clock_mono_us();
+}
+
+const char *probe_rdap_bootstrap_source(const struct probe *p)
+{
+    return p->engine->rdap_source;
+}
+
+/* ---- end registration ---- */
 
 bool probe_tracing(const struct probe *p)
 {

@@ -26,7 +26,22 @@ struct probe_engine_opts {
     /* The agent's name, which marks its mailflow test messages (letters,
      * digits, '-', '_', '.'); NULL = this host's name. */
     const char *agent_name;
+    /* ---- registration (issue 10) ---- */
+    /* Where rdap:// finds the RDAP bootstrap registry (RFC 9224): an
+     * http(s):// URL fetched on first use, or a file read then; NULL =
+     * PROBE_RDAP_BOOTSTRAP_DEFAULT. The parsed copy is cached for
+     * PROBE_RDAP_BOOTSTRAP_TTL_US; probe_engine_set_rdap_bootstrap()
+     * replaces it with content the collector pushes. */
+    const char *rdap_bootstrap;
+    /* ---- end registration ---- */
 };
+
+/* ---- registration (issue 10) ---- */
+#define PROBE_RDAP_BOOTSTRAP_DEFAULT "https://data.iana.org/rdap/dns.json"
+/* IANA updates dns.json a few times a month; a day keeps a fleet of
+ * agents from asking more than once a day each. */
+#define PROBE_RDAP_BOOTSTRAP_TTL_US (24ull * 3600 * 1000000)
+/* ---- end registration ---- */
 
 struct probe_params {
     const char *check;    /* spec text, e.g. "imaps://mail.example.com" */
@@ -55,6 +70,14 @@ struct probe_engine *probe_engine_create(uv_loop_t *loop, const struct probe_eng
  * the reason in err (unparsable spec, out of memory) and never calls done. */
 int probe_engine_start(struct probe_engine *e, const struct probe_params *p, probe_done_cb done,
                        void *arg, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* ---- registration (issue 10) ---- */
+/* Replaces the cached RDAP bootstrap registry with the content of an RFC
+ * 9224 file (the daemon gets it from the collector's rdap_bootstrap). 0,
+ * or -1 with err set when it does not parse (the cache is kept then). */
+int probe_engine_set_rdap_bootstrap(struct probe_engine *e, const char *json, size_t len, char *err,
+                                    size_t errlen) __attribute__((warn_unused_result));
+/* ---- end registration ---- */
 
 /* Number of probes in flight. */
 unsigned probe_engine_active(const struct probe_engine *e);

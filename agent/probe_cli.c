@@ -53,6 +53,7 @@ struct cli {
     const char *resolver;
     const char *domain;
     const char *agent_name;
+    const char *rdap_bootstrap; /* --rdap-bootstrap (issue 10) */
     const char *user;
     const char *password_file;
     char *password;
@@ -90,6 +91,7 @@ static void usage(FILE *f)
     fputs("usage: vantage-agent probe [--json] [--timeout S] [--ca-file F]\n"
           "                           [--resolver IP[:PORT]] [--domain D]\n"
           "                           [--user U --password-file F] [--agent-name N]\n"
+          "                           [--rdap-bootstrap FILE|URL]\n"
           "                           [--repeat N] [--concurrency C] [--trace] SPEC...\n"
           "\n"
           "Probes each SPEC like a mail client would and reports every phase.\n"
@@ -102,6 +104,7 @@ static void usage(FILE *f)
           "        (sends a marked test message to ADDRESS and waits for it in the mailbox;\n"
           "        via: submission, smtps, smtp; read: imaps, imap, pop3s, pop3;\n"
           "        needs --user and --password-file; default timeout 120s)\n"
+          "      rdap://DOMAIN  autoconfig://DOMAIN[?mailbox=ADDR]\n"
           "\n"
           "  --json               one JSON object per result (JSON Lines)\n"
           "  --timeout S          deadline per probe: 10s, 500ms, 2 (seconds); default 10s\n"
@@ -113,6 +116,8 @@ static void usage(FILE *f)
           "  --password-file F    file whose first line is the password\n"
           "  --agent-name N       name that marks mailflow test messages (default: the\n"
           "                       host's name); only messages with this name are deleted\n"
+          "  --rdap-bootstrap F   RDAP bootstrap registry (RFC 9224) for rdap://: a file\n"
+          "                       or an http(s) URL; default " PROBE_RDAP_BOOTSTRAP_DEFAULT "\n"
           "  --repeat N           run each SPEC N times (load tests); prints a summary\n"
           "                       (default 1)\n"
           "  --concurrency C      at most C probes in flight (default: all SPECs)\n"
@@ -218,7 +223,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
         }
         static const char *const with_value[] = {
             "--timeout", "--ca-file",     "--resolver",      "--domain",     "--user",
-            "--repeat",  "--concurrency", "--password-file", "--agent-name",
+            "--repeat",  "--concurrency", "--password-file", "--agent-name", "--rdap-bootstrap",
         };
         bool known = false;
         for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
@@ -242,6 +247,8 @@ static int parse_args(struct cli *c, int argc, char **argv)
             c->resolver = val;
         } else if (strcmp(name, "--domain") == 0) {
             c->domain = val;
+        } else if (strcmp(name, "--rdap-bootstrap") == 0) {
+            c->rdap_bootstrap = val;
         } else if (strcmp(name, "--user") == 0) {
             c->user = val;
         } else if (strcmp(name, "--agent-name") == 0) {
@@ -308,6 +315,50 @@ static void print_ms(FILE *f, const char *name, uint64_t us)
 {
     fprintf(f, " %s %.1f ms", name, (double)us / US_PER_MS);
 }
+
+/* ---- registration and autoconfig (issue 10) ---- */
+
+/* What whois would say: registrar, expiry, status, name servers. */
+static void print_registration(FILE *f, const struct result_registration *g)
+{
+    fprintf(f, "  domain    %s\n", g->domain ? g->domain : "?");
+    fprintf(f, "  registrar %s\n", g->registrar ? g->registrar : "(not named)");
+    if (g->expires != 0) {
+        char when[40];
+        clock_format_iso_us(g->expires * 1000000, false, when, sizeof(when));
+        if (g->days_left >= 0)
+            fprintf(f, "  expires   %s (%" PRId32 " days left)\n", when, g->days_left);
+        else
+            fprintf(f, "  expires   %s (EXPIRED %" PRId32 " days ago)\n", when, -g->days_left);
+    } else {
+        fputs("  expires   (the registry does not say)\n", f);
+    }
+    fputs("  status   ", f);
+    for (size_t i = 0; i < g->nstatus; i++)
+        fprintf(f, "%s %s", i ? "," : "", g->status[i]);
+    fputs(g->nstatus == 0 ? " (none)\n" : "\n", f);
+    fputs("  nservers ", f);
+    for (size_t i = 0; i < g->nnameservers; i++)
+        fprintf(f, "%s %s", i ? "," : "", g->nameservers[i]);
+    fputs(g->nnameservers == 0 ? " (none)\n" : "\n", f);
+    if (g->rdap_url != NULL)
+        fprintf(f, "  rdap      %s\n", g->rdap_url);
+}
+
+/* What a browser would show: every source asked, its answer, its servers. */
+static void print_autoconfig(FILE *f, const struct result *r)
+{
+    for (size_t i = 0; i < r->nautoconfig; i++) {
+        const struct result_autoconfig *a = &r->autoconfig[i];
+        fprintf(f, "  source    %s %s\n", a->source ? a->source : "?", a->url ? a->url : "");
+        fprintf(f, "            answered: %s\n", a->answer ? a->answer : "(nothing)");
+        for (size_t k = 0; k < a->nservers; k++)
+            fprintf(f, "            server %s %s:%u %s\n", a->servers[k].protocol,
+                    a->servers[k].host, a->servers[k].port, a->servers[k].socket);
+    }
+}
+
+/* ---- end registration and autoconfig ---- */
 
 static void print_result(FILE *f, const struct result *r)
 {
@@ -377,6 +428,14 @@ static void print_result(FILE *f, const struct result *r)
     }
     if (r->banner != NULL)
         fprintf(f, "  banner    %s\n", r->banner);
+    if (r->registration != NULL)
+        print_registration(f, r->registration);
+    print_autoconfig(f, r);
+    if (r->retry_at_us != 0) {
+        char when[40];
+        clock_format_iso_us(r->retry_at_us, false, when, sizeof(when));
+        fprintf(f, "  retry at  %s (the server asked not to be asked before)\n", when);
+    }
     for (size_t i = 0; i < r->ndns; i++) {
         const struct result_dns *d = &r->dns[i];
         fprintf(f, "  dns       %s %s %s", d->name ? d->name : "?", d->type ? d->type : "?",
@@ -544,6 +603,7 @@ static int run(struct cli *c)
         .resolver = c->resolver,
         .trace = c->trace,
         .agent_name = c->agent_name,
+        .rdap_bootstrap = c->rdap_bootstrap,
     };
     struct job *jobs = NULL;
     int rc = 0;

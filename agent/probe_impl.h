@@ -158,6 +158,20 @@ extern const struct probe_ops probe_mailflow_ops;
  * at its siblings, e.g. mailflow at the test messages other probes of this
  * agent are still waiting for. */
 struct probe *probe_engine_first(const struct probe *p);
+/* ---- registration and autoconfig (issue 10) ---- */
+extern const struct probe_ops probe_rdap_ops;
+extern const struct probe_ops probe_autoconfig_ops;
+
+struct rdap_bootstrap;
+/* The engine's cached RDAP bootstrap registry; NULL when none is cached
+ * or it is older than PROBE_RDAP_BOOTSTRAP_TTL_US. */
+const struct rdap_bootstrap *probe_rdap_bootstrap(const struct probe *p);
+/* Hands a freshly parsed one to the engine's cache (takes *b, sets it
+ * NULL); a newer one already cached wins and *b is freed. */
+void probe_rdap_bootstrap_keep(struct probe *p, struct rdap_bootstrap **b);
+/* Where to get it: a URL or a file name (probe_engine_opts.rdap_bootstrap). */
+const char *probe_rdap_bootstrap_source(const struct probe *p);
+/* ---- end registration and autoconfig ---- */
 
 /* Whether the engine was asked to trace (--trace): dialogs log their
  * state changes then. */

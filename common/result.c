@@ -12,7 +12,8 @@
 #include "clock.h"
 
 static const char *const layer_names[RESULT_LAYER_LAST] = {
-    "none", "dns", "tcp", "tls", "protocol", "auth", "http", "delivery",
+    "none", "dns",  "tcp",      "tls",          "protocol",
+    "auth", "http", "delivery", "registration", "autoconfig",
 };
 
 static const struct {
@@ -76,6 +77,18 @@ static const struct {
     {"mail_in_junk", RESULT_LAYER_DELIVERY,
      "the test message was delivered to the Junk folder: check the spam filter's rules and "
      "the sending domain's SPF/DKIM"},
+    /* ---- registration and autoconfig (issue 10) ---- */
+    {"registration_expired", RESULT_LAYER_REGISTRATION,
+     "the domain's registration has expired: renew it with the registrar named here"},
+    {"registration_hold", RESULT_LAYER_REGISTRATION,
+     "the registry has put the domain on hold or is deleting it, which takes it out of DNS: "
+     "call the registrar named here"},
+    {"registration_not_found", RESULT_LAYER_REGISTRATION,
+     "the registry does not know the domain: check the spelling, or whether it was deleted"},
+    {"autoconfig_invalid", RESULT_LAYER_AUTOCONFIG,
+     "a source mail clients ask for their settings answered with a document they cannot use: "
+     "fix or remove that document"},
+    /* ---- end registration and autoconfig ---- */
 };
 
 static const char *const phase_names[RESULT_PHASE_LAST] = {
@@ -118,6 +131,70 @@ static void delivery_free(struct result_delivery *d)
     free(d);
 }
 
+/* ---- registration and autoconfig (issue 10) ---- */
+
+static void registration_free(struct result_registration *g)
+{
+    if (g == NULL)
+        return;
+    free(g->domain);
+    free(g->registrar);
+    result_list_free(g->status, g->nstatus);
+    result_list_free(g->nameservers, g->nnameservers);
+    free(g->rdap_url);
+    free(g);
+}
+
+static void autoconfig_free(struct result_autoconfig *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(a[i].source);
+        free(a[i].url);
+        free(a[i].answer);
+        for (size_t k = 0; k < a[i].nservers; k++) {
+            free(a[i].servers[k].protocol);
+            free(a[i].servers[k].host);
+            free(a[i].servers[k].socket);
+        }
+        free(a[i].servers);
+    }
+    free(a);
+}
+
+struct result_registration *result_registration_new(struct result *r)
+{
+    if (r->registration == NULL)
+        r->registration = calloc(1, sizeof(*r->registration));
+    return r->registration;
+}
+
+struct result_autoconfig *result_add_autoconfig(struct result *r)
+{
+    if (r->nautoconfig >= RESULT_AUTOCONFIG_SOURCES_MAX)
+        return NULL;
+    struct result_autoconfig *grown = realloc(r->autoconfig, (r->nautoconfig + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return NULL;
+    r->autoconfig = grown;
+    memset(&grown[r->nautoconfig], 0, sizeof(*grown));
+    return &grown[r->nautoconfig++];
+}
+
+struct result_autoconfig_server *result_autoconfig_add_server(struct result_autoconfig *a)
+{
+    if (a->nservers >= RESULT_AUTOCONFIG_SERVERS_MAX)
+        return NULL;
+    struct result_autoconfig_server *grown =
+        realloc(a->servers, (a->nservers + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return NULL;
+    a->servers = grown;
+    memset(&grown[a->nservers], 0, sizeof(*grown));
+    return &grown[a->nservers++];
+}
+
+/* ---- end registration and autoconfig ---- */
+
 void result_clear(struct result *r)
 {
     free(r->agent);
@@ -138,6 +215,8 @@ void result_clear(struct result *r)
     }
     free(r->dns);
     delivery_free(r->delivery);
+    registration_free(r->registration);
+    autoconfig_free(r->autoconfig, r->nautoconfig);
     result_init(r);
 }
 
@@ -288,6 +367,64 @@ static json_t *str_array(char **list, size_t n)
     return a;
 }
 
+/* ---- registration and autoconfig (issue 10) ---- */
+
+/* Unix seconds within years 1..9999 (wire refuses others), so the
+ * microsecond product cannot overflow. */
+static bool time_printable(int64_t s)
+{
+    return s > -62135596800LL && s < 253402300800LL;
+}
+
+static void put_registration_autoconfig(json_t *o, const struct result *r)
+{
+    char when[40];
+    if (r->registration != NULL) {
+        const struct result_registration *g = r->registration;
+        json_t *go = json_object();
+        put_str(go, "domain", g->domain);
+        put_str(go, "registrar", g->registrar);
+        if (g->expires != 0 && time_printable(g->expires)) {
+            clock_format_iso_us(g->expires * 1000000, false, when, sizeof(when));
+            json_object_set_new(go, "expires", json_string(when));
+            json_object_set_new(go, "days_left", json_integer(g->days_left));
+        }
+        json_object_set_new(go, "status", str_array(g->status, g->nstatus));
+        json_object_set_new(go, "nameservers", str_array(g->nameservers, g->nnameservers));
+        put_str(go, "rdap_url", g->rdap_url);
+        json_object_set_new(o, "registration", go);
+    }
+    if (r->nautoconfig > 0) {
+        json_t *aa = json_array();
+        for (size_t i = 0; i < r->nautoconfig; i++) {
+            const struct result_autoconfig *a = &r->autoconfig[i];
+            json_t *ao = json_object();
+            put_str(ao, "source", a->source);
+            put_str(ao, "url", a->url);
+            put_str(ao, "answer", a->answer);
+            json_t *sa = json_array();
+            for (size_t k = 0; k < a->nservers; k++) {
+                const struct result_autoconfig_server *sv = &a->servers[k];
+                json_t *so = json_object();
+                put_str(so, "protocol", sv->protocol);
+                put_str(so, "host", sv->host);
+                json_object_set_new(so, "port", json_integer(sv->port));
+                put_str(so, "socket", sv->socket);
+                json_array_append_new(sa, so);
+            }
+            json_object_set_new(ao, "servers", sa);
+            json_array_append_new(aa, ao);
+        }
+        json_object_set_new(o, "autoconfig", aa);
+    }
+    if (r->retry_at_us > 0 && time_printable(r->retry_at_us / 1000000)) {
+        clock_format_iso_us(r->retry_at_us, false, when, sizeof(when));
+        json_object_set_new(o, "retry_at", json_string(when));
+    }
+}
+
+/* ---- end registration and autoconfig ---- */
+
 char *result_json(const struct result *r)
 {
     char when[40];
@@ -374,6 +511,7 @@ char *result_json(const struct result *r)
         put_str(dobj, "folder", d->folder);
         json_object_set_new(o, "delivery", dobj);
     }
+    put_registration_autoconfig(o, r);
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     json_decref(o);
     return s;

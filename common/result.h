@@ -24,6 +24,10 @@ enum result_layer {
     RESULT_LAYER_AUTH,
     RESULT_LAYER_HTTP,
     RESULT_LAYER_DELIVERY, /* mailflow: the server took the test mail, or did not deliver it */
+    /* ---- registration and autoconfig (issue 10) ---- */
+    RESULT_LAYER_REGISTRATION,
+    RESULT_LAYER_AUTOCONFIG,
+    /* ---- end registration and autoconfig ---- */
     RESULT_LAYER_LAST
 };
 
@@ -57,6 +61,14 @@ enum result_error {
     RESULT_MAIL_REJECTED,      /* MAIL, RCPT or DATA answered 4xx/5xx */
     RESULT_MAIL_NOT_DELIVERED, /* accepted, not in the mailbox within the timeout */
     RESULT_MAIL_IN_JUNK,       /* delivered to the Junk folder (RFC 6154 \Junk) */
+    /* ---- registration and autoconfig (issue 10): appended after
+     * RESULT_INTERNAL so that the values before keep their numbers; wire.c
+     * maps them to the proto's own numbers (40...). ---- */
+    RESULT_REGISTRATION_EXPIRED,
+    RESULT_REGISTRATION_HOLD,
+    RESULT_REGISTRATION_NOT_FOUND,
+    RESULT_AUTOCONFIG_INVALID,
+    /* ---- end registration and autoconfig ---- */
     RESULT_ERROR_LAST
 };
 
@@ -107,7 +119,7 @@ struct result_dns {
     char *resolver; /* "ip:port" that answered */
 };
 
-/* What a mailflow check learnt of its test message (DESIGN.md "Result
+/* What a mailflow check learnt of its test message (docs/reference.md "Result
  * model", "delivery"). */
 struct result_delivery {
     char *message_id;        /* "<...@vantage>", the Message-ID we gave it */
@@ -116,6 +128,44 @@ struct result_delivery {
     uint64_t delivery_us;    /* accepted to visible, monotonic; 0 = not seen */
     char *folder;            /* "INBOX", the Junk folder's name; NULL = not found */
 };
+
+/* ---- registration and autoconfig (issue 10) ---------------------------- */
+
+/* Bounds for the newer facts; wire refuses more. */
+#define RESULT_AUTOCONFIG_SOURCES_MAX 16 /* sources tried, redirects included */
+#define RESULT_AUTOCONFIG_SERVERS_MAX 16 /* servers one source may name */
+
+/* A domain's registration as its registry (or registrar) reports it over
+ * RDAP (docs/reference.md "Result model": "registration"). */
+struct result_registration {
+    char *domain;
+    char *registrar;   /* the registrar entity's name; NULL = not given */
+    int64_t expires;   /* unix seconds; 0 = no expiration event */
+    int32_t days_left; /* whole days from the probe to expires */
+    char **status;     /* RDAP status values, e.g. "client hold" */
+    size_t nstatus;
+    char **nameservers; /* lower-case ldhName values */
+    size_t nnameservers;
+    char *rdap_url; /* the URL whose answer these facts come from */
+};
+
+struct result_autoconfig_server {
+    char *protocol; /* "imap", "pop3", "smtp" */
+    char *host;
+    uint16_t port;
+    char *socket; /* "ssl", "starttls", "plain" */
+};
+
+/* One source a mail client asks for its settings ("autoconfig"). */
+struct result_autoconfig {
+    char *source; /* "autoconfig", "autodiscover", "srv" */
+    char *url;    /* the URL asked first (redirects are in answer) */
+    char *answer; /* what it answered, in words: "settings", "HTTP 404", ... */
+    struct result_autoconfig_server *servers;
+    size_t nservers;
+};
+
+/* ---- end registration and autoconfig ------------------------------------ */
 
 struct result {
     /* Filled in by the collector's copy; a one-shot probe leaves them out. */
@@ -140,6 +190,13 @@ struct result {
     struct result_dns *dns;
     size_t ndns;
     struct result_delivery *delivery; /* NULL = not a mailflow check */
+    /* ---- registration and autoconfig (issue 10) ---- */
+    struct result_registration *registration; /* NULL = none read */
+    struct result_autoconfig *autoconfig;     /* every source asked, in order */
+    size_t nautoconfig;
+    int64_t retry_at_us; /* unix microseconds: the server asked not to be
+                            asked again before (HTTP 429 Retry-After); 0 = none */
+    /* ---- end registration and autoconfig ---- */
 };
 
 /* Zeroes a record so that result_clear() is safe on it. */
@@ -180,6 +237,18 @@ struct result_delivery *result_delivery_new(struct result *r);
 int result_list_add(char ***list, size_t *n, const char *s);
 /* Frees a list of n strings made by result_list_add() (or alike). */
 void result_list_free(char **list, size_t n);
+
+/* ---- registration and autoconfig (issue 10) ---- */
+
+/* The registration object, created on first use; NULL when out of memory. */
+struct result_registration *result_registration_new(struct result *r);
+
+/* Appends an autoconfig source / a server to one; returns the new element
+ * (zeroed), or NULL when out of memory or past the bounds above. */
+struct result_autoconfig *result_add_autoconfig(struct result *r);
+struct result_autoconfig_server *result_autoconfig_add_server(struct result_autoconfig *a);
+
+/* ---- end registration and autoconfig ---- */
 
 /* Writes the record as one line of JSON (no trailing newline) into a
  * malloc'ed string the caller frees; NULL when out of memory. */

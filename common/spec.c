@@ -20,6 +20,7 @@ static const struct {
     [SPEC_SMTP] = {"smtp", 25, 0},    [SPEC_HTTPS] = {"https", 443, 1},
     [SPEC_TLS] = {"tls", 0, 1},       [SPEC_TCP] = {"tcp", 0, 0},
     [SPEC_DNS] = {"dns", 0, 0},       [SPEC_MAILFLOW] = {"mailflow", 0, 0},
+    [SPEC_RDAP] = {"rdap", 0, 0},     [SPEC_AUTOCONFIG] = {"autoconfig", 0, 0},
 };
 
 static const char *const dns_types[] = {"A", "AAAA", "MX", "SRV", "CNAME", "TXT"};
@@ -215,6 +216,67 @@ static int parse_mailflow(const char *rest, struct spec *out, char *err, size_t 
     return 0;
 }
 
+/* ---- registration and autoconfig (issue 10) ---- */
+
+/* A registered domain: at least two labels of letters, digits and '-'
+ * (no '_', no IP literal), as RDAP and autoconfig ask about it. */
+static int domain_ok(const char *d, size_t len, char *err, size_t errlen)
+{
+    if (len == 0 || len > SPEC_HOST_MAX) {
+        snprintf(err, errlen, "the domain must have 1 to %d characters", SPEC_HOST_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)d[i]) && d[i] != '-' && d[i] != '.') {
+            snprintf(err, errlen, "the domain contains '%c': give a name like example.com", d[i]);
+            return -1;
+        }
+    if (memchr(d, '.', len) == NULL || d[0] == '.' || d[len - 1] == '.' ||
+        strstr(d, "..") != NULL) {
+        snprintf(err, errlen, "'%.*s' is not a domain name like example.com", (int)len, d);
+        return -1;
+    }
+    return 0;
+}
+
+/* rdap://DOMAIN, autoconfig://DOMAIN[?mailbox=ADDR] */
+static int parse_domain_spec(const char *rest, struct spec *out, char *err, size_t errlen)
+{
+    const char *q = strchr(rest, '?');
+    size_t dlen = q != NULL ? (size_t)(q - rest) : strlen(rest);
+    if (dlen > 0 && rest[dlen - 1] == '/')
+        dlen--;
+    if (domain_ok(rest, dlen, err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < dlen; i++)
+        out->host[i] = (char)tolower((unsigned char)rest[i]);
+    out->host[dlen] = '\0';
+    if (q == NULL)
+        return 0;
+    if (out->kind != SPEC_AUTOCONFIG || strncmp(q + 1, "mailbox=", 8) != 0) {
+        snprintf(err, errlen, "%s:// takes no '%.16s' (autoconfig:// takes ?mailbox=ADDR)",
+                 spec_scheme(out->kind), q);
+        return -1;
+    }
+    const char *m = q + 9, *at = strchr(m, '@');
+    size_t mlen = strlen(m);
+    if (mlen == 0 || mlen > SPEC_MAILBOX_MAX || at == NULL || at == m || at[1] == '\0' ||
+        strchr(at + 1, '@') != NULL) {
+        snprintf(err, errlen, "?mailbox= needs an address like user@example.com");
+        return -1;
+    }
+    for (size_t i = 0; i < mlen; i++)
+        if ((unsigned char)m[i] <= ' ' || (unsigned char)m[i] >= 0x7f || strchr("<>&\"'", m[i])) {
+            snprintf(err, errlen,
+                     "the mailbox contains a space, a control character or one of <>&\"'");
+            return -1;
+        }
+    memcpy(out->mailbox, m, mlen + 1);
+    return 0;
+}
+
+/* ---- end registration and autoconfig ---- */
+
 int spec_parse(const char *text, struct spec *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
@@ -234,7 +296,7 @@ int spec_parse(const char *text, struct spec *out, char *err, size_t errlen)
     if (kind < 0) {
         snprintf(err, errlen,
                  "unknown scheme '%.*s' (use imaps, imap, pop3s, pop3, smtps, submission, smtp, "
-                 "https, tls, tcp, dns or mailflow)",
+                 "https, tls, tcp, dns, mailflow, rdap or autoconfig)",
                  (int)(slen > 16 ? 16 : slen), text);
         return -1;
     }
@@ -244,6 +306,8 @@ int spec_parse(const char *text, struct spec *out, char *err, size_t errlen)
         return parse_dns(rest, out, err, errlen);
     if (out->kind == SPEC_MAILFLOW)
         return parse_mailflow(rest, out, err, errlen);
+    if (out->kind == SPEC_RDAP || out->kind == SPEC_AUTOCONFIG)
+        return parse_domain_spec(rest, out, err, errlen);
 
     const char *host = rest, *hend;
     const char *after;
@@ -327,6 +391,11 @@ void spec_format(const struct spec *s, char *buf, size_t len)
         snprintf(buf, len, "mailflow://%s%s%s%s%s%s", s->mailbox,
                  s->via[0] || s->read[0] ? "?" : "", s->via[0] ? "via=" : "", s->via,
                  s->via[0] && s->read[0] ? "&read=" : (s->read[0] ? "read=" : ""), s->read);
+        return;
+    }
+    if (s->kind == SPEC_RDAP || s->kind == SPEC_AUTOCONFIG) {
+        snprintf(buf, len, "%s://%s%s%s", scheme, s->host, s->mailbox[0] ? "?mailbox=" : "",
+                 s->mailbox);
         return;
     }
     int v6 = strchr(s->host, ':') != NULL;

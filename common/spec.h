@@ -30,6 +30,10 @@ enum spec_kind {
     SPEC_TCP,
     SPEC_DNS,
     SPEC_MAILFLOW,
+    /* ---- registration and autoconfig (issue 10) ---- */
+    SPEC_RDAP,       /* rdap://DOMAIN */
+    SPEC_AUTOCONFIG, /* autoconfig://DOMAIN[?mailbox=ADDR] */
+    /* ---- end registration and autoconfig ---- */
     SPEC_KIND_LAST
 };
 
@@ -52,7 +56,8 @@ struct spec {
      * user of the agent's [credentials CREDENTIALS]), and the canonical
      * specs to submit through (submission, smtps, smtp) and to read
      * through (imaps, imap, pop3s, pop3); "" = the target's own. host and
-     * port stay empty: each of via and read names its own. */
+     * port stay empty: each of via and read names its own.
+     * autoconfig: the ?mailbox= address, "" = none given. */
     char mailbox[SPEC_MAILBOX_MAX + 1];
     char via[SPEC_SUB_MAX + 1];
     char read[SPEC_SUB_MAX + 1];

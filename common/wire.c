@@ -206,6 +206,172 @@ void wire_arena_destroy(struct wire_arena **ap)
     *ap = NULL;
 }
 
+/* The C enums and the proto's are one numbering: a value is appended to
+ * both at the end, never moved (the store keeps these integers too). These
+ * asserts catch a list that grew on one side only. */
+_Static_assert((int)VANTAGE__ERROR_CODE__ERROR_AUTOCONFIG_INVALID ==
+                       (int)RESULT_AUTOCONFIG_INVALID &&
+                   (int)RESULT_AUTOCONFIG_INVALID + 1 == (int)RESULT_ERROR_LAST,
+               "proto ErrorCode and enum result_error differ");
+_Static_assert((int)VANTAGE__LAYER__LAYER_AUTOCONFIG == (int)RESULT_LAYER_AUTOCONFIG &&
+                   (int)RESULT_LAYER_AUTOCONFIG + 1 == (int)RESULT_LAYER_LAST,
+               "proto Layer and enum result_layer differ");
+
+static Vantage__ErrorCode error_to_pb(enum result_error e)
+{
+    return (Vantage__ErrorCode)e;
+}
+
+/* -1 for a number this build does not know. */
+static int error_from_pb(int v)
+{
+    return v >= 0 && v < (int)RESULT_ERROR_LAST ? v : -1;
+}
+
+static Vantage__Layer layer_to_pb(enum result_layer l)
+{
+    return (Vantage__Layer)l;
+}
+
+static enum result_layer layer_from_pb(int v)
+{
+    return v >= 0 && v < (int)RESULT_LAYER_LAST ? (enum result_layer)v : RESULT_LAYER_NONE;
+}
+
+/* ---- registration and autoconfig (issue 10): messages ------------------- */
+
+/* The pieces encode allocates for the newer facts, freed after packing. */
+struct ext_pb {
+    Vantage__Registration reg;
+    Vantage__AutoconfigSource *src;
+    Vantage__AutoconfigSource **srcp;
+    Vantage__AutoconfigServer *srv;
+    Vantage__AutoconfigServer **srvp;
+};
+
+static int ext_to_pb(const struct result *r, Vantage__Result *m, struct ext_pb *x)
+{
+    memset(x, 0, sizeof(*x));
+    if (r->registration != NULL) {
+        const struct result_registration *g = r->registration;
+        vantage__registration__init(&x->reg);
+        x->reg.domain = g->domain;
+        x->reg.registrar = g->registrar;
+        x->reg.has_expires = x->reg.has_days_left = g->expires != 0;
+        x->reg.expires = g->expires;
+        x->reg.days_left = g->days_left;
+        x->reg.n_status = g->nstatus;
+        x->reg.status = g->status;
+        x->reg.n_nameservers = g->nnameservers;
+        x->reg.nameservers = g->nameservers;
+        x->reg.rdap_url = g->rdap_url;
+        m->registration = &x->reg;
+    }
+    m->has_retry_at_us = r->retry_at_us != 0;
+    m->retry_at_us = r->retry_at_us;
+    if (r->nautoconfig == 0)
+        return 0;
+    size_t nsrv = 0;
+    for (size_t i = 0; i < r->nautoconfig; i++)
+        nsrv += r->autoconfig[i].nservers;
+    x->src = calloc(r->nautoconfig, sizeof(*x->src));
+    x->srcp = calloc(r->nautoconfig, sizeof(*x->srcp));
+    x->srv = calloc(nsrv ? nsrv : 1, sizeof(*x->srv));
+    x->srvp = calloc(nsrv ? nsrv : 1, sizeof(*x->srvp));
+    if (x->src == NULL || x->srcp == NULL || x->srv == NULL || x->srvp == NULL)
+        return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < r->nautoconfig; i++) {
+        const struct result_autoconfig *a = &r->autoconfig[i];
+        Vantage__AutoconfigSource *ps = &x->src[i];
+        vantage__autoconfig_source__init(ps);
+        ps->source = a->source;
+        ps->url = a->url;
+        ps->answer = a->answer;
+        ps->n_servers = a->nservers;
+        ps->servers = &x->srvp[k];
+        for (size_t j = 0; j < a->nservers; j++, k++) {
+            vantage__autoconfig_server__init(&x->srv[k]);
+            x->srv[k].protocol = a->servers[j].protocol;
+            x->srv[k].host = a->servers[j].host;
+            x->srv[k].has_port = 1;
+            x->srv[k].port = a->servers[j].port;
+            x->srv[k].socket = a->servers[j].socket;
+            x->srvp[k] = &x->srv[k];
+        }
+        x->srcp[i] = ps;
+    }
+    m->n_autoconfig = r->nautoconfig;
+    m->autoconfig = x->srcp;
+    return 0;
+}
+
+static void ext_free(struct ext_pb *x)
+{
+    free(x->src);
+    free(x->srcp);
+    free(x->srv);
+    free(x->srvp);
+}
+
+static int ext_valid(const Vantage__Result *m, char *err, size_t errlen)
+{
+    if (m->registration != NULL) {
+        const Vantage__Registration *g = m->registration;
+        if (!str_ok(g->domain, RESULT_NAME_MAX, "registration domain", err, errlen) ||
+            !str_ok(g->registrar, RESULT_STR_MAX, "registrar", err, errlen) ||
+            !str_ok(g->rdap_url, RESULT_STR_MAX, "rdap_url", err, errlen))
+            return 0;
+        if (g->has_expires && (g->expires < WIRE_TIME_MIN_S || g->expires > WIRE_TIME_MAX_S)) {
+            snprintf(err, errlen, "registration expiry out of range");
+            return 0;
+        }
+        if (g->n_status > RESULT_LIST_MAX || g->n_nameservers > RESULT_LIST_MAX) {
+            snprintf(err, errlen, "more than %d registration status values or name servers",
+                     RESULT_LIST_MAX);
+            return 0;
+        }
+        for (size_t j = 0; j < g->n_status; j++)
+            if (!str_ok(g->status[j], RESULT_NAME_MAX, "registration status", err, errlen))
+                return 0;
+        for (size_t j = 0; j < g->n_nameservers; j++)
+            if (!str_ok(g->nameservers[j], RESULT_NAME_MAX, "name server", err, errlen))
+                return 0;
+    }
+    if (m->has_retry_at_us && (m->retry_at_us < 0 || m->retry_at_us / 1000000 > WIRE_TIME_MAX_S)) {
+        snprintf(err, errlen, "retry_at out of range");
+        return 0;
+    }
+    if (m->n_autoconfig > RESULT_AUTOCONFIG_SOURCES_MAX) {
+        snprintf(err, errlen, "more than %d autoconfig sources", RESULT_AUTOCONFIG_SOURCES_MAX);
+        return 0;
+    }
+    for (size_t i = 0; i < m->n_autoconfig; i++) {
+        const Vantage__AutoconfigSource *a = m->autoconfig[i];
+        if (!str_ok(a->source, 32, "autoconfig source", err, errlen) ||
+            !str_ok(a->url, RESULT_STR_MAX, "autoconfig url", err, errlen) ||
+            !str_ok(a->answer, RESULT_STR_MAX, "autoconfig answer", err, errlen))
+            return 0;
+        if (a->n_servers > RESULT_AUTOCONFIG_SERVERS_MAX) {
+            snprintf(err, errlen, "more than %d servers from one autoconfig source",
+                     RESULT_AUTOCONFIG_SERVERS_MAX);
+            return 0;
+        }
+        for (size_t j = 0; j < a->n_servers; j++) {
+            const Vantage__AutoconfigServer *v = a->servers[j];
+            if (!str_ok(v->protocol, 16, "autoconfig protocol", err, errlen) ||
+                !str_ok(v->host, RESULT_NAME_MAX, "autoconfig host", err, errlen) ||
+                !str_ok(v->socket, 16, "autoconfig socket", err, errlen))
+                return 0;
+            if (v->has_port && v->port > 65535) {
+                snprintf(err, errlen, "autoconfig port %u out of range", v->port);
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
 /* ---- results ------------------------------------------------------------- */
 
 int wire_result_encode(const struct result *r, uint8_t **buf, size_t *len)
@@ -229,9 +395,9 @@ int wire_result_encode(const struct result *r, uint8_t **buf, size_t *len)
     m.has_ok = 1;
     m.ok = r->ok;
     m.has_layer = r->layer != RESULT_LAYER_NONE;
-    m.layer = (Vantage__Layer)r->layer;
+    m.layer = layer_to_pb(r->layer);
     m.has_error = 1;
-    m.error = (Vantage__ErrorCode)r->error;
+    m.error = error_to_pb(r->error);
     m.detail = r->detail;
     uint64_t *slots[RESULT_PHASE_LAST] = {&ph.dns,      &ph.connect,  &ph.tls,  &ph.greeting,
                                           &ph.starttls, &ph.auth,     &ph.http, &ph.total,
@@ -297,12 +463,17 @@ int wire_result_encode(const struct result *r, uint8_t **buf, size_t *len)
         m.n_dns = r->ndns;
         m.dns = dnsp;
     }
+    struct ext_pb ext;
+    if (ext_to_pb(r, &m, &ext) < 0)
+        goto out_ext;
     *len = vantage__result__get_packed_size(&m);
     *buf = malloc(*len ? *len : 1);
     if (*buf == NULL)
-        goto out;
+        goto out_ext;
     vantage__result__pack(&m, *buf);
     rc = 0;
+out_ext:
+    ext_free(&ext);
 out:
     free(dns);
     free(dnsp);
@@ -385,7 +556,7 @@ static int result_valid(const Vantage__Result *m, char *err, size_t errlen)
             if (!str_ok(t->sans[j], RESULT_NAME_MAX, "tls SAN", err, errlen))
                 return 0;
     }
-    return 1;
+    return ext_valid(m, err, errlen);
 }
 
 /* Fills r from m. Without an arena every string is copied to the heap
@@ -400,9 +571,9 @@ static int result_from_pb(const Vantage__Result *m, struct result *r, struct wir
     r->seq = m->seq;
     r->discovered = m->has_discovered && m->discovered;
     r->started_at_us = m->started_at_us;
-    r->layer = m->has_layer && (unsigned)m->layer < RESULT_LAYER_LAST ? (enum result_layer)m->layer
-                                                                      : RESULT_LAYER_NONE;
-    r->error = m->has_error ? (enum result_error)m->error : RESULT_OK;
+    r->layer = m->has_layer ? layer_from_pb((int)m->layer) : RESULT_LAYER_NONE;
+    int error = m->has_error ? error_from_pb((int)m->error) : RESULT_OK;
+    r->error = error < 0 ? RESULT_ERROR_LAST : (enum result_error)error;
     if ((unsigned)r->error >= RESULT_ERROR_LAST) {
         /* A newer agent's code: keep the fact that it failed. */
         char detail[96];
@@ -480,6 +651,60 @@ static int result_from_pb(const Vantage__Result *m, struct result *r, struct wir
             rd->ttl = d->has_ttl ? d->ttl : 0;
         }
     }
+    /* ---- registration and autoconfig (issue 10) ---- */
+    r->retry_at_us = m->has_retry_at_us ? m->retry_at_us : 0;
+    if (m->registration != NULL) {
+        const Vantage__Registration *g = m->registration;
+        struct result_registration *rg =
+            a ? arena_alloc(a, sizeof(*rg)) : result_registration_new(r);
+        if (rg == NULL)
+            return -1;
+        if (a != NULL) {
+            memset(rg, 0, sizeof(*rg));
+            r->registration = rg;
+        }
+        if (TAKE_STR(rg->domain, g->domain) < 0 || TAKE_STR(rg->registrar, g->registrar) < 0 ||
+            TAKE_STR(rg->rdap_url, g->rdap_url) < 0 ||
+            TAKE_LIST(rg->status, rg->nstatus, g->status, g->n_status) < 0 ||
+            TAKE_LIST(rg->nameservers, rg->nnameservers, g->nameservers, g->n_nameservers) < 0)
+            return -1;
+        rg->expires = g->has_expires ? g->expires : 0;
+        rg->days_left = g->has_days_left ? g->days_left : 0;
+    }
+    if (m->n_autoconfig > 0) {
+        size_t bytes = m->n_autoconfig * sizeof(*r->autoconfig);
+        r->autoconfig = a ? arena_alloc(a, bytes) : calloc(m->n_autoconfig, sizeof(*r->autoconfig));
+        if (r->autoconfig == NULL)
+            return -1;
+        if (a != NULL)
+            memset(r->autoconfig, 0, bytes);
+        for (size_t i = 0; i < m->n_autoconfig; i++) {
+            const Vantage__AutoconfigSource *ps = m->autoconfig[i];
+            struct result_autoconfig *ra = &r->autoconfig[i];
+            r->nautoconfig++;
+            if (TAKE_STR(ra->source, ps->source) < 0 || TAKE_STR(ra->url, ps->url) < 0 ||
+                TAKE_STR(ra->answer, ps->answer) < 0)
+                return -1;
+            if (ps->n_servers == 0)
+                continue;
+            size_t sbytes = ps->n_servers * sizeof(*ra->servers);
+            ra->servers = a ? arena_alloc(a, sbytes) : calloc(ps->n_servers, sizeof(*ra->servers));
+            if (ra->servers == NULL)
+                return -1;
+            if (a != NULL)
+                memset(ra->servers, 0, sbytes);
+            for (size_t j = 0; j < ps->n_servers; j++) {
+                const Vantage__AutoconfigServer *v = ps->servers[j];
+                struct result_autoconfig_server *rv = &ra->servers[j];
+                ra->nservers++;
+                if (TAKE_STR(rv->protocol, v->protocol) < 0 || TAKE_STR(rv->host, v->host) < 0 ||
+                    TAKE_STR(rv->socket, v->socket) < 0)
+                    return -1;
+                rv->port = v->has_port ? (uint16_t)v->port : 0;
+            }
+        }
+    }
+    /* ---- end registration and autoconfig ---- */
     return 0;
 #undef TAKE_STR
 #undef TAKE_LIST

@@ -17,8 +17,8 @@
 #include "result.h"
 
 /* The contract's lists, in its order. */
-static const char *const layer_names[] = {"none",     "dns",  "tcp",  "tls",
-                                          "protocol", "auth", "http", "delivery"};
+static const char *const layer_names[] = {"none", "dns",  "tcp",      "tls",          "protocol",
+                                          "auth", "http", "delivery", "registration", "autoconfig"};
 static const char *const error_names[] = {
     "ok",
     "dns_nxdomain",
@@ -47,6 +47,10 @@ static const char *const error_names[] = {
     "mail_rejected",
     "mail_not_delivered",
     "mail_in_junk",
+    "registration_expired",
+    "registration_hold",
+    "registration_not_found",
+    "autoconfig_invalid",
 };
 static const char *const phase_names[] = {"dns",      "connect",  "tls",  "greeting",
                                           "starttls", "auth",     "http", "total",
@@ -101,6 +105,10 @@ static void test_error_names(void **state)
             want = RESULT_LAYER_HTTP;
         else if (strncmp(error_names[i], "mail_", 5) == 0)
             want = RESULT_LAYER_DELIVERY;
+        else if (strncmp(error_names[i], "registration_", 13) == 0)
+            want = RESULT_LAYER_REGISTRATION;
+        else if (strncmp(error_names[i], "autoconfig_", 11) == 0)
+            want = RESULT_LAYER_AUTOCONFIG;
         assert_int_equal(result_error_layer(e), want);
     }
     assert_null(result_error_name(RESULT_ERROR_LAST));

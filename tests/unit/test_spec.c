@@ -102,11 +102,11 @@ static void test_default_ports(void **state)
         const char *scheme = spec_scheme((enum spec_kind)k);
         assert_non_null(scheme);
         char text[64];
-        snprintf(text, sizeof(text),
-                 k == SPEC_DNS        ? "%s://example.com/A"
-                 : k == SPEC_MAILFLOW ? "%s://p@h.example"
-                                      : "%s://h.example:7",
-                 scheme);
+        const char *rest = k == SPEC_DNS                            ? "example.com/A"
+                           : k == SPEC_MAILFLOW                     ? "p@h.example"
+                           : k == SPEC_RDAP || k == SPEC_AUTOCONFIG ? "example.com"
+                                                                    : "h.example:7";
+        snprintf(text, sizeof(text), "%s://%s", scheme, rest);
         assert_int_equal(parse_ok(text).kind, k);
     }
 }
@@ -283,6 +283,35 @@ static void test_mailflow_bad(void **state)
     parse_fails("mailflow://p@example.com?via", "unknown parameter 'via'");
 }
 
+/* rdap://DOMAIN and autoconfig://DOMAIN[?mailbox=ADDR] (issue 10). */
+static void test_domain_specs(void **state)
+{
+    (void)state;
+    struct spec s = parse_ok("rdap://Example.COM");
+    assert_int_equal(s.kind, SPEC_RDAP);
+    assert_string_equal(s.host, "example.com");
+    assert_int_equal(s.port, 0);
+    round_trip("rdap://Example.com", "rdap://example.com");
+    round_trip("rdap://example.com/", "rdap://example.com");
+    round_trip("autoconfig://example.com", "autoconfig://example.com");
+    s = parse_ok("autoconfig://example.com?mailbox=Jo.Doe@example.com");
+    assert_int_equal(s.kind, SPEC_AUTOCONFIG);
+    assert_string_equal(s.mailbox, "Jo.Doe@example.com");
+    round_trip("autoconfig://example.com?mailbox=jo@example.com",
+               "autoconfig://example.com?mailbox=jo@example.com");
+    parse_fails("rdap://", "the domain must have 1 to 253 characters");
+    parse_fails("rdap://com", "is not a domain name like example.com");
+    parse_fails("rdap://example..com", "is not a domain name");
+    parse_fails("rdap://192.0.2.1:43", "the domain contains ':'");
+    parse_fails("rdap://_x.example.com", "the domain contains '_'");
+    parse_fails("rdap://example.com?mailbox=a@example.com", "rdap:// takes no '?mailbox");
+    parse_fails("autoconfig://example.com?user=a", "autoconfig:// takes ?mailbox=ADDR");
+    parse_fails("autoconfig://example.com?mailbox=", "?mailbox= needs an address");
+    parse_fails("autoconfig://example.com?mailbox=nobody", "?mailbox= needs an address");
+    parse_fails("autoconfig://example.com?mailbox=a@b@c", "?mailbox= needs an address");
+    parse_fails("autoconfig://example.com?mailbox=<a>@example.com", "one of <>&");
+}
+
 static void test_bad_specs(void **state)
 {
     (void)state;
@@ -343,7 +372,7 @@ int main(void)
         cmocka_unit_test(test_ipv6_literals), cmocka_unit_test(test_https_paths),
         cmocka_unit_test(test_dns_specs),     cmocka_unit_test(test_host_length),
         cmocka_unit_test(test_bad_specs),     cmocka_unit_test(test_mailflow_specs),
-        cmocka_unit_test(test_mailflow_bad),
+        cmocka_unit_test(test_mailflow_bad),  cmocka_unit_test(test_domain_specs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
