@@ -159,6 +159,84 @@ static void test_delivery_round_trip(void **state)
     result_clear(&r);
 }
 
+/* rdap:// and autoconfig:// facts survive the wire, on the heap and in an
+ * arena; too many autoconfig sources are refused. */
+static void test_domain_round_trip(void **state)
+{
+    (void)state;
+    struct result r, back;
+    uint8_t *buf;
+    size_t len;
+    char err[256];
+
+    result_init(&r);
+    assert_int_equal(result_set_str(&r.check, "rdap://example.com"), 0);
+    r.started_at_us = 1796032800123000LL;
+    result_fail(&r, RESULT_REGISTRATION_HOLD, "client hold");
+    r.retry_at_us = 1796032900000000LL;
+    struct result_registration *g = result_registration_new(&r);
+    assert_non_null(g);
+    assert_int_equal(result_set_str(&g->domain, "example.com"), 0);
+    assert_int_equal(result_set_str(&g->registrar, "Example Registrar"), 0);
+    assert_int_equal(result_set_str(&g->rdap_url, "https://rdap.test/domain/example.com"), 0);
+    g->expires = 1800000000;
+    g->days_left = 41;
+    assert_int_equal(result_list_add(&g->status, &g->nstatus, "client hold"), 0);
+    assert_int_equal(result_list_add(&g->nameservers, &g->nnameservers, "ns1.example.net"), 0);
+    struct result_autoconfig *ac = result_add_autoconfig(&r);
+    assert_non_null(ac);
+    assert_int_equal(result_set_str(&ac->source, "autodiscover"), 0);
+    assert_int_equal(result_set_str(&ac->url, "https://autodiscover.example.com/x"), 0);
+    assert_int_equal(result_set_str(&ac->answer, "settings"), 0);
+    struct result_autoconfig_server *sv = result_autoconfig_add_server(ac);
+    assert_non_null(sv);
+    assert_int_equal(result_set_str(&sv->protocol, "imap"), 0);
+    assert_int_equal(result_set_str(&sv->host, "newmail.example.com"), 0);
+    assert_int_equal(result_set_str(&sv->socket, "ssl"), 0);
+    sv->port = 993;
+    assert_int_equal(wire_result_encode(&r, &buf, &len), 0);
+    for (int arena = 0; arena < 2; arena++) {
+        struct wire_arena *a = arena ? wire_arena_create() : NULL;
+        int rc = arena ? wire_result_decode_in(a, buf, len, &back, err, sizeof(err))
+                       : wire_result_decode(buf, len, &back, err, sizeof(err));
+        assert_int_equal(rc, 0);
+        assert_int_equal(back.error, RESULT_REGISTRATION_HOLD);
+        assert_int_equal(back.layer, RESULT_LAYER_REGISTRATION);
+        assert_int_equal(back.retry_at_us, 1796032900000000LL);
+        assert_non_null(back.registration);
+        assert_string_equal(back.registration->registrar, "Example Registrar");
+        assert_int_equal(back.registration->expires, 1800000000);
+        assert_int_equal(back.registration->days_left, 41);
+        assert_int_equal(back.registration->nstatus, 1);
+        assert_string_equal(back.registration->status[0], "client hold");
+        assert_string_equal(back.registration->nameservers[0], "ns1.example.net");
+        assert_int_equal(back.nautoconfig, 1);
+        assert_string_equal(back.autoconfig[0].source, "autodiscover");
+        assert_int_equal(back.autoconfig[0].nservers, 1);
+        assert_string_equal(back.autoconfig[0].servers[0].host, "newmail.example.com");
+        assert_int_equal(back.autoconfig[0].servers[0].port, 993);
+        if (arena)
+            wire_arena_destroy(&a);
+        else
+            result_clear(&back);
+    }
+    free(buf);
+    result_clear(&r);
+
+    /* An autoconfig error keeps its own code and layer. */
+    result_init(&r);
+    assert_int_equal(result_set_str(&r.check, "autoconfig://example.com"), 0);
+    r.started_at_us = 1796032800123000LL;
+    result_fail(&r, RESULT_AUTOCONFIG_INVALID, "not XML");
+    assert_int_equal(wire_result_encode(&r, &buf, &len), 0);
+    assert_int_equal(wire_result_decode(buf, len, &back, err, sizeof(err)), 0);
+    assert_int_equal(back.error, RESULT_AUTOCONFIG_INVALID);
+    assert_int_equal(back.layer, RESULT_LAYER_AUTOCONFIG);
+    result_clear(&back);
+    free(buf);
+    result_clear(&r);
+}
+
 static void test_result_refusals(void **state)
 {
     (void)state;
@@ -360,9 +438,10 @@ static void test_message_refusals(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_result_round_trip), cmocka_unit_test(test_delivery_round_trip),
-        cmocka_unit_test(test_result_refusals),   cmocka_unit_test(test_unknown_error_code),
-        cmocka_unit_test(test_messages),          cmocka_unit_test(test_message_refusals),
+        cmocka_unit_test(test_result_round_trip),  cmocka_unit_test(test_delivery_round_trip),
+        cmocka_unit_test(test_domain_round_trip),  cmocka_unit_test(test_result_refusals),
+        cmocka_unit_test(test_unknown_error_code), cmocka_unit_test(test_messages),
+        cmocka_unit_test(test_message_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
