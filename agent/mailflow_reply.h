@@ -1,6 +1,6 @@
 /*
  * mailflow_reply — the pure, bounded pieces of the mailflow check
- * (probe_mailflow.c): the test message's marker, the message itself, and
+ * (probe_mailflow.h): the test message's marker, the message itself, and
  * parsers for the reply lines the reading dialog needs beyond reply.h
  * (IMAP SEARCH, FETCH with a literal, LIST with RFC 6154 special-use,
  * EXISTS; POP3 UIDL).
