@@ -1,5 +1,5 @@
 /*
- * probe_mailflow — mailflow:// (DESIGN.md "Check specs"): "is the mailbox
+ * probe_mailflow — mailflow:// (docs/reference.md "Check specs"): "is the mailbox
  * still receiving email?", end to end, as one state machine on the
  * agent's loop.
  *
@@ -53,7 +53,7 @@
 #include "mailflow_submit.h"
 #include "probe_mailflow.h"
 /* Used when the check gives no timeout: mail normally arrives in seconds,
- * but greylisting and busy queues take minutes (DESIGN.md
+ * but greylisting and busy queues take minutes (docs/reference.md
  * mailflow_timeout). */
 #define MF_TIMEOUT_DEFAULT_US 120000000u
 /* After the wait ends: LIST, SELECT Junk, SEARCH, FETCH, delete, LOGOUT. */
