@@ -67,6 +67,10 @@ static const struct {
      "the server offers no login method the client can use here"},
     {"http_status", RESULT_LAYER_HTTP, "the web server answered with an error status"},
     {"internal", RESULT_LAYER_NONE, "the probe itself failed: see the detail"},
+    {"tls_cert_expiring", RESULT_LAYER_TLS,
+     "the server's certificate expires soon: renew it before clients start refusing it"},
+    {"slow", RESULT_LAYER_NONE,
+     "it works, but much slower than the same checks elsewhere: users see stalls and timeouts"},
 };
 
 static const char *const phase_names[RESULT_PHASE_LAST] = {
@@ -154,6 +158,11 @@ int result_error_parse(const char *name, enum result_error *out)
             return 0;
         }
     return -1;
+}
+
+bool result_error_of_finding(enum result_error error)
+{
+    return error == RESULT_TLS_CERT_EXPIRING || error == RESULT_SLOW;
 }
 
 enum result_layer result_error_layer(enum result_error error)

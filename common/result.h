@@ -51,6 +51,11 @@ enum result_error {
     RESULT_AUTH_UNSUPPORTED,
     RESULT_HTTP_STATUS,
     RESULT_INTERNAL,
+    /* Errors of findings, never of a probe's result: the analysis names
+     * a warning with them (result_error_of_finding); wire refuses them
+     * from agents. */
+    RESULT_TLS_CERT_EXPIRING,
+    RESULT_SLOW,
     RESULT_ERROR_LAST
 };
 
@@ -135,6 +140,10 @@ int result_layer_parse(const char *name, enum result_layer *out);
 int result_error_parse(const char *name, enum result_error *out);
 
 /* The layer an error code belongs to (RESULT_OK -> RESULT_LAYER_NONE). */
+/* True for the errors only a finding carries (RESULT_TLS_CERT_EXPIRING,
+ * RESULT_SLOW): a probe never reports them. */
+bool result_error_of_finding(enum result_error error);
+
 enum result_layer result_error_layer(enum result_error error);
 
 /* A plain-language hint for a person reading a failure; never NULL. */

@@ -43,6 +43,8 @@ static const char *const error_names[] = {
     "auth_unsupported",
     "http_status",
     "internal",
+    "tls_cert_expiring",
+    "slow",
 };
 static const char *const phase_names[] = {"dns",      "connect", "tls",  "greeting",
                                           "starttls", "auth",    "http", "total"};
