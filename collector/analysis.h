@@ -93,8 +93,11 @@ enum analysis_severity { ANALYSIS_SEVERITY_PROBLEM, ANALYSIS_SEVERITY_WARNING };
 /* "Slow" (a warning, error slow): a network whose median total time for
  * checks the other networks also pass is at least ANALYSIS_SLOW_FACTOR
  * times theirs and at least ANALYSIS_SLOW_MIN_US more, over at least
- * ANALYSIS_SLOW_MIN_RESULTS fresh passing results on each side; a
- * computer likewise against the other computers of its network. A factor
+ * ANALYSIS_SLOW_MIN_RESULTS fresh passing results on each side, and so
+ * is each of its computers' own median (else one slow computer would make
+ * its network look slow); a computer likewise against the other computers
+ * of its network. Only networks without a network problem finding
+ * of their own are compared, and degraded networks are left out. A factor
  * of three stays clear of the ordinary spread of round trips between
  * offices; 200 ms is what a person starts to notice. */
 #define ANALYSIS_SLOW_FACTOR      3

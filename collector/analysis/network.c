@@ -139,7 +139,7 @@ int network_find_slow(struct ctx *c, struct snap *s)
                               .scope_idx = m,
                               .key = RESULT_SLOW,
                               .warning = true};
-        if (snapshot_slow(c, s, self, base, &proto) < 0)
+        if (snapshot_slow(c, s, self, base, true, &proto) < 0)
             break;
     }
     free(self);

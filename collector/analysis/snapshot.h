@@ -182,9 +182,10 @@ enum result_layer snapshot_phase_layer(enum result_phase p);
 /* The slow rule (analysis.h, ANALYSIS_SLOW_*): compares the total times
  * of the rows marked in self (one per input state) with those in base,
  * over the checks both have, and adds a warning group like proto with
- * the self rows when they are slow. Returns 0, or -1 with c->oom. */
+ * the self rows when they are slow (with each_agent: and when each
+ * agent's own self rows are). Returns 0, or -1 with c->oom. */
 int snapshot_slow(struct ctx *c, struct snap *s, const char *self, const char *base,
-                  const struct group *proto);
+                  bool each_agent, const struct group *proto);
 /* Whether row i is fresh, passes and has a time: a sample for the rule. */
 bool snapshot_passing(const struct analysis_input *in, const struct snap *s, size_t i);
 
