@@ -9,12 +9,12 @@
 #include <string.h>
 
 /* What a degraded link does to the checks over it: they time out at
- * whichever step the lost or late packets hit, or pass and fail by
- * turns. */
+ * whichever step the lost or late packets hit (the office's resolver
+ * gives up on its upstream: servfail), or pass and fail by turns. */
 static bool degraded_sign(const struct row *r)
 {
-    return r->flapping || r->error == RESULT_DNS_TIMEOUT || r->error == RESULT_TCP_TIMEOUT ||
-           r->error == RESULT_PROTO_TIMEOUT;
+    return r->flapping || r->error == RESULT_DNS_TIMEOUT || r->error == RESULT_DNS_SERVFAIL ||
+           r->error == RESULT_TCP_TIMEOUT || r->error == RESULT_PROTO_TIMEOUT;
 }
 
 bool network_degraded_row(const struct snap *s, const struct row *r)
@@ -27,13 +27,17 @@ bool network_degraded_row(const struct snap *s, const struct row *r)
  * do not fail everywhere, another network has no such sign, and the
  * signs are not only clean failures the ordinary rule already calls
  * network problems (every computer failing a check the same way): some
- * check there times out for some of its computers only, or flaps. */
+ * check there fails for some of its computers only, or fails differently
+ * on different computers (a DNS timeout on one, a TCP timeout on
+ * another), or flaps. */
 int network_find_degraded(struct ctx *c, struct snap *s)
 {
     size_t nn = s->nets.n, na = s->agents.n, nrows = c->in->nstates;
     s->net_degraded = text_calloc(c, nn, sizeof(*s->net_degraded));
     char *sign = text_calloc(c, na, 1), *member = text_calloc(c, na, 1);
     char *partial = text_calloc(c, nn, 1);
+    /* Per (check, network): the first symptom seen, + 1 (0 = none yet). */
+    int *first = text_calloc(c, s->checks.n * nn, sizeof(*first));
     size_t *nsign = text_calloc(c, nn, sizeof(*nsign)), *nmem = text_calloc(c, nn, sizeof(*nmem));
     if (c->oom)
         goto out;
@@ -47,8 +51,12 @@ int network_find_degraded(struct ctx *c, struct snap *s)
         sign[r->agent] = 1;
         size_t p = s->probe[r->check * nn + r->net], f = s->failn[r->check * nn + r->net];
         bool down = f == p || (p >= ANALYSIS_NEARLY_MIN && 4 * f >= 3 * p);
-        if (!down || p < 2 || r->flapping)
+        int symptom = r->flapping ? RESULT_ERROR_LAST + 1 : (int)r->error + 1;
+        int *seen = &first[r->check * nn + r->net];
+        if (!down || p < 2 || r->flapping || (*seen != 0 && *seen != symptom))
             partial[r->net] = 1;
+        if (*seen == 0)
+            *seen = symptom;
     }
     for (size_t a = 0; a < na; a++) {
         nmem[s->agent_net[a]] += member[a] != 0;
@@ -64,6 +72,7 @@ out:
     free(sign);
     free(member);
     free(partial);
+    free(first);
     free(nsign);
     free(nmem);
     return c->oom ? -1 : 0;

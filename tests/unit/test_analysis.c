@@ -1113,6 +1113,24 @@ static void test_degraded_network(void **state)
     assert_true(has_text(&f->evidence, "on hq:"));
     done(&s);
 
+    /* Issue 9's report: both of branch's computers fail the same checks,
+     * one at DNS, one at TCP. Not two network findings of one agent each
+     * (whose summaries said "every agent"): one, naming both. */
+    struct snap v = {0};
+    healthy_office(&v);
+    fail_state(find(&v, "br1", IMAPS), RESULT_DNS_TIMEOUT);
+    fail_state(find(&v, "br2", IMAPS), RESULT_TCP_TIMEOUT);
+    fail_state(find(&v, "br1", SUBM), RESULT_TCP_TIMEOUT);
+    fail_state(find(&v, "br2", SUBM), RESULT_PROTO_TIMEOUT);
+    run(&v);
+    assert_int_equal(v.d.nfindings, 1);
+    assert_int_equal(v.d.findings[0].verdict, ANALYSIS_NETWORK);
+    assert_list(&v.d.findings[0].agents, "br1,br2");
+    assert_list(&v.d.findings[0].checks, IMAPS "," SUBM);
+    assert_non_null(strstr(v.d.findings[0].summary, "degraded"));
+    assert_non_null(strstr(v.d.findings[0].summary, "2 of 2"));
+    done(&v);
+
     /* The same office when only one computer times out: that computer. */
     struct snap t = {0};
     healthy_office(&t);
