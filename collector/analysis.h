@@ -91,7 +91,8 @@ enum analysis_severity { ANALYSIS_SEVERITY_PROBLEM, ANALYSIS_SEVERITY_WARNING };
 #define ANALYSIS_CERT_WARN_DAYS 14
 
 /* "Slow" (a warning, error slow): a network whose median total time for
- * checks the other networks also pass is at least ANALYSIS_SLOW_FACTOR
+ * server checks (DNS lookups, mostly answered from the office resolver's
+ * cache, are left out) the other networks also pass is at least ANALYSIS_SLOW_FACTOR
  * times theirs and at least ANALYSIS_SLOW_MIN_US more, over at least
  * ANALYSIS_SLOW_MIN_RESULTS fresh passing results on each side, and so
  * is each of its computers' own median (else one slow computer would make

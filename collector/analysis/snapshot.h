@@ -186,7 +186,8 @@ enum result_layer snapshot_phase_layer(enum result_phase p);
  * agent's own self rows are). Returns 0, or -1 with c->oom. */
 int snapshot_slow(struct ctx *c, struct snap *s, const char *self, const char *base,
                   bool each_agent, const struct group *proto);
-/* Whether row i is fresh, passes and has a time: a sample for the rule. */
+/* Whether row i is a sample for the slow rule: fresh, passing, timed, and
+ * of a server check (not a DNS lookup). */
 bool snapshot_passing(const struct analysis_input *in, const struct snap *s, size_t i);
 
 bool snapshot_is_dns_check(const char *check);

@@ -81,13 +81,17 @@ diag_fault latency branch 3000
 diag_expect "branch's uplink degrades (3 s) -> one network finding" '{"count": 1, "findings": [
     {"severity": "problem", "verdict": "network", "agents": ["br1", "br2"],
      "networks": ["branch"]}]}'
-expect_exit "degraded office (latency)" 1 "branch"
+expect_exit "degraded office (latency)" 1 "connection of branch is degraded"
+# For whoever reads the log: the finding as a person sees it.
+"$LAB" collector diagnose "$DIAG_TARGET" 2>&1 | grep -E '^1\. |Median times' | sed 's/^/    /'
+
 diag_heal "latency"
 
-# Most packets lost: some checks fail, some pass, differently on each
-# computer.
-diag_fault loss branch 70
-diag_expect "branch loses 70% of its packets -> one network finding" '{"count": 1, "findings": [
+# Many packets lost: some checks fail, some pass, differently on each
+# computer. (Not much more: the agents report through the same link, and
+# at 70% their results no longer reach the collector in time.)
+diag_fault loss branch 40
+diag_expect "branch loses 40% of its packets -> one network finding" '{"count": 1, "findings": [
     {"severity": "problem", "verdict": "network", "agents": ["br1", "br2"],
      "networks": ["branch"]}]}'
 diag_heal "loss"
