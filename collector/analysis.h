@@ -23,7 +23,17 @@
  *   ... only one network probes it                   -> inconclusive;
  *   some networks down, others not: a down network with two agents or
  *   more -> network; a down network of one agent     -> inconclusive;
- *   an agent failing where others of its network pass -> device.
+ *   an agent failing where others of its network pass -> device;
+ *   before all these: a degraded network (two of its agents or more, and
+ *   half or more, time out - dns, tcp, protocol - or flap on checks that
+ *   work elsewhere, not every agent the same way) -> one network finding
+ *   for all those failures (collector/analysis/network.c).
+ *
+ * Warnings (severity warning; status warning when every finding is one):
+ * a certificate a fresh state saw expiring within cert_warn_days ->
+ * service, layer tls, tls_cert_expiring, one per certificate; a network
+ * or a computer slower than the others by the ANALYSIS_SLOW_* rule ->
+ * network or device, error slow. Problems come first, then warnings.
  *
  * Failing (check, agent) pairs with the same verdict, layer and scope (the
  * whole target, a network, an agent) form one finding; network findings
