@@ -10,12 +10,15 @@
  *   snapshot.c       building the snapshot; per-state and per-check facts;
  *                    which states are current (issue 15); contract names
  *   text.c           lists, sentences and the shared words of findings
- *   service.c        is the server itself working? (a server down)
+ *   service.c        is the server itself working? (a server down;
+ *                    certificates about to expire: warnings)
  *   credentials.c    can you log in at all?
  *   client_config.c  did you recently migrate? (DNS points elsewhere)
  *   dns.c            is it every user on the domain? DNS broken?
- *   network.c        does it work on another internet connection?
- *   device.c         does it work from another computer?
+ *   network.c        does it work on another internet connection? (a
+ *                    degraded link; a slow network: warning; latency)
+ *   device.c         does it work from another computer? (a slow
+ *                    computer: warning)
  *   inconclusive.c   what the vantage points cannot localise
  *   diagnose.c       the driver: verdicts per row, groups, evidence,
  *                    correlated changes, the order of findings
