@@ -17,9 +17,13 @@ static bool degraded_sign(const struct row *r)
            r->error == RESULT_TCP_TIMEOUT || r->error == RESULT_PROTO_TIMEOUT;
 }
 
+/* Once the link is found degraded (by its signs), every failure there of
+ * a check that works elsewhere is the link's: lost packets also break
+ * TLS handshakes (tls_handshake_failed) and cut connections, and a
+ * person sees one problem, that office's connection (issue 9). */
 bool network_degraded_row(const struct snap *s, const struct row *r)
 {
-    return s->net_degraded[r->net] && r->failing && !s->ck[r->check].global && degraded_sign(r);
+    return s->net_degraded[r->net] && r->failing && !s->ck[r->check].global;
 }
 
 /* A network is degraded when at least two of its computers, and at least

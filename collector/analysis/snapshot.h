@@ -256,7 +256,8 @@ void dns_words(struct ctx *c, const struct snap *s, const struct group *g,
  * different steps, or pass and fail by turns) is one finding, marked in
  * s->net_degraded before rows are assigned (network_degraded_row). */
 int network_find_degraded(struct ctx *c, struct snap *s);
-/* Whether row r is one of its degraded network's symptoms. */
+/* Whether row r is a failure of its degraded network's link: on a
+ * degraded network, any failure of a check that works elsewhere. */
 bool network_degraded_row(const struct snap *s, const struct row *r);
 /* network.c: offices failing the same checks the same way are one finding. */
 int network_merge(struct ctx *c, struct snap *s);

@@ -64,7 +64,9 @@ diag_expect "the certificate expires in 5 days -> service (tls) warning" '{"stat
      "networks": ['"$OFFICES"'], "any_start": true}]}'
 expect_exit "expiring certificate" 0 "in [45] days"
 expect_exit "expiring certificate, listed apart" 0 "^Warnings"
-diag_heal "certificate"
+# Longer to heal: the lab's cert_reload ends postfix's idle smtpd
+# processes, and postfix's master then throttles smtpd for 60 s.
+DIAG_DEADLINE=100 diag_heal "certificate"
 
 # 300 ms more on every packet branch sends: everything works there, but
 # each round trip is slow. Both of its computers are, so it is the network.
@@ -76,12 +78,14 @@ expect_exit "slow office" 0 "is slow"
 diag_heal "slow office"
 
 # Three seconds more per packet, with a 5 s timeout: checks time out at
-# whichever step the deadline catches them (DNS, TCP, TLS, the dialog).
+# whichever step the deadline catches them (DNS, TCP, TLS, the dialog);
+# when both computers time out alike it is the ordinary network finding,
+# when they differ the degraded one: either way one finding, both named.
 diag_fault latency branch 3000
 diag_expect "branch's uplink degrades (3 s) -> one network finding" '{"count": 1, "findings": [
     {"severity": "problem", "verdict": "network", "agents": ["br1", "br2"],
      "networks": ["branch"]}]}'
-expect_exit "degraded office (latency)" 1 "connection of branch is degraded"
+expect_exit "degraded office (latency)" 1 "agent.* on branch"
 # For whoever reads the log: the finding as a person sees it.
 "$LAB" collector diagnose "$DIAG_TARGET" 2>&1 | grep -E '^1\. |Median times' | sed 's/^/    /'
 
@@ -89,11 +93,12 @@ diag_heal "latency"
 
 # Many packets lost: some checks fail, some pass, differently on each
 # computer. (Not much more: the agents report through the same link, and
-# at 70% their results no longer reach the collector in time.)
-diag_fault loss branch 40
-diag_expect "branch loses 40% of its packets -> one network finding" '{"count": 1, "findings": [
+# at 40% one of them no longer reached the collector in time.)
+diag_fault loss branch 25
+diag_expect "branch loses 25% of its packets -> one network finding" '{"count": 1, "findings": [
     {"severity": "problem", "verdict": "network", "agents": ["br1", "br2"],
      "networks": ["branch"]}]}'
+"$LAB" collector diagnose "$DIAG_TARGET" 2>&1 | grep -E '^1\. |Median times' | sed 's/^/    /'
 diag_heal "loss"
 
 "$LAB" down >/dev/null

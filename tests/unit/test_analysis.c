@@ -1087,6 +1087,8 @@ static void test_degraded_network(void **state)
     fail_state(find(&s, "br1", IMAPS), RESULT_DNS_TIMEOUT);
     fail_state(find(&s, "br1", WEB), RESULT_DNS_TIMEOUT);
     fail_state(find(&s, "br2", SUBM), RESULT_TCP_TIMEOUT);
+    /* Lost packets break a TLS handshake too: the same link's problem. */
+    fail_state(find(&s, "br2", WEB), RESULT_TLS_HANDSHAKE_FAILED);
     struct analysis_state *flap = find(&s, "br3", IMAPS);
     flap->flips = ANALYSIS_FLAP_FLIPS;
     flap->streak_n = 1;
