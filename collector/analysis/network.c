@@ -273,11 +273,23 @@ static void degraded_words(struct ctx *c, const struct snap *s, const struct gro
     char mix[LINE_MAX_LEN / 2], ok_nets[LINE_MAX_LEN / 4];
     symptoms_line(s, g, mix, sizeof(mix));
     text_names_line(&f->healthy_networks, ok_nets, sizeof(ok_nets));
+    /* Say "at different steps" only when they differ, "by turns" only
+     * when something flaps. */
+    bool differ = false, flaps = false;
+    for (size_t i = 0; i < g->nrows; i++) {
+        const struct row *r = &s->rows[g->rows[i]], *r0 = &s->rows[g->rows[0]];
+        flaps |= r->flapping;
+        differ |= r->error != r0->error;
+    }
+    const char *how = differ && flaps ? ", at different steps or by turns,"
+                      : differ        ? ", at different steps,"
+                      : flaps         ? ", by turns,"
+                                      : "";
     f->summary = text_fmt(c,
-                          "The connection of %s is degraded since %s: its computers (%zu of "
-                          "%zu) fail intermittently and at different steps (%s) while other "
-                          "networks work: look at that network's link (latency, packet loss).",
-                          w->nets, w->start, f->agents.n, agents_probing(c, s, f), mix);
+                          "The connection of %s is degraded since %s: %zu of %zu computers there "
+                          "fail%s checks that work from other networks (%s): look at that "
+                          "network's link (latency, packet loss).",
+                          w->nets, w->start, f->agents.n, agents_probing(c, s, f), how, mix);
     text_list_take(c, n,
                    text_fmt(c, "Mailbox and webmail work from %s: the server is fine.",
                             f->healthy_networks.n ? ok_nets : "other networks"));
