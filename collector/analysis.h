@@ -23,7 +23,17 @@
  *   ... only one network probes it                   -> inconclusive;
  *   some networks down, others not: a down network with two agents or
  *   more -> network; a down network of one agent     -> inconclusive;
- *   an agent failing where others of its network pass -> device.
+ *   an agent failing where others of its network pass -> device;
+ *   before all these: a degraded network (two of its agents or more, and
+ *   half or more, time out - dns, tcp, protocol - or flap on checks that
+ *   work elsewhere, not every agent the same way) -> one network finding
+ *   for all those failures (collector/analysis/network.c).
+ *
+ * Warnings (severity warning; status warning when every finding is one):
+ * a certificate a fresh state saw expiring within cert_warn_days ->
+ * service, layer tls, tls_cert_expiring, one per certificate; a network
+ * or a computer slower than the others by the ANALYSIS_SLOW_* rule ->
+ * network or device, error slow. Problems come first, then warnings.
  *
  * Failing (check, agent) pairs with the same verdict, layer and scope (the
  * whole target, a network, an agent) form one finding; network findings
@@ -75,7 +85,35 @@ enum analysis_verdict {
     ANALYSIS_VERDICT_LAST
 };
 
-enum analysis_status { ANALYSIS_STATUS_OK, ANALYSIS_STATUS_PROBLEM, ANALYSIS_STATUS_NO_DATA };
+/* WARNING: every finding is a warning (diagnose exits 0). */
+enum analysis_status {
+    ANALYSIS_STATUS_OK,
+    ANALYSIS_STATUS_PROBLEM,
+    ANALYSIS_STATUS_NO_DATA,
+    ANALYSIS_STATUS_WARNING
+};
+
+/* A problem is failing now; a warning comes before users notice. */
+enum analysis_severity { ANALYSIS_SEVERITY_PROBLEM, ANALYSIS_SEVERITY_WARNING };
+
+/* A certificate expiring within this many days is a warning, unless the
+ * target sets cert_warn_days. */
+#define ANALYSIS_CERT_WARN_DAYS 14
+
+/* "Slow" (a warning, error slow): a network whose median total time for
+ * server checks (DNS lookups, mostly answered from the office resolver's
+ * cache, are left out) the other networks also pass is at least ANALYSIS_SLOW_FACTOR
+ * times theirs and at least ANALYSIS_SLOW_MIN_US more, over at least
+ * ANALYSIS_SLOW_MIN_RESULTS fresh passing results on each side, and so
+ * is each of its computers' own median (else one slow computer would make
+ * its network look slow); a computer likewise against the other computers
+ * of its network. Only networks without a network problem finding
+ * of their own are compared, and degraded networks are left out. A factor
+ * of three stays clear of the ordinary spread of round trips between
+ * offices; 200 ms is what a person starts to notice. */
+#define ANALYSIS_SLOW_FACTOR      3
+#define ANALYSIS_SLOW_MIN_US      200000
+#define ANALYSIS_SLOW_MIN_RESULTS 3
 
 /* How compare shows one state. */
 enum analysis_cell {
@@ -108,6 +146,10 @@ struct analysis_state {
     const char *detail;  /* may be NULL */
     const char *address; /* may be NULL */
     const char *answers; /* a dns:// check's last known answers; NULL = never any */
+    /* Facts of the latest result, when the caller read them (report.c). */
+    uint64_t phases_us[RESULT_PHASE_LAST]; /* 0 = the phase did not run */
+    int64_t cert_not_after;                /* unix seconds; 0 = no certificate seen */
+    const char *cert_subject;              /* may be NULL */
 };
 
 /* One detected change (store_change); agent NULL = not an agent's. */
@@ -134,6 +176,9 @@ struct analysis_input {
      * NULL = no configuration known: every state is current. */
     const char *const *checks;
     size_t nchecks;
+    /* Certificates expiring within this many days are a warning; 0 means
+     * ANALYSIS_CERT_WARN_DAYS, negative means no such warning. */
+    int cert_warn_days;
 };
 
 /* A list of strings the diagnosis owns. */
@@ -143,6 +188,7 @@ struct analysis_list {
 };
 
 struct analysis_finding {
+    enum analysis_severity severity;
     enum analysis_verdict verdict;
     enum result_layer layer;
     enum result_error error; /* the most common among its states */
@@ -158,7 +204,7 @@ struct analysis_finding {
 struct analysis_diagnosis {
     enum analysis_status status;
     size_t agents, networks, reporting; /* vantage_points */
-    struct analysis_finding *findings;  /* most general first */
+    struct analysis_finding *findings;  /* problems, most general first, then warnings */
     size_t nfindings;
 };
 
@@ -194,5 +240,6 @@ bool analysis_state_failing(const struct analysis_input *in, const struct analys
 const char *analysis_verdict_name(enum analysis_verdict v);
 const char *analysis_status_name(enum analysis_status s);
 const char *analysis_cell_name(enum analysis_cell c);
+const char *analysis_severity_name(enum analysis_severity s);
 
 #endif

@@ -14,6 +14,9 @@
 #define COLLCONF_DEFAULT_DATABASE    "/var/lib/vantage/vantage.db"
 #define COLLCONF_DEFAULT_INTERVAL_MS 60000
 #define COLLCONF_DEFAULT_TIMEOUT_MS  10000
+/* Warnings (target keys the collector keeps; agents never see them). */
+#define COLLCONF_DEFAULT_CERT_WARN_DAYS 14
+#define COLLCONF_CERT_WARN_DAYS_MAX     3650 /* ten years: anything more is a typo */
 
 struct config;
 
@@ -28,6 +31,9 @@ struct collconf {
     bool insecure_plaintext;
     struct wire_config targets; /* version is a hash of the targets */
     struct config *ini;         /* the parsed file, kept so collconf_error() can name lines */
+    /* Per target, in the order of targets.targets: cert_warn_days
+     * (0 = no certificate warnings). */
+    unsigned *cert_warn_days;
 };
 
 /* Loads and validates path. Relative paths in it are taken from the
@@ -44,5 +50,10 @@ void collconf_error(const struct collconf *c, const char *key, const char *what,
 
 /* The target named name, or NULL. */
 const struct wire_target *collconf_target(const struct collconf *c, const char *name);
+
+/* Target name's cert_warn_days: days before a certificate's expiry that
+ * diagnose warns; 0 = never. COLLCONF_DEFAULT_CERT_WARN_DAYS for an
+ * unknown target. */
+unsigned collconf_cert_warn_days(const struct collconf *c, const char *name);
 
 #endif

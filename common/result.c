@@ -89,6 +89,10 @@ static const struct {
      "a source mail clients ask for their settings answered with a document they cannot use: "
      "fix or remove that document"},
     /* ---- end registration and autoconfig ---- */
+    {"tls_cert_expiring", RESULT_LAYER_TLS,
+     "the server's certificate expires soon: renew it before clients start refusing it"},
+    {"slow", RESULT_LAYER_NONE,
+     "it works, but much slower than the same checks elsewhere: users see stalls and timeouts"},
 };
 
 static const char *const phase_names[RESULT_PHASE_LAST] = {
@@ -253,6 +257,11 @@ int result_error_parse(const char *name, enum result_error *out)
             return 0;
         }
     return -1;
+}
+
+bool result_error_of_finding(enum result_error error)
+{
+    return error == RESULT_TLS_CERT_EXPIRING || error == RESULT_SLOW;
 }
 
 enum result_layer result_error_layer(enum result_error error)

@@ -58,17 +58,18 @@ enum result_error {
     RESULT_INTERNAL,
     /* Appended after internal: the values are the wire's ErrorCode numbers
      * and the store's integers, so they never move. */
-    RESULT_MAIL_REJECTED,      /* MAIL, RCPT or DATA answered 4xx/5xx */
-    RESULT_MAIL_NOT_DELIVERED, /* accepted, not in the mailbox within the timeout */
-    RESULT_MAIL_IN_JUNK,       /* delivered to the Junk folder (RFC 6154 \Junk) */
-    /* ---- registration and autoconfig (issue 10): appended after
-     * RESULT_INTERNAL so that the values before keep their numbers; wire.c
-     * maps them to the proto's own numbers (40...). ---- */
-    RESULT_REGISTRATION_EXPIRED,
-    RESULT_REGISTRATION_HOLD,
-    RESULT_REGISTRATION_NOT_FOUND,
-    RESULT_AUTOCONFIG_INVALID,
-    /* ---- end registration and autoconfig ---- */
+    RESULT_MAIL_REJECTED,          /* MAIL, RCPT or DATA answered 4xx/5xx */
+    RESULT_MAIL_NOT_DELIVERED,     /* accepted, not in the mailbox within the timeout */
+    RESULT_MAIL_IN_JUNK,           /* delivered to the Junk folder (RFC 6154 \Junk) */
+    RESULT_REGISTRATION_EXPIRED,   /* the registry says it expired */
+    RESULT_REGISTRATION_HOLD,      /* client/server hold, redemption, pending delete */
+    RESULT_REGISTRATION_NOT_FOUND, /* the registry does not know the domain */
+    RESULT_AUTOCONFIG_INVALID,     /* a settings document no client can use */
+    /* Errors of findings, never of a probe's result: the analysis names
+     * a warning with them (result_error_of_finding); wire refuses them
+     * from agents. */
+    RESULT_TLS_CERT_EXPIRING,
+    RESULT_SLOW,
     RESULT_ERROR_LAST
 };
 
@@ -215,6 +216,10 @@ int result_layer_parse(const char *name, enum result_layer *out);
 int result_error_parse(const char *name, enum result_error *out);
 
 /* The layer an error code belongs to (RESULT_OK -> RESULT_LAYER_NONE). */
+/* True for the errors only a finding carries (RESULT_TLS_CERT_EXPIRING,
+ * RESULT_SLOW): a probe never reports them. */
+bool result_error_of_finding(enum result_error error);
+
 enum result_layer result_error_layer(enum result_error error);
 
 /* A plain-language hint for a person reading a failure; never NULL. */

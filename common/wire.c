@@ -211,7 +211,8 @@ void wire_arena_destroy(struct wire_arena **ap)
  * asserts catch a list that grew on one side only. */
 _Static_assert((int)VANTAGE__ERROR_CODE__ERROR_AUTOCONFIG_INVALID ==
                        (int)RESULT_AUTOCONFIG_INVALID &&
-                   (int)RESULT_AUTOCONFIG_INVALID + 1 == (int)RESULT_ERROR_LAST,
+                   (int)VANTAGE__ERROR_CODE__ERROR_SLOW == (int)RESULT_SLOW &&
+                   (int)RESULT_SLOW + 1 == (int)RESULT_ERROR_LAST,
                "proto ErrorCode and enum result_error differ");
 _Static_assert((int)VANTAGE__LAYER__LAYER_AUTOCONFIG == (int)RESULT_LAYER_AUTOCONFIG &&
                    (int)RESULT_LAYER_AUTOCONFIG + 1 == (int)RESULT_LAYER_LAST,
@@ -574,10 +575,16 @@ static int result_from_pb(const Vantage__Result *m, struct result *r, struct wir
     r->layer = m->has_layer ? layer_from_pb((int)m->layer) : RESULT_LAYER_NONE;
     int error = m->has_error ? error_from_pb((int)m->error) : RESULT_OK;
     r->error = error < 0 ? RESULT_ERROR_LAST : (enum result_error)error;
-    if ((unsigned)r->error >= RESULT_ERROR_LAST) {
-        /* A newer agent's code: keep the fact that it failed. */
+    if ((unsigned)r->error >= RESULT_ERROR_LAST || result_error_of_finding(r->error)) {
+        /* A newer agent's code, or one only a finding carries: keep the
+         * fact that it failed. */
         char detail[96];
-        snprintf(detail, sizeof(detail), "unknown error code %d from a newer agent", (int)m->error);
+        if (result_error_of_finding(r->error))
+            snprintf(detail, sizeof(detail), "error code %d (%s) names a finding, not a result",
+                     (int)m->error, result_error_name(r->error));
+        else
+            snprintf(detail, sizeof(detail), "unknown error code %d from a newer agent",
+                     (int)m->error);
         r->error = RESULT_INTERNAL;
         if (a != NULL) {
             size_t len = strlen(detail) + 1;

@@ -51,6 +51,8 @@ static const char *const error_names[] = {
     "registration_hold",
     "registration_not_found",
     "autoconfig_invalid",
+    "tls_cert_expiring",
+    "slow",
 };
 static const char *const phase_names[] = {"dns",      "connect",  "tls",  "greeting",
                                           "starttls", "auth",     "http", "total",
