@@ -182,7 +182,8 @@ int daemon_run(const struct agentconf *conf, struct log *log)
         log_error(log, "%s", err);
         goto out;
     }
-    struct probe_engine_opts eo = {.ca_file = conf->ca_file, .resolver = conf->resolver};
+    struct probe_engine_opts eo = {
+        .ca_file = conf->ca_file, .resolver = conf->resolver, .agent_name = conf->name};
     d->engine = probe_engine_create(&d->loop, &eo, err, sizeof(err));
     if (d->engine == NULL) {
         log_error(log, "%s", err);

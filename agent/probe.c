@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "clock.h"
 
@@ -24,9 +25,12 @@
 #define PROBE_ABORT_GRACE_MS 200
 
 #define ERR_MAX 256
+/* Room for a host name (RFC 1035: 255 octets). */
+#define PROBE_HOSTNAME_MAX 256
 
 struct probe_engine {
     uv_loop_t *loop;
+    char agent_name[PROBE_HOSTNAME_MAX]; /* marks mailflow test messages */
     struct resolver *resolver;
     struct conn_tls *tls;
     bool trace;
@@ -62,6 +66,8 @@ static const struct probe_ops *kind_ops(enum spec_kind k)
         return &probe_tcp_ops;
     case SPEC_DNS:
         return &probe_dns_ops;
+    case SPEC_MAILFLOW:
+        return &probe_mailflow_ops;
     case SPEC_KIND_LAST:
     default:
         return NULL;
@@ -95,6 +101,18 @@ struct probe_engine *probe_engine_create(uv_loop_t *loop, const struct probe_eng
     }
     e->loop = loop;
     e->trace = opts != NULL && opts->trace;
+    if (opts != NULL && opts->agent_name != NULL) {
+        snprintf(e->agent_name, sizeof(e->agent_name), "%s", opts->agent_name);
+    } else if (gethostname(e->agent_name, sizeof(e->agent_name) - 1) != 0 ||
+               e->agent_name[0] == '\0') {
+        snprintf(e->agent_name, sizeof(e->agent_name), "vantage-agent");
+    }
+    /* A hostname may hold what a marker cannot (agent.conf refuses such a
+     * name for the daemon): keep the usable characters. */
+    for (char *c = e->agent_name; *c != '\0'; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '_' || *c == '.'))
+            *c = '-';
     e->tls = conn_tls_create(opts != NULL ? opts->ca_file : NULL, err, errlen);
     if (e->tls == NULL) {
         free(e);
@@ -144,6 +162,8 @@ static void on_probe_closed(uv_handle_t *h)
     }
     wipe_free(p->password_copy);
     free(p->user_copy);
+    free(p->via_copy);
+    free(p->read_copy);
     free(p);
 
     e->in_callback++;
@@ -388,8 +408,12 @@ int probe_engine_start(struct probe_engine *e, const struct probe_params *pp, pr
     if (result_set_str(&p->result.check, text) < 0 ||
         result_set_str(&p->result.target, pp->target) < 0 ||
         (pp->user != NULL && (p->user_copy = strdup(pp->user)) == NULL) ||
-        (pp->password != NULL && (p->password_copy = strdup(pp->password)) == NULL)) {
+        (pp->password != NULL && (p->password_copy = strdup(pp->password)) == NULL) ||
+        (pp->mailflow_via != NULL && (p->via_copy = strdup(pp->mailflow_via)) == NULL) ||
+        (pp->mailflow_read != NULL && (p->read_copy = strdup(pp->mailflow_read)) == NULL)) {
         result_clear(&p->result);
+        free(p->via_copy);
+        free(p->read_copy);
         free(p->user_copy);
         wipe_free(p->password_copy);
         free(p);
@@ -404,13 +428,18 @@ int probe_engine_start(struct probe_engine *e, const struct probe_params *pp, pr
     p->resolver = e->resolver;
     p->user = p->user_copy;
     p->password = p->password_copy;
+    p->agent_name = e->agent_name;
+    p->mailflow_via = p->via_copy;
+    p->mailflow_read = p->read_copy;
     p->done = done;
     p->done_arg = arg;
     p->result.discovered = pp->discovered;
     p->result.started_at_us = clock_wall_us();
     p->started_us = clock_mono_us();
-    p->deadline_us =
-        p->started_us + (pp->timeout_us != 0 ? pp->timeout_us : PROBE_TIMEOUT_DEFAULT_US);
+    p->timeout_us = pp->timeout_us != 0          ? pp->timeout_us
+                    : ops->default_timeout_us != 0 ? ops->default_timeout_us
+                                                   : PROBE_TIMEOUT_DEFAULT_US;
+    p->deadline_us = p->started_us + p->timeout_us + ops->cleanup_us;
     p->state = PROBE_ST_RESOLVING;
 
     uv_timer_init(e->loop, &p->deadline_timer);
@@ -489,6 +518,11 @@ void probe_engine_destroy(struct probe_engine **ep)
     conn_tls_destroy(&e->tls);
     if (e->active == 0 && e->in_callback == 0)
         free_engine(e);
+}
+
+struct probe *probe_engine_first(const struct probe *p)
+{
+    return p->engine->head;
 }
 
 bool probe_tracing(const struct probe *p)

@@ -23,6 +23,9 @@ struct probe_engine_opts {
     const char *ca_file;  /* trust anchors for probed servers; NULL = system */
     const char *resolver; /* "ip[:port]" to use instead of resolv.conf; NULL = system */
     bool trace;           /* log each probe's state changes to stderr */
+    /* The agent's name, which marks its mailflow test messages (letters,
+     * digits, '-', '_', '.'); NULL = this host's name. */
+    const char *agent_name;
 };
 
 struct probe_params {
@@ -32,6 +35,11 @@ struct probe_params {
     uint64_t timeout_us;  /* whole-probe deadline; each phase also gets it */
     const char *user;     /* login wanted when user and password are set */
     const char *password; /* never copied: not into results, logs or errors */
+    /* mailflow:// without ?via= / ?read=: the target's own submission and
+     * reading checks (e.g. "submission://mail.example.com",
+     * "imaps://mail.example.com"); NULL = none, and such a check fails. */
+    const char *mailflow_via;
+    const char *mailflow_read;
 };
 
 /* Called once per started probe, on the loop. The callee takes ownership of

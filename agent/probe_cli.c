@@ -52,6 +52,7 @@ struct cli {
     const char *ca_file;
     const char *resolver;
     const char *domain;
+    const char *agent_name;
     const char *user;
     const char *password_file;
     char *password;
@@ -88,7 +89,7 @@ static void usage(FILE *f)
 {
     fputs("usage: vantage-agent probe [--json] [--timeout S] [--ca-file F]\n"
           "                           [--resolver IP[:PORT]] [--domain D]\n"
-          "                           [--user U --password-file F]\n"
+          "                           [--user U --password-file F] [--agent-name N]\n"
           "                           [--repeat N] [--concurrency C] [--trace] SPEC...\n"
           "\n"
           "Probes each SPEC like a mail client would and reports every phase.\n"
@@ -97,6 +98,10 @@ static void usage(FILE *f)
           "      pop3://host[:port]  smtps://host[:port]  submission://host[:port]\n"
           "      smtp://host[:port]  https://host[:port]/path  tls://host:port\n"
           "      tcp://host:port  dns://NAME/TYPE (A, AAAA, MX, SRV, CNAME, TXT)\n"
+          "      mailflow://ADDRESS?via=submission://host[:port]&read=imaps://host[:port]\n"
+          "        (sends a marked test message to ADDRESS and waits for it in the mailbox;\n"
+          "        via: submission, smtps, smtp; read: imaps, imap, pop3s, pop3;\n"
+          "        needs --user and --password-file; default timeout 120s)\n"
           "\n"
           "  --json               one JSON object per result (JSON Lines)\n"
           "  --timeout S          deadline per probe: 10s, 500ms, 2 (seconds); default 10s\n"
@@ -106,6 +111,8 @@ static void usage(FILE *f)
           "                       the servers they name\n"
           "  --user U             log in as U (with --password-file)\n"
           "  --password-file F    file whose first line is the password\n"
+          "  --agent-name N       name that marks mailflow test messages (default: the\n"
+          "                       host's name); only messages with this name are deleted\n"
           "  --repeat N           run each SPEC N times (load tests); prints a summary\n"
           "                       (default 1)\n"
           "  --concurrency C      at most C probes in flight (default: all SPECs)\n"
@@ -211,7 +218,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
         }
         static const char *const with_value[] = {
             "--timeout", "--ca-file", "--resolver",    "--domain",
-            "--user",    "--repeat",  "--concurrency", "--password-file",
+            "--user",    "--repeat",  "--concurrency", "--password-file", "--agent-name",
         };
         bool known = false;
         for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
@@ -237,6 +244,8 @@ static int parse_args(struct cli *c, int argc, char **argv)
             c->domain = val;
         } else if (strcmp(name, "--user") == 0) {
             c->user = val;
+        } else if (strcmp(name, "--agent-name") == 0) {
+            c->agent_name = val;
         } else if (strcmp(name, "--password-file") == 0) {
             c->password_file = val;
         } else if (strcmp(name, "--repeat") == 0) {
@@ -259,6 +268,24 @@ static int parse_args(struct cli *c, int argc, char **argv)
         struct spec s;
         if (spec_parse(c->specs[i], &s, err, sizeof(err)) < 0)
             return usage_error("%s", err);
+        /* A one-shot probe has no target whose submission and reading
+         * checks it could borrow. */
+        if (s.kind == SPEC_MAILFLOW && (s.via[0] == '\0' || s.read[0] == '\0'))
+            return usage_error("%s: name the servers: mailflow://%s?via=submission://HOST&read="
+                               "imaps://HOST",
+                               c->specs[i], s.mailbox);
+        if (s.kind == SPEC_MAILFLOW && c->user == NULL)
+            return usage_error("%s: mailflow reads the mailbox: give --user and --password-file",
+                               c->specs[i]);
+    }
+    if (c->agent_name != NULL) {
+        bool ok = c->agent_name[0] != '\0' && strlen(c->agent_name) <= 64;
+        for (const char *p = c->agent_name; ok && *p; p++)
+            ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                 *p == '-' || *p == '_' || *p == '.';
+        if (!ok)
+            return usage_error("--agent-name %s: use 1 to 64 letters, digits, '-', '_' or '.'",
+                               c->agent_name);
     }
     if (c->domain != NULL) {
         struct spec s;
@@ -302,9 +329,26 @@ static void print_result(FILE *f, const struct result *r)
     }
     fputs("  phases   ", f);
     for (int i = 0; i < RESULT_PHASE_LAST; i++)
-        if (r->phases_us[i] != 0 || i == RESULT_PHASE_TOTAL)
+        if (r->phases_us[i] != 0 && i != RESULT_PHASE_TOTAL)
             print_ms(f, result_phase_name(i), r->phases_us[i]);
+    print_ms(f, result_phase_name(RESULT_PHASE_TOTAL), r->phases_us[RESULT_PHASE_TOTAL]);
     fputc('\n', f);
+    if (r->delivery != NULL) {
+        const struct result_delivery *d = r->delivery;
+        char when[40];
+        fprintf(f, "  message   %s\n", d->message_id ? d->message_id : "?");
+        if (d->submitted_at_us != 0) {
+            clock_format_iso_us(d->submitted_at_us, true, when, sizeof(when));
+            fprintf(f, "  submitted %s\n", when);
+        }
+        if (d->arrived_at_us != 0) {
+            clock_format_iso_us(d->arrived_at_us, true, when, sizeof(when));
+            fprintf(f, "  arrived   %s in %s after %.1f ms\n", when, d->folder ? d->folder : "?",
+                    (double)d->delivery_us / US_PER_MS);
+        } else {
+            fputs("  arrived   never seen\n", f);
+        }
+    }
     if (r->tls != NULL) {
         const struct result_tls *t = r->tls;
         fprintf(f, "  tls       %s %s\n", t->version ? t->version : "?",
@@ -497,6 +541,7 @@ static int run(struct cli *c)
         .ca_file = c->ca_file,
         .resolver = c->resolver,
         .trace = c->trace,
+        .agent_name = c->agent_name,
     };
     struct job *jobs = NULL;
     int rc = 0;

@@ -63,6 +63,12 @@ struct probe_ops {
      * it does), so the engine waits PROBE_ABORT_GRACE_MS past the deadline
      * before it calls abort(); false: abort() comes at the deadline. */
     bool abort_grace;
+    /* Used when probe_params.timeout_us is 0; 0 = the engine's default. */
+    uint64_t default_timeout_us;
+    /* Time the kind needs after its timeout to clean up (mailflow deletes
+     * its test message and logs out after the wait ends): the deadline is
+     * the timeout plus this. */
+    uint64_t cleanup_us;
     /* Starts the kind. p->addrs holds the addresses (v6 and v4
      * interleaved, RFC 8305 §4) when needs_addresses. Returns 0 and later
      * calls probe_finish(p) once; or -1 after classifying p->result
@@ -85,6 +91,10 @@ struct probe {
     uint64_t deadline_us;                          /* clock_mono_us() value: give every conn this */
     const char *user;                              /* NULL when no login is wanted */
     const char *password;                          /* never copied into results, logs or errors */
+    const char *agent_name;                        /* the engine's; never NULL */
+    const char *mailflow_via;                      /* probe_params.mailflow_via (copy) or NULL */
+    const char *mailflow_read;                     /* probe_params.mailflow_read (copy) or NULL */
+    uint64_t timeout_us;                           /* the check's timeout, without cleanup_us */
     struct conn_tls *tls;                          /* the engine's TLS client context */
     struct resolver *resolver;                     /* the engine's resolver */
     struct sockaddr_storage addrs[CONN_ADDRS_MAX]; /* port 0: pass spec.port to conn */
@@ -105,6 +115,8 @@ struct probe {
     bool aborted; /* abort() already called */
     char *user_copy;
     char *password_copy;
+    char *via_copy;
+    char *read_copy;
     struct probe *prev, *next; /* the engine's list of probes in flight */
 };
 
@@ -140,6 +152,12 @@ extern const struct probe_ops probe_https_ops;
 extern const struct probe_ops probe_tls_ops;
 extern const struct probe_ops probe_tcp_ops;
 extern const struct probe_ops probe_dns_ops;
+extern const struct probe_ops probe_mailflow_ops;
+
+/* The first probe in flight of p's engine (follow ->next): a kind may look
+ * at its siblings, e.g. mailflow at the test messages other probes of this
+ * agent are still waiting for. */
+struct probe *probe_engine_first(const struct probe *p);
 
 /* Whether the engine was asked to trace (--trace): dialogs log their
  * state changes then. */

@@ -342,6 +342,12 @@ static unsigned imap_caps(const char *s, size_t len)
             caps |= REPLY_CAP_SASL_IR;
         else if (word_is(tok, toklen, "IMAP4REV1"))
             caps |= REPLY_CAP_IMAP4REV1;
+        else if (word_is(tok, toklen, "IDLE"))
+            caps |= REPLY_CAP_IDLE;
+        else if (word_is(tok, toklen, "UIDPLUS"))
+            caps |= REPLY_CAP_UIDPLUS;
+        else if (word_is(tok, toklen, "SPECIAL-USE"))
+            caps |= REPLY_CAP_SPECIAL_USE;
         else if (toklen > 5 && word_is(tok, 5, "AUTH="))
             caps |= REPLY_CAP_AUTH | sasl_mech_cap(tok + 5, toklen - 5);
     }

@@ -58,7 +58,10 @@ enum reply_cap {
     REPLY_CAP_SASL_IR = 1u << 5,       /* IMAP: AUTHENTICATE takes an initial response */
     REPLY_CAP_USER = 1u << 6,          /* POP3: USER/PASS */
     REPLY_CAP_IMAP4REV1 = 1u << 7,     /* IMAP: the base protocol */
-    REPLY_CAP_PIPELINING = 1u << 8     /* SMTP PIPELINING, POP3 PIPELINING */
+    REPLY_CAP_PIPELINING = 1u << 8,    /* SMTP PIPELINING, POP3 PIPELINING */
+    REPLY_CAP_IDLE = 1u << 9,          /* IMAP IDLE (RFC 2177) */
+    REPLY_CAP_UIDPLUS = 1u << 10,      /* IMAP UIDPLUS: UID EXPUNGE (RFC 4315) */
+    REPLY_CAP_SPECIAL_USE = 1u << 11   /* IMAP SPECIAL-USE: \Junk and others (RFC 6154) */
 };
 
 /* "more", "done", "syntax", ...; NULL when out of range. */

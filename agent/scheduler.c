@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "discover.h"
+#include "spec.h"
 
 /* Each run lands within +-JITTER_PCT of the interval, so agents that
  * started together drift apart instead of hitting a server together. */
@@ -138,6 +139,51 @@ static void on_probe_done(struct result *r, void *arg)
     maybe_free(s);
 }
 
+/* The first configured check of one of the kinds, in order of preference. */
+static const char *first_check(const struct sched_target *t, const enum spec_kind *kinds,
+                               size_t nkinds)
+{
+    for (size_t k = 0; k < nkinds; k++)
+        for (size_t i = 0; i < t->nconfigured; i++) {
+            const char *sep = strstr(t->configured[i], "://");
+            const char *scheme = spec_scheme(kinds[k]);
+            if (sep != NULL && (size_t)(sep - t->configured[i]) == strlen(scheme) &&
+                strncmp(t->configured[i], scheme, strlen(scheme)) == 0)
+                return t->configured[i];
+        }
+    return NULL;
+}
+
+/* A mailflow check borrows what its spec leaves out from the target: the
+ * submission (else smtps) check to send through, the imaps (else imap,
+ * pop3s, pop3) check to read through, and for mailflow://@CREDENTIALS that
+ * section's user and password. Its timeout is the kind's own (120 s):
+ * the target's timeout is for a dialog, not for mail to arrive. */
+static void mailflow_params(struct scheduler *s, const struct sched_target *t,
+                            const struct check *c, struct probe_params *p)
+{
+    static const enum spec_kind via[] = {SPEC_SUBMISSION, SPEC_SMTPS};
+    static const enum spec_kind read[] = {SPEC_IMAPS, SPEC_IMAP, SPEC_POP3S, SPEC_POP3};
+    p->mailflow_via = first_check(t, via, sizeof(via) / sizeof(via[0]));
+    p->mailflow_read = first_check(t, read, sizeof(read) / sizeof(read[0]));
+    p->timeout_us = 0;
+    const char *at = c->spec + 11;
+    if (at[0] == '@') {
+        const char *name = at + 1;
+        size_t n = strcspn(name, "?");
+        char section[RESULT_NAME_MAX + 1];
+        if (n < sizeof(section)) {
+            memcpy(section, name, n);
+            section[n] = '\0';
+            const struct agentconf_credentials *cr = agentconf_credentials(s->conf, section);
+            if (cr != NULL) {
+                p->user = cr->user;
+                p->password = cr->password;
+            }
+        }
+    }
+}
+
 static int start_check(struct scheduler *s, struct sched_target *t, struct check *c)
 {
     if (s->destroyed)
@@ -161,6 +207,8 @@ static int start_check(struct scheduler *s, struct sched_target *t, struct check
         .user = t->cred ? t->cred->user : NULL,
         .password = t->cred ? t->cred->password : NULL,
     };
+    if (strncmp(c->spec, "mailflow://", 11) == 0)
+        mailflow_params(s, t, c, &p);
     char err[256];
     if (probe_engine_start(s->engine, &p, on_probe_done, pc, err, sizeof(err)) < 0) {
         log_error(s->log, "%s %s: cannot probe: %s", t->name, c->spec, err);

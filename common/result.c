@@ -12,7 +12,7 @@
 #include "clock.h"
 
 static const char *const layer_names[RESULT_LAYER_LAST] = {
-    "none", "dns", "tcp", "tls", "protocol", "auth", "http",
+    "none", "dns", "tcp", "tls", "protocol", "auth", "http", "delivery",
 };
 
 static const struct {
@@ -67,10 +67,20 @@ static const struct {
      "the server offers no login method the client can use here"},
     {"http_status", RESULT_LAYER_HTTP, "the web server answered with an error status"},
     {"internal", RESULT_LAYER_NONE, "the probe itself failed: see the detail"},
+    {"mail_rejected", RESULT_LAYER_DELIVERY,
+     "the server refused the test message: its answer (mailbox full, unknown user, policy) is "
+     "in the detail"},
+    {"mail_not_delivered", RESULT_LAYER_DELIVERY,
+     "the server accepted the test message but it never reached the mailbox: check the mail "
+     "queue, the mailbox's quota and the delivery agent"},
+    {"mail_in_junk", RESULT_LAYER_DELIVERY,
+     "the test message was delivered to the Junk folder: check the spam filter's rules and "
+     "the sending domain's SPF/DKIM"},
 };
 
 static const char *const phase_names[RESULT_PHASE_LAST] = {
     "dns", "connect", "tls", "greeting", "starttls", "auth", "http", "total",
+    "submit", "delivery", "fetch",
 };
 
 void result_init(struct result *r)
@@ -99,6 +109,15 @@ static void tls_free(struct result_tls *t)
     free(t);
 }
 
+static void delivery_free(struct result_delivery *d)
+{
+    if (d == NULL)
+        return;
+    free(d->message_id);
+    free(d->folder);
+    free(d);
+}
+
 void result_clear(struct result *r)
 {
     free(r->agent);
@@ -118,6 +137,7 @@ void result_clear(struct result *r)
         free(d->resolver);
     }
     free(r->dns);
+    delivery_free(r->delivery);
     result_init(r);
 }
 
@@ -228,6 +248,13 @@ struct result_tls *result_tls_new(struct result *r)
     return r->tls;
 }
 
+struct result_delivery *result_delivery_new(struct result *r)
+{
+    if (r->delivery == NULL)
+        r->delivery = calloc(1, sizeof(*r->delivery));
+    return r->delivery;
+}
+
 /* A JSON string of s; bytes that are not UTF-8 (a garbage banner is
  * evidence too) become '?' rather than dropping the whole value. */
 static json_t *safe_string(const char *s)
@@ -284,8 +311,13 @@ char *result_json(const struct result *r)
     put_str(o, "detail", r->detail);
 
     json_t *ph = json_object();
-    for (int i = 0; i < RESULT_PHASE_LAST; i++)
+    for (int i = 0; i < RESULT_PHASE_LAST; i++) {
+        /* The mailflow phases only where a check has them: every other
+         * result keeps the object it always had. */
+        if (i > RESULT_PHASE_TOTAL && r->phases_us[i] == 0 && r->delivery == NULL)
+            continue;
         json_object_set_new(ph, phase_names[i], json_integer((json_int_t)r->phases_us[i]));
+    }
     json_object_set_new(o, "phases_us", ph);
 
     put_str(o, "address", r->address);
@@ -325,6 +357,22 @@ char *result_json(const struct result *r)
             json_array_append_new(da, dobj);
         }
         json_object_set_new(o, "dns", da);
+    }
+    if (r->delivery != NULL) {
+        const struct result_delivery *d = r->delivery;
+        json_t *dobj = json_object();
+        put_str(dobj, "message_id", d->message_id);
+        if (d->submitted_at_us != 0) {
+            clock_format_iso_us(d->submitted_at_us, true, when, sizeof(when));
+            json_object_set_new(dobj, "submitted_at", json_string(when));
+        }
+        if (d->arrived_at_us != 0) {
+            clock_format_iso_us(d->arrived_at_us, true, when, sizeof(when));
+            json_object_set_new(dobj, "arrived_at", json_string(when));
+            json_object_set_new(dobj, "delivery_us", json_integer((json_int_t)d->delivery_us));
+        }
+        put_str(dobj, "folder", d->folder);
+        json_object_set_new(o, "delivery", dobj);
     }
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     json_decref(o);

@@ -23,6 +23,7 @@ enum result_layer {
     RESULT_LAYER_PROTOCOL,
     RESULT_LAYER_AUTH,
     RESULT_LAYER_HTTP,
+    RESULT_LAYER_DELIVERY, /* mailflow: the server took the test mail, or did not deliver it */
     RESULT_LAYER_LAST
 };
 
@@ -51,6 +52,11 @@ enum result_error {
     RESULT_AUTH_UNSUPPORTED,
     RESULT_HTTP_STATUS,
     RESULT_INTERNAL,
+    /* Appended after internal: the values are the wire's ErrorCode numbers
+     * and the store's integers, so they never move. */
+    RESULT_MAIL_REJECTED,      /* MAIL, RCPT or DATA answered 4xx/5xx */
+    RESULT_MAIL_NOT_DELIVERED, /* accepted, not in the mailbox within the timeout */
+    RESULT_MAIL_IN_JUNK,       /* delivered to the Junk folder (RFC 6154 \Junk) */
     RESULT_ERROR_LAST
 };
 
@@ -63,6 +69,12 @@ enum result_phase {
     RESULT_PHASE_AUTH,
     RESULT_PHASE_HTTP,
     RESULT_PHASE_TOTAL,
+    /* mailflow, appended after total (the store keeps phase indexes):
+     * connect to the 250 after DATA; accepted to visible in the mailbox;
+     * the reading dialog's own time (connect, login, search, delete). */
+    RESULT_PHASE_SUBMIT,
+    RESULT_PHASE_DELIVERY,
+    RESULT_PHASE_FETCH,
     RESULT_PHASE_LAST
 };
 
@@ -95,6 +107,16 @@ struct result_dns {
     char *resolver; /* "ip:port" that answered */
 };
 
+/* What a mailflow check learnt of its test message (DESIGN.md "Result
+ * model", "delivery"). */
+struct result_delivery {
+    char *message_id;        /* "<...@vantage>", the Message-ID we gave it */
+    int64_t submitted_at_us; /* unix microseconds of the 250 after DATA; 0 = never */
+    int64_t arrived_at_us;   /* unix microseconds it became visible; 0 = never */
+    uint64_t delivery_us;    /* accepted to visible, monotonic; 0 = not seen */
+    char *folder;            /* "INBOX", the Junk folder's name; NULL = not found */
+};
+
 struct result {
     /* Filled in by the collector's copy; a one-shot probe leaves them out. */
     char *agent;
@@ -117,6 +139,7 @@ struct result {
     char *banner;
     struct result_dns *dns;
     size_t ndns;
+    struct result_delivery *delivery; /* NULL = not a mailflow check */
 };
 
 /* Zeroes a record so that result_clear() is safe on it. */
@@ -153,6 +176,7 @@ int result_set_str(char **slot, const char *s);
  * when out of memory or past RESULT_LIST_MAX. */
 struct result_dns *result_add_dns(struct result *r);
 struct result_tls *result_tls_new(struct result *r);
+struct result_delivery *result_delivery_new(struct result *r);
 int result_list_add(char ***list, size_t *n, const char *s);
 /* Frees a list of n strings made by result_list_add() (or alike). */
 void result_list_free(char **list, size_t n);

@@ -19,7 +19,7 @@ static const struct {
     [SPEC_SMTPS] = {"smtps", 465, 1}, [SPEC_SUBMISSION] = {"submission", 587, 0},
     [SPEC_SMTP] = {"smtp", 25, 0},    [SPEC_HTTPS] = {"https", 443, 1},
     [SPEC_TLS] = {"tls", 0, 1},       [SPEC_TCP] = {"tcp", 0, 0},
-    [SPEC_DNS] = {"dns", 0, 0},
+    [SPEC_DNS] = {"dns", 0, 0},       [SPEC_MAILFLOW] = {"mailflow", 0, 0},
 };
 
 static const char *const dns_types[] = {"A", "AAAA", "MX", "SRV", "CNAME", "TXT"};
@@ -75,6 +75,147 @@ static int parse_dns(const char *rest, struct spec *out, char *err, size_t errle
     return -1;
 }
 
+/* RFC 5322 atext: what a dot-atom local part may hold, minus '?', which
+ * starts the spec's query here. Quoted local parts are not supported. */
+static int local_char_ok(char c)
+{
+    return isalnum((unsigned char)c) || (c != '\0' && strchr("!#$%&'*+-/=^_`{|}~.", c) != NULL);
+}
+
+static int mailbox_ok(const char *m, size_t len, char *err, size_t errlen)
+{
+    if (len == 0 || len > SPEC_MAILBOX_MAX) {
+        snprintf(err, errlen,
+                 "mailflow needs a mailbox of 1 to %d characters: mailflow://user@example.com or "
+                 "mailflow://@CREDENTIALS",
+                 SPEC_MAILBOX_MAX);
+        return -1;
+    }
+    const char *at = memchr(m, '@', len);
+    if (at == NULL) {
+        snprintf(err, errlen,
+                 "the mailbox '%.*s' is not an address: write user@example.com, or @CREDENTIALS "
+                 "for the user of the agent's [credentials CREDENTIALS]",
+                 (int)(len > 64 ? 64 : len), m);
+        return -1;
+    }
+    if (at == m) {
+        /* "@CREDENTIALS": a section name of agent.conf. */
+        if (len == 1) {
+            snprintf(err, errlen, "mailflow://@ needs the name of a [credentials] section");
+            return -1;
+        }
+        for (size_t i = 1; i < len; i++)
+            if (!(isalnum((unsigned char)m[i]) || m[i] == '-' || m[i] == '_' || m[i] == '.')) {
+                snprintf(err, errlen,
+                         "the credentials name after '@' contains '%c': use letters, digits, "
+                         "'-', '_' or '.'",
+                         m[i]);
+                return -1;
+            }
+        return 0;
+    }
+    size_t llen = (size_t)(at - m), dlen = len - llen - 1;
+    if (llen > 64 || dlen == 0 || dlen > SPEC_HOST_MAX) {
+        snprintf(err, errlen,
+                 "the mailbox needs a local part of 1 to 64 characters and a domain of 1 to %d",
+                 SPEC_HOST_MAX);
+        return -1;
+    }
+    for (size_t i = 0; i < llen; i++)
+        if (!local_char_ok(m[i])) {
+            snprintf(err, errlen, "the mailbox's local part contains '%c'", m[i]);
+            return -1;
+        }
+    for (size_t i = 0; i < dlen; i++)
+        if (!host_char_ok(at[1 + i])) {
+            snprintf(err, errlen, "the mailbox's domain contains '%c'", at[1 + i]);
+            return -1;
+        }
+    return 0;
+}
+
+/* One via= or read= value: a spec of an allowed kind, stored canonical. */
+static int parse_sub(const char *key, const char *v, size_t len, char *dst, size_t dstlen,
+                     char *err, size_t errlen)
+{
+    static const enum spec_kind via_kinds[] = {SPEC_SUBMISSION, SPEC_SMTPS, SPEC_SMTP};
+    static const enum spec_kind read_kinds[] = {SPEC_IMAPS, SPEC_IMAP, SPEC_POP3S, SPEC_POP3};
+    int via = strcmp(key, "via") == 0;
+    char text[SPEC_SUB_MAX + 1];
+    struct spec sub;
+
+    if (dst[0] != '\0') {
+        snprintf(err, errlen, "mailflow: %s= given twice", key);
+        return -1;
+    }
+    if (len == 0 || len > SPEC_SUB_MAX) {
+        snprintf(err, errlen, "mailflow: %s= needs a spec of 1 to %d characters", key,
+                 SPEC_SUB_MAX);
+        return -1;
+    }
+    memcpy(text, v, len);
+    text[len] = '\0';
+    char suberr[256];
+    if (spec_parse(text, &sub, suberr, sizeof(suberr)) < 0) {
+        snprintf(err, errlen, "mailflow: %s=%s: %s", key, text, suberr);
+        return -1;
+    }
+    const enum spec_kind *ok = via ? via_kinds : read_kinds;
+    size_t nok = via ? 3 : 4;
+    for (size_t i = 0; i < nok; i++)
+        if (sub.kind == ok[i]) {
+            spec_format(&sub, dst, dstlen);
+            return 0;
+        }
+    snprintf(err, errlen,
+             via ? "mailflow: via=%s cannot send mail: use submission://, smtps:// or smtp://"
+                 : "mailflow: read=%s cannot read a mailbox: use imaps://, imap://, pop3s:// or "
+                   "pop3://",
+             text);
+    return -1;
+}
+
+static int parse_mailflow(const char *rest, struct spec *out, char *err, size_t errlen)
+{
+    const char *q = strchr(rest, '?');
+    size_t mlen = q != NULL ? (size_t)(q - rest) : strlen(rest);
+
+    if (mailbox_ok(rest, mlen, err, errlen) < 0)
+        return -1;
+    memcpy(out->mailbox, rest, mlen);
+    out->mailbox[mlen] = '\0';
+    if (q == NULL)
+        return 0;
+    const char *p = q + 1;
+    if (*p == '\0') {
+        snprintf(err, errlen, "mailflow: nothing after '?': write ?via=SPEC&read=SPEC");
+        return -1;
+    }
+    while (*p != '\0') {
+        const char *amp = strchr(p, '&');
+        size_t plen = amp != NULL ? (size_t)(amp - p) : strlen(p);
+        const char *eq = memchr(p, '=', plen);
+        size_t klen = eq != NULL ? (size_t)(eq - p) : plen;
+        if (eq != NULL && klen == 3 && strncmp(p, "via", 3) == 0) {
+            if (parse_sub("via", eq + 1, plen - 4, out->via, sizeof(out->via), err, errlen) < 0)
+                return -1;
+        } else if (eq != NULL && klen == 4 && strncmp(p, "read", 4) == 0) {
+            if (parse_sub("read", eq + 1, plen - 5, out->read, sizeof(out->read), err, errlen) <
+                0)
+                return -1;
+        } else {
+            snprintf(err, errlen, "mailflow: unknown parameter '%.*s' (use via= and read=)",
+                     (int)(klen > 16 ? 16 : klen), p);
+            return -1;
+        }
+        p += plen;
+        if (*p == '&')
+            p++;
+    }
+    return 0;
+}
+
 int spec_parse(const char *text, struct spec *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
@@ -94,7 +235,7 @@ int spec_parse(const char *text, struct spec *out, char *err, size_t errlen)
     if (kind < 0) {
         snprintf(err, errlen,
                  "unknown scheme '%.*s' (use imaps, imap, pop3s, pop3, smtps, submission, smtp, "
-                 "https, tls, tcp or dns)",
+                 "https, tls, tcp, dns or mailflow)",
                  (int)(slen > 16 ? 16 : slen), text);
         return -1;
     }
@@ -102,6 +243,8 @@ int spec_parse(const char *text, struct spec *out, char *err, size_t errlen)
     const char *rest = sep + 3;
     if (out->kind == SPEC_DNS)
         return parse_dns(rest, out, err, errlen);
+    if (out->kind == SPEC_MAILFLOW)
+        return parse_mailflow(rest, out, err, errlen);
 
     const char *host = rest, *hend;
     const char *after;
@@ -179,6 +322,12 @@ void spec_format(const struct spec *s, char *buf, size_t len)
     const char *scheme = spec_scheme(s->kind);
     if (s->kind == SPEC_DNS) {
         snprintf(buf, len, "dns://%s/%s", s->host, s->dns_type);
+        return;
+    }
+    if (s->kind == SPEC_MAILFLOW) {
+        snprintf(buf, len, "mailflow://%s%s%s%s%s%s", s->mailbox,
+                 s->via[0] || s->read[0] ? "?" : "", s->via[0] ? "via=" : "", s->via,
+                 s->via[0] && s->read[0] ? "&read=" : (s->read[0] ? "read=" : ""), s->read);
         return;
     }
     int v6 = strchr(s->host, ':') != NULL;

@@ -6,6 +6,10 @@
  * "dns://_imaps._tcp.example.com/SRV". Parsing is strict: an unknown
  * scheme, a missing port where there is no default, or a name longer than
  * DNS allows is an error that says which.
+ *
+ * "mailflow://MAILBOX[?via=SPEC&read=SPEC]" is the end-to-end mail check:
+ * MAILBOX is an address or "@CREDENTIALS", via and read are specs of the
+ * kinds that can submit and read mail.
  */
 #ifndef VANTAGE_SPEC_H
 #define VANTAGE_SPEC_H
@@ -25,11 +29,17 @@ enum spec_kind {
     SPEC_TLS,
     SPEC_TCP,
     SPEC_DNS,
+    SPEC_MAILFLOW,
     SPEC_KIND_LAST
 };
 
 #define SPEC_HOST_MAX 253  /* the longest DNS name */
 #define SPEC_PATH_MAX 1024 /* longer webmail paths are not real */
+/* mailflow: RFC 5321 §4.5.3.1 allows 64 octets of local part and 255 of
+ * domain; "@" and a credentials section name fit in the same room. */
+#define SPEC_MAILBOX_MAX 320
+/* A via= or read= spec: a scheme, a host and a port, never a path. */
+#define SPEC_SUB_MAX (16 + SPEC_HOST_MAX + 8)
 #define SPEC_TEXT_MAX (16 + SPEC_HOST_MAX + 8 + SPEC_PATH_MAX)
 
 struct spec {
@@ -38,6 +48,14 @@ struct spec {
     uint16_t port;                /* 0 for dns:// */
     char path[SPEC_PATH_MAX + 1]; /* https: "/" at least; dns: "" */
     char dns_type[8];             /* dns: "A", "AAAA", "MX", ... */
+    /* mailflow: the mailbox ("user@example.com", or "@CREDENTIALS": the
+     * user of the agent's [credentials CREDENTIALS]), and the canonical
+     * specs to submit through (submission, smtps, smtp) and to read
+     * through (imaps, imap, pop3s, pop3); "" = the target's own. host and
+     * port stay empty: each of via and read names its own. */
+    char mailbox[SPEC_MAILBOX_MAX + 1];
+    char via[SPEC_SUB_MAX + 1];
+    char read[SPEC_SUB_MAX + 1];
 };
 
 /* Parses text into *out. Returns 0, or -1 with a message in err. */

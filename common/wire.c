@@ -213,6 +213,7 @@ int wire_result_encode(const struct result *r, uint8_t **buf, size_t *len)
     Vantage__Result m = VANTAGE__RESULT__INIT;
     Vantage__Phases ph = VANTAGE__PHASES__INIT;
     Vantage__TlsFacts tls = VANTAGE__TLS_FACTS__INIT;
+    Vantage__DeliveryFacts dlv = VANTAGE__DELIVERY_FACTS__INIT;
     Vantage__DnsAnswer *dns = NULL;
     Vantage__DnsAnswer **dnsp = NULL;
     int rc = -1;
@@ -232,11 +233,13 @@ int wire_result_encode(const struct result *r, uint8_t **buf, size_t *len)
     m.has_error = 1;
     m.error = (Vantage__ErrorCode)r->error;
     m.detail = r->detail;
-    uint64_t *slots[RESULT_PHASE_LAST] = {&ph.dns,      &ph.connect, &ph.tls,  &ph.greeting,
-                                          &ph.starttls, &ph.auth,    &ph.http, &ph.total};
-    protobuf_c_boolean *has[RESULT_PHASE_LAST] = {&ph.has_dns,      &ph.has_connect,  &ph.has_tls,
-                                                  &ph.has_greeting, &ph.has_starttls, &ph.has_auth,
-                                                  &ph.has_http,     &ph.has_total};
+    uint64_t *slots[RESULT_PHASE_LAST] = {
+        &ph.dns,   &ph.connect, &ph.tls,    &ph.greeting, &ph.starttls, &ph.auth,
+        &ph.http,  &ph.total,   &ph.submit, &ph.delivery, &ph.fetch};
+    protobuf_c_boolean *has[RESULT_PHASE_LAST] = {
+        &ph.has_dns,   &ph.has_connect,  &ph.has_tls,      &ph.has_greeting,
+        &ph.has_starttls, &ph.has_auth,  &ph.has_http,     &ph.has_total,
+        &ph.has_submit, &ph.has_delivery, &ph.has_fetch};
     for (int i = 0; i < RESULT_PHASE_LAST; i++) {
         *slots[i] = r->phases_us[i];
         *has[i] = r->phases_us[i] != 0;
@@ -261,6 +264,18 @@ int wire_result_encode(const struct result *r, uint8_t **buf, size_t *len)
         m.tls = &tls;
     }
     m.banner = r->banner;
+    if (r->delivery != NULL) {
+        const struct result_delivery *d = r->delivery;
+        dlv.message_id = d->message_id;
+        dlv.has_submitted_at_us = d->submitted_at_us != 0;
+        dlv.submitted_at_us = d->submitted_at_us;
+        dlv.has_arrived_at_us = d->arrived_at_us != 0;
+        dlv.arrived_at_us = d->arrived_at_us;
+        dlv.has_delivery_us = d->arrived_at_us != 0;
+        dlv.delivery_us = d->delivery_us;
+        dlv.folder = d->folder;
+        m.delivery = &dlv;
+    }
     if (r->ndns > 0) {
         dns = calloc(r->ndns, sizeof(*dns));
         dnsp = calloc(r->ndns, sizeof(*dnsp));
@@ -334,6 +349,20 @@ static int result_valid(const Vantage__Result *m, char *err, size_t errlen)
             if (!str_ok(d->answers[j], RESULT_STR_MAX, "dns answer", err, errlen))
                 return 0;
     }
+    if (m->delivery != NULL) {
+        const Vantage__DeliveryFacts *d = m->delivery;
+        if (!str_ok(d->message_id, RESULT_NAME_MAX, "delivery message_id", err, errlen) ||
+            !str_ok(d->folder, RESULT_NAME_MAX, "delivery folder", err, errlen))
+            return 0;
+        /* Microseconds of years 1..9999, like every other time. */
+        if ((d->has_submitted_at_us && (d->submitted_at_us < WIRE_TIME_MIN_S * 1000000 ||
+                                        d->submitted_at_us > WIRE_TIME_MAX_S * 1000000)) ||
+            (d->has_arrived_at_us && (d->arrived_at_us < WIRE_TIME_MIN_S * 1000000 ||
+                                      d->arrived_at_us > WIRE_TIME_MAX_S * 1000000))) {
+            snprintf(err, errlen, "delivery time out of range");
+            return 0;
+        }
+    }
     if (m->tls != NULL) {
         const Vantage__TlsFacts *t = m->tls;
         if (!str_ok(t->version, 32, "tls version", err, errlen) ||
@@ -396,8 +425,9 @@ static int result_from_pb(const Vantage__Result *m, struct result *r, struct wir
     r->port = m->has_port ? (uint16_t)m->port : 0;
     if (m->phases != NULL) {
         const Vantage__Phases *p = m->phases;
-        uint64_t v[RESULT_PHASE_LAST] = {p->dns,      p->connect, p->tls,  p->greeting,
-                                         p->starttls, p->auth,    p->http, p->total};
+        uint64_t v[RESULT_PHASE_LAST] = {p->dns,  p->connect, p->tls,    p->greeting,
+                                         p->starttls, p->auth, p->http, p->total,
+                                         p->submit, p->delivery, p->fetch};
         memcpy(r->phases_us, v, sizeof(v));
     }
     if (m->tls != NULL) {
@@ -416,6 +446,21 @@ static int result_from_pb(const Vantage__Result *m, struct result *r, struct wir
             return -1;
         rt->not_after = t->has_not_after ? t->not_after : 0;
         rt->days_left = t->has_days_left ? t->days_left : 0;
+    }
+    if (m->delivery != NULL) {
+        const Vantage__DeliveryFacts *d = m->delivery;
+        struct result_delivery *rd = a ? arena_alloc(a, sizeof(*rd)) : result_delivery_new(r);
+        if (rd == NULL)
+            return -1;
+        if (a != NULL) {
+            memset(rd, 0, sizeof(*rd));
+            r->delivery = rd;
+        }
+        if (TAKE_STR(rd->message_id, d->message_id) < 0 || TAKE_STR(rd->folder, d->folder) < 0)
+            return -1;
+        rd->submitted_at_us = d->has_submitted_at_us ? d->submitted_at_us : 0;
+        rd->arrived_at_us = d->has_arrived_at_us ? d->arrived_at_us : 0;
+        rd->delivery_us = d->has_delivery_us ? d->delivery_us : 0;
     }
     if (m->n_dns > 0) {
         size_t bytes = m->n_dns * sizeof(*r->dns);

@@ -17,7 +17,8 @@
 #include "result.h"
 
 /* The contract's lists, in its order. */
-static const char *const layer_names[] = {"none", "dns", "tcp", "tls", "protocol", "auth", "http"};
+static const char *const layer_names[] = {"none", "dns",  "tcp",  "tls",
+                                          "protocol", "auth", "http", "delivery"};
 static const char *const error_names[] = {
     "ok",
     "dns_nxdomain",
@@ -43,9 +44,13 @@ static const char *const error_names[] = {
     "auth_unsupported",
     "http_status",
     "internal",
+    "mail_rejected",
+    "mail_not_delivered",
+    "mail_in_junk",
 };
-static const char *const phase_names[] = {"dns",      "connect", "tls",  "greeting",
-                                          "starttls", "auth",    "http", "total"};
+static const char *const phase_names[] = {"dns",   "connect", "tls",    "greeting",
+                                          "starttls", "auth", "http",   "total",
+                                          "submit", "delivery", "fetch"};
 
 static void test_layer_names(void **state)
 {
@@ -94,6 +99,8 @@ static void test_error_names(void **state)
             want = RESULT_LAYER_AUTH;
         else if (strncmp(error_names[i], "http_", 5) == 0)
             want = RESULT_LAYER_HTTP;
+        else if (strncmp(error_names[i], "mail_", 5) == 0)
+            want = RESULT_LAYER_DELIVERY;
         assert_int_equal(result_error_layer(e), want);
     }
     assert_null(result_error_name(RESULT_ERROR_LAST));
@@ -267,6 +274,73 @@ static json_int_t int_of(json_t *o, const char *key)
     return json_integer_value(v);
 }
 
+/* A mailflow result: the delivery object, and the mailflow phases, which
+ * other results leave out. */
+static void test_json_delivery(void **state)
+{
+    (void)state;
+    struct result r;
+    result_init(&r);
+    assert_int_equal(result_set_str(&r.check, "mailflow://probe@example.com"), 0);
+    r.started_at_us = 1796032800123000LL;
+    result_fail(&r, RESULT_MAIL_IN_JUNK, "in Junk");
+    assert_int_equal(r.layer, RESULT_LAYER_DELIVERY);
+    r.phases_us[RESULT_PHASE_SUBMIT] = 52000;
+    r.phases_us[RESULT_PHASE_DELIVERY] = 4200000;
+    struct result_delivery *d = result_delivery_new(&r);
+    assert_non_null(d);
+    assert_ptr_equal(result_delivery_new(&r), d);
+    assert_int_equal(result_set_str(&d->message_id, "<abc.1@vantage>"), 0);
+    assert_int_equal(result_set_str(&d->folder, "Junk"), 0);
+    d->submitted_at_us = 1796032800200000LL;
+    d->arrived_at_us = 1796032804400000LL;
+    d->delivery_us = 4200000;
+    char *text = result_json(&r);
+    json_t *o = parse_json(text);
+    assert_string_equal(str_of(o, "layer"), "delivery");
+    assert_string_equal(str_of(o, "error"), "mail_in_junk");
+    json_t *ph = json_object_get(o, "phases_us");
+    assert_int_equal(int_of(ph, "submit"), 52000);
+    assert_int_equal(int_of(ph, "delivery"), 4200000);
+    assert_int_equal(int_of(ph, "fetch"), 0);
+    json_t *dl = json_object_get(o, "delivery");
+    assert_true(json_is_object(dl));
+    assert_string_equal(str_of(dl, "message_id"), "<abc.1@vantage>");
+    assert_string_equal(str_of(dl, "submitted_at"), "2026-11-30T10:00:00.200Z");
+    assert_string_equal(str_of(dl, "arrived_at"), "2026-11-30T10:00:04.400Z");
+    assert_int_equal(int_of(dl, "delivery_us"), 4200000);
+    assert_string_equal(str_of(dl, "folder"), "Junk");
+    json_decref(o);
+    free(text);
+
+    /* Never seen: no arrival facts, no folder. */
+    d->arrived_at_us = 0;
+    result_set_str(&d->folder, NULL);
+    text = result_json(&r);
+    o = parse_json(text);
+    dl = json_object_get(o, "delivery");
+    assert_null(json_object_get(dl, "arrived_at"));
+    assert_null(json_object_get(dl, "delivery_us"));
+    assert_null(json_object_get(dl, "folder"));
+    json_decref(o);
+    free(text);
+    result_clear(&r);
+    assert_null(r.delivery);
+
+    /* Other results keep the phases they always had. */
+    result_init(&r);
+    assert_int_equal(result_set_str(&r.check, "imaps://mail.example.com"), 0);
+    text = result_json(&r);
+    o = parse_json(text);
+    ph = json_object_get(o, "phases_us");
+    assert_int_equal(json_object_size(ph), RESULT_PHASE_TOTAL + 1);
+    assert_null(json_object_get(ph, "submit"));
+    assert_null(json_object_get(o, "delivery"));
+    json_decref(o);
+    free(text);
+    result_clear(&r);
+}
+
 static void test_json_full(void **state)
 {
     (void)state;
@@ -406,7 +480,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layer_names),   cmocka_unit_test(test_error_names),
         cmocka_unit_test(test_fail),          cmocka_unit_test(test_list_bounds),
-        cmocka_unit_test(test_json_full),     cmocka_unit_test(test_json_minimal),
+        cmocka_unit_test(test_json_full),
+        cmocka_unit_test(test_json_delivery),     cmocka_unit_test(test_json_minimal),
         cmocka_unit_test(test_json_bad_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -102,7 +102,10 @@ static void test_default_ports(void **state)
         const char *scheme = spec_scheme((enum spec_kind)k);
         assert_non_null(scheme);
         char text[64];
-        snprintf(text, sizeof(text), k == SPEC_DNS ? "%s://example.com/A" : "%s://h.example:7",
+        snprintf(text, sizeof(text),
+                 k == SPEC_DNS        ? "%s://example.com/A"
+                 : k == SPEC_MAILFLOW ? "%s://p@h.example"
+                                      : "%s://h.example:7",
                  scheme);
         assert_int_equal(parse_ok(text).kind, k);
     }
@@ -216,6 +219,71 @@ static void test_host_length(void **state)
     parse_fails(text, "dns spec needs a name of 1 to 253 characters");
 }
 
+/* mailflow://MAILBOX[?via=SPEC&read=SPEC]: the mailbox and both sub-specs
+ * survive a round trip in canonical form (default ports dropped, via
+ * before read). */
+static void test_mailflow_specs(void **state)
+{
+    (void)state;
+    round_trip("mailflow://probe@example.com", "mailflow://probe@example.com");
+    round_trip("mailflow://@corp-mail", "mailflow://@corp-mail");
+    round_trip("mailflow://probe@example.com?via=submission://mail.example.com:587&read="
+               "imaps://mail.example.com:993",
+               "mailflow://probe@example.com?via=submission://mail.example.com&read="
+               "imaps://mail.example.com");
+    round_trip("mailflow://a.b+tag@example.com?read=pop3s://127.0.0.1:10995&via=smtp://mx."
+               "example.com",
+               "mailflow://a.b+tag@example.com?via=smtp://mx.example.com&read=pop3s://"
+               "127.0.0.1:10995");
+    round_trip("mailflow://p@example.com?read=imap://[::1]:1143",
+               "mailflow://p@example.com?read=imap://[::1]:1143");
+    struct spec s = parse_ok("mailflow://probe@mail.test?via=smtps://mail.test&read=imaps://"
+                             "mail.test:2993");
+    assert_int_equal(s.kind, SPEC_MAILFLOW);
+    assert_string_equal(s.mailbox, "probe@mail.test");
+    assert_string_equal(s.via, "smtps://mail.test");
+    assert_string_equal(s.read, "imaps://mail.test:2993");
+    assert_string_equal(s.host, "");
+    assert_int_equal(s.port, 0);
+    assert_string_equal(spec_scheme(SPEC_MAILFLOW), "mailflow");
+    assert_int_equal(spec_default_port(SPEC_MAILFLOW), 0);
+}
+
+static void test_mailflow_bad(void **state)
+{
+    (void)state;
+    char text[SPEC_TEXT_MAX * 2];
+
+    parse_fails("mailflow://", "mailflow needs a mailbox of 1 to 320 characters");
+    parse_fails("mailflow://?via=smtp://mx.example.com", "mailflow needs a mailbox");
+    parse_fails("mailflow://probe", "the mailbox 'probe' is not an address");
+    parse_fails("mailflow://@", "mailflow://@ needs the name of a [credentials] section");
+    parse_fails("mailflow://@corp mail", "the credentials name after '@' contains ' '");
+    parse_fails("mailflow://pro be@example.com", "the mailbox's local part contains ' '");
+    parse_fails("mailflow://<p>@example.com", "the mailbox's local part contains '<'");
+    parse_fails("mailflow://p@exa/mple.com", "the mailbox's domain contains '/'");
+    parse_fails("mailflow://p@", "the mailbox needs a local part of 1 to 64 characters");
+    memset(text, 0, sizeof(text));
+    memcpy(text, "mailflow://", 11);
+    memset(text + 11, 'a', 65);
+    memcpy(text + 76, "@example.com", 12);
+    parse_fails(text, "the mailbox needs a local part of 1 to 64 characters");
+    parse_fails("mailflow://p@example.com?", "nothing after '?'");
+    parse_fails("mailflow://p@example.com?via=imaps://mail.example.com",
+                "via=imaps://mail.example.com cannot send mail");
+    parse_fails("mailflow://p@example.com?read=submission://mail.example.com",
+                "read=submission://mail.example.com cannot read a mailbox");
+    parse_fails("mailflow://p@example.com?read=https://mail.example.com/",
+                "cannot read a mailbox");
+    parse_fails("mailflow://p@example.com?via=smtp://mx.example.com&via=smtp://mx.example.com",
+                "mailflow: via= given twice");
+    parse_fails("mailflow://p@example.com?via=", "mailflow: via= needs a spec");
+    parse_fails("mailflow://p@example.com?via=smtp://mx.example.com:0",
+                "the port must be a number from 1 to 65535");
+    parse_fails("mailflow://p@example.com?from=x@example.com", "unknown parameter 'from'");
+    parse_fails("mailflow://p@example.com?via", "unknown parameter 'via'");
+}
+
 static void test_bad_specs(void **state)
 {
     (void)state;
@@ -275,7 +343,8 @@ int main(void)
         cmocka_unit_test(test_default_ports), cmocka_unit_test(test_explicit_ports),
         cmocka_unit_test(test_ipv6_literals), cmocka_unit_test(test_https_paths),
         cmocka_unit_test(test_dns_specs),     cmocka_unit_test(test_host_length),
-        cmocka_unit_test(test_bad_specs),
+        cmocka_unit_test(test_bad_specs),     cmocka_unit_test(test_mailflow_specs),
+        cmocka_unit_test(test_mailflow_bad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
