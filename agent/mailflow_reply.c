@@ -33,8 +33,8 @@ static bool ieq(const char *s, size_t len, const char *w)
 
 static bool name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
 }
 
 /* Strips one trailing CRLF or LF. */
@@ -134,7 +134,8 @@ int mailflow_marker_parse(const char *value, size_t len, struct mailflow_marker 
     memcpy(m->agent, value + start, i - start);
     m->agent[i - start] = '\0';
     start = ++i;
-    while (i < len && ((value[i] >= '0' && value[i] <= '9') || (value[i] >= 'a' && value[i] <= 'f')))
+    while (i < len &&
+           ((value[i] >= '0' && value[i] <= '9') || (value[i] >= 'a' && value[i] <= 'f')))
         i++;
     if (i - start != MAILFLOW_NONCE_HEX || i >= len || value[i] != ' ')
         return -1;

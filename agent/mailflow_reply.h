@@ -77,12 +77,12 @@ int mailflow_marker_parse(const char *value, size_t len, struct mailflow_marker 
 int mailflow_marker_header(const char *line, size_t len, struct mailflow_marker *m);
 
 struct mailflow_message_params {
-    const char *from;         /* envelope and From: address */
-    const char *to;           /* the mailbox */
-    const char *agent;        /* for the Subject and the body */
-    const char *marker;       /* mailflow_marker_format() text */
-    const char *message_id;   /* "<...>" */
-    int64_t now_s;            /* Date: */
+    const char *from;       /* envelope and From: address */
+    const char *to;         /* the mailbox */
+    const char *agent;      /* for the Subject and the body */
+    const char *marker;     /* mailflow_marker_format() text */
+    const char *message_id; /* "<...>" */
+    int64_t now_s;          /* Date: */
 };
 
 /* Writes the RFC 5322 test message (CRLF line ends, no line starting with

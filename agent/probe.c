@@ -436,7 +436,7 @@ int probe_engine_start(struct probe_engine *e, const struct probe_params *pp, pr
     p->result.discovered = pp->discovered;
     p->result.started_at_us = clock_wall_us();
     p->started_us = clock_mono_us();
-    p->timeout_us = pp->timeout_us != 0          ? pp->timeout_us
+    p->timeout_us = pp->timeout_us != 0            ? pp->timeout_us
                     : ops->default_timeout_us != 0 ? ops->default_timeout_us
                                                    : PROBE_TIMEOUT_DEFAULT_US;
     p->deadline_us = p->started_us + p->timeout_us + ops->cleanup_us;

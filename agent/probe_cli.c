@@ -217,8 +217,8 @@ static int parse_args(struct cli *c, int argc, char **argv)
             continue;
         }
         static const char *const with_value[] = {
-            "--timeout", "--ca-file", "--resolver",    "--domain",
-            "--user",    "--repeat",  "--concurrency", "--password-file", "--agent-name",
+            "--timeout", "--ca-file",     "--resolver",      "--domain",     "--user",
+            "--repeat",  "--concurrency", "--password-file", "--agent-name",
         };
         bool known = false;
         for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
@@ -345,6 +345,8 @@ static void print_result(FILE *f, const struct result *r)
             clock_format_iso_us(d->arrived_at_us, true, when, sizeof(when));
             fprintf(f, "  arrived   %s in %s after %.1f ms\n", when, d->folder ? d->folder : "?",
                     (double)d->delivery_us / US_PER_MS);
+        } else if (d->folder != NULL) {
+            fprintf(f, "  arrived   in %s (found there after the wait; time unknown)\n", d->folder);
         } else {
             fputs("  arrived   never seen\n", f);
         }

@@ -308,13 +308,13 @@ struct mailflow {
     uint32_t found_uid; /* ours, 0 = not yet */
     bool found;
     bool delete_ours_done;
-    unsigned leftovers;     /* leftovers deleted (or flagged) */
+    unsigned leftovers;    /* leftovers deleted (or flagged) */
     bool expunge_withheld; /* no UIDPLUS and other \Deleted messages: left flagged */
     bool other_deleted;
 
     /* POP3 */
     struct reply_pop3 pop;
-    bool pop_status_seen; /* multi-line reply: past the status line */
+    bool pop_status_seen;                    /* multi-line reply: past the status line */
     struct mf_pop_msg recent[MF_POP_RECENT]; /* ring of the newest */
     size_t nrecent;
     uint64_t nlisted;
@@ -382,10 +382,14 @@ static void mf_facts(struct mailflow *m)
     (void)result_set_str(&dl->message_id, m->message_id);
     dl->submitted_at_us = m->accepted_wall_us;
     if (m->found) {
-        dl->arrived_at_us = m->seen_wall_us;
-        dl->delivery_us = m->seen_us > m->accepted_us ? m->seen_us - m->accepted_us : 0;
-        r->phases_us[RESULT_PHASE_DELIVERY] = dl->delivery_us;
         (void)result_set_str(&dl->folder, m->folder);
+        /* Found in Junk only after the wait: when it got there is unknown,
+         * and the wait is no delivery time. */
+        if (!m->in_junk) {
+            dl->arrived_at_us = m->seen_wall_us;
+            dl->delivery_us = m->seen_us > m->accepted_us ? m->seen_us - m->accepted_us : 0;
+            r->phases_us[RESULT_PHASE_DELIVERY] = dl->delivery_us;
+        }
     }
     if (r->error == RESULT_OK) {
         char extra[160] = "";
@@ -393,8 +397,9 @@ static void mf_facts(struct mailflow *m)
             snprintf(extra, sizeof(extra),
                      "; left flagged \\Deleted, not expunged: the server has no UIDPLUS and "
                      "other messages are flagged \\Deleted too");
-        result_fail(r, RESULT_OK, "delivered to %s in %.1f s; %u leftover%s of this agent "
-                                  "removed%s",
+        result_fail(r, RESULT_OK,
+                    "delivered to %s in %.1f s; %u leftover%s of this agent "
+                    "removed%s",
                     m->folder, (double)dl->delivery_us / 1e6, m->leftovers,
                     m->leftovers == 1 ? "" : "s", extra);
     } else if (m->leftovers > 0 && r->detail != NULL) {
@@ -573,8 +578,8 @@ static void mf_resolve(struct mailflow *m, const struct spec *s, enum mf_state s
         mf_dns_done(m);
         return;
     }
-    if (resolver_query(m->d.p->resolver, s->host, ns_t_a, mf_on_a, m, &m->q[0], err,
-                       sizeof(err)) < 0 ||
+    if (resolver_query(m->d.p->resolver, s->host, ns_t_a, mf_on_a, m, &m->q[0], err, sizeof(err)) <
+            0 ||
         resolver_query(m->d.p->resolver, s->host, ns_t_aaaa, mf_on_aaaa, m, &m->q[1], err,
                        sizeof(err)) < 0) {
         resolver_cancel(&m->q[0]);
@@ -620,11 +625,10 @@ static void mf_connect(struct mailflow *m, enum mf_state st)
 
 /* ---- SMTP: submit --------------------------------------------------------- */
 
-static int smtp_cmd(struct mailflow *m, const char *shown, enum mf_state next, const char *fmt,
-                    ...) __attribute__((format(printf, 4, 5)));
+static int smtp_cmd(struct mailflow *m, const char *shown, enum mf_state next, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static int smtp_cmd(struct mailflow *m, const char *shown, enum mf_state next, const char *fmt,
-                    ...)
+static int smtp_cmd(struct mailflow *m, const char *shown, enum mf_state next, const char *fmt, ...)
 {
     char cmd[DIALOG_CMD_MAX];
     va_list ap;
@@ -687,8 +691,7 @@ static void smtp_after_ehlo(struct mailflow *m)
  * detail (they say "mailbox full", "user unknown"). */
 static void smtp_refused(struct mailflow *m, const char *what)
 {
-    mf_fail_close(m, RESULT_MAIL_REJECTED, "%s refused by %s: %s", what, m->via.host,
-                  m->smtp.text);
+    mf_fail_close(m, RESULT_MAIL_REJECTED, "%s refused by %s: %s", what, m->via.host, m->smtp.text);
 }
 
 static void smtp_on_reply(struct mailflow *m)
@@ -702,8 +705,8 @@ static void smtp_on_reply(struct mailflow *m)
         dialog_phase_end(d, RESULT_PHASE_GREETING);
         (void)result_set_str(&d->p->result.banner, r->text);
         if (r->code != 220) {
-            mf_fail_close(m, RESULT_PROTO_BAD_GREETING, "%s refused the session: %s",
-                          m->via.host, r->text);
+            mf_fail_close(m, RESULT_PROTO_BAD_GREETING, "%s refused the session: %s", m->via.host,
+                          r->text);
             return;
         }
         (void)smtp_cmd(m, NULL, MF_ST_SMTP_EHLO, "EHLO %s", m->ehlo_name);
@@ -796,11 +799,10 @@ static void smtp_on_reply(struct mailflow *m)
 
 /* ---- IMAP: read ------------------------------------------------------------ */
 
-static int imap_cmd(struct mailflow *m, const char *shown, enum mf_state next, const char *fmt,
-                    ...) __attribute__((format(printf, 4, 5)));
+static int imap_cmd(struct mailflow *m, const char *shown, enum mf_state next, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static int imap_cmd(struct mailflow *m, const char *shown, enum mf_state next, const char *fmt,
-                    ...)
+static int imap_cmd(struct mailflow *m, const char *shown, enum mf_state next, const char *fmt, ...)
 {
     char cmd[DIALOG_CMD_MAX];
     va_list ap;
@@ -1063,8 +1065,8 @@ static void imap_fetch_next(struct mailflow *m)
         return;
     }
     mf_uidset(batch, n, set, sizeof(set));
-    (void)imap_cmd(m, NULL, MF_ST_IMAP_FETCH,
-                   "UID FETCH %s (UID BODY.PEEK[HEADER.FIELDS (%s)])", set, MAILFLOW_HEADER);
+    (void)imap_cmd(m, NULL, MF_ST_IMAP_FETCH, "UID FETCH %s (UID BODY.PEEK[HEADER.FIELDS (%s)])",
+                   set, MAILFLOW_HEADER);
 }
 
 /* After a round of SEARCH and FETCH: delete what is ours to delete, then
@@ -1213,8 +1215,7 @@ static void imap_after_capability(struct mailflow *m)
     if (!conn_is_tls(m->d.c)) {
         if (!(m->caps & REPLY_CAP_STARTTLS)) {
             mf_fail_close(m, RESULT_PROTO_STARTTLS_UNSUPPORTED,
-                          "%s does not offer STARTTLS (not in its CAPABILITY list)",
-                          m->read.host);
+                          "%s does not offer STARTTLS (not in its CAPABILITY list)", m->read.host);
             return;
         }
         dialog_phase_begin(&m->d, RESULT_PHASE_STARTTLS);
@@ -1249,8 +1250,8 @@ static void imap_on_reply(struct mailflow *m)
     case MF_ST_IMAP_GREETING:
         dialog_phase_end(d, RESULT_PHASE_GREETING);
         if (r->cond == REPLY_IMAP_BYE) {
-            mf_fail_close(m, RESULT_PROTO_BAD_GREETING, "%s refused the session: %s",
-                          m->read.host, r->text);
+            mf_fail_close(m, RESULT_PROTO_BAD_GREETING, "%s refused the session: %s", m->read.host,
+                          r->text);
             return;
         }
         if (r->cond == REPLY_IMAP_PREAUTH) {
@@ -1282,9 +1283,10 @@ static void imap_on_reply(struct mailflow *m)
     case MF_ST_IMAP_LOGIN:
         dialog_phase_end(d, RESULT_PHASE_AUTH);
         if (!ok) {
-            mf_fail_close(m, r->cond == REPLY_IMAP_NO ? RESULT_AUTH_FAILED : RESULT_AUTH_UNSUPPORTED,
-                          "login to %s rejected: %s%s", m->read.host,
-                          reply_imap_cond_name(r->cond), imap_code(m, code, sizeof(code)));
+            mf_fail_close(m,
+                          r->cond == REPLY_IMAP_NO ? RESULT_AUTH_FAILED : RESULT_AUTH_UNSUPPORTED,
+                          "login to %s rejected: %s%s", m->read.host, reply_imap_cond_name(r->cond),
+                          imap_code(m, code, sizeof(code)));
             return;
         }
         if (r->has_caps) {
@@ -1449,11 +1451,10 @@ static void imap_line(struct mailflow *m, const char *line, size_t len)
 
 /* ---- POP3: read ------------------------------------------------------------ */
 
-static int pop_cmd(struct mailflow *m, const char *shown, enum mf_state next, const char *fmt,
-                   ...) __attribute__((format(printf, 4, 5)));
+static int pop_cmd(struct mailflow *m, const char *shown, enum mf_state next, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static int pop_cmd(struct mailflow *m, const char *shown, enum mf_state next, const char *fmt,
-                   ...)
+static int pop_cmd(struct mailflow *m, const char *shown, enum mf_state next, const char *fmt, ...)
 {
     char cmd[DIALOG_CMD_MAX];
     va_list ap;
@@ -1535,8 +1536,7 @@ static void pop_classify(struct mailflow *m)
                 m->found = true;
                 snprintf(m->folder, sizeof(m->folder), "INBOX");
             }
-        } else if (!nonce_awaited(m, m->cur.nonce) &&
-                   m->cur.sent_s + (int64_t)timeout_s <= now_s) {
+        } else if (!nonce_awaited(m, m->cur.nonce) && m->cur.sent_s + (int64_t)timeout_s <= now_s) {
             del = true;
             m->leftovers++;
         }
@@ -1582,8 +1582,8 @@ static void pop_on_status(struct mailflow *m)
     case MF_ST_POP_GREETING:
         dialog_phase_end(d, RESULT_PHASE_GREETING);
         if (!r->ok) {
-            mf_fail_close(m, RESULT_PROTO_BAD_GREETING, "%s refused the session: %s",
-                          m->read.host, r->text);
+            mf_fail_close(m, RESULT_PROTO_BAD_GREETING, "%s refused the session: %s", m->read.host,
+                          r->text);
             return;
         }
         if (!conn_is_tls(d->c)) {
@@ -1697,8 +1697,8 @@ static void pop_line(struct mailflow *m, const char *line, size_t len)
         }
         if (++m->top_lines > MF_TOP_LINES_MAX) {
             mf_fail_close(m, RESULT_PROTO_BAD_GREETING,
-                          "a message header of more than %d lines instead of %s",
-                          MF_TOP_LINES_MAX, mf_waiting_for[m->st]);
+                          "a message header of more than %d lines instead of %s", MF_TOP_LINES_MAX,
+                          mf_waiting_for[m->st]);
             return;
         }
         struct mailflow_marker mk;

@@ -79,8 +79,8 @@ static const struct {
 };
 
 static const char *const phase_names[RESULT_PHASE_LAST] = {
-    "dns", "connect", "tls", "greeting", "starttls", "auth", "http", "total",
-    "submit", "delivery", "fetch",
+    "dns",  "connect", "tls",    "greeting", "starttls", "auth",
+    "http", "total",   "submit", "delivery", "fetch",
 };
 
 void result_init(struct result *r)

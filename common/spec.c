@@ -201,8 +201,7 @@ static int parse_mailflow(const char *rest, struct spec *out, char *err, size_t 
             if (parse_sub("via", eq + 1, plen - 4, out->via, sizeof(out->via), err, errlen) < 0)
                 return -1;
         } else if (eq != NULL && klen == 4 && strncmp(p, "read", 4) == 0) {
-            if (parse_sub("read", eq + 1, plen - 5, out->read, sizeof(out->read), err, errlen) <
-                0)
+            if (parse_sub("read", eq + 1, plen - 5, out->read, sizeof(out->read), err, errlen) < 0)
                 return -1;
         } else {
             snprintf(err, errlen, "mailflow: unknown parameter '%.*s' (use via= and read=)",

@@ -39,7 +39,7 @@ enum spec_kind {
  * domain; "@" and a credentials section name fit in the same room. */
 #define SPEC_MAILBOX_MAX 320
 /* A via= or read= spec: a scheme, a host and a port, never a path. */
-#define SPEC_SUB_MAX (16 + SPEC_HOST_MAX + 8)
+#define SPEC_SUB_MAX  (16 + SPEC_HOST_MAX + 8)
 #define SPEC_TEXT_MAX (16 + SPEC_HOST_MAX + 8 + SPEC_PATH_MAX)
 
 struct spec {

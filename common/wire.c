@@ -233,13 +233,13 @@ int wire_result_encode(const struct result *r, uint8_t **buf, size_t *len)
     m.has_error = 1;
     m.error = (Vantage__ErrorCode)r->error;
     m.detail = r->detail;
-    uint64_t *slots[RESULT_PHASE_LAST] = {
-        &ph.dns,   &ph.connect, &ph.tls,    &ph.greeting, &ph.starttls, &ph.auth,
-        &ph.http,  &ph.total,   &ph.submit, &ph.delivery, &ph.fetch};
+    uint64_t *slots[RESULT_PHASE_LAST] = {&ph.dns,      &ph.connect,  &ph.tls,  &ph.greeting,
+                                          &ph.starttls, &ph.auth,     &ph.http, &ph.total,
+                                          &ph.submit,   &ph.delivery, &ph.fetch};
     protobuf_c_boolean *has[RESULT_PHASE_LAST] = {
-        &ph.has_dns,   &ph.has_connect,  &ph.has_tls,      &ph.has_greeting,
-        &ph.has_starttls, &ph.has_auth,  &ph.has_http,     &ph.has_total,
-        &ph.has_submit, &ph.has_delivery, &ph.has_fetch};
+        &ph.has_dns,      &ph.has_connect,  &ph.has_tls,  &ph.has_greeting,
+        &ph.has_starttls, &ph.has_auth,     &ph.has_http, &ph.has_total,
+        &ph.has_submit,   &ph.has_delivery, &ph.has_fetch};
     for (int i = 0; i < RESULT_PHASE_LAST; i++) {
         *slots[i] = r->phases_us[i];
         *has[i] = r->phases_us[i] != 0;
@@ -425,9 +425,9 @@ static int result_from_pb(const Vantage__Result *m, struct result *r, struct wir
     r->port = m->has_port ? (uint16_t)m->port : 0;
     if (m->phases != NULL) {
         const Vantage__Phases *p = m->phases;
-        uint64_t v[RESULT_PHASE_LAST] = {p->dns,  p->connect, p->tls,    p->greeting,
-                                         p->starttls, p->auth, p->http, p->total,
-                                         p->submit, p->delivery, p->fetch};
+        uint64_t v[RESULT_PHASE_LAST] = {p->dns,      p->connect,  p->tls,  p->greeting,
+                                         p->starttls, p->auth,     p->http, p->total,
+                                         p->submit,   p->delivery, p->fetch};
         memcpy(r->phases_us, v, sizeof(v));
     }
     if (m->tls != NULL) {

@@ -17,7 +17,7 @@
 #include "result.h"
 
 /* The contract's lists, in its order. */
-static const char *const layer_names[] = {"none", "dns",  "tcp",  "tls",
+static const char *const layer_names[] = {"none",     "dns",  "tcp",  "tls",
                                           "protocol", "auth", "http", "delivery"};
 static const char *const error_names[] = {
     "ok",
@@ -48,9 +48,9 @@ static const char *const error_names[] = {
     "mail_not_delivered",
     "mail_in_junk",
 };
-static const char *const phase_names[] = {"dns",   "connect", "tls",    "greeting",
-                                          "starttls", "auth", "http",   "total",
-                                          "submit", "delivery", "fetch"};
+static const char *const phase_names[] = {"dns",      "connect",  "tls",  "greeting",
+                                          "starttls", "auth",     "http", "total",
+                                          "submit",   "delivery", "fetch"};
 
 static void test_layer_names(void **state)
 {
@@ -478,11 +478,10 @@ static void test_json_bad_utf8(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_layer_names),   cmocka_unit_test(test_error_names),
-        cmocka_unit_test(test_fail),          cmocka_unit_test(test_list_bounds),
-        cmocka_unit_test(test_json_full),
-        cmocka_unit_test(test_json_delivery),     cmocka_unit_test(test_json_minimal),
-        cmocka_unit_test(test_json_bad_utf8),
+        cmocka_unit_test(test_layer_names),  cmocka_unit_test(test_error_names),
+        cmocka_unit_test(test_fail),         cmocka_unit_test(test_list_bounds),
+        cmocka_unit_test(test_json_full),    cmocka_unit_test(test_json_delivery),
+        cmocka_unit_test(test_json_minimal), cmocka_unit_test(test_json_bad_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -273,8 +273,7 @@ static void test_mailflow_bad(void **state)
                 "via=imaps://mail.example.com cannot send mail");
     parse_fails("mailflow://p@example.com?read=submission://mail.example.com",
                 "read=submission://mail.example.com cannot read a mailbox");
-    parse_fails("mailflow://p@example.com?read=https://mail.example.com/",
-                "cannot read a mailbox");
+    parse_fails("mailflow://p@example.com?read=https://mail.example.com/", "cannot read a mailbox");
     parse_fails("mailflow://p@example.com?via=smtp://mx.example.com&via=smtp://mx.example.com",
                 "mailflow: via= given twice");
     parse_fails("mailflow://p@example.com?via=", "mailflow: via= needs a spec");
