@@ -15,6 +15,14 @@
 #define COLLCONF_DEFAULT_INTERVAL_MS 60000
 #define COLLCONF_DEFAULT_TIMEOUT_MS  10000
 
+/* mailflow (docs/reference.md "Configuration"): test mail every five
+ * minutes is a few hundred small messages a day, little enough for any
+ * mailbox; two minutes to arrive covers greylisting-free queues and
+ * content filters; a minute of delay is when users start to notice. */
+#define COLLCONF_DEFAULT_MAILFLOW_INTERVAL_MS 300000
+#define COLLCONF_DEFAULT_MAILFLOW_TIMEOUT_MS  120000
+#define COLLCONF_DEFAULT_DELIVERY_WARN_MS     60000
+
 struct collconf {
     char *path;
     char *listen;
@@ -25,6 +33,14 @@ struct collconf {
     char *log_level;
     bool insecure_plaintext;
     struct wire_config targets; /* version is a hash of the targets */
+    /* What the collector alone needs of each target's mailflow check, one
+     * per targets.targets[i] (same order). */
+    struct collconf_mailflow *mailflow;
+};
+
+struct collconf_mailflow {
+    bool enabled;              /* the target has a mailflow:// check */
+    uint32_t delivery_warn_ms; /* slower test mail is a delivery_slow warning */
 };
 
 /* Loads and validates path. Relative paths in it are taken from the
@@ -34,5 +50,8 @@ void collconf_destroy(struct collconf **cp);
 
 /* The target named name, or NULL. */
 const struct wire_target *collconf_target(const struct collconf *c, const char *name);
+
+/* The mailflow settings of the target named name, or NULL. */
+const struct collconf_mailflow *collconf_mailflow_of(const struct collconf *c, const char *name);
 
 #endif
