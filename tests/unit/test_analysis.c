@@ -1,5 +1,5 @@
 /*
- * Unit tests of collector/analysis.c: verdicts from synthetic snapshots
+ * Unit tests of collector/analysis/ (analysis.h): verdicts from synthetic snapshots
  * shaped like the lab's offices (hq: hq1 hq2, branch: br1 br2, home:
  * home1), plus ties, sparse data, staleness and flapping.
  */

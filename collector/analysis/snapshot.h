@@ -1,0 +1,231 @@
+/*
+ * snapshot — what every help-desk question of the analysis shares
+ * (analysis.h): the target's latest states indexed by agent, network and
+ * check (struct snap), the failing rows grouped into would-be findings
+ * (struct group), facts about checks (the kind of service, the port, the
+ * server), and the small text tools findings are written with.
+ *
+ * Internal to collector/analysis/: callers outside it use analysis.h.
+ * Where each question lives:
+ *   snapshot.c       building the snapshot; per-state and per-check facts;
+ *                    which states are current (issue 15); contract names
+ *   text.c           lists, sentences and the shared words of findings
+ *   service.c        is the server itself working? (a server down)
+ *   credentials.c    can you log in at all?
+ *   client_config.c  did you recently migrate? (DNS points elsewhere)
+ *   dns.c            is it every user on the domain? DNS broken?
+ *   network.c        does it work on another internet connection?
+ *   device.c         does it work from another computer?
+ *   inconclusive.c   what the vantage points cannot localise
+ *   diagnose.c       the driver: verdicts per row, groups, evidence,
+ *                    correlated changes, the order of findings
+ */
+#ifndef VANTAGE_ANALYSIS_SNAPSHOT_H
+#define VANTAGE_ANALYSIS_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "analysis.h"
+#include "result.h"
+
+/* Names a finding lists in one evidence line before "and N more": a line
+ * a person reads, not an inventory (the JSON lists carry every name). */
+#define NAMES_IN_LINE 5
+/* Evidence lines per finding about checks, for the same reason. */
+#define CHECK_LINES 6
+/* A host name or an address printed in a sentence. */
+#define HOST_MAX (RESULT_NAME_MAX + 1)
+/* One sentence of evidence or advice: a few names and a detail. */
+#define LINE_MAX_LEN 2048
+
+/* One diagnosis run: its input, and whether an allocation failed (every
+ * helper records it here, the driver checks it once). */
+struct ctx {
+    const struct analysis_input *in;
+    bool oom;
+};
+
+/* Interned names of the snapshot: name -> dense index, open addressing
+ * over pointers into the input (nothing is copied). */
+struct names {
+    const char **v;
+    size_t n;
+    uint32_t *slots; /* index + 1; 0 = empty */
+    size_t cap;      /* power of two, at least twice n */
+};
+
+/* Mail services a client configures, for matching a configured check
+ * with the discovered check DNS now points to. */
+enum family { FAM_NONE, FAM_IMAP, FAM_POP, FAM_SUBMIT, FAM_SMTP, FAM_WEB };
+
+enum scope { SCOPE_TARGET, SCOPE_NETWORK, SCOPE_AGENT };
+
+struct row {
+    size_t agent, net, check;
+    bool fresh, failing, flapping;
+    enum result_layer layer; /* of the failure */
+    enum result_error error;
+    int64_t start_us;
+    /* the assignment of a failing row */
+    enum analysis_verdict verdict;
+    enum scope scope;
+    size_t scope_idx;
+    /* A service failure's own error, which keeps it apart from the other
+     * failures of its server; RESULT_OK when the server is down and all
+     * its failures are that one problem. */
+    enum result_error key;
+};
+
+struct checkinfo {
+    enum family fam;
+    bool discovered; /* every state of it says so */
+    char host[HOST_MAX];
+    size_t nets_probing, nets_down, nets_partial;
+    size_t ok, fail;
+    enum result_layer layer; /* most common failure */
+    enum result_error error;
+    bool global;
+    enum analysis_verdict global_verdict;
+    size_t host_rep;  /* the first check of the same server */
+    const char *addr; /* an address it resolved to; NULL = none known */
+    int alt;          /* a working discovered check DNS points to instead, or -1 */
+};
+
+struct group {
+    enum analysis_verdict verdict;
+    enum result_layer layer;
+    enum scope scope;
+    size_t scope_idx;
+    enum result_error key; /* of its rows (struct row) */
+    size_t *rows;
+    size_t nrows;
+    bool merged; /* folded into another group */
+};
+
+struct snap {
+    struct names agents, nets, checks;
+    struct row *rows;  /* one per input state, same index */
+    size_t *agent_net; /* per agent: network of its newest state */
+    int64_t *agent_at; /* per agent: newest state's time */
+    bool *agent_reporting;
+    struct checkinfo *ck;
+    bool *host_down;       /* [host_rep]: nothing answers on any of its ports */
+    size_t *probe, *failn; /* [check * nnets + net] */
+    struct group *groups;
+    size_t ngroups;
+};
+
+/* The words every finding's sentences share, computed once per finding
+ * by diagnose.c and handed to the question's own words function. */
+struct finding_words {
+    char checks[LINE_MAX_LEN / 2]; /* "imaps://a and 3 more checks" */
+    char nets[LINE_MAX_LEN / 4];   /* the finding's networks */
+    char agents[LINE_MAX_LEN / 4]; /* the finding's agents */
+    char start[40];                /* its start, ISO 8601 */
+    char host[HOST_MAX];           /* the main failing server */
+    char ports[LINE_MAX_LEN / 4];  /* " port 993 (tcp_refused)" or "" */
+    unsigned port;
+    bool no_reply;            /* every port fails without an answer */
+    const char *err;          /* the finding's error name */
+    const char *intermittent; /* "intermittently " or "" */
+    const char *s;            /* "s" when one check fails, else "" */
+};
+
+/* ---- snapshot.c ------------------------------------------------------------- */
+
+/* Whether s reported within the staleness window. */
+bool snapshot_fresh(const struct analysis_input *in, const struct analysis_state *s);
+/* Whether s passes and fails by turns (ANALYSIS_FLAP_FLIPS). */
+bool snapshot_flapping(const struct analysis_state *s);
+
+/* Builds s from c->in: rows, networks of agents, per-check facts and the
+ * global verdict of each check. Returns 0, or -1 with c->oom set. */
+int snapshot_build(struct ctx *c, struct snap *s);
+/* Frees what s owns (also a half-built one). */
+void snapshot_free(struct snap *s);
+
+/* The index of a name known to be interned. */
+size_t snapshot_name_index(const struct names *t, const char *name);
+
+/* The most common (layer, error) among rows; ties go to the lowest error
+ * code, so the choice does not depend on the order of the rows. */
+void snapshot_dominant(const struct snap *s, const size_t *rows, size_t n, enum result_layer *layer,
+                       enum result_error *error);
+
+/* A group's earliest start among its rows. */
+int64_t snapshot_group_start(const struct snap *s, const struct group *g);
+/* Appends b's rows to a and marks b merged. Returns 0, or -1 with c->oom. */
+int snapshot_group_absorb(struct ctx *c, struct group *a, struct group *b);
+
+bool snapshot_is_dns_check(const char *check);
+/* The port a check connects to, for advice ("port 993"); 0 = none. */
+unsigned snapshot_port_of(const char *check);
+/* Errors that say nothing answers at the transport. */
+bool snapshot_no_answer(enum result_error e);
+/* True when answers (a dns:// check's records in presentation form) name
+ * host as a whole word; a trailing root dot is ignored. */
+bool snapshot_answers_name(const char *answers, const char *host);
+
+/* ---- text.c ----------------------------------------------------------------- */
+
+void *text_calloc(struct ctx *c, size_t n, size_t size);
+/* A formatted sentence (at most LINE_MAX_LEN), or NULL with c->oom. */
+__attribute__((format(printf, 2, 3))) char *text_fmt(struct ctx *c, const char *f, ...);
+/* Appends s, which the list now owns (NULL records c->oom). */
+void text_list_take(struct ctx *c, struct analysis_list *l, char *s);
+/* Appends a copy of s. */
+void text_list_add(struct ctx *c, struct analysis_list *l, const char *s);
+/* Appends a copy of s unless the list has it. */
+void text_list_add_unique(struct ctx *c, struct analysis_list *l, const char *s);
+bool text_list_has(const struct analysis_list *l, const char *s);
+void text_list_sort(struct analysis_list *l);
+void text_list_clear(struct analysis_list *l);
+/* "a, b, c and 4 more" of a sorted list. */
+void text_names_line(const struct analysis_list *l, char *buf, size_t len);
+/* An ISO 8601 time for a sentence. */
+void text_when(int64_t us, char *buf, size_t len);
+/* Fills w from the finding f of group g (struct finding_words). */
+void text_finding_words(const struct snap *s, const struct group *g,
+                        const struct analysis_finding *f, struct finding_words *w);
+
+/* ---- one file per question: its rules and its words -------------------------- */
+
+/* service.c: marks the servers that are down (nothing answers on any of
+ * their ports), whose failures then form one finding. */
+int service_find_down_hosts(struct ctx *c, struct snap *s);
+void service_words(struct ctx *c, const struct snap *s, const struct group *g,
+                   struct analysis_finding *f, const struct finding_words *w);
+
+/* credentials.c: logins failing on a server that went down at the same
+ * time join that server's finding. */
+int credentials_fold(struct ctx *c, struct snap *s);
+void credentials_words(struct ctx *c, const struct snap *s, const struct group *g,
+                       struct analysis_finding *f, const struct finding_words *w);
+
+/* client_config.c: a check failing everywhere whose service the domain's
+ * DNS now points elsewhere for, where it works. */
+void client_config_find(const struct analysis_input *in, struct snap *s);
+void client_config_words(struct ctx *c, const struct snap *s, const struct group *g,
+                         struct analysis_finding *f, const struct finding_words *w);
+
+/* dns.c: every other name-lookup failure joins the domain's DNS failure. */
+int dns_fold(struct ctx *c, struct snap *s);
+void dns_words(struct ctx *c, const struct snap *s, const struct group *g,
+               struct analysis_finding *f, const struct finding_words *w);
+
+/* network.c: offices failing the same checks the same way are one finding. */
+int network_merge(struct ctx *c, struct snap *s);
+void network_words(struct ctx *c, const struct snap *s, const struct group *g,
+                   struct analysis_finding *f, const struct finding_words *w);
+
+/* device.c */
+void device_words(struct ctx *c, const struct snap *s, const struct group *g,
+                  struct analysis_finding *f, const struct finding_words *w);
+
+/* inconclusive.c */
+void inconclusive_words(struct ctx *c, const struct snap *s, const struct group *g,
+                        struct analysis_finding *f, const struct finding_words *w);
+
+#endif
