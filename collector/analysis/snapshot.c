@@ -184,7 +184,9 @@ unsigned snapshot_port_of(const char *check)
 
 /* Errors only the server side causes, whichever network sees them: one
  * network failing with them is enough for a verdict. An untrusted
- * certificate is not among them (an intercepting proxy gives one). */
+ * certificate is not among them (an intercepting proxy gives one). Test
+ * mail the server took (or refused with its own words) and then did not
+ * deliver is the server's doing: the network carried every dialog. */
 static bool server_intrinsic(enum result_error e)
 {
     switch (e) {
@@ -194,6 +196,9 @@ static bool server_intrinsic(enum result_error e)
     case RESULT_TLS_CERT_NOT_YET_VALID:
     case RESULT_TLS_HOSTNAME_MISMATCH:
     case RESULT_HTTP_STATUS:
+    case RESULT_MAIL_REJECTED:
+    case RESULT_MAIL_NOT_DELIVERED:
+    case RESULT_MAIL_IN_JUNK:
         return true;
     default:
         return false;

@@ -17,6 +17,7 @@
  *   network.c        does it work on another internet connection?
  *   device.c         does it work from another computer?
  *   inconclusive.c   what the vantage points cannot localise
+ *   delivery.c       is the mailbox still receiving email? (mailflow://)
  *   diagnose.c       the driver: verdicts per row, groups, evidence,
  *                    correlated changes, the order of findings
  */
@@ -223,6 +224,15 @@ void network_words(struct ctx *c, const struct snap *s, const struct group *g,
 /* device.c */
 void device_words(struct ctx *c, const struct snap *s, const struct group *g,
                   struct analysis_finding *f, const struct finding_words *w);
+
+/* delivery.c: test mail that fails only because a server it goes
+ * through fails joins that server's finding. */
+bool delivery_is_mailflow(const char *check);
+int delivery_fold(struct ctx *c, struct snap *s);
+/* The words of a service finding of layer delivery: not delivered (the
+ * queue, the quota, the delivery agent) or refused (the server's text). */
+void delivery_words(struct ctx *c, const struct snap *s, const struct group *g,
+                    struct analysis_finding *f, const struct finding_words *w);
 
 /* inconclusive.c */
 void inconclusive_words(struct ctx *c, const struct snap *s, const struct group *g,
