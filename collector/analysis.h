@@ -105,9 +105,10 @@ struct analysis_state {
     uint64_t total_us;
     enum result_phase phase;
     uint64_t phase_us;
-    const char *detail;  /* may be NULL */
-    const char *address; /* may be NULL */
-    const char *answers; /* a dns:// check's last known answers; NULL = never any */
+    const char *detail;   /* may be NULL */
+    const char *address;  /* may be NULL */
+    const char *answers;  /* a dns:// check's last known answers; NULL = never any */
+    uint64_t delivery_us; /* mailflow: the latest test mail's delivery time; 0 = none */
 };
 
 /* One detected change (store_change); agent NULL = not an agent's. */
@@ -134,6 +135,12 @@ struct analysis_input {
      * NULL = no configuration known: every state is current. */
     const char *const *checks;
     size_t nchecks;
+    /* mailflow:// states run on their own, longer interval: they are
+     * stale after this instead of stale_us (0 = stale_us). */
+    int64_t mailflow_stale_us;
+    /* Test mail slower than this to arrive is a delivery_slow warning;
+     * 0 = no such warning. */
+    uint64_t delivery_warn_us;
 };
 
 /* A list of strings the diagnosis owns. */

@@ -275,8 +275,9 @@ static int diagnosis_status(const struct analysis_diagnosis *d)
 
 /* Loads one target's snapshot and runs cmd on it. Returns the exit
  * status. */
-static int analyse_one(struct store *s, const struct wire_target *t, enum analysis_cmd cmd,
-                       bool json, FILE *out)
+static int analyse_one(struct store *s, const struct wire_target *t,
+                       const struct collconf_mailflow *mf, enum analysis_cmd cmd, bool json,
+                       FILE *out)
 {
     char err[STORE_ERR_MAX + 128];
     struct report_snapshot *snap =
@@ -285,6 +286,8 @@ static int analyse_one(struct store *s, const struct wire_target *t, enum analys
         fprintf(stderr, "vantage-collector: %s\n", err);
         return 2;
     }
+    if (mf != NULL && mf->enabled)
+        report_snapshot_set_delivery_warn(snap, (uint64_t)mf->delivery_warn_ms * 1000);
     const struct analysis_input *in = report_snapshot_input(snap);
     int rc = 0;
     if (cmd == CMD_TIMELINE) {
@@ -320,7 +323,7 @@ static int analyse(const struct collconf *c, const char *target, enum analysis_c
         return 2;
     int rc = 0;
     if (t != NULL) {
-        rc = analyse_one(s, t, cmd, json, out);
+        rc = analyse_one(s, t, collconf_mailflow_of(c, t->name), cmd, json, out);
     } else {
         if (c->targets.ntargets == 0) {
             fprintf(stderr,
@@ -332,7 +335,7 @@ static int analyse(const struct collconf *c, const char *target, enum analysis_c
         for (size_t i = 0; i < c->targets.ntargets; i++) {
             if (i > 0 && !json)
                 fputc('\n', out);
-            int r = analyse_one(s, &c->targets.targets[i], cmd, json, out);
+            int r = analyse_one(s, &c->targets.targets[i], &c->mailflow[i], cmd, json, out);
             if (r > rc)
                 rc = r;
         }

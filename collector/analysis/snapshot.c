@@ -53,7 +53,10 @@ const char *analysis_cell_name(enum analysis_cell c)
 
 bool snapshot_fresh(const struct analysis_input *in, const struct analysis_state *s)
 {
-    return in->now_us - s->at_us <= in->stale_us;
+    int64_t stale = in->stale_us;
+    if (in->mailflow_stale_us > stale && delivery_is_mailflow(s->check))
+        stale = in->mailflow_stale_us;
+    return in->now_us - s->at_us <= stale;
 }
 
 bool snapshot_flapping(const struct analysis_state *s)

@@ -257,6 +257,30 @@ static void test_delivery_not_folded(void **state)
     analysis_diagnosis_clear(&s.d);
 }
 
+/* Test mail runs every few minutes: a mailflow state ten minutes old is
+ * stale for the target's 3-minute window but fresh within the mailflow
+ * window, and still counts. */
+static void test_mailflow_staleness(void **state)
+{
+    (void)state;
+    static struct snap s;
+    memset(&s, 0, sizeof(s));
+    all(&s, IMAPS, RESULT_OK, NULL);
+    all(&s, FLOW, RESULT_MAIL_NOT_DELIVERED, NULL);
+    for (size_t i = 0; i < s.n; i++)
+        if (strcmp(s.st[i].check, FLOW) == 0)
+            s.st[i].at_us = NOW - 10 * MIN;
+    run(&s);
+    assert_int_equal(s.d.nfindings, 0);
+    analysis_diagnosis_clear(&s.d);
+    s.in.mailflow_stale_us = 17 * MIN;
+    char err[128];
+    assert_int_equal(analysis_diagnose(&s.in, &s.d, err, sizeof(err)), 0);
+    assert_int_equal(s.d.nfindings, 1);
+    assert_int_equal(s.d.findings[0].layer, RESULT_LAYER_DELIVERY);
+    analysis_diagnosis_clear(&s.d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_joins_read_server),
         cmocka_unit_test(test_joins_credentials),
         cmocka_unit_test(test_delivery_not_folded),
+        cmocka_unit_test(test_mailflow_staleness),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
