@@ -13,7 +13,7 @@
 # and after each, "lab clear" heals it (held mail is released, the next
 # test mail deletes the leftovers). About a minute and a half.
 set -uo pipefail
-VANTAGE_LAB_PREFIX=${VANTAGE_LAB_PREFIX:-vtd-}
+VANTAGE_LAB_PREFIX=${VANTAGE_LAB_PREFIX:-vtm-}
 . "$(dirname "$0")/testlib.sh"
 lab_require
 
