@@ -75,7 +75,31 @@ enum analysis_verdict {
     ANALYSIS_VERDICT_LAST
 };
 
-enum analysis_status { ANALYSIS_STATUS_OK, ANALYSIS_STATUS_PROBLEM, ANALYSIS_STATUS_NO_DATA };
+/* WARNING: every finding is a warning (diagnose exits 0). */
+enum analysis_status {
+    ANALYSIS_STATUS_OK,
+    ANALYSIS_STATUS_PROBLEM,
+    ANALYSIS_STATUS_NO_DATA,
+    ANALYSIS_STATUS_WARNING
+};
+
+/* A problem is failing now; a warning comes before users notice. */
+enum analysis_severity { ANALYSIS_SEVERITY_PROBLEM, ANALYSIS_SEVERITY_WARNING };
+
+/* A certificate expiring within this many days is a warning, unless the
+ * target sets cert_warn_days. */
+#define ANALYSIS_CERT_WARN_DAYS 14
+
+/* "Slow" (a warning, error slow): a network whose median total time for
+ * checks the other networks also pass is at least ANALYSIS_SLOW_FACTOR
+ * times theirs and at least ANALYSIS_SLOW_MIN_US more, over at least
+ * ANALYSIS_SLOW_MIN_RESULTS fresh passing results on each side; a
+ * computer likewise against the other computers of its network. A factor
+ * of three stays clear of the ordinary spread of round trips between
+ * offices; 200 ms is what a person starts to notice. */
+#define ANALYSIS_SLOW_FACTOR      3
+#define ANALYSIS_SLOW_MIN_US      200000
+#define ANALYSIS_SLOW_MIN_RESULTS 3
 
 /* How compare shows one state. */
 enum analysis_cell {
@@ -109,6 +133,10 @@ struct analysis_state {
     const char *address;  /* may be NULL */
     const char *answers;  /* a dns:// check's last known answers; NULL = never any */
     uint64_t delivery_us; /* mailflow: the latest test mail's delivery time; 0 = none */
+    /* Facts of the latest result, when the caller read them (report.c). */
+    uint64_t phases_us[RESULT_PHASE_LAST]; /* 0 = the phase did not run */
+    int64_t cert_not_after;                /* unix seconds; 0 = no certificate seen */
+    const char *cert_subject;              /* may be NULL */
 };
 
 /* One detected change (store_change); agent NULL = not an agent's. */
@@ -141,6 +169,9 @@ struct analysis_input {
     /* Test mail slower than this to arrive is a delivery_slow warning;
      * 0 = no such warning. */
     uint64_t delivery_warn_us;
+    /* Certificates expiring within this many days are a warning; 0 means
+     * ANALYSIS_CERT_WARN_DAYS, negative means no such warning. */
+    int cert_warn_days;
 };
 
 /* A list of strings the diagnosis owns. */
@@ -150,6 +181,7 @@ struct analysis_list {
 };
 
 struct analysis_finding {
+    enum analysis_severity severity;
     enum analysis_verdict verdict;
     enum result_layer layer;
     enum result_error error; /* the most common among its states */
@@ -165,7 +197,7 @@ struct analysis_finding {
 struct analysis_diagnosis {
     enum analysis_status status;
     size_t agents, networks, reporting; /* vantage_points */
-    struct analysis_finding *findings;  /* most general first */
+    struct analysis_finding *findings;  /* problems, most general first, then warnings */
     size_t nfindings;
 };
 
@@ -201,5 +233,6 @@ bool analysis_state_failing(const struct analysis_input *in, const struct analys
 const char *analysis_verdict_name(enum analysis_verdict v);
 const char *analysis_status_name(enum analysis_status s);
 const char *analysis_cell_name(enum analysis_cell c);
+const char *analysis_severity_name(enum analysis_severity s);
 
 #endif

@@ -270,14 +270,13 @@ enum analysis_cmd { CMD_DIAGNOSE, CMD_COMPARE, CMD_TIMELINE, CMD_FRESH };
  * Covered by tests/integration/cli_status.sh. */
 static int diagnosis_status(const struct analysis_diagnosis *d)
 {
-    return d->status == ANALYSIS_STATUS_PROBLEM ? 1 : 0;
+    return d->status == ANALYSIS_STATUS_PROBLEM ? 1 : 0; /* a warning alone is 0 */
 }
 
 /* Loads one target's snapshot and runs cmd on it. Returns the exit
  * status. */
-static int analyse_one(struct store *s, const struct wire_target *t,
-                       const struct collconf_mailflow *mf, enum analysis_cmd cmd, bool json,
-                       FILE *out)
+static int analyse_one(const struct collconf *c, struct store *s, const struct wire_target *t,
+                       enum analysis_cmd cmd, bool json, FILE *out)
 {
     char err[STORE_ERR_MAX + 128];
     struct report_snapshot *snap =
@@ -286,9 +285,14 @@ static int analyse_one(struct store *s, const struct wire_target *t,
         fprintf(stderr, "vantage-collector: %s\n", err);
         return 2;
     }
+    /* The collector's own warning settings for the target. */
+    struct analysis_input input = *report_snapshot_input(snap);
+    unsigned days = collconf_cert_warn_days(c, t->name);
+    input.cert_warn_days = days == 0 ? -1 : (int)days;
+    const struct collconf_mailflow *mf = collconf_mailflow_of(c, t->name);
     if (mf != NULL && mf->enabled)
-        report_snapshot_set_delivery_warn(snap, (uint64_t)mf->delivery_warn_ms * 1000);
-    const struct analysis_input *in = report_snapshot_input(snap);
+        input.delivery_warn_us = (uint64_t)mf->delivery_warn_ms * 1000;
+    const struct analysis_input *in = &input;
     int rc = 0;
     if (cmd == CMD_TIMELINE) {
         rc = report_timeline(out, in, json) < 0 ? 2 : 0;
@@ -323,7 +327,7 @@ static int analyse(const struct collconf *c, const char *target, enum analysis_c
         return 2;
     int rc = 0;
     if (t != NULL) {
-        rc = analyse_one(s, t, collconf_mailflow_of(c, t->name), cmd, json, out);
+        rc = analyse_one(c, s, t, cmd, json, out);
     } else {
         if (c->targets.ntargets == 0) {
             fprintf(stderr,
@@ -335,7 +339,7 @@ static int analyse(const struct collconf *c, const char *target, enum analysis_c
         for (size_t i = 0; i < c->targets.ntargets; i++) {
             if (i > 0 && !json)
                 fputc('\n', out);
-            int r = analyse_one(s, &c->targets.targets[i], &c->mailflow[i], cmd, json, out);
+            int r = analyse_one(c, s, &c->targets.targets[i], cmd, json, out);
             if (r > rc)
                 rc = r;
         }

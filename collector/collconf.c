@@ -17,7 +17,9 @@ static const char *const collector_keys[] = {"listen",          "database", "sec
 static const char *const target_keys[] = {"domain", "interval", "timeout", "credentials",
                                           /* mailflow (load_mailflow) */
                                           "mailflow", "mailflow_interval", "mailflow_timeout",
-                                          "delivery_warn", NULL};
+                                          "delivery_warn",
+                                          /* warnings (load_warnings) */
+                                          "cert_warn_days", NULL};
 static const char *const target_lists[] = {"check", NULL};
 
 /* An ipc:// endpoint's path is resolved like a file path. */
@@ -314,6 +316,38 @@ static int load_target(const struct config *c, const struct config_section *s,
     return load_mailflow(c, s, t, mf, err, errlen);
 }
 
+/* The collector's own target keys for warnings: the diagnosis reads
+ * them, agents never see them (they are not in the wire's targets nor in
+ * its version hash). Returns 0, -1 with err, or -1 with err empty when out
+ * of memory. */
+static int load_warnings(const struct config *c, struct collconf *cc, char *err, size_t errlen)
+{
+    cc->cert_warn_days = calloc(cc->targets.ntargets ? cc->targets.ntargets : 1, sizeof(unsigned));
+    if (cc->cert_warn_days == NULL)
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < config_nsections(c); i++) {
+        const struct config_section *s = config_section_at(c, i);
+        if (strcmp(s->kind, "target") != 0)
+            continue;
+        uint64_t days;
+        if (config_get_uint(c, s, "cert_warn_days", COLLCONF_DEFAULT_CERT_WARN_DAYS, 0,
+                            COLLCONF_CERT_WARN_DAYS_MAX, &days, err, errlen) < 0)
+            return -1;
+        cc->cert_warn_days[n++] = (unsigned)days;
+    }
+    return 0;
+}
+
+unsigned collconf_cert_warn_days(const struct collconf *c, const char *name)
+{
+    for (size_t i = 0; i < c->targets.ntargets; i++)
+        if (strcmp(c->targets.targets[i].name, name) == 0)
+            return c->cert_warn_days != NULL ? c->cert_warn_days[i]
+                                             : COLLCONF_DEFAULT_CERT_WARN_DAYS;
+    return COLLCONF_DEFAULT_CERT_WARN_DAYS;
+}
+
 struct collconf *collconf_load(const char *path, char *err, size_t errlen)
 {
     struct config *c = config_load(path, err, errlen);
@@ -414,6 +448,12 @@ struct collconf *collconf_load(const char *path, char *err, size_t errlen)
             goto fail;
         }
     }
+    err[0] = '\0';
+    if (load_warnings(c, cc, err, errlen) < 0) {
+        if (err[0] == '\0')
+            goto oom;
+        goto fail;
+    }
     if (make_version(&cc->targets) < 0)
         goto oom;
     config_destroy(&c);
@@ -440,6 +480,7 @@ void collconf_destroy(struct collconf **cp)
     free(c->log_level);
     wire_config_clear(&c->targets);
     free(c->mailflow);
+    free(c->cert_warn_days);
     free(c);
     *cp = NULL;
 }

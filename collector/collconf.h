@@ -14,6 +14,9 @@
 #define COLLCONF_DEFAULT_DATABASE    "/var/lib/vantage/vantage.db"
 #define COLLCONF_DEFAULT_INTERVAL_MS 60000
 #define COLLCONF_DEFAULT_TIMEOUT_MS  10000
+/* Warnings (target keys the collector keeps; agents never see them). */
+#define COLLCONF_DEFAULT_CERT_WARN_DAYS 14
+#define COLLCONF_CERT_WARN_DAYS_MAX     3650 /* ten years: anything more is a typo */
 
 /* mailflow (docs/reference.md "Configuration"): test mail every five
  * minutes is a few hundred small messages a day, little enough for any
@@ -36,6 +39,9 @@ struct collconf {
     /* What the collector alone needs of each target's mailflow check, one
      * per targets.targets[i] (same order). */
     struct collconf_mailflow *mailflow;
+    /* Per target, in the order of targets.targets: cert_warn_days
+     * (0 = no certificate warnings). */
+    unsigned *cert_warn_days;
 };
 
 struct collconf_mailflow {
@@ -53,5 +59,10 @@ const struct wire_target *collconf_target(const struct collconf *c, const char *
 
 /* The mailflow settings of the target named name, or NULL. */
 const struct collconf_mailflow *collconf_mailflow_of(const struct collconf *c, const char *name);
+
+/* Target name's cert_warn_days: days before a certificate's expiry that
+ * diagnose warns; 0 = never. COLLCONF_DEFAULT_CERT_WARN_DAYS for an
+ * unknown target. */
+unsigned collconf_cert_warn_days(const struct collconf *c, const char *name);
 
 #endif

@@ -136,6 +136,59 @@ static int add_change(const struct store_change *c, void *arg)
     return sn->oom ? 1 : 0;
 }
 
+/* Orders states by (check, agent), as store_latest_each gives them. */
+static int cmp_state_key(const void *key, const void *elem)
+{
+    const struct result *r = key;
+    const struct analysis_state *st = elem;
+    int c = strcmp(r->check, st->check);
+    return c != 0 ? c : strcmp(r->agent, st->agent);
+}
+
+/* Copies what the latest state does not keep from the result it came
+ * from: phase times (latency evidence, the slow rule) and the
+ * certificate's expiry (warnings). Other results are skipped. */
+static int add_result_facts(const struct result *r, void *arg)
+{
+    struct report_snapshot *sn = arg;
+    if (r->check == NULL || r->agent == NULL)
+        return 0;
+    struct analysis_state *st =
+        bsearch(r, sn->states, sn->nstates, sizeof(*sn->states), cmp_state_key);
+    if (st == NULL || st->at_us != r->started_at_us)
+        return 0;
+    memcpy(st->phases_us, r->phases_us, sizeof(st->phases_us));
+    if (r->tls != NULL && r->tls->not_after > 0) {
+        st->cert_not_after = r->tls->not_after;
+        st->cert_subject = keep(sn, r->tls->subject);
+    }
+    return sn->oom ? 1 : 0;
+}
+
+/* The facts of the fresh states' latest results (add_result_facts): only
+ * the results of the staleness window are read, the newest of each key
+ * among them. */
+static int load_result_facts(struct report_snapshot *sn, struct store *s, const char *target)
+{
+    int64_t since = INT64_MAX;
+    for (size_t i = 0; i < sn->nstates; i++) {
+        const struct analysis_state *st = &sn->states[i];
+        if (sn->in.now_us - st->at_us <= sn->in.stale_us && st->at_us < since)
+            since = st->at_us;
+    }
+    /* The states must be in (check, agent) order for bsearch; the store
+     * gives them so, and analysis_keep_current keeps the order. */
+    for (size_t i = 1; i < sn->nstates; i++)
+        if (cmp_state_key(&(struct result){.check = (char *)sn->states[i].check,
+                                           .agent = (char *)sn->states[i].agent},
+                          &sn->states[i - 1]) < 0)
+            return 0; /* not sorted: go without the facts rather than guess */
+    if (since == INT64_MAX)
+        return 0;
+    struct store_result_filter f = {.target = target, .since_us = since};
+    return store_results_each(s, &f, add_result_facts, sn);
+}
+
 /* The target's checks as configured now, canonical, with those its domain
  * adds (discover_dns_checks), into sn->in.checks. Returns 0, or -1 with
  * err. */
@@ -210,6 +263,10 @@ struct report_snapshot *report_snapshot_load(struct store *s, const struct wire_
      * at once; its results stay in the store. */
     sn->nstates = analysis_keep_current(&sn->in, sn->states);
     sn->in.nstates = sn->nstates;
+    if (!for_timeline && load_result_facts(sn, s, t->name) < 0) {
+        snprintf(err, errlen, "reading the latest results of %s: %s", t->name, store_error(s));
+        goto fail;
+    }
     /* Only changes that can correlate with a current failure are read. */
     int64_t since = INT64_MAX;
     if (for_timeline) {
@@ -297,6 +354,7 @@ static const char *layer_name(enum result_layer l)
 static json_t *finding_json(const struct analysis_input *in, const struct analysis_finding *f)
 {
     json_t *o = json_object();
+    json_object_set_new(o, "severity", json_string(analysis_severity_name(f->severity)));
     json_object_set_new(o, "verdict", json_string(analysis_verdict_name(f->verdict)));
     json_object_set_new(o, "layer", str_or_null(layer_name(f->layer)));
     json_object_set_new(o, "error", str_or_null(result_error_name(f->error)));
@@ -393,16 +451,38 @@ int report_diagnose(FILE *out, const struct analysis_input *in, const struct ana
                 d->reporting, d->networks, now);
         return 0;
     case ANALYSIS_STATUS_PROBLEM:
+    case ANALYSIS_STATUS_WARNING:
         break;
     }
-    fprintf(out, "%zu problem%s found, seen from %zu of %zu agents on %zu networks (%s).\n",
-            d->nfindings, d->nfindings == 1 ? "" : "s", d->reporting, d->agents, d->networks, now);
-    for (size_t i = 0; i < d->nfindings; i++) {
+    size_t nwarn = 0;
+    for (size_t i = 0; i < d->nfindings; i++)
+        nwarn += d->findings[i].severity == ANALYSIS_SEVERITY_WARNING;
+    size_t nprob = d->nfindings - nwarn;
+    if (nprob > 0 && nwarn > 0)
+        fprintf(out, "%zu problem%s and %zu warning%s", nprob, nprob == 1 ? "" : "s", nwarn,
+                nwarn == 1 ? "" : "s");
+    else if (nprob > 0)
+        fprintf(out, "%zu problem%s found", nprob, nprob == 1 ? "" : "s");
+    else
+        fprintf(out, "%zu warning%s, no problem: every check works", nwarn, nwarn == 1 ? "" : "s");
+    fprintf(out, ", seen from %zu of %zu agents on %zu networks (%s).\n", d->reporting, d->agents,
+            d->networks, now);
+    /* Findings come problems first (analysis_diagnose): the warnings
+     * follow under their own heading, numbered apart. */
+    for (size_t i = 0, shown = 0; i < d->nfindings; i++) {
         const struct analysis_finding *f = &d->findings[i];
+        if (f->severity == ANALYSIS_SEVERITY_WARNING &&
+            (i == 0 || d->findings[i - 1].severity != ANALYSIS_SEVERITY_WARNING)) {
+            fprintf(out, "\nWarnings (working now, but act before users notice):\n");
+            shown = 0;
+        } else if (i == 0 && nwarn > 0) {
+            fprintf(out, "\nProblems:\n");
+        }
+        shown++;
         char start[40];
         clock_format_iso_us(f->started_at_us, false, start, sizeof(start));
         const char *layer = layer_name(f->layer);
-        fprintf(out, "\n%zu. %s%s%s%s — %s\n", i + 1, analysis_verdict_name(f->verdict),
+        fprintf(out, "\n%zu. %s%s%s%s — %s\n", shown, analysis_verdict_name(f->verdict),
                 layer ? " (" : "", layer ? layer : "", layer ? ")" : "", f->summary);
         fprintf(out, "   %-9s %s%s\n", "since", start, f->flapping ? " (flapping)" : "");
         print_names(out, "checks", &f->checks);

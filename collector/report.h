@@ -1,7 +1,8 @@
 /*
  * report — compare, diagnose and timeline for people and scripts: reads
- * one target's snapshot from the store (latest states and recent changes,
- * never the results history), runs analysis on it and prints the outcome
+ * one target's snapshot from the store (latest states, the facts of their
+ * latest results - phase times, certificate expiry - and recent changes,
+ * never older history), runs analysis on it and prints the outcome
  * as a short report (terminal) or JSON (docs/reference.md "Diagnosis").
  *
  * JSON shapes:

@@ -76,6 +76,13 @@ static const struct {
     {"mail_in_junk", RESULT_LAYER_DELIVERY,
      "the test message was delivered to the Junk folder: check the spam filter's rules and "
      "the sending domain's SPF/DKIM"},
+    {"tls_cert_expiring", RESULT_LAYER_TLS,
+     "the server's certificate expires soon: renew it before clients start refusing it"},
+    {"slow", RESULT_LAYER_NONE,
+     "it works, but much slower than the same checks elsewhere: users see stalls and timeouts"},
+    {"delivery_slow", RESULT_LAYER_DELIVERY,
+     "test mail arrives, but later than delivery_warn: a busy queue, a slow content filter or "
+     "greylisting delays every message"},
 };
 
 static const char *const phase_names[RESULT_PHASE_LAST] = {
@@ -174,6 +181,12 @@ int result_error_parse(const char *name, enum result_error *out)
             return 0;
         }
     return -1;
+}
+
+bool result_error_of_finding(enum result_error error)
+{
+    return error == RESULT_TLS_CERT_EXPIRING || error == RESULT_SLOW ||
+           error == RESULT_DELIVERY_SLOW;
 }
 
 enum result_layer result_error_layer(enum result_error error)

@@ -57,6 +57,12 @@ enum result_error {
     RESULT_MAIL_REJECTED,      /* MAIL, RCPT or DATA answered 4xx/5xx */
     RESULT_MAIL_NOT_DELIVERED, /* accepted, not in the mailbox within the timeout */
     RESULT_MAIL_IN_JUNK,       /* delivered to the Junk folder (RFC 6154 \Junk) */
+    /* Errors of findings, never of a probe's result: the analysis names
+     * a warning with them (result_error_of_finding); wire refuses them
+     * from agents. */
+    RESULT_TLS_CERT_EXPIRING,
+    RESULT_SLOW,
+    RESULT_DELIVERY_SLOW, /* test mail slower than delivery_warn */
     RESULT_ERROR_LAST
 };
 
@@ -158,6 +164,10 @@ int result_layer_parse(const char *name, enum result_layer *out);
 int result_error_parse(const char *name, enum result_error *out);
 
 /* The layer an error code belongs to (RESULT_OK -> RESULT_LAYER_NONE). */
+/* True for the errors only a finding carries (RESULT_TLS_CERT_EXPIRING,
+ * RESULT_SLOW, RESULT_DELIVERY_SLOW): a probe never reports them. */
+bool result_error_of_finding(enum result_error error);
+
 enum result_layer result_error_layer(enum result_error error);
 
 /* A plain-language hint for a person reading a failure; never NULL. */

@@ -403,8 +403,9 @@ static int result_from_pb(const Vantage__Result *m, struct result *r, struct wir
     r->layer = m->has_layer && (unsigned)m->layer < RESULT_LAYER_LAST ? (enum result_layer)m->layer
                                                                       : RESULT_LAYER_NONE;
     r->error = m->has_error ? (enum result_error)m->error : RESULT_OK;
-    if ((unsigned)r->error >= RESULT_ERROR_LAST) {
-        /* A newer agent's code: keep the fact that it failed. */
+    if ((unsigned)r->error >= RESULT_ERROR_LAST || result_error_of_finding(r->error)) {
+        /* A newer agent's code, or one only a finding carries: keep the
+         * fact that it failed. */
         char detail[96];
         snprintf(detail, sizeof(detail), "unknown error code %d from a newer agent", (int)m->error);
         r->error = RESULT_INTERNAL;

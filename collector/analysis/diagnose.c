@@ -11,6 +11,11 @@
 
 #include "changes.h"
 
+static int cert_warn_days(const struct analysis_input *in)
+{
+    return in->cert_warn_days == 0 ? ANALYSIS_CERT_WARN_DAYS : in->cert_warn_days;
+}
+
 /* Gives every failing row its verdict and scope (analysis.h). */
 static void assign(struct snap *s, size_t nrows)
 {
@@ -22,7 +27,13 @@ static void assign(struct snap *s, size_t nrows)
         const struct checkinfo *ck = &s->ck[r->check];
         size_t p = s->probe[r->check * nn + r->net], f = s->failn[r->check * nn + r->net];
         bool down = f == p || (p >= ANALYSIS_NEARLY_MIN && 4 * f >= 3 * p);
-        if (ck->global) {
+        if (network_degraded_row(s, r)) {
+            /* One problem, the office's link, however its checks fail. */
+            r->verdict = ANALYSIS_NETWORK;
+            r->scope = SCOPE_NETWORK;
+            r->scope_idx = r->net;
+            r->degraded = true;
+        } else if (ck->global) {
             r->verdict = ck->global_verdict;
             r->scope = SCOPE_TARGET;
             /* A server that is down is one problem whatever its ports
@@ -63,8 +74,9 @@ static int group_rows(struct ctx *c, struct snap *s, size_t nrows)
         struct group *g = NULL;
         for (size_t j = 0; j < s->ngroups; j++) {
             struct group *h = &s->groups[j];
-            if (h->verdict == r->verdict && h->scope == r->scope && h->scope_idx == r->scope_idx &&
-                h->key == r->key && (h->scope == SCOPE_TARGET || h->layer == r->layer)) {
+            if (!h->warning && h->verdict == r->verdict && h->scope == r->scope &&
+                h->scope_idx == r->scope_idx && h->key == r->key && h->degraded == r->degraded &&
+                (h->scope == SCOPE_TARGET || h->degraded || h->layer == r->layer)) {
                 g = h;
                 break;
             }
@@ -75,8 +87,12 @@ static int group_rows(struct ctx *c, struct snap *s, size_t nrows)
                 goto oom;
             s->groups = v;
             g = &s->groups[s->ngroups++];
-            *g = (struct group){r->verdict, r->layer, r->scope, r->scope_idx,
-                                r->key,     NULL,     0,        false};
+            *g = (struct group){.verdict = r->verdict,
+                                .layer = r->layer,
+                                .scope = r->scope,
+                                .scope_idx = r->scope_idx,
+                                .key = r->key,
+                                .degraded = r->degraded};
         }
         size_t *rows = realloc(g->rows, (g->nrows + 1) * sizeof(*rows));
         if (rows == NULL)
@@ -107,7 +123,10 @@ static void healthy(struct ctx *c, const struct snap *s, const bool *in_checks,
         if (!r->fresh || !in_checks[r->check])
             continue;
         seen[r->agent] = 1;
-        if (r->failing)
+        /* A warning's agents pass: they are not healthy all the same. */
+        if (f->severity == ANALYSIS_SEVERITY_WARNING
+                ? text_list_has(&f->agents, s->agents.v[r->agent])
+                : r->failing)
             bad[r->agent] = 1;
     }
     for (size_t a = 0; a < na; a++)
@@ -336,15 +355,30 @@ static void finding_build(struct ctx *c, const struct snap *s, const struct grou
     bool *in_checks = text_calloc(c, s->checks.n, sizeof(*in_checks));
     if (in_checks == NULL)
         return;
-    snapshot_dominant(s, g->rows, g->nrows, &f->layer, &f->error);
+    if (g->warning) {
+        /* Its rows pass: the warning names its own error and layer. */
+        f->severity = ANALYSIS_SEVERITY_WARNING;
+        f->error = g->key;
+    } else {
+        snapshot_dominant(s, g->rows, g->nrows, &f->layer, &f->error);
+    }
     f->started_at_us = INT64_MAX;
     for (size_t i = 0; i < g->nrows; i++) {
         const struct row *r = &s->rows[g->rows[i]];
+        const struct analysis_state *st = &c->in->states[g->rows[i]];
         in_checks[r->check] = true;
         text_list_add_unique(c, &f->agents, s->agents.v[r->agent]);
         text_list_add_unique(c, &f->networks, s->nets.v[r->net]);
-        if (r->start_us < f->started_at_us)
-            f->started_at_us = r->start_us;
+        /* A warning starts when the results show it: an expiring
+         * certificate when it entered the warning window, slowness with
+         * the results that measured it. */
+        int64_t start = r->start_us;
+        if (g->warning && g->key == RESULT_TLS_CERT_EXPIRING)
+            start = (st->cert_not_after - (int64_t)cert_warn_days(c->in) * 86400) * 1000000;
+        else if (g->warning)
+            start = st->at_us;
+        if (start < f->started_at_us)
+            f->started_at_us = start;
         f->flapping |= r->flapping;
     }
     for (size_t k = 0; k < s->checks.n; k++)
@@ -362,7 +396,11 @@ static void finding_build(struct ctx *c, const struct snap *s, const struct grou
         delivery_words(c, s, g, f, &w);
     else
         words_of[f->verdict](c, s, g, f, &w);
-    evidence(c, s, g, f);
+    /* A warning's words carry its evidence: its checks pass. */
+    if (!g->warning)
+        evidence(c, s, g, f);
+    if (f->verdict == ANALYSIS_NETWORK)
+        network_latency_evidence(c, s, f);
 }
 
 static int verdict_rank(enum analysis_verdict v)
@@ -379,6 +417,8 @@ static int verdict_rank(enum analysis_verdict v)
 static int cmp_finding(const void *pa, const void *pb)
 {
     const struct analysis_finding *a = pa, *b = pb;
+    if (a->severity != b->severity)
+        return a->severity == ANALYSIS_SEVERITY_PROBLEM ? -1 : 1;
     if (verdict_rank(a->verdict) != verdict_rank(b->verdict))
         return verdict_rank(a->verdict) - verdict_rank(b->verdict);
     if (a->started_at_us != b->started_at_us)
@@ -415,16 +455,25 @@ int analysis_diagnose(const struct analysis_input *in, struct analysis_diagnosis
         return 0;
     }
     client_config_find(in, &s);
-    if (service_find_down_hosts(&c, &s) < 0)
+    if (service_find_down_hosts(&c, &s) < 0 || network_find_degraded(&c, &s) < 0)
         goto oom;
     assign(&s, in->nstates);
     if (group_rows(&c, &s, in->nstates) < 0 || network_merge(&c, &s) < 0 ||
         credentials_fold(&c, &s) < 0 || dns_fold(&c, &s) < 0 || delivery_fold(&c, &s) < 0)
         goto oom;
-    size_t live = 0;
-    for (size_t i = 0; i < s.ngroups; i++)
+    /* Warnings come last: slowness is not reported where a problem
+     * already is. */
+    if (service_find_expiring(&c, &s) < 0 || network_find_slow(&c, &s) < 0 ||
+        device_find_slow(&c, &s) < 0)
+        goto oom;
+    size_t live = 0, problems = 0;
+    for (size_t i = 0; i < s.ngroups; i++) {
         live += !s.groups[i].merged;
-    d->status = live > 0 ? ANALYSIS_STATUS_PROBLEM : ANALYSIS_STATUS_OK;
+        problems += !s.groups[i].merged && !s.groups[i].warning;
+    }
+    d->status = problems > 0 ? ANALYSIS_STATUS_PROBLEM
+                : live > 0   ? ANALYSIS_STATUS_WARNING
+                             : ANALYSIS_STATUS_OK;
     if (live > 0) {
         d->findings = text_calloc(&c, live, sizeof(*d->findings));
         if (d->findings == NULL)

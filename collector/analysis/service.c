@@ -5,9 +5,13 @@
  */
 #include "snapshot.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "result.h"
+
+#define DAY_S 86400
 
 /* A server is down only when its failures say so: every check of it
  * fails everywhere without an answer (a port that passes, or one that
@@ -40,11 +44,114 @@ int service_find_down_hosts(struct ctx *c, struct snap *s)
     return 0;
 }
 
+static bool same_cert(const struct analysis_state *a, const struct analysis_state *b)
+{
+    return a->cert_not_after == b->cert_not_after &&
+           strcmp(a->cert_subject ? a->cert_subject : "", b->cert_subject ? b->cert_subject : "") ==
+               0;
+}
+
+/* Only what a check saw lately counts: a stale state may show a
+ * certificate renewed since. An expired one is not a warning: the check
+ * fails with tls_cert_expired, a problem. */
+int service_find_expiring(struct ctx *c, struct snap *s)
+{
+    const struct analysis_input *in = c->in;
+    int days = in->cert_warn_days == 0 ? ANALYSIS_CERT_WARN_DAYS : in->cert_warn_days;
+    if (days < 0)
+        return 0;
+    int64_t now_s = in->now_us / 1000000;
+    for (size_t i = 0; i < in->nstates; i++) {
+        const struct analysis_state *st = &in->states[i];
+        if (!s->rows[i].fresh || st->cert_not_after <= now_s ||
+            st->cert_not_after - now_s >= (int64_t)days * DAY_S)
+            continue;
+        struct group *g = NULL;
+        for (size_t j = 0; j < s->ngroups && g == NULL; j++) {
+            struct group *h = &s->groups[j];
+            if (h->warning && h->key == RESULT_TLS_CERT_EXPIRING &&
+                same_cert(&in->states[h->rows[0]], st))
+                g = h;
+        }
+        if (g == NULL) {
+            struct group proto = {.verdict = ANALYSIS_SERVICE,
+                                  .layer = RESULT_LAYER_TLS,
+                                  .scope = SCOPE_TARGET,
+                                  .scope_idx = s->ngroups,
+                                  .key = RESULT_TLS_CERT_EXPIRING,
+                                  .warning = true};
+            g = snapshot_group_new(c, s, &proto);
+        }
+        if (g == NULL || snapshot_group_add_row(c, g, i) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* "mail.example.com:993, mail.example.com:587": where a group's
+ * certificate is served. */
+static void endpoints(const struct snap *s, const struct group *g, char *buf, size_t len)
+{
+    size_t used = 0, shown = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < g->nrows && used < len; i++) {
+        size_t k = s->rows[g->rows[i]].check;
+        char ep[HOST_MAX + 8];
+        snprintf(ep, sizeof(ep), "%s:%u", s->ck[k].host, snapshot_port_of(s->checks.v[k]));
+        if (strstr(buf, ep) != NULL)
+            continue;
+        if (shown++ == NAMES_IN_LINE) {
+            snprintf(buf + used, len - used, " and more");
+            return;
+        }
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", shown > 1 ? ", " : "", ep);
+    }
+}
+
+static void expiring_words(struct ctx *c, const struct snap *s, const struct group *g,
+                           struct analysis_finding *f, const struct finding_words *w)
+{
+    const struct analysis_input *in = c->in;
+    const struct analysis_state *st = &in->states[g->rows[0]];
+    struct analysis_list *n = &f->next_steps;
+    char eps[LINE_MAX_LEN / 2], until[40];
+    endpoints(s, g, eps, sizeof(eps));
+    text_when(st->cert_not_after * 1000000, until, sizeof(until));
+    int64_t left = (st->cert_not_after - in->now_us / 1000000) / DAY_S;
+    const char *subject =
+        st->cert_subject && st->cert_subject[0] ? st->cert_subject : "(no subject)";
+    f->summary = text_fmt(c,
+                          "The certificate %s served on %s expires on %s, in %lld day%s: renew "
+                          "it before mail clients start refusing the server.",
+                          subject, eps, until, (long long)left, left == 1 ? "" : "s");
+    for (size_t i = 0; i < f->checks.n && i < CHECK_LINES; i++)
+        text_list_take(c, &f->evidence,
+                       text_fmt(c, "%s serves %s, valid until %s (%lld days left).", f->checks.v[i],
+                                subject, until, (long long)left));
+    char agents[LINE_MAX_LEN / 4];
+    text_names_line(&f->agents, agents, sizeof(agents));
+    text_list_take(
+        c, &f->evidence,
+        text_fmt(c, "Seen by %s; warning within %d days (cert_warn_days).", agents,
+                 in->cert_warn_days == 0 ? ANALYSIS_CERT_WARN_DAYS : in->cert_warn_days));
+    text_list_take(c, n,
+                   text_fmt(c,
+                            "Renew the certificate of %s (with your CA or ACME client) and "
+                            "reload every service that serves it: %s.",
+                            w->host, eps));
+    text_list_add(c, n,
+                  "Then check that each port serves the new certificate: this warning "
+                  "clears when the next checks see the new expiry date.");
+}
+
 /* The summary and next steps of a service finding. */
 void service_words(struct ctx *c, const struct snap *s, const struct group *g,
                    struct analysis_finding *f, const struct finding_words *w)
 {
-    (void)s;
+    if (g->warning) {
+        expiring_words(c, s, g, f, w);
+        return;
+    }
     struct analysis_list *n = &f->next_steps;
     f->summary = text_fmt(c,
                           "%s %sfail%s from every network (%s) since %s: the server side is "

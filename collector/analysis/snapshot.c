@@ -30,6 +30,19 @@ const char *analysis_status_name(enum analysis_status s)
         return "problem";
     case ANALYSIS_STATUS_NO_DATA:
         return "no_data";
+    case ANALYSIS_STATUS_WARNING:
+        return "warning";
+    }
+    return NULL;
+}
+
+const char *analysis_severity_name(enum analysis_severity s)
+{
+    switch (s) {
+    case ANALYSIS_SEVERITY_PROBLEM:
+        return "problem";
+    case ANALYSIS_SEVERITY_WARNING:
+        return "warning";
     }
     return NULL;
 }
@@ -221,6 +234,7 @@ void snapshot_free(struct snap *s)
     free(s->host_down);
     free(s->probe);
     free(s->failn);
+    free(s->net_degraded);
     for (size_t i = 0; i < s->ngroups; i++)
         free(s->groups[i].rows);
     free(s->groups);
@@ -494,4 +508,135 @@ int snapshot_group_absorb(struct ctx *c, struct group *a, struct group *b)
     a->nrows += b->nrows;
     b->merged = true;
     return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+uint64_t snapshot_median(uint64_t *v, size_t n)
+{
+    if (n == 0)
+        return 0;
+    qsort(v, n, sizeof(*v), cmp_u64);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+struct group *snapshot_group_new(struct ctx *c, struct snap *s, const struct group *proto)
+{
+    struct group *v = realloc(s->groups, (s->ngroups + 1) * sizeof(*v));
+    if (v == NULL) {
+        c->oom = true;
+        return NULL;
+    }
+    s->groups = v;
+    struct group *g = &s->groups[s->ngroups++];
+    *g = *proto;
+    g->rows = NULL;
+    g->nrows = 0;
+    g->merged = false;
+    return g;
+}
+
+int snapshot_group_add_row(struct ctx *c, struct group *g, size_t row)
+{
+    size_t *rows = realloc(g->rows, (g->nrows + 1) * sizeof(*rows));
+    if (rows == NULL) {
+        c->oom = true;
+        return -1;
+    }
+    g->rows = rows;
+    g->rows[g->nrows++] = row;
+    return 0;
+}
+
+enum result_layer snapshot_phase_layer(enum result_phase p)
+{
+    switch (p) {
+    case RESULT_PHASE_DNS:
+        return RESULT_LAYER_DNS;
+    case RESULT_PHASE_CONNECT:
+        return RESULT_LAYER_TCP;
+    case RESULT_PHASE_TLS:
+        return RESULT_LAYER_TLS;
+    case RESULT_PHASE_HTTP:
+        return RESULT_LAYER_HTTP;
+    case RESULT_PHASE_GREETING:
+    case RESULT_PHASE_STARTTLS:
+    case RESULT_PHASE_AUTH:
+        return RESULT_LAYER_PROTOCOL;
+    default:
+        return RESULT_LAYER_NONE;
+    }
+}
+
+int snapshot_slow(struct ctx *c, struct snap *s, const char *self, const char *base,
+                  const struct group *proto)
+{
+    const struct analysis_input *in = c->in;
+    size_t nc = s->checks.n, nrows = in->nstates;
+    char *kself = text_calloc(c, nc, 1), *kbase = text_calloc(c, nc, 1);
+    uint64_t *vs = text_calloc(c, nrows, sizeof(*vs)), *vb = text_calloc(c, nrows, sizeof(*vb));
+    size_t *rows = text_calloc(c, nrows, sizeof(*rows));
+    size_t ns = 0, nb = 0;
+    if (c->oom)
+        goto out;
+    /* Only checks both sides pass count: a check only one side runs
+     * (a discovered one, a slow kind of check) would skew the medians. */
+    for (size_t i = 0; i < nrows; i++) {
+        if (self[i])
+            kself[s->rows[i].check] = 1;
+        if (base[i])
+            kbase[s->rows[i].check] = 1;
+    }
+    for (size_t i = 0; i < nrows; i++) {
+        size_t k = s->rows[i].check;
+        if (!kself[k] || !kbase[k])
+            continue;
+        if (self[i]) {
+            rows[ns] = i;
+            vs[ns++] = in->states[i].total_us;
+        } else if (base[i]) {
+            vb[nb++] = in->states[i].total_us;
+        }
+    }
+    if (ns < ANALYSIS_SLOW_MIN_RESULTS || nb < ANALYSIS_SLOW_MIN_RESULTS)
+        goto out;
+    uint64_t ms = snapshot_median(vs, ns), mb = snapshot_median(vb, nb);
+    if (ms < (uint64_t)ANALYSIS_SLOW_FACTOR * mb || ms < mb + ANALYSIS_SLOW_MIN_US)
+        goto out;
+    /* The step that takes the time, by the slowest phase of its results. */
+    size_t count[RESULT_PHASE_LAST] = {0};
+    for (size_t j = 0; j < ns; j++)
+        if ((unsigned)in->states[rows[j]].phase < RESULT_PHASE_LAST)
+            count[in->states[rows[j]].phase]++;
+    size_t best = RESULT_PHASE_TOTAL;
+    for (size_t p = 0; p < RESULT_PHASE_LAST; p++)
+        if (p != RESULT_PHASE_TOTAL && count[p] > (best == RESULT_PHASE_TOTAL ? 0 : count[best]))
+            best = p;
+    struct group *g = snapshot_group_new(c, s, proto);
+    if (g == NULL)
+        goto out;
+    g->layer = snapshot_phase_layer((enum result_phase)best);
+    g->slow_us = ms;
+    g->base_us = mb;
+    g->slow_n = ns;
+    g->base_n = nb;
+    for (size_t j = 0; j < ns; j++)
+        if (snapshot_group_add_row(c, g, rows[j]) < 0)
+            break;
+out:
+    free(kself);
+    free(kbase);
+    free(vs);
+    free(vb);
+    free(rows);
+    return c->oom ? -1 : 0;
+}
+
+bool snapshot_passing(const struct analysis_input *in, const struct snap *s, size_t i)
+{
+    return s->rows[i].fresh && !s->rows[i].failing && in->states[i].total_us > 0;
 }

@@ -77,6 +77,7 @@ struct row {
      * failures of its server; RESULT_OK when the server is down and all
      * its failures are that one problem. */
     enum result_error key;
+    bool degraded; /* a timeout or flapping on a degraded network (network.c) */
 };
 
 struct checkinfo {
@@ -99,10 +100,16 @@ struct group {
     enum result_layer layer;
     enum scope scope;
     size_t scope_idx;
-    enum result_error key; /* of its rows (struct row) */
+    enum result_error key; /* of its rows (struct row); a warning's error */
     size_t *rows;
     size_t nrows;
-    bool merged; /* folded into another group */
+    bool merged;   /* folded into another group */
+    bool degraded; /* a degraded network's mixed timeouts (network.c) */
+    bool warning;  /* rows that pass, but warn (warnings: their own words) */
+    /* A slow warning's medians: of its rows, and of the same checks
+     * elsewhere (the other networks, or the computer's own network). */
+    uint64_t slow_us, base_us;
+    size_t slow_n, base_n;
 };
 
 struct snap {
@@ -114,6 +121,7 @@ struct snap {
     struct checkinfo *ck;
     bool *host_down;       /* [host_rep]: nothing answers on any of its ports */
     size_t *probe, *failn; /* [check * nnets + net] */
+    bool *net_degraded;    /* per network (network_find_degraded) */
     struct group *groups;
     size_t ngroups;
 };
@@ -160,6 +168,27 @@ int64_t snapshot_group_start(const struct snap *s, const struct group *g);
 /* Appends b's rows to a and marks b merged. Returns 0, or -1 with c->oom. */
 int snapshot_group_absorb(struct ctx *c, struct group *a, struct group *b);
 
+/* Adds a group like proto (without its rows) to s; the pointer is valid
+ * until the next group is added. NULL with c->oom. */
+struct group *snapshot_group_new(struct ctx *c, struct snap *s, const struct group *proto);
+/* Appends row to g. Returns 0, or -1 with c->oom. */
+int snapshot_group_add_row(struct ctx *c, struct group *g, size_t row);
+
+/* The median of v (sorted in place); 0 when n is 0. */
+uint64_t snapshot_median(uint64_t *v, size_t n);
+/* The layer a phase belongs to (a slow connect is tcp, a slow login
+ * protocol). */
+enum result_layer snapshot_phase_layer(enum result_phase p);
+
+/* The slow rule (analysis.h, ANALYSIS_SLOW_*): compares the total times
+ * of the rows marked in self (one per input state) with those in base,
+ * over the checks both have, and adds a warning group like proto with
+ * the self rows when they are slow. Returns 0, or -1 with c->oom. */
+int snapshot_slow(struct ctx *c, struct snap *s, const char *self, const char *base,
+                  const struct group *proto);
+/* Whether row i is fresh, passes and has a time: a sample for the rule. */
+bool snapshot_passing(const struct analysis_input *in, const struct snap *s, size_t i);
+
 bool snapshot_is_dns_check(const char *check);
 /* The port a check connects to, for advice ("port 993"); 0 = none. */
 unsigned snapshot_port_of(const char *check);
@@ -196,6 +225,9 @@ void text_finding_words(const struct snap *s, const struct group *g,
 /* service.c: marks the servers that are down (nothing answers on any of
  * their ports), whose failures then form one finding. */
 int service_find_down_hosts(struct ctx *c, struct snap *s);
+/* service.c: warning groups for certificates that expire within the
+ * target's cert_warn_days, one per certificate. */
+int service_find_expiring(struct ctx *c, struct snap *s);
 void service_words(struct ctx *c, const struct snap *s, const struct group *g,
                    struct analysis_finding *f, const struct finding_words *w);
 
@@ -216,12 +248,26 @@ int dns_fold(struct ctx *c, struct snap *s);
 void dns_words(struct ctx *c, const struct snap *s, const struct group *g,
                struct analysis_finding *f, const struct finding_words *w);
 
+/* network.c: a network whose link degrades (its computers time out at
+ * different steps, or pass and fail by turns) is one finding, marked in
+ * s->net_degraded before rows are assigned (network_degraded_row). */
+int network_find_degraded(struct ctx *c, struct snap *s);
+/* Whether row r is one of its degraded network's symptoms. */
+bool network_degraded_row(const struct snap *s, const struct row *r);
 /* network.c: offices failing the same checks the same way are one finding. */
 int network_merge(struct ctx *c, struct snap *s);
+/* network.c: warning groups for networks much slower than the others
+ * (ANALYSIS_SLOW_*), after the problems are grouped. */
+int network_find_slow(struct ctx *c, struct snap *s);
+/* network.c: evidence lines with the median phase times of f's checks on
+ * each network, f's own networks first. */
+void network_latency_evidence(struct ctx *c, const struct snap *s, struct analysis_finding *f);
 void network_words(struct ctx *c, const struct snap *s, const struct group *g,
                    struct analysis_finding *f, const struct finding_words *w);
 
-/* device.c */
+/* device.c: warning groups for computers much slower than the others of
+ * their network (ANALYSIS_SLOW_*). */
+int device_find_slow(struct ctx *c, struct snap *s);
 void device_words(struct ctx *c, const struct snap *s, const struct group *g,
                   struct analysis_finding *f, const struct finding_words *w);
 

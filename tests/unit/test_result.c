@@ -47,6 +47,9 @@ static const char *const error_names[] = {
     "mail_rejected",
     "mail_not_delivered",
     "mail_in_junk",
+    "tls_cert_expiring",
+    "slow",
+    "delivery_slow",
 };
 static const char *const phase_names[] = {"dns",      "connect",  "tls",  "greeting",
                                           "starttls", "auth",     "http", "total",
@@ -99,7 +102,8 @@ static void test_error_names(void **state)
             want = RESULT_LAYER_AUTH;
         else if (strncmp(error_names[i], "http_", 5) == 0)
             want = RESULT_LAYER_HTTP;
-        else if (strncmp(error_names[i], "mail_", 5) == 0)
+        else if (strncmp(error_names[i], "mail_", 5) == 0 ||
+                 strncmp(error_names[i], "delivery_", 9) == 0)
             want = RESULT_LAYER_DELIVERY;
         assert_int_equal(result_error_layer(e), want);
     }
