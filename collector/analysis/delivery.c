@@ -11,6 +11,11 @@
  * mail fails only because the server it is sent or read through fails
  * (IMAPS down, submission refused, the login refused), the mailflow check
  * joins that server's finding: one problem is one finding.
+ *
+ * Warnings, whose checks pass: test mail filed into Junk (mail_in_junk:
+ * delivered, but a filter takes it for spam, and real mail with it) and
+ * test mail slower to arrive than the target's delivery_warn
+ * (delivery_slow), both service findings of layer delivery.
  * @unittest: tests/unit/test_delivery.c
  */
 #include "snapshot.h"
@@ -63,6 +68,43 @@ int delivery_fold(struct ctx *c, struct snap *s)
             continue;
         struct group *h = path_group(s, g, s->rows[g->rows[0]].agent);
         if (h != NULL && snapshot_group_absorb(c, h, g) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The warning group of s with key, or a new one. NULL with c->oom. */
+static struct group *warning_group(struct ctx *c, struct snap *s, enum result_error key)
+{
+    for (size_t j = 0; j < s->ngroups; j++)
+        if (s->groups[j].warning && s->groups[j].key == key && !s->groups[j].merged)
+            return &s->groups[j];
+    struct group proto = {.verdict = ANALYSIS_SERVICE,
+                          .layer = RESULT_LAYER_DELIVERY,
+                          .scope = SCOPE_TARGET,
+                          .scope_idx = s->ngroups,
+                          .key = key,
+                          .warning = true};
+    return snapshot_group_new(c, s, &proto);
+}
+
+int delivery_find_warnings(struct ctx *c, struct snap *s)
+{
+    const struct analysis_input *in = c->in;
+    for (size_t i = 0; i < in->nstates; i++) {
+        const struct row *r = &s->rows[i];
+        const struct analysis_state *st = &in->states[i];
+        if (!r->fresh || r->failing || !delivery_is_mailflow(st->check))
+            continue;
+        enum result_error key;
+        if (r->junk)
+            key = RESULT_MAIL_IN_JUNK;
+        else if (st->ok && in->delivery_warn_us > 0 && st->delivery_us > in->delivery_warn_us)
+            key = RESULT_DELIVERY_SLOW;
+        else
+            continue;
+        struct group *g = warning_group(c, s, key);
+        if (g == NULL || snapshot_group_add_row(c, g, i) < 0)
             return -1;
     }
     return 0;
@@ -139,6 +181,73 @@ static void refused_command(const char *detail, char *buf, size_t len)
     snprintf(buf, len, "%.*s", (int)(by - detail), detail);
 }
 
+/* Words and evidence of the two warnings: their checks pass, so the
+ * evidence is theirs to give (each agent's delay, or where it landed). */
+static void warning_words(struct ctx *c, const struct snap *s, const struct group *g,
+                          struct analysis_finding *f, const struct finding_words *w,
+                          const char *server)
+{
+    const struct analysis_input *in = c->in;
+    struct analysis_list *n = &f->next_steps;
+    uint64_t worst = 0, delays[NAMES_IN_LINE * 4];
+    size_t nd = 0;
+    for (size_t i = 0; i < g->nrows; i++) {
+        const struct analysis_state *st = &in->states[g->rows[i]];
+        const char *agent = s->agents.v[s->rows[g->rows[i]].agent];
+        if (f->error == RESULT_DELIVERY_SLOW) {
+            if (st->delivery_us > worst)
+                worst = st->delivery_us;
+            if (nd < sizeof(delays) / sizeof(delays[0]))
+                delays[nd++] = st->delivery_us;
+            if (i < NAMES_IN_LINE)
+                text_list_take(c, &f->evidence,
+                               text_fmt(c, "%s: test mail took %.1f s to arrive.", agent,
+                                        (double)st->delivery_us / 1e6));
+        } else if (i < NAMES_IN_LINE && st->detail != NULL) {
+            text_list_take(c, &f->evidence, text_fmt(c, "%s saw: %s", agent, st->detail));
+        }
+    }
+    if (g->nrows > NAMES_IN_LINE)
+        text_list_take(c, &f->evidence,
+                       text_fmt(c, "... and %zu more agents.", g->nrows - NAMES_IN_LINE));
+    if (f->error == RESULT_DELIVERY_SLOW) {
+        uint64_t median = snapshot_median(delays, nd);
+        f->summary = text_fmt(c,
+                              "Mail reaches the mailbox late: test mail took %.1f s to arrive "
+                              "(the slowest %.1f s), more than delivery_warn (%.0f s), as seen "
+                              "by %s since %s.",
+                              (double)median / 1e6, (double)worst / 1e6,
+                              (double)in->delivery_warn_us / 1e6, w->agents, w->start);
+        text_list_take(c, n,
+                       text_fmt(c,
+                                "Look at the mail queue on %s ('postqueue -p' or 'mailq'): "
+                                "deferred mail and its reason show a slow or failing delivery "
+                                "agent (LMTP, local delivery).",
+                                server));
+        text_list_add(c, n,
+                      "Check what every message passes through before the mailbox: content "
+                      "and virus filters, greylisting, a relay between the MX and the mailbox "
+                      "server; their logs show which step waits.");
+        text_list_add(c, n,
+                      "If the delay is expected (a slow filter by design), raise delivery_warn "
+                      "for the target in collector.conf.");
+    } else {
+        f->summary = text_fmt(c,
+                              "Mail is delivered into Junk: test mail to the mailbox lands in "
+                              "its Junk folder (seen by %s since %s), so real mail may too.",
+                              w->agents, w->start);
+        text_list_add(c, n,
+                      "Check the spam filter and the mailbox's filter rules (sieve scripts, "
+                      "server-side rules) for what files the test message as spam; the test "
+                      "message carries an X-Vantage-Probe header.");
+        text_list_add(c, n,
+                      "Check the sending domain's SPF, DKIM and DMARC records and the "
+                      "server's spam score of the message: mail failing them is often filed "
+                      "as spam.");
+        text_list_add(c, n, "Ask users to look in their Junk folder for missing mail meanwhile.");
+    }
+}
+
 void delivery_words(struct ctx *c, const struct snap *s, const struct group *g,
                     struct analysis_finding *f, const struct finding_words *w)
 {
@@ -156,6 +265,10 @@ void delivery_words(struct ctx *c, const struct snap *s, const struct group *g,
     char working[LINE_MAX_LEN / 2];
     still_working(s, working, sizeof(working));
 
+    if (g->warning) {
+        warning_words(c, s, g, f, w, server);
+        return;
+    }
     if (f->error == RESULT_MAIL_REJECTED) {
         const char *said = example != NULL ? server_said(example->detail) : NULL;
         char cmd[64];

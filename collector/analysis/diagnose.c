@@ -463,8 +463,8 @@ int analysis_diagnose(const struct analysis_input *in, struct analysis_diagnosis
         goto oom;
     /* Warnings come last: slowness is not reported where a problem
      * already is. */
-    if (service_find_expiring(&c, &s) < 0 || network_find_slow(&c, &s) < 0 ||
-        device_find_slow(&c, &s) < 0)
+    if (service_find_expiring(&c, &s) < 0 || delivery_find_warnings(&c, &s) < 0 ||
+        network_find_slow(&c, &s) < 0 || device_find_slow(&c, &s) < 0)
         goto oom;
     size_t live = 0, problems = 0;
     for (size_t i = 0; i < s.ngroups; i++) {

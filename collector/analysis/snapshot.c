@@ -290,6 +290,13 @@ int snapshot_build(struct ctx *c, struct snap *s)
         if ((unsigned)r->layer >= RESULT_LAYER_LAST)
             r->layer = RESULT_LAYER_NONE;
         r->start_us = st->episode_us != 0 ? st->episode_us : st->since_us;
+        /* Test mail filed into Junk was delivered: a warning of its own
+         * (delivery_find_warnings), never a problem, also while it
+         * alternates with INBOX. */
+        if (r->failing && r->error == RESULT_MAIL_IN_JUNK) {
+            r->failing = false;
+            r->junk = !st->ok;
+        }
         /* A record never published was "failing" all along: its streak
          * does not date a new problem (e.g. AAAA NODATA, then SERVFAIL
          * when the zone goes down). */
@@ -638,5 +645,8 @@ out:
 
 bool snapshot_passing(const struct analysis_input *in, const struct snap *s, size_t i)
 {
-    return s->rows[i].fresh && !s->rows[i].failing && in->states[i].total_us > 0;
+    /* Test mail's time is the server's delivery, not the network's: it
+     * has its own warning (delivery_slow). */
+    return s->rows[i].fresh && !s->rows[i].failing && in->states[i].total_us > 0 &&
+           !delivery_is_mailflow(in->states[i].check);
 }

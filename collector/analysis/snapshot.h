@@ -66,6 +66,7 @@ enum scope { SCOPE_TARGET, SCOPE_NETWORK, SCOPE_AGENT };
 struct row {
     size_t agent, net, check;
     bool fresh, failing, flapping;
+    bool junk; /* test mail delivered to Junk: a warning, not a failure (delivery.c) */
     enum result_layer layer; /* of the failure */
     enum result_error error;
     int64_t start_us;
@@ -275,6 +276,9 @@ void device_words(struct ctx *c, const struct snap *s, const struct group *g,
  * through fails joins that server's finding. */
 bool delivery_is_mailflow(const char *check);
 int delivery_fold(struct ctx *c, struct snap *s);
+/* delivery.c: warning groups for test mail in Junk (mail_in_junk) and
+ * test mail slower than delivery_warn (delivery_slow). */
+int delivery_find_warnings(struct ctx *c, struct snap *s);
 /* The words of a service finding of layer delivery: not delivered (the
  * queue, the quota, the delivery agent) or refused (the server's text). */
 void delivery_words(struct ctx *c, const struct snap *s, const struct group *g,

@@ -281,6 +281,84 @@ static void test_mailflow_staleness(void **state)
     analysis_diagnosis_clear(&s.d);
 }
 
+/* Test mail in Junk from every agent: one warning (status warning), a
+ * service finding of layer delivery, never a problem. */
+static void test_junk_is_warning(void **state)
+{
+    (void)state;
+    static struct snap s;
+    memset(&s, 0, sizeof(s));
+    all(&s, IMAPS, RESULT_OK, NULL);
+    all(&s, FLOW, RESULT_MAIL_IN_JUNK,
+        "the test message was delivered to the Junk folder \"Junk\" of probe@example.com");
+    run(&s);
+    assert_int_equal(s.d.status, ANALYSIS_STATUS_WARNING);
+    assert_int_equal(s.d.nfindings, 1);
+    const struct analysis_finding *f = &s.d.findings[0];
+    assert_int_equal(f->severity, ANALYSIS_SEVERITY_WARNING);
+    assert_int_equal(f->verdict, ANALYSIS_SERVICE);
+    assert_int_equal(f->layer, RESULT_LAYER_DELIVERY);
+    assert_int_equal(f->error, RESULT_MAIL_IN_JUNK);
+    assert_int_equal(f->agents.n, 5);
+    contains(f->summary, "delivered into Junk");
+    assert_true(list_has_text(&f->evidence, "delivered to the Junk folder"));
+    assert_true(list_has_text(&f->next_steps, "SPF"));
+    analysis_diagnosis_clear(&s.d);
+}
+
+/* Slower than delivery_warn: a delivery_slow warning naming the agents
+ * that saw it and the delay; at or under it, nothing. */
+static void test_delivery_slow(void **state)
+{
+    (void)state;
+    static struct snap s;
+    memset(&s, 0, sizeof(s));
+    all(&s, IMAPS, RESULT_OK, NULL);
+    all(&s, FLOW, RESULT_OK, NULL);
+    for (size_t i = 0; i < s.n; i++)
+        if (strcmp(s.st[i].check, FLOW) == 0)
+            s.st[i].delivery_us = strcmp(s.st[i].agent, "br1") == 0 ? 95000000 : 3000000;
+    run(&s);
+    assert_int_equal(s.d.status, ANALYSIS_STATUS_OK); /* no delivery_warn: no warning */
+    analysis_diagnosis_clear(&s.d);
+    s.in.delivery_warn_us = 60000000;
+    char err[128];
+    assert_int_equal(analysis_diagnose(&s.in, &s.d, err, sizeof(err)), 0);
+    assert_int_equal(s.d.status, ANALYSIS_STATUS_WARNING);
+    assert_int_equal(s.d.nfindings, 1);
+    const struct analysis_finding *f = &s.d.findings[0];
+    assert_int_equal(f->severity, ANALYSIS_SEVERITY_WARNING);
+    assert_int_equal(f->verdict, ANALYSIS_SERVICE);
+    assert_int_equal(f->layer, RESULT_LAYER_DELIVERY);
+    assert_int_equal(f->error, RESULT_DELIVERY_SLOW);
+    assert_int_equal(f->agents.n, 1);
+    assert_string_equal(f->agents.v[0], "br1");
+    contains(f->summary, "took 95.0 s to arrive");
+    contains(f->summary, "delivery_warn (60 s)");
+    assert_true(list_has_text(&f->evidence, "br1: test mail took 95.0 s"));
+    analysis_diagnosis_clear(&s.d);
+}
+
+/* A problem and a warning at once: status problem, the problem first. */
+static void test_problem_and_junk(void **state)
+{
+    (void)state;
+    static struct snap s;
+    memset(&s, 0, sizeof(s));
+    all(&s, SUBM, RESULT_OK, NULL);
+    for (size_t a = 0; a < 5; a++)
+        add(&s, a, IMAPS, a == 2 ? RESULT_TCP_TIMEOUT : RESULT_OK, NULL);
+    for (size_t a = 0; a < 5; a++)
+        add(&s, a, FLOW, a == 2 ? RESULT_OK : RESULT_MAIL_IN_JUNK, NULL);
+    run(&s);
+    assert_int_equal(s.d.status, ANALYSIS_STATUS_PROBLEM);
+    assert_int_equal(s.d.nfindings, 2);
+    assert_int_equal(s.d.findings[0].severity, ANALYSIS_SEVERITY_PROBLEM);
+    assert_int_equal(s.d.findings[0].verdict, ANALYSIS_DEVICE);
+    assert_int_equal(s.d.findings[1].error, RESULT_MAIL_IN_JUNK);
+    analysis_diagnosis_clear(&s.d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -292,6 +370,9 @@ int main(void)
         cmocka_unit_test(test_joins_credentials),
         cmocka_unit_test(test_delivery_not_folded),
         cmocka_unit_test(test_mailflow_staleness),
+        cmocka_unit_test(test_junk_is_warning),
+        cmocka_unit_test(test_delivery_slow),
+        cmocka_unit_test(test_problem_and_junk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
