@@ -18,7 +18,8 @@ lab_require() {
     [ "$(id -u)" -eq 0 ] || skip "the lab needs root (network namespaces); CI runs it as root"
     ip netns list >/dev/null 2>&1 || skip "'ip netns' does not work here"
     local tool
-    for tool in nft nsd unbound dovecot nginx openssl dig curl /usr/lib/postfix/sbin/master; do
+    for tool in nft nsd unbound dovecot nginx openssl dig curl /usr/lib/postfix/sbin/master \
+        /usr/lib/dovecot/lmtp; do
         command -v "$tool" >/dev/null 2>&1 ||
             skip "$tool is missing (scripts/install-deps installs the lab's packages)"
     done
