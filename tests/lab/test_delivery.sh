@@ -80,6 +80,13 @@ else
     fail "diagnose (exit $rc) does not say so:"
     echo "$out" | sed 's/^/    /'
 fi
+# The agents gave up after the pushed mailflow_timeout (8 s), not the
+# check kind's default (120 s) nor the target's timeout (5 s).
+if grep -q "after 8 s" <<<"$out"; then
+    pass "the agents waited the pushed mailflow_timeout (8 s)"
+else
+    fail "no agent's detail says it waited 8 s (the pushed mailflow_timeout)"
+fi
 diag_heal "hold"
 
 diag_fault delivery reject
