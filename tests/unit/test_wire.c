@@ -104,6 +104,61 @@ static void test_result_round_trip(void **state)
     result_clear(&r);
 }
 
+/* A mailflow result: the delivery facts, the new error codes and phases
+ * survive the wire, decoded on the heap and in an arena; a time outside
+ * years 1..9999 is refused. */
+static void test_delivery_round_trip(void **state)
+{
+    (void)state;
+    struct result r, back;
+    uint8_t *buf;
+    size_t len;
+    char err[256];
+
+    result_init(&r);
+    assert_int_equal(result_set_str(&r.check, "mailflow://probe@example.com"), 0);
+    r.started_at_us = 1796032800123000LL;
+    result_fail(&r, RESULT_MAIL_IN_JUNK, "in Junk");
+    r.phases_us[RESULT_PHASE_SUBMIT] = 11;
+    r.phases_us[RESULT_PHASE_DELIVERY] = 22;
+    r.phases_us[RESULT_PHASE_FETCH] = 33;
+    struct result_delivery *d = result_delivery_new(&r);
+    assert_int_equal(result_set_str(&d->message_id, "<n.1@vantage>"), 0);
+    assert_int_equal(result_set_str(&d->folder, "Junk"), 0);
+    d->submitted_at_us = 1796032800200000LL;
+    d->arrived_at_us = 1796032804400000LL;
+    d->delivery_us = 4200000;
+    assert_int_equal(wire_result_encode(&r, &buf, &len), 0);
+    for (int arena = 0; arena < 2; arena++) {
+        struct wire_arena *a = arena ? wire_arena_create() : NULL;
+        int rc = arena ? wire_result_decode_in(a, buf, len, &back, err, sizeof(err))
+                       : wire_result_decode(buf, len, &back, err, sizeof(err));
+        assert_int_equal(rc, 0);
+        assert_int_equal(back.error, RESULT_MAIL_IN_JUNK);
+        assert_int_equal(back.layer, RESULT_LAYER_DELIVERY);
+        assert_int_equal(back.phases_us[RESULT_PHASE_SUBMIT], 11);
+        assert_int_equal(back.phases_us[RESULT_PHASE_DELIVERY], 22);
+        assert_int_equal(back.phases_us[RESULT_PHASE_FETCH], 33);
+        assert_non_null(back.delivery);
+        assert_string_equal(back.delivery->message_id, "<n.1@vantage>");
+        assert_string_equal(back.delivery->folder, "Junk");
+        assert_int_equal(back.delivery->submitted_at_us, 1796032800200000LL);
+        assert_int_equal(back.delivery->arrived_at_us, 1796032804400000LL);
+        assert_int_equal(back.delivery->delivery_us, 4200000);
+        if (arena)
+            wire_arena_destroy(&a);
+        else
+            result_clear(&back);
+    }
+    free(buf);
+    d->arrived_at_us = 253402300800LL * 1000000; /* year 10000 */
+    assert_int_equal(wire_result_encode(&r, &buf, &len), 0);
+    assert_int_equal(wire_result_decode(buf, len, &back, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "delivery time out of range"));
+    free(buf);
+    result_clear(&r);
+}
+
 static void test_result_refusals(void **state)
 {
     (void)state;
@@ -309,9 +364,9 @@ static void test_message_refusals(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_result_round_trip),  cmocka_unit_test(test_result_refusals),
-        cmocka_unit_test(test_unknown_error_code), cmocka_unit_test(test_messages),
-        cmocka_unit_test(test_message_refusals),
+        cmocka_unit_test(test_result_round_trip), cmocka_unit_test(test_delivery_round_trip),
+        cmocka_unit_test(test_result_refusals),   cmocka_unit_test(test_unknown_error_code),
+        cmocka_unit_test(test_messages),          cmocka_unit_test(test_message_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
