@@ -23,7 +23,17 @@
  *   ... only one network probes it                   -> inconclusive;
  *   some networks down, others not: a down network with two agents or
  *   more -> network; a down network of one agent     -> inconclusive;
- *   an agent failing where others of its network pass -> device.
+ *   an agent failing where others of its network pass -> device;
+ *   before all these: a degraded network (two of its agents or more, and
+ *   half or more, time out - dns, tcp, protocol - or flap on checks that
+ *   work elsewhere, not every agent the same way) -> one network finding
+ *   for all those failures (collector/analysis/network.c).
+ *
+ * Warnings (severity warning; status warning when every finding is one):
+ * a certificate a fresh state saw expiring within cert_warn_days ->
+ * service, layer tls, tls_cert_expiring, one per certificate; a network
+ * or a computer slower than the others by the ANALYSIS_SLOW_* rule ->
+ * network or device, error slow. Problems come first, then warnings.
  *
  * Failing (check, agent) pairs with the same verdict, layer and scope (the
  * whole target, a network, an agent) form one finding; network findings
@@ -91,10 +101,14 @@ enum analysis_severity { ANALYSIS_SEVERITY_PROBLEM, ANALYSIS_SEVERITY_WARNING };
 #define ANALYSIS_CERT_WARN_DAYS 14
 
 /* "Slow" (a warning, error slow): a network whose median total time for
- * checks the other networks also pass is at least ANALYSIS_SLOW_FACTOR
+ * server checks (DNS lookups, mostly answered from the office resolver's
+ * cache, are left out) the other networks also pass is at least ANALYSIS_SLOW_FACTOR
  * times theirs and at least ANALYSIS_SLOW_MIN_US more, over at least
- * ANALYSIS_SLOW_MIN_RESULTS fresh passing results on each side; a
- * computer likewise against the other computers of its network. A factor
+ * ANALYSIS_SLOW_MIN_RESULTS fresh passing results on each side, and so
+ * is each of its computers' own median (else one slow computer would make
+ * its network look slow); a computer likewise against the other computers
+ * of its network. Only networks without a network problem finding
+ * of their own are compared, and degraded networks are left out. A factor
  * of three stays clear of the ordinary spread of round trips between
  * offices; 200 ms is what a person starts to notice. */
 #define ANALYSIS_SLOW_FACTOR      3

@@ -407,7 +407,12 @@ static int result_from_pb(const Vantage__Result *m, struct result *r, struct wir
         /* A newer agent's code, or one only a finding carries: keep the
          * fact that it failed. */
         char detail[96];
-        snprintf(detail, sizeof(detail), "unknown error code %d from a newer agent", (int)m->error);
+        if (result_error_of_finding(r->error))
+            snprintf(detail, sizeof(detail), "error code %d (%s) names a finding, not a result",
+                     (int)m->error, result_error_name(r->error));
+        else
+            snprintf(detail, sizeof(detail), "unknown error code %d from a newer agent",
+                     (int)m->error);
         r->error = RESULT_INTERNAL;
         if (a != NULL) {
             size_t len = strlen(detail) + 1;

@@ -26,7 +26,7 @@ int device_find_slow(struct ctx *c, struct snap *s)
                               .scope_idx = a,
                               .key = RESULT_SLOW,
                               .warning = true};
-        if (snapshot_slow(c, s, self, base, &proto) < 0)
+        if (snapshot_slow(c, s, self, base, false, &proto) < 0)
             break;
     }
     free(self);

@@ -9,17 +9,21 @@
 #include <string.h>
 
 /* What a degraded link does to the checks over it: they time out at
- * whichever step the lost or late packets hit, or pass and fail by
- * turns. */
+ * whichever step the lost or late packets hit (the office's resolver
+ * gives up on its upstream: servfail), or pass and fail by turns. */
 static bool degraded_sign(const struct row *r)
 {
-    return r->flapping || r->error == RESULT_DNS_TIMEOUT || r->error == RESULT_TCP_TIMEOUT ||
-           r->error == RESULT_PROTO_TIMEOUT;
+    return r->flapping || r->error == RESULT_DNS_TIMEOUT || r->error == RESULT_DNS_SERVFAIL ||
+           r->error == RESULT_TCP_TIMEOUT || r->error == RESULT_PROTO_TIMEOUT;
 }
 
+/* Once the link is found degraded (by its signs), every failure there of
+ * a check that works elsewhere is the link's: lost packets also break
+ * TLS handshakes (tls_handshake_failed) and cut connections, and a
+ * person sees one problem, that office's connection (issue 9). */
 bool network_degraded_row(const struct snap *s, const struct row *r)
 {
-    return s->net_degraded[r->net] && r->failing && !s->ck[r->check].global && degraded_sign(r);
+    return s->net_degraded[r->net] && r->failing && !s->ck[r->check].global;
 }
 
 /* A network is degraded when at least two of its computers, and at least
@@ -27,13 +31,17 @@ bool network_degraded_row(const struct snap *s, const struct row *r)
  * do not fail everywhere, another network has no such sign, and the
  * signs are not only clean failures the ordinary rule already calls
  * network problems (every computer failing a check the same way): some
- * check there times out for some of its computers only, or flaps. */
+ * check there fails for some of its computers only, or fails differently
+ * on different computers (a DNS timeout on one, a TCP timeout on
+ * another), or flaps. */
 int network_find_degraded(struct ctx *c, struct snap *s)
 {
     size_t nn = s->nets.n, na = s->agents.n, nrows = c->in->nstates;
     s->net_degraded = text_calloc(c, nn, sizeof(*s->net_degraded));
     char *sign = text_calloc(c, na, 1), *member = text_calloc(c, na, 1);
     char *partial = text_calloc(c, nn, 1);
+    /* Per (check, network): the first symptom seen, + 1 (0 = none yet). */
+    int *first = text_calloc(c, s->checks.n * nn, sizeof(*first));
     size_t *nsign = text_calloc(c, nn, sizeof(*nsign)), *nmem = text_calloc(c, nn, sizeof(*nmem));
     if (c->oom)
         goto out;
@@ -47,8 +55,12 @@ int network_find_degraded(struct ctx *c, struct snap *s)
         sign[r->agent] = 1;
         size_t p = s->probe[r->check * nn + r->net], f = s->failn[r->check * nn + r->net];
         bool down = f == p || (p >= ANALYSIS_NEARLY_MIN && 4 * f >= 3 * p);
-        if (!down || p < 2 || r->flapping)
+        int symptom = r->flapping ? RESULT_ERROR_LAST + 1 : (int)r->error + 1;
+        int *seen = &first[r->check * nn + r->net];
+        if (!down || p < 2 || r->flapping || (*seen != 0 && *seen != symptom))
             partial[r->net] = 1;
+        if (*seen == 0)
+            *seen = symptom;
     }
     for (size_t a = 0; a < na; a++) {
         nmem[s->agent_net[a]] += member[a] != 0;
@@ -64,6 +76,7 @@ out:
     free(sign);
     free(member);
     free(partial);
+    free(first);
     free(nsign);
     free(nmem);
     return c->oom ? -1 : 0;
@@ -139,7 +152,7 @@ int network_find_slow(struct ctx *c, struct snap *s)
                               .scope_idx = m,
                               .key = RESULT_SLOW,
                               .warning = true};
-        if (snapshot_slow(c, s, self, base, &proto) < 0)
+        if (snapshot_slow(c, s, self, base, true, &proto) < 0)
             break;
     }
     free(self);
@@ -260,11 +273,23 @@ static void degraded_words(struct ctx *c, const struct snap *s, const struct gro
     char mix[LINE_MAX_LEN / 2], ok_nets[LINE_MAX_LEN / 4];
     symptoms_line(s, g, mix, sizeof(mix));
     text_names_line(&f->healthy_networks, ok_nets, sizeof(ok_nets));
+    /* Say "at different steps" only when they differ, "by turns" only
+     * when something flaps. */
+    bool differ = false, flaps = false;
+    for (size_t i = 0; i < g->nrows; i++) {
+        const struct row *r = &s->rows[g->rows[i]], *r0 = &s->rows[g->rows[0]];
+        flaps |= r->flapping;
+        differ |= r->error != r0->error;
+    }
+    const char *how = differ && flaps ? ", at different steps or by turns,"
+                      : differ        ? ", at different steps,"
+                      : flaps         ? ", by turns,"
+                                      : "";
     f->summary = text_fmt(c,
-                          "The connection of %s is degraded since %s: its computers (%zu of "
-                          "%zu) fail intermittently and at different steps (%s) while other "
-                          "networks work: look at that network's link (latency, packet loss).",
-                          w->nets, w->start, f->agents.n, agents_probing(c, s, f), mix);
+                          "The connection of %s is degraded since %s: %zu of %zu computers there "
+                          "fail%s checks that work from other networks (%s): look at that "
+                          "network's link (latency, packet loss).",
+                          w->nets, w->start, f->agents.n, agents_probing(c, s, f), how, mix);
     text_list_take(c, n,
                    text_fmt(c, "Mailbox and webmail work from %s: the server is fine.",
                             f->healthy_networks.n ? ok_nets : "other networks"));

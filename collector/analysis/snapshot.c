@@ -579,8 +579,15 @@ enum result_layer snapshot_phase_layer(enum result_phase p)
     }
 }
 
+/* The slow rule on two medians (analysis.h). */
+static bool slow_vs(uint64_t self_us, uint64_t base_us)
+{
+    return self_us >= (uint64_t)ANALYSIS_SLOW_FACTOR * base_us &&
+           self_us >= base_us + ANALYSIS_SLOW_MIN_US;
+}
+
 int snapshot_slow(struct ctx *c, struct snap *s, const char *self, const char *base,
-                  const struct group *proto)
+                  bool each_agent, const struct group *proto)
 {
     const struct analysis_input *in = c->in;
     size_t nc = s->checks.n, nrows = in->nstates;
@@ -612,8 +619,18 @@ int snapshot_slow(struct ctx *c, struct snap *s, const char *self, const char *b
     if (ns < ANALYSIS_SLOW_MIN_RESULTS || nb < ANALYSIS_SLOW_MIN_RESULTS)
         goto out;
     uint64_t ms = snapshot_median(vs, ns), mb = snapshot_median(vb, nb);
-    if (ms < (uint64_t)ANALYSIS_SLOW_FACTOR * mb || ms < mb + ANALYSIS_SLOW_MIN_US)
+    if (!slow_vs(ms, mb))
         goto out;
+    /* A network is slow only when each of its computers is: one slow
+     * computer among fast ones is that computer (device_find_slow). */
+    for (size_t a = 0; each_agent && a < s->agents.n; a++) {
+        size_t na = 0;
+        for (size_t j = 0; j < ns; j++)
+            if (s->rows[rows[j]].agent == a)
+                vs[na++] = in->states[rows[j]].total_us;
+        if (na > 0 && !slow_vs(snapshot_median(vs, na), mb))
+            goto out;
+    }
     /* The step that takes the time, by the slowest phase of its results. */
     size_t count[RESULT_PHASE_LAST] = {0};
     for (size_t j = 0; j < ns; j++)
@@ -645,8 +662,12 @@ out:
 
 bool snapshot_passing(const struct analysis_input *in, const struct snap *s, size_t i)
 {
-    /* Test mail's time is the server's delivery, not the network's: it
-     * has its own warning (delivery_slow). */
+    /* DNS lookups are no sample: the office's resolver answers most from
+     * its cache without crossing the link, so they would hide a slow
+     * link's results in the median (seen in the lab: 1 ms beside 500).
+     * Nor is test mail: its time is the server's delivery, not the
+     * network's, and has its own warning (delivery_slow). */
     return s->rows[i].fresh && !s->rows[i].failing && in->states[i].total_us > 0 &&
+           !snapshot_is_dns_check(s->checks.v[s->rows[i].check]) &&
            !delivery_is_mailflow(in->states[i].check);
 }

@@ -10,12 +10,15 @@
  *   snapshot.c       building the snapshot; per-state and per-check facts;
  *                    which states are current (issue 15); contract names
  *   text.c           lists, sentences and the shared words of findings
- *   service.c        is the server itself working? (a server down)
+ *   service.c        is the server itself working? (a server down;
+ *                    certificates about to expire: warnings)
  *   credentials.c    can you log in at all?
  *   client_config.c  did you recently migrate? (DNS points elsewhere)
  *   dns.c            is it every user on the domain? DNS broken?
- *   network.c        does it work on another internet connection?
- *   device.c         does it work from another computer?
+ *   network.c        does it work on another internet connection? (a
+ *                    degraded link; a slow network: warning; latency)
+ *   device.c         does it work from another computer? (a slow
+ *                    computer: warning)
  *   inconclusive.c   what the vantage points cannot localise
  *   delivery.c       is the mailbox still receiving email? (mailflow://)
  *   diagnose.c       the driver: verdicts per row, groups, evidence,
@@ -184,10 +187,12 @@ enum result_layer snapshot_phase_layer(enum result_phase p);
 /* The slow rule (analysis.h, ANALYSIS_SLOW_*): compares the total times
  * of the rows marked in self (one per input state) with those in base,
  * over the checks both have, and adds a warning group like proto with
- * the self rows when they are slow. Returns 0, or -1 with c->oom. */
+ * the self rows when they are slow (with each_agent: and when each
+ * agent's own self rows are). Returns 0, or -1 with c->oom. */
 int snapshot_slow(struct ctx *c, struct snap *s, const char *self, const char *base,
-                  const struct group *proto);
-/* Whether row i is fresh, passes and has a time: a sample for the rule. */
+                  bool each_agent, const struct group *proto);
+/* Whether row i is a sample for the slow rule: fresh, passing, timed, and
+ * of a server check (not a DNS lookup). */
 bool snapshot_passing(const struct analysis_input *in, const struct snap *s, size_t i);
 
 bool snapshot_is_dns_check(const char *check);
@@ -253,7 +258,8 @@ void dns_words(struct ctx *c, const struct snap *s, const struct group *g,
  * different steps, or pass and fail by turns) is one finding, marked in
  * s->net_degraded before rows are assigned (network_degraded_row). */
 int network_find_degraded(struct ctx *c, struct snap *s);
-/* Whether row r is one of its degraded network's symptoms. */
+/* Whether row r is a failure of its degraded network's link: on a
+ * degraded network, any failure of a check that works elsewhere. */
 bool network_degraded_row(const struct snap *s, const struct row *r);
 /* network.c: offices failing the same checks the same way are one finding. */
 int network_merge(struct ctx *c, struct snap *s);

@@ -92,13 +92,16 @@ diag_fault() {
 # diag_match SPEC < diagnose.json: exit 0 and a one-line summary when the
 # diagnosis matches SPEC, else exit 1 and why. SPEC is JSON:
 #   {"status": "ok"}  healthy: status ok, no findings, every agent reporting
-#   {"findings": [{"verdict", "layer", "error", "agents", "networks",
-#                  "check", "change"}...], "count": N}
+#   {"findings": [{"verdict", "layer", "error", "severity", "agents",
+#                  "networks", "check", "change", "any_start"}...],
+#    "count": N, "status": "problem" (the default) or "warning"}
 # Each expected finding must be matched by one finding: the same verdict,
 # layer and error (when given), exactly the same agents and networks (when
 # given), "check" among its checks, started_at from DIAG_T0 - 1 s (the
 # contract's times are whole seconds) to DIAG_T1 + 2 probe intervals, and
 # with "change" given, a correlated change of that kind at or after
+# DIAG_T0 - 1 s (any_start: true skips the started_at window, for
+# warnings dated by their facts, e.g. a certificate's expiry), and
 # DIAG_T0 - 1 s. Every other finding must have the verdict and agents of
 # an expected one (one fault may show as one finding per server), and
 # with "count" there must be exactly N findings.
@@ -132,7 +135,7 @@ if spec.get("status") == "ok":
           (want, d.get("status"), vp.get("reporting"), got))
     sys.exit(1)
 def mismatch(e, f):
-    for k in ("verdict", "layer", "error"):
+    for k in ("verdict", "layer", "error", "severity"):
         if k in e and f.get(k) != e[k]:
             return "%s %s, not %s" % (k, f.get(k), e[k])
     for k in ("agents", "networks"):
@@ -146,7 +149,7 @@ def mismatch(e, f):
         s = when(f.get("started_at", ""))
     except ValueError:
         return "started_at %r is no time" % f.get("started_at")
-    if not t0 - 1 <= s <= t1 + window:
+    if not e.get("any_start") and not t0 - 1 <= s <= t1 + window:
         return "started_at %s not within %s..%s (fault began %s)" % (
             stamp(s), stamp(t0 - 1), stamp(t1 + window), stamp(t0))
     if "change" in e:
@@ -155,8 +158,8 @@ def mismatch(e, f):
         if not ok:
             return "no %s at or after %s among correlated_changes" % (e["change"], stamp(t0))
     return None
-if d.get("status") != "problem":
-    print("status %s, want problem: %s" % (d.get("status"), got))
+if d.get("status") != spec.get("status", "problem"):
+    print("status %s, want %s: %s" % (d.get("status"), spec.get("status", "problem"), got))
     sys.exit(1)
 used, why = set(), []
 for e in spec["findings"]:

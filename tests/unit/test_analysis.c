@@ -1046,6 +1046,309 @@ static void test_names(void **state)
     assert_string_equal(analysis_cell_name(ANALYSIS_CELL_STALE), "stale");
 }
 
+/* ---- degraded networks, warnings (issue 9) ---------------------------------- */
+
+static bool has_text(const struct analysis_list *l, const char *needle)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strstr(l->v[i], needle) != NULL)
+            return true;
+    return false;
+}
+
+/* Sets every state of net (NULL: of agent) to total_us, its phases with it. */
+static void set_time(struct snap *s, const char *net, const char *agent, uint64_t total_us)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        struct analysis_state *st = &s->st[i];
+        if ((net != NULL && strcmp(st->network, net) != 0) ||
+            (agent != NULL && strcmp(st->agent, agent) != 0))
+            continue;
+        st->total_us = total_us;
+        st->phases_us[RESULT_PHASE_CONNECT] = total_us / 4;
+        st->phases_us[RESULT_PHASE_TLS] = total_us / 2;
+        st->phases_us[RESULT_PHASE_TOTAL] = total_us;
+        st->phase = RESULT_PHASE_TLS;
+        st->phase_us = total_us / 2;
+    }
+}
+
+/* branch's link degrades: br1 times out in DNS, br2 at TCP, br3 passes
+ * and fails by turns. One network finding names all three. */
+static void test_degraded_network(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    healthy_office(&s);
+    const char *checks[] = {IMAPS, SUBM, WEB, MX};
+    for (size_t c = 0; c < 4; c++)
+        add(&s, "br3", "branch", checks[c], RESULT_OK);
+    set_time(&s, "branch", NULL, 2500000);
+    fail_state(find(&s, "br1", IMAPS), RESULT_DNS_TIMEOUT);
+    fail_state(find(&s, "br1", WEB), RESULT_DNS_TIMEOUT);
+    fail_state(find(&s, "br2", SUBM), RESULT_TCP_TIMEOUT);
+    /* Lost packets break a TLS handshake too: the same link's problem. */
+    fail_state(find(&s, "br2", WEB), RESULT_TLS_HANDSHAKE_FAILED);
+    struct analysis_state *flap = find(&s, "br3", IMAPS);
+    flap->flips = ANALYSIS_FLAP_FLIPS;
+    flap->streak_n = 1;
+    flap->episode_us = NOW - 20 * MIN;
+    flap->fail_error = RESULT_PROTO_TIMEOUT;
+    flap->fail_layer = RESULT_LAYER_PROTOCOL;
+    run(&s);
+    assert_int_equal(s.d.status, ANALYSIS_STATUS_PROBLEM);
+    assert_int_equal(s.d.nfindings, 1);
+    const struct analysis_finding *f = &s.d.findings[0];
+    assert_int_equal(f->severity, ANALYSIS_SEVERITY_PROBLEM);
+    assert_int_equal(f->verdict, ANALYSIS_NETWORK);
+    assert_list(&f->networks, "branch");
+    assert_list(&f->agents, "br1,br2,br3");
+    assert_list(&f->healthy_networks, "home,hq");
+    assert_non_null(strstr(f->summary, "br1 dns_timeout"));
+    assert_non_null(strstr(f->summary, "br2 tcp_timeout"));
+    assert_non_null(strstr(f->summary, "br3 flapping"));
+    assert_non_null(strstr(f->summary, "3 of 3 computers there fail, at different steps or "
+                                       "by turns, checks"));
+    assert_null(strstr(f->summary, "every agent"));
+    /* Latency evidence: branch first, against the others. */
+    assert_true(has_text(&f->evidence, "Median times of these checks on branch: connect 625 ms, "
+                                       "tls 1250 ms, total 2500 ms"));
+    assert_true(has_text(&f->evidence, "on hq:"));
+    done(&s);
+
+    /* Issue 9's report: both of branch's computers fail the same checks,
+     * one at DNS, one at TCP. Not two network findings of one agent each
+     * (whose summaries said "every agent"): one, naming both. */
+    struct snap v = {0};
+    healthy_office(&v);
+    fail_state(find(&v, "br1", IMAPS), RESULT_DNS_TIMEOUT);
+    fail_state(find(&v, "br2", IMAPS), RESULT_TCP_TIMEOUT);
+    fail_state(find(&v, "br1", SUBM), RESULT_TCP_TIMEOUT);
+    fail_state(find(&v, "br2", SUBM), RESULT_PROTO_TIMEOUT);
+    run(&v);
+    assert_int_equal(v.d.nfindings, 1);
+    assert_int_equal(v.d.findings[0].verdict, ANALYSIS_NETWORK);
+    assert_list(&v.d.findings[0].agents, "br1,br2");
+    assert_list(&v.d.findings[0].checks, IMAPS "," SUBM);
+    assert_non_null(strstr(v.d.findings[0].summary, "degraded"));
+    assert_non_null(strstr(v.d.findings[0].summary, "2 of 2 computers there fail, at "
+                                                    "different steps, checks"));
+    done(&v);
+
+    /* The same office when only one computer times out: that computer. */
+    struct snap t = {0};
+    healthy_office(&t);
+    fail_state(find(&t, "br1", IMAPS), RESULT_DNS_TIMEOUT);
+    run(&t);
+    assert_int_equal(t.d.nfindings, 1);
+    assert_int_equal(t.d.findings[0].verdict, ANALYSIS_DEVICE);
+    done(&t);
+}
+
+/* A network summary says "every agent" only when every one fails. */
+static void test_network_summary_counts(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    healthy_office(&s);
+    fail_state(find(&s, "hq1", IMAPS), RESULT_TCP_TIMEOUT);
+    fail_state(find(&s, "hq2", IMAPS), RESULT_TCP_TIMEOUT);
+    run(&s);
+    assert_int_equal(s.d.nfindings, 1);
+    assert_non_null(strstr(s.d.findings[0].summary, "every agent on hq (2)"));
+    done(&s);
+
+    /* Nearly every agent: three of four. */
+    struct snap t = {0};
+    const char *names[] = {"a1", "a2", "a3", "a4"};
+    for (size_t i = 0; i < 4; i++)
+        add(&t, names[i], "lan", IMAPS, i < 3 ? RESULT_TCP_TIMEOUT : RESULT_OK);
+    add(&t, "h1", "home", IMAPS, RESULT_OK);
+    run(&t);
+    assert_int_equal(t.d.nfindings, 1);
+    assert_int_equal(t.d.findings[0].verdict, ANALYSIS_NETWORK);
+    assert_non_null(strstr(t.d.findings[0].summary, "3 of 4 agents on lan"));
+    assert_null(strstr(t.d.findings[0].summary, "every agent"));
+    done(&t);
+}
+
+static void test_slow_network(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    healthy_office(&s);
+    set_time(&s, "branch", NULL, 900000);
+    run(&s);
+    assert_int_equal(s.d.status, ANALYSIS_STATUS_WARNING);
+    assert_int_equal(s.d.nfindings, 1);
+    const struct analysis_finding *f = &s.d.findings[0];
+    assert_int_equal(f->severity, ANALYSIS_SEVERITY_WARNING);
+    assert_int_equal(f->verdict, ANALYSIS_NETWORK);
+    assert_int_equal(f->error, RESULT_SLOW);
+    assert_int_equal(f->layer, RESULT_LAYER_TLS);
+    assert_list(&f->networks, "branch");
+    assert_list(&f->agents, "br1,br2");
+    assert_non_null(strstr(f->summary, "900 ms"));
+    assert_non_null(strstr(f->summary, "40 ms"));
+    /* Three server checks each of br1 and br2; MX lookups are no sample. */
+    assert_true(has_text(&f->evidence, "over 6 results"));
+    assert_true(has_text(&f->evidence, "other networks over 9 results"));
+    assert_true(has_text(&f->evidence, "Median times of these checks on branch"));
+    done(&s);
+
+    /* A slow network with a problem of its own: the problem only. */
+    fail_state(find(&s, "br1", IMAPS), RESULT_TCP_TIMEOUT);
+    fail_state(find(&s, "br2", IMAPS), RESULT_TCP_TIMEOUT);
+    run(&s);
+    assert_int_equal(s.d.status, ANALYSIS_STATUS_PROBLEM);
+    assert_int_equal(s.d.nfindings, 1);
+    assert_int_equal(s.d.findings[0].severity, ANALYSIS_SEVERITY_PROBLEM);
+    done(&s);
+}
+
+static void test_slow_device(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    healthy_office(&s);
+    set_time(&s, NULL, "hq2", 600000);
+    run(&s);
+    /* hq2 alone is slow; hq is not (hq1 is fast). */
+    assert_int_equal(s.d.status, ANALYSIS_STATUS_WARNING);
+    assert_int_equal(s.d.nfindings, 1);
+    const struct analysis_finding *f = &s.d.findings[0];
+    assert_int_equal(f->verdict, ANALYSIS_DEVICE);
+    assert_int_equal(f->error, RESULT_SLOW);
+    assert_list(&f->agents, "hq2");
+    assert_non_null(strstr(f->summary, "hq2 is slow"));
+    done(&s);
+}
+
+static void test_not_slow_within_thresholds(void **state)
+{
+    (void)state;
+    /* 2.5 times slower: under the factor. */
+    struct snap s = {0};
+    healthy_office(&s);
+    set_time(&s, "branch", NULL, 100000);
+    run(&s);
+    assert_int_equal(s.d.status, ANALYSIS_STATUS_OK);
+    assert_int_equal(s.d.nfindings, 0);
+    done(&s);
+
+    /* Four times slower, but only 120 ms more: nobody notices. */
+    struct snap t = {0};
+    healthy_office(&t);
+    set_time(&t, "branch", NULL, 160000);
+    run(&t);
+    assert_int_equal(t.d.nfindings, 0);
+    done(&t);
+
+    /* Slow, but too few results on the slow side (one check each). */
+    struct snap u = {0};
+    add(&u, "br1", "branch", IMAPS, RESULT_OK);
+    add(&u, "br2", "branch", IMAPS, RESULT_OK);
+    add(&u, "hq1", "hq", IMAPS, RESULT_OK);
+    add(&u, "hq2", "hq", IMAPS, RESULT_OK);
+    add(&u, "hq3", "hq", IMAPS, RESULT_OK);
+    set_time(&u, "branch", NULL, 900000);
+    run(&u);
+    assert_int_equal(u.d.nfindings, 0);
+    done(&u);
+}
+
+/* Certificates seen by imaps and submission expire in 5 days. */
+static void expiring_office(struct snap *s, int64_t not_after_s)
+{
+    healthy_office(s);
+    for (size_t i = 0; i < s->n; i++) {
+        if (strcmp(s->st[i].check, IMAPS) != 0 && strcmp(s->st[i].check, SUBM) != 0)
+            continue;
+        s->st[i].cert_not_after = not_after_s;
+        s->st[i].cert_subject = "CN=mail.example.com";
+    }
+}
+
+static void test_cert_expiring(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    expiring_office(&s, NOW / 1000000 + 5 * 86400 + 3600);
+    run(&s);
+    assert_int_equal(s.d.status, ANALYSIS_STATUS_WARNING);
+    assert_int_equal(s.d.nfindings, 1);
+    const struct analysis_finding *f = &s.d.findings[0];
+    assert_int_equal(f->severity, ANALYSIS_SEVERITY_WARNING);
+    assert_int_equal(f->verdict, ANALYSIS_SERVICE);
+    assert_int_equal(f->layer, RESULT_LAYER_TLS);
+    assert_int_equal(f->error, RESULT_TLS_CERT_EXPIRING);
+    assert_list(&f->checks, IMAPS "," SUBM);
+    assert_list(&f->agents, "br1,br2,home1,hq1,hq2");
+    assert_non_null(strstr(f->summary, "CN=mail.example.com"));
+    assert_non_null(strstr(f->summary, "mail.example.com:993"));
+    assert_non_null(strstr(f->summary, "mail.example.com:587"));
+    assert_non_null(strstr(f->summary, "2027-01-20T"));
+    assert_non_null(strstr(f->summary, "in 5 days"));
+    assert_non_null(strstr(f->next_steps.v[0], "Renew"));
+    assert_string_equal(analysis_severity_name(f->severity), "warning");
+    assert_string_equal(analysis_status_name(s.d.status), "warning");
+    assert_string_equal(result_error_name(f->error), "tls_cert_expiring");
+    done(&s);
+
+    /* 20 days left: outside the default 14; inside a target's 30. */
+    struct snap t = {0};
+    expiring_office(&t, NOW / 1000000 + 20 * 86400);
+    run(&t);
+    assert_int_equal(t.d.status, ANALYSIS_STATUS_OK);
+    done(&t);
+    t.in.cert_warn_days = 30;
+    run_in(&t);
+    assert_int_equal(t.d.status, ANALYSIS_STATUS_WARNING);
+    done(&t);
+    /* Turned off. */
+    struct snap u = {0};
+    expiring_office(&u, NOW / 1000000 + 86400);
+    run(&u);
+    assert_int_equal(u.d.nfindings, 1);
+    done(&u);
+    u.in.cert_warn_days = -1;
+    run_in(&u);
+    assert_int_equal(u.d.status, ANALYSIS_STATUS_OK);
+    done(&u);
+}
+
+/* An expired certificate fails its checks: a problem, not a warning; a
+ * warning beside a problem leaves the status a problem, listed after it. */
+static void test_cert_expired_is_problem(void **state)
+{
+    (void)state;
+    struct snap s = {0};
+    expiring_office(&s, NOW / 1000000 - 86400);
+    for (size_t i = 0; i < s.n; i++)
+        if (strcmp(s.st[i].check, IMAPS) == 0)
+            fail_state(&s.st[i], RESULT_TLS_CERT_EXPIRED);
+    run(&s);
+    assert_int_equal(s.d.status, ANALYSIS_STATUS_PROBLEM);
+    assert_int_equal(s.d.nfindings, 1);
+    assert_int_equal(s.d.findings[0].severity, ANALYSIS_SEVERITY_PROBLEM);
+    assert_int_equal(s.d.findings[0].error, RESULT_TLS_CERT_EXPIRED);
+    done(&s);
+
+    /* webmail's certificate expires soon while IMAPS is expired. */
+    for (size_t i = 0; i < s.n; i++)
+        if (strcmp(s.st[i].check, WEB) == 0) {
+            s.st[i].cert_not_after = NOW / 1000000 + 3 * 86400;
+            s.st[i].cert_subject = "CN=webmail.example.com";
+        }
+    run(&s);
+    assert_int_equal(s.d.status, ANALYSIS_STATUS_PROBLEM);
+    assert_int_equal(s.d.nfindings, 2);
+    assert_int_equal(s.d.findings[0].severity, ANALYSIS_SEVERITY_PROBLEM);
+    assert_int_equal(s.d.findings[1].severity, ANALYSIS_SEVERITY_WARNING);
+    assert_non_null(strstr(s.d.findings[1].summary, "CN=webmail.example.com"));
+    done(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1074,6 +1377,13 @@ int main(void)
         cmocka_unit_test(test_host_down_all_ports),
         cmocka_unit_test(test_removed_checks),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_degraded_network),
+        cmocka_unit_test(test_network_summary_counts),
+        cmocka_unit_test(test_slow_network),
+        cmocka_unit_test(test_slow_device),
+        cmocka_unit_test(test_not_slow_within_thresholds),
+        cmocka_unit_test(test_cert_expiring),
+        cmocka_unit_test(test_cert_expired_is_problem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -75,10 +75,73 @@ static void test_compare_legend(void **state)
     free(without);
 }
 
+/* diagnose's text (json: its JSON line) for states; the caller frees it. */
+static char *diagnose_text(const struct analysis_state *st, size_t n, bool json)
+{
+    struct analysis_input in = {.target = "corp",
+                                .domain = "example.com",
+                                .now_us = NOW,
+                                .stale_us = 3 * MIN,
+                                .states = st,
+                                .nstates = n};
+    struct analysis_diagnosis d;
+    char err[128];
+    assert_int_equal(analysis_diagnose(&in, &d, err, sizeof(err)), 0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    assert_non_null(out);
+    assert_int_equal(report_diagnose(out, &in, &d, json), 0);
+    fclose(out);
+    analysis_diagnosis_clear(&d);
+    return buf;
+}
+
+/* Issue 9: warnings are counted and listed apart from problems, and the
+ * JSON names each finding's severity and the status warning. */
+static void test_diagnose_warnings(void **state)
+{
+    (void)state;
+    struct analysis_state st[6];
+    const char *agents[] = {"hq1", "hq2", "hq3"};
+    for (size_t i = 0; i < 3; i++) {
+        st[2 * i] = ok_state(agents[i], "imaps://mail.example.com", false);
+        st[2 * i].cert_not_after = NOW / 1000000 + 5 * 86400 + 60;
+        st[2 * i].cert_subject = "CN=mail.example.com";
+        st[2 * i + 1] = ok_state(agents[i], "pop3s://mail.example.com", false);
+    }
+    char *text = diagnose_text(st, 6, false);
+    assert_non_null(strstr(text, "corp: 1 warning, no problem"));
+    assert_non_null(strstr(text, "\nWarnings (working now"));
+    assert_null(strstr(text, "Problems:"));
+    assert_non_null(strstr(text, "1. service (tls) — The certificate CN=mail.example.com"));
+    free(text);
+    char *json = diagnose_text(st, 6, true);
+    assert_non_null(strstr(json, "\"status\":\"warning\""));
+    assert_non_null(strstr(json, "\"severity\":\"warning\""));
+    assert_non_null(strstr(json, "\"error\":\"tls_cert_expiring\""));
+    free(json);
+
+    /* With a problem too: "1 problem and 1 warning", each list numbered. */
+    st[1].ok = st[3].ok = st[5].ok = false;
+    for (size_t i = 1; i < 6; i += 2) {
+        st[i].error = st[i].fail_error = RESULT_AUTH_FAILED;
+        st[i].layer = st[i].fail_layer = RESULT_LAYER_AUTH;
+        st[i].episode_us = st[i].since_us;
+    }
+    text = diagnose_text(st, 6, false);
+    assert_non_null(strstr(text, "corp: 1 problem and 1 warning, seen from"));
+    assert_non_null(strstr(text, "\nProblems:\n\n1. credentials"));
+    assert_non_null(strstr(text, "\nWarnings (working now, but act before users notice):\n\n1. "
+                                 "service (tls)"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_compare_legend),
+        cmocka_unit_test(test_diagnose_warnings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

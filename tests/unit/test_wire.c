@@ -210,6 +210,14 @@ static void test_unknown_error_code(void **state)
     assert_non_null(strstr(back.detail, "unknown error code 77"));
     result_clear(&back);
     free(buf);
+    /* A finding's error (issue 9) is no probe's result either. */
+    r.error = RESULT_SLOW;
+    assert_int_equal(wire_result_encode(&r, &buf, &len), 0);
+    assert_int_equal(wire_result_decode(buf, len, &back, err, sizeof(err)), 0);
+    assert_int_equal(back.error, RESULT_INTERNAL);
+    assert_non_null(strstr(back.detail, "(slow) names a finding"));
+    result_clear(&back);
+    free(buf);
     result_clear(&r);
 }
 
