@@ -25,6 +25,7 @@ struct check {
     bool orphan;            /* its target is gone: free when the probe ends */
     bool is_dns;            /* one of the domain's DNS checks */
     bool discovered;        /* a server found through the domain's DNS */
+    bool is_mailflow;       /* a mailflow:// check: runs on the target's mailflow timer */
     struct result last_dns; /* is_dns: the latest answer (check + dns only) */
     uint64_t skipped;
 };
@@ -34,6 +35,8 @@ struct sched_target {
     char *name;
     uint32_t interval_ms;
     uint32_t timeout_ms;
+    uint32_t mailflow_interval_ms; /* test mail is sent on its own clock, */
+    uint32_t mailflow_timeout_ms;  /* and may take longer than a dialog */
     const struct agentconf_credentials *cred;
     char *domain;      /* NULL: no DNS checks, nothing discovered */
     char **configured; /* the configured check specs */
@@ -42,6 +45,8 @@ struct sched_target {
     size_t nchecks;
     size_t cap;
     uv_timer_t timer;
+    uv_timer_t mailflow_timer; /* runs the mailflow:// checks */
+    unsigned open_handles;     /* timers not yet closed: free the target at 0 */
     bool closing;
 };
 
@@ -157,8 +162,9 @@ static const char *first_check(const struct sched_target *t, const enum spec_kin
 /* A mailflow check borrows what its spec leaves out from the target: the
  * submission (else smtps) check to send through, the imaps (else imap,
  * pop3s, pop3) check to read through, and for mailflow://@CREDENTIALS that
- * section's user and password. Its timeout is the kind's own (120 s):
- * the target's timeout is for a dialog, not for mail to arrive. */
+ * section's user and password. Its timeout is the target's
+ * mailflow_timeout (default 120 s): the target's timeout is for a dialog,
+ * not for mail to arrive. */
 static void mailflow_params(struct scheduler *s, const struct sched_target *t,
                             const struct check *c, struct probe_params *p)
 {
@@ -166,7 +172,7 @@ static void mailflow_params(struct scheduler *s, const struct sched_target *t,
     static const enum spec_kind read[] = {SPEC_IMAPS, SPEC_IMAP, SPEC_POP3S, SPEC_POP3};
     p->mailflow_via = first_check(t, via, sizeof(via) / sizeof(via[0]));
     p->mailflow_read = first_check(t, read, sizeof(read) / sizeof(read[0]));
-    p->timeout_us = 0;
+    p->timeout_us = (uint64_t)t->mailflow_timeout_ms * 1000;
     const char *at = c->spec + 11;
     if (at[0] == '@') {
         const char *name = at + 1;
@@ -220,11 +226,18 @@ static int start_check(struct scheduler *s, struct sched_target *t, struct check
     return 1;
 }
 
-static int run_target(struct scheduler *s, struct sched_target *t)
+enum run_which { RUN_ALL, RUN_PERIODIC, RUN_MAILFLOW };
+
+/* Starts the target's checks: all of them (probe-now), those on the
+ * target's interval, or the mailflow ones on their own interval. */
+static int run_target(struct scheduler *s, struct sched_target *t, enum run_which which)
 {
     int started = 0;
-    for (size_t i = 0; i < t->nchecks; i++)
-        started += start_check(s, t, t->checks[i]);
+    for (size_t i = 0; i < t->nchecks; i++) {
+        struct check *c = t->checks[i];
+        if (which == RUN_ALL || (which == RUN_MAILFLOW) == c->is_mailflow)
+            started += start_check(s, t, c);
+    }
     return started;
 }
 
@@ -248,6 +261,7 @@ static struct check *add_check(struct sched_target *t, const char *spec, bool is
     c->target = t;
     c->is_dns = is_dns;
     c->discovered = discovered;
+    c->is_mailflow = strncmp(spec, "mailflow://", 11) == 0;
     t->checks[t->nchecks++] = c;
     return c;
 }
@@ -311,8 +325,16 @@ static void on_timer(uv_timer_t *h)
 {
     struct sched_target *t = h->data;
     struct scheduler *s = t->owner;
-    run_target(s, t);
+    run_target(s, t, RUN_PERIODIC);
     uv_timer_start(&t->timer, on_timer, jittered(s, t->interval_ms), 0);
+}
+
+static void on_mailflow_timer(uv_timer_t *h)
+{
+    struct sched_target *t = h->data;
+    struct scheduler *s = t->owner;
+    run_target(s, t, RUN_MAILFLOW);
+    uv_timer_start(&t->mailflow_timer, on_mailflow_timer, jittered(s, t->mailflow_interval_ms), 0);
 }
 
 static void release_check(struct check *c)
@@ -341,8 +363,9 @@ static void on_target_closed(uv_handle_t *h)
 {
     struct sched_target *t = h->data;
     struct scheduler *s = t->owner;
-    free_target(t);
     s->pending_close--;
+    if (--t->open_handles == 0)
+        free_target(t);
     maybe_free(s);
 }
 
@@ -377,8 +400,9 @@ static void drop_targets(struct scheduler *s)
 {
     for (size_t i = 0; i < s->ntargets; i++) {
         struct sched_target *t = s->targets[i];
-        s->pending_close++;
+        s->pending_close += 2;
         uv_close((uv_handle_t *)&t->timer, on_target_closed);
+        uv_close((uv_handle_t *)&t->mailflow_timer, on_target_closed);
     }
     s->ntargets = 0;
 }
@@ -399,6 +423,10 @@ int scheduler_set_targets(struct scheduler *s, const struct wire_config *c)
         t->name = strdup(w->name);
         t->interval_ms = w->interval_ms ? w->interval_ms : 60000;
         t->timeout_ms = w->timeout_ms ? w->timeout_ms : 10000;
+        t->mailflow_interval_ms =
+            w->mailflow_interval_ms ? w->mailflow_interval_ms : SCHEDULER_MAILFLOW_INTERVAL_MS;
+        t->mailflow_timeout_ms =
+            w->mailflow_timeout_ms ? w->mailflow_timeout_ms : SCHEDULER_MAILFLOW_TIMEOUT_MS;
         if (w->credentials != NULL) {
             t->cred = agentconf_credentials(s->conf, w->credentials);
             if (t->cred == NULL)
@@ -430,10 +458,17 @@ int scheduler_set_targets(struct scheduler *s, const struct wire_config *c)
             discover_list_clear(&dl);
         }
         uv_timer_init(s->loop, &t->timer);
-        t->timer.data = t;
+        uv_timer_init(s->loop, &t->mailflow_timer);
+        t->timer.data = t->mailflow_timer.data = t;
+        t->open_handles = 2;
         /* The first run comes within a tenth of the interval: soon after a
-         * start, yet not every target at the same instant. */
+         * start, yet not every target at the same instant. Test mail
+         * follows the same rule on its own interval, capped at the
+         * target's so that a new agent proves delivery early. */
         uv_timer_start(&t->timer, on_timer, next_rand(s) % (t->interval_ms / 10 + 1), 0);
+        uint32_t first =
+            t->mailflow_interval_ms < t->interval_ms ? t->mailflow_interval_ms : t->interval_ms;
+        uv_timer_start(&t->mailflow_timer, on_mailflow_timer, next_rand(s) % (first / 10 + 1), 0);
         fresh[n++] = t;
         scheduled += (int)t->nchecks;
     }
@@ -450,7 +485,7 @@ int scheduler_run_now(struct scheduler *s, const char *target)
     int started = 0;
     for (size_t i = 0; i < s->ntargets; i++)
         if (target == NULL || target[0] == '\0' || strcmp(s->targets[i]->name, target) == 0)
-            started += run_target(s, s->targets[i]);
+            started += run_target(s, s->targets[i], RUN_ALL);
     return started;
 }
 

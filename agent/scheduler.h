@@ -5,6 +5,10 @@
  *
  * A check whose previous probe is still running is not started again; the
  * skip is counted and logged, so a slow server cannot pile up probes.
+ *
+ * mailflow:// checks run on a timer of their own, at the target's
+ * mailflow_interval with its mailflow_timeout (the collector pushes both);
+ * run-now starts them with the others.
  */
 #ifndef VANTAGE_SCHEDULER_H
 #define VANTAGE_SCHEDULER_H
@@ -16,6 +20,11 @@
 #include "log.h"
 #include "probe.h"
 #include "wire.h"
+
+/* What an agent uses when the collector does not say (an older one): the
+ * defaults of collector.conf's mailflow_interval and mailflow_timeout. */
+#define SCHEDULER_MAILFLOW_INTERVAL_MS 300000
+#define SCHEDULER_MAILFLOW_TIMEOUT_MS  120000
 
 struct scheduler;
 

@@ -29,11 +29,20 @@
  *   work elsewhere, not every agent the same way) -> one network finding
  *   for all those failures (collector/analysis/network.c).
  *
+ * Test mail (mailflow://, collector/analysis/delivery.c): mail_rejected,
+ * mail_not_delivered and mail_in_junk are errors only the server causes;
+ * a mailflow state is stale after mailflow_stale_us; test mail failing
+ * only because a server it goes through fails (another finding holds a
+ * failing submission/IMAP/POP3 check of the same agent) joins that
+ * finding; a service finding of layer delivery has its own words.
+ *
  * Warnings (severity warning; status warning when every finding is one):
  * a certificate a fresh state saw expiring within cert_warn_days ->
  * service, layer tls, tls_cert_expiring, one per certificate; a network
  * or a computer slower than the others by the ANALYSIS_SLOW_* rule ->
- * network or device, error slow. Problems come first, then warnings.
+ * network or device, error slow; test mail in Junk (mail_in_junk, never a
+ * problem) and test mail slower than delivery_warn_us (delivery_slow) ->
+ * service, layer delivery. Problems come first, then warnings.
  *
  * Failing (check, agent) pairs with the same verdict, layer and scope (the
  * whole target, a network, an agent) form one finding; network findings
@@ -46,7 +55,7 @@
  * earliest start of its states' episodes (a flapping check keeps its
  * first failure) and the changes from ANALYSIS_CORRELATE_BEFORE_US before
  * to ANALYSIS_CORRELATE_AFTER_US after it that concern it.
- * @unittest: tests/unit/test_analysis.c
+ * @unittest: tests/unit/test_analysis.c, tests/unit/test_delivery.c
  */
 #ifndef VANTAGE_ANALYSIS_H
 #define VANTAGE_ANALYSIS_H
@@ -143,9 +152,10 @@ struct analysis_state {
     uint64_t total_us;
     enum result_phase phase;
     uint64_t phase_us;
-    const char *detail;  /* may be NULL */
-    const char *address; /* may be NULL */
-    const char *answers; /* a dns:// check's last known answers; NULL = never any */
+    const char *detail;   /* may be NULL */
+    const char *address;  /* may be NULL */
+    const char *answers;  /* a dns:// check's last known answers; NULL = never any */
+    uint64_t delivery_us; /* mailflow: the latest test mail's delivery time; 0 = none */
     /* Facts of the latest result, when the caller read them (report.c). */
     uint64_t phases_us[RESULT_PHASE_LAST]; /* 0 = the phase did not run */
     int64_t cert_not_after;                /* unix seconds; 0 = no certificate seen */
@@ -176,6 +186,12 @@ struct analysis_input {
      * NULL = no configuration known: every state is current. */
     const char *const *checks;
     size_t nchecks;
+    /* mailflow:// states run on their own, longer interval: they are
+     * stale after this instead of stale_us (0 = stale_us). */
+    int64_t mailflow_stale_us;
+    /* Test mail slower than this to arrive is a delivery_slow warning;
+     * 0 = no such warning. */
+    uint64_t delivery_warn_us;
     /* Certificates expiring within this many days are a warning; 0 means
      * ANALYSIS_CERT_WARN_DAYS, negative means no such warning. */
     int cert_warn_days;

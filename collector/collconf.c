@@ -24,6 +24,11 @@ static const struct config_key target_keys[] = {{"domain", CONFIG_TEXT, false},
                                                 {"timeout", CONFIG_TEXT, false},
                                                 {"credentials", CONFIG_TEXT, false},
                                                 {"check", CONFIG_TEXT, true},
+                                                /* mailflow (load_mailflow) */
+                                                {"mailflow", CONFIG_TEXT, false},
+                                                {"mailflow_interval", CONFIG_TEXT, false},
+                                                {"mailflow_timeout", CONFIG_TEXT, false},
+                                                {"delivery_warn", CONFIG_TEXT, false},
                                                 /* warnings (load_warnings) */
                                                 {"cert_warn_days", CONFIG_TEXT, false},
                                                 {NULL, CONFIG_TEXT, false}};
@@ -76,6 +81,8 @@ static int make_version(struct wire_config *w)
             hash_str(&h, t->checks[j]);
         snprintf(num, sizeof(num), "%u/%u", t->interval_ms, t->timeout_ms);
         hash_str(&h, num);
+        snprintf(num, sizeof(num), "%u/%u", t->mailflow_interval_ms, t->mailflow_timeout_ms);
+        hash_str(&h, num);
         hash_str(&h, t->credentials);
     }
     char hex[17];
@@ -84,8 +91,175 @@ static int make_version(struct wire_config *w)
     return w->version ? 0 : -1;
 }
 
+/* ---- mailflow: the end-to-end mail check of a target ----------------------
+ *
+ * mailflow = yes | no | ADDRESS | mailflow://... (docs/reference.md
+ * "Configuration"). Absent, it is yes when the target has credentials, a
+ * check to submit through and one to read through: a target that can log
+ * in and send gets its "is the mailbox still receiving email?" check
+ * without being asked. The check joins the target's checks, so compare,
+ * diagnose and results show it like any other; the agent runs it on its
+ * own clock (mailflow_interval, mailflow_timeout). @unittest:
+ * tests/unit/test_collconf.c
+ */
+
+/* Whether t has a check whose scheme is one of schemes (NULL-terminated). */
+static bool has_scheme(const struct wire_target *t, const char *const *schemes)
+{
+    for (size_t i = 0; i < t->nchecks; i++)
+        for (const char *const *sc = schemes; *sc != NULL; sc++) {
+            size_t n = strlen(*sc);
+            if (strncmp(t->checks[i], *sc, n) == 0 && strncmp(t->checks[i] + n, "://", 3) == 0)
+                return true;
+        }
+    return false;
+}
+
+static bool in_list(const char *const *list, const char *v)
+{
+    for (; *list != NULL; list++)
+        if (strcmp(*list, v) == 0)
+            return true;
+    return false;
+}
+
+static const char *const mailflow_via[] = {"submission", "smtps", NULL};
+static const char *const mailflow_read[] = {"imaps", "imap", "pop3s", "pop3", NULL};
+
+/* Checks that the target can run mailflow spec sp: credentials to log in
+ * with, a server to submit through and one to read through (its own via=
+ * and read= or the target's checks). */
+static int mailflow_usable(const struct config *c, const struct config_entry *e,
+                           const struct wire_target *t, const struct spec *sp, char *err,
+                           size_t errlen)
+{
+    if (t->credentials == NULL) {
+        config_error(c, e, err, errlen,
+                     "test mail needs the probe account to log in with: add 'credentials = NAME' "
+                     "(a [credentials NAME] section on each agent) or set 'mailflow = no'");
+        return -1;
+    }
+    if (sp->via[0] == '\0' && !has_scheme(t, mailflow_via)) {
+        config_error(c, e, err, errlen,
+                     "test mail needs a server to send through: add 'check = "
+                     "submission://HOST' (or smtps://) or write "
+                     "'mailflow = mailflow://MAILBOX?via=submission://HOST'");
+        return -1;
+    }
+    if (sp->read[0] == '\0' && !has_scheme(t, mailflow_read)) {
+        config_error(c, e, err, errlen,
+                     "test mail needs a server to read the mailbox through: add 'check = "
+                     "imaps://HOST' (or imap://, pop3s://, pop3://) or write "
+                     "'mailflow = mailflow://MAILBOX?read=imaps://HOST'");
+        return -1;
+    }
+    return 0;
+}
+
+static int add_check_text(struct wire_target *t, const char *canon)
+{
+    char **grown = realloc(t->checks, (t->nchecks + 1) * sizeof(char *));
+    if (grown == NULL)
+        return -1;
+    t->checks = grown;
+    if ((t->checks[t->nchecks] = strdup(canon)) == NULL)
+        return -1;
+    t->nchecks++;
+    return 0;
+}
+
+static int load_mailflow(const struct config *c, const struct config_section *s,
+                         struct wire_target *t, struct collconf_mailflow *mf, char *err,
+                         size_t errlen)
+{
+    static const char *const yes[] = {"yes", "true", "on", "1", NULL};
+    static const char *const no[] = {"no", "false", "off", "0", NULL};
+    static const char *const mailflow_scheme[] = {"mailflow", NULL};
+    int64_t interval, timeout, warn;
+
+    /* A second at least: a shorter interval would flood the mailbox, a
+     * shorter timeout could not see any real delivery. A day and an hour
+     * at most: beyond that nobody is told in time. */
+    if (config_get_duration(c, s, "mailflow_interval",
+                            COLLCONF_DEFAULT_MAILFLOW_INTERVAL_MS * 1000LL, 1000000,
+                            86400LL * 1000000, &interval, err, errlen) < 0 ||
+        config_get_duration(c, s, "mailflow_timeout", COLLCONF_DEFAULT_MAILFLOW_TIMEOUT_MS * 1000LL,
+                            1000000, 3600LL * 1000000, &timeout, err, errlen) < 0 ||
+        config_get_duration(c, s, "delivery_warn", COLLCONF_DEFAULT_DELIVERY_WARN_MS * 1000LL,
+                            1000000, 3600LL * 1000000, &warn, err, errlen) < 0)
+        return -1;
+    mf->delivery_warn_ms = (uint32_t)(warn / 1000);
+    bool explicit_check = has_scheme(t, mailflow_scheme);
+
+    const struct config_entry *e = config_get(s, "mailflow");
+    char text[SPEC_TEXT_MAX];
+    text[0] = '\0';
+    if (e == NULL) {
+        if (!explicit_check && t->credentials != NULL && has_scheme(t, mailflow_via) &&
+            has_scheme(t, mailflow_read))
+            snprintf(text, sizeof(text), "mailflow://@%s", t->credentials);
+    } else if (in_list(no, e->value)) {
+        /* An explicit 'check = mailflow://...' stays: it was asked for. */
+    } else if (explicit_check) {
+        config_error(c, e, err, errlen,
+                     "the target also has a 'check = mailflow://...'; keep one of the two");
+        return -1;
+    } else if (in_list(yes, e->value)) {
+        if (t->credentials == NULL) {
+            struct spec none = {0};
+            return mailflow_usable(c, e, t, &none, err, errlen);
+        }
+        snprintf(text, sizeof(text), "mailflow://@%s", t->credentials);
+    } else if (strstr(e->value, "://") != NULL) {
+        if (strncmp(e->value, "mailflow://", 11) != 0) {
+            config_error(c, e, err, errlen,
+                         "'%.64s' is not a mailflow:// spec; write yes, no, an address or "
+                         "mailflow://MAILBOX[?via=SPEC&read=SPEC]",
+                         e->value);
+            return -1;
+        }
+        snprintf(text, sizeof(text), "%s", e->value);
+    } else if (strchr(e->value, '@') != NULL && e->value[0] != '@') {
+        snprintf(text, sizeof(text), "mailflow://%s", e->value);
+    } else {
+        config_error(c, e, err, errlen,
+                     "'%.64s' is not yes, no, an address (user@example.com) or a mailflow:// "
+                     "spec",
+                     e->value);
+        return -1;
+    }
+    if (text[0] == '\0') {
+        mf->enabled = explicit_check;
+    } else {
+        struct spec sp;
+        char serr[256];
+        if (spec_parse(text, &sp, serr, sizeof(serr)) < 0) {
+            /* Without the key, the text came from the credentials name. */
+            config_error(c, e ? e : config_get(s, "credentials"), err, errlen, "%s", serr);
+            return -1;
+        }
+        if (e != NULL && mailflow_usable(c, e, t, &sp, err, errlen) < 0)
+            return -1;
+        if (t->nchecks >= WIRE_CHECKS_MAX) {
+            config_error(c, e, err, errlen, "more than %d checks in one target", WIRE_CHECKS_MAX);
+            return -1;
+        }
+        char canon[SPEC_TEXT_MAX];
+        spec_format(&sp, canon, sizeof(canon));
+        if (add_check_text(t, canon) < 0)
+            return -1;
+        mf->enabled = true;
+    }
+    if (mf->enabled) {
+        t->mailflow_interval_ms = (uint32_t)(interval / 1000);
+        t->mailflow_timeout_ms = (uint32_t)(timeout / 1000);
+    }
+    return 0;
+}
+
 static int load_target(const struct config *c, const struct config_section *s,
-                       struct wire_target *t, char *err, size_t errlen)
+                       struct wire_target *t, struct collconf_mailflow *mf, char *err,
+                       size_t errlen)
 {
     int64_t interval, timeout;
     char serr[256];
@@ -146,7 +320,7 @@ static int load_target(const struct config *c, const struct config_section *s,
                  config_path(c), s->line, s->label);
         return -1;
     }
-    return 0;
+    return load_mailflow(c, s, t, mf, err, errlen);
 }
 
 /* The collector's own target keys for warnings: the diagnosis reads
@@ -277,15 +451,17 @@ struct collconf *collconf_load(const char *path, char *err, size_t errlen)
         }
     }
     cc->targets.targets = calloc(ntargets ? ntargets : 1, sizeof(struct wire_target));
-    if (cc->targets.targets == NULL)
+    cc->mailflow = calloc(ntargets ? ntargets : 1, sizeof(struct collconf_mailflow));
+    if (cc->targets.targets == NULL || cc->mailflow == NULL)
         goto oom;
     for (size_t i = 0; i < config_nsections(c); i++) {
         const struct config_section *s = config_section_at(c, i);
         if (strcmp(s->kind, "target") != 0)
             continue;
+        struct collconf_mailflow *mf = &cc->mailflow[cc->targets.ntargets];
         struct wire_target *t = &cc->targets.targets[cc->targets.ntargets++];
         err[0] = '\0';
-        if (load_target(c, s, t, err, errlen) < 0) {
+        if (load_target(c, s, t, mf, err, errlen) < 0) {
             if (err[0] == '\0')
                 goto oom;
             goto fail;
@@ -323,6 +499,7 @@ void collconf_destroy(struct collconf **cp)
     free(c->log_level);
     wire_config_clear(&c->targets);
     config_destroy(&c->ini);
+    free(c->mailflow);
     free(c->cert_warn_days);
     free(c);
     *cp = NULL;
@@ -340,4 +517,12 @@ void collconf_error(const struct collconf *c, const char *key, const char *what,
                     size_t errlen)
 {
     config_key_error(c->ini, config_find(c->ini, "collector", NULL), key, err, errlen, "%s", what);
+}
+
+const struct collconf_mailflow *collconf_mailflow_of(const struct collconf *c, const char *name)
+{
+    for (size_t i = 0; i < c->targets.ntargets; i++)
+        if (strcmp(c->targets.targets[i].name, name) == 0)
+            return &c->mailflow[i];
+    return NULL;
 }

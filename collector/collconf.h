@@ -19,6 +19,13 @@
 #define COLLCONF_CERT_WARN_DAYS_MAX     3650 /* ten years: anything more is a typo */
 
 struct config;
+/* mailflow (docs/reference.md "Configuration"): test mail every five
+ * minutes is a few hundred small messages a day, little enough for any
+ * mailbox; two minutes to arrive covers greylisting-free queues and
+ * content filters; a minute of delay is when users start to notice. */
+#define COLLCONF_DEFAULT_MAILFLOW_INTERVAL_MS 300000
+#define COLLCONF_DEFAULT_MAILFLOW_TIMEOUT_MS  120000
+#define COLLCONF_DEFAULT_DELIVERY_WARN_MS     60000
 
 struct collconf {
     char *path;
@@ -31,9 +38,17 @@ struct collconf {
     bool insecure_plaintext;
     struct wire_config targets; /* version is a hash of the targets */
     struct config *ini;         /* the parsed file, kept so collconf_error() can name lines */
+    /* What the collector alone needs of each target's mailflow check, one
+     * per targets.targets[i] (same order). */
+    struct collconf_mailflow *mailflow;
     /* Per target, in the order of targets.targets: cert_warn_days
      * (0 = no certificate warnings). */
     unsigned *cert_warn_days;
+};
+
+struct collconf_mailflow {
+    bool enabled;              /* the target has a mailflow:// check */
+    uint32_t delivery_warn_ms; /* slower test mail is a delivery_slow warning */
 };
 
 /* Loads and validates path. Relative paths in it are taken from the
@@ -50,6 +65,9 @@ void collconf_error(const struct collconf *c, const char *key, const char *what,
 
 /* The target named name, or NULL. */
 const struct wire_target *collconf_target(const struct collconf *c, const char *name);
+
+/* The mailflow settings of the target named name, or NULL. */
+const struct collconf_mailflow *collconf_mailflow_of(const struct collconf *c, const char *name);
 
 /* Target name's cert_warn_days: days before a certificate's expiry that
  * diagnose warns; 0 = never. COLLCONF_DEFAULT_CERT_WARN_DAYS for an

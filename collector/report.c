@@ -107,6 +107,7 @@ static int add_state(const struct store_latest *l, void *arg)
         .detail = keep(sn, l->detail),
         .address = keep(sn, l->address),
         .answers = keep(sn, l->answers),
+        .delivery_us = l->delivery_us,
     };
     return sn->oom ? 1 : 0;
 }
@@ -246,6 +247,10 @@ struct report_snapshot *report_snapshot_load(struct store *s, const struct wire_
     sn->in.domain = keep(sn, t->domain);
     sn->in.now_us = now_us;
     sn->in.stale_us = REPORT_STALE_INTERVALS * interval + timeout;
+    if (t->mailflow_interval_ms != 0)
+        sn->in.mailflow_stale_us =
+            REPORT_STALE_INTERVALS * (int64_t)t->mailflow_interval_ms * 1000 +
+            (int64_t)t->mailflow_timeout_ms * 1000;
     if (store_latest_each(s, t->name, add_state, sn) < 0) {
         snprintf(err, errlen, "reading the latest state of %s: %s", t->name, store_error(s));
         goto fail;
@@ -312,6 +317,11 @@ void report_snapshot_destroy(struct report_snapshot **sp)
 const struct analysis_input *report_snapshot_input(const struct report_snapshot *snap)
 {
     return &snap->in;
+}
+
+void report_snapshot_set_delivery_warn(struct report_snapshot *snap, uint64_t us)
+{
+    snap->in.delivery_warn_us = us;
 }
 
 /* ---- JSON ------------------------------------------------------------------- */

@@ -54,6 +54,9 @@ void report_snapshot_destroy(struct report_snapshot **sp);
 /* The analysis input the snapshot holds (valid while it lives). */
 const struct analysis_input *report_snapshot_input(const struct report_snapshot *snap);
 
+/* Sets the target's delivery_warn (collector.conf) for the diagnosis. */
+void report_snapshot_set_delivery_warn(struct report_snapshot *snap, uint64_t us);
+
 /* Prints a diagnosis: the contract's JSON object on one line, or a short
  * report. Returns 0, or -1 when out of memory or on an output error. */
 int report_diagnose(FILE *out, const struct analysis_input *in, const struct analysis_diagnosis *d,

@@ -70,6 +70,7 @@ struct store_latest {
     uint64_t phase_us;            /* and its time */
     const char *address;          /* last address the check resolved to; NULL = none */
     const char *answers;          /* a dns:// check's last known answers; NULL = never any */
+    uint64_t delivery_us;         /* mailflow: the latest test mail's delivery time; 0 = none */
 };
 
 /*

@@ -101,7 +101,7 @@ void store_streak_next(struct store_streak *st, bool ok, int error, int64_t star
  * store inserts. Parameters: agent_id, seq, network_id, target_id,
  * check_id, started_at_us, ok, layer, error, total_us, record.
  */
-#define STORE_SQLITE_SCHEMA_VERSION 3
+#define STORE_SQLITE_SCHEMA_VERSION 4
 #define STORE_SQLITE_RESULT_INSERT                                                                 \
     "INSERT INTO results(agent_id, seq, network_id, target_id, check_id, started_at_us, ok,"       \
     " layer, error, total_us, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"       \

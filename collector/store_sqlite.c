@@ -133,6 +133,11 @@ static const char *const migrations[] = {
     /* 3: results that never arrived, counted where the agent's sequence
      * jumps (store_agent_lost_add). */
     "ALTER TABLE agents ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;",
+    /* 4: how long the latest test mail of a mailflow:// check took to
+     * arrive (0: none arrived, or not a mailflow check), for the
+     * delivery_slow warning; the result's full delivery facts stay in
+     * its record. */
+    "ALTER TABLE latest ADD COLUMN delivery_us INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SQLITE_SCHEMA_VERSION,
@@ -187,6 +192,7 @@ struct latest {
     int fail_layer, fail_error;
     int phase;
     uint64_t phase_us;
+    uint64_t delivery_us;                /* mailflow: the latest test mail's delivery time */
     uint64_t fact_hash[STORE_FACT_LAST]; /* last known value of each fact */
     char *fact_text[STORE_FACT_LAST];    /* set when changed by this txn */
 };
@@ -588,9 +594,9 @@ static void *sqlite_open(const char *path, char *err, size_t errlen)
         "INSERT INTO latest(agent_id, target_id, check_id, network_id, discovered, ok, layer,"
         " error, seq, at_us, since_us, total_us, detail, episode_us, flips, streak_n,"
         " fail_layer, fail_error, phase, phase_us, dns_hash, dns, addr_hash, address,"
-        " cert_hash, cert)"
+        " cert_hash, cert, delivery_us)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
-        " ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
+        " ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)"
         " ON CONFLICT(agent_id, target_id, check_id) DO UPDATE SET"
         " network_id = excluded.network_id, discovered = excluded.discovered,"
         " ok = excluded.ok, layer = excluded.layer, error = excluded.error,"
@@ -602,7 +608,7 @@ static void *sqlite_open(const char *path, char *err, size_t errlen)
         " phase_us = excluded.phase_us, dns_hash = excluded.dns_hash,"
         " dns = COALESCE(excluded.dns, dns), addr_hash = excluded.addr_hash,"
         " address = COALESCE(excluded.address, address), cert_hash = excluded.cert_hash,"
-        " cert = COALESCE(excluded.cert, cert)";
+        " cert = COALESCE(excluded.cert, cert), delivery_us = excluded.delivery_us";
     static const char agent_update[] =
         "UPDATE agents SET site = COALESCE(?2, site), network = COALESCE(?3, network),"
         " version = COALESCE(?4, version), address = COALESCE(?5, address),"
@@ -756,6 +762,7 @@ static int latest_write(struct sqlite_store *b, const struct latest *l, char *er
         if (l->fact_text[f] != NULL)
             sqlite3_bind_text(st, 22 + 2 * f, l->fact_text[f], -1, SQLITE_STATIC);
     }
+    sqlite3_bind_int64(st, 27, (int64_t)l->delivery_us);
     return step_done(b, st, "writing the latest state", err, errlen);
 }
 
@@ -947,13 +954,17 @@ oom:
     return -1;
 }
 
-/* The slowest phase of a result, the one a person looks at first. */
+/* The slowest phase of a result, the one a person looks at first. The
+ * mailflow phases (submit, delivery, fetch) come after total in the enum
+ * and count too: for test mail the slow part is usually delivery. */
 static int slowest_phase(const struct result *r, uint64_t *us)
 {
     int best = RESULT_PHASE_TOTAL;
     *us = r->phases_us[RESULT_PHASE_TOTAL];
     uint64_t max = 0;
-    for (int p = 0; p < RESULT_PHASE_TOTAL; p++) {
+    for (int p = 0; p < RESULT_PHASE_LAST; p++) {
+        if (p == RESULT_PHASE_TOTAL)
+            continue;
         if (r->phases_us[p] > max) {
             max = r->phases_us[p];
             best = p;
@@ -1042,6 +1053,7 @@ static int latest_touch(struct sqlite_store *b, int64_t agent_id, int64_t networ
         l->fail_error = r->error;
     }
     l->phase = slowest_phase(r, &l->phase_us);
+    l->delivery_us = r->delivery != NULL ? r->delivery->delivery_us : 0;
     l->had = l->dirty = true;
     l->network_id = network_id;
     l->ok = r->ok;
@@ -1411,6 +1423,7 @@ static int latest_row(sqlite3_stmt *st, void *p, char *err, size_t errlen)
         .phase_us = (uint64_t)sqlite3_column_int64(st, 19),
         .address = col_text(st, 20),
         .answers = col_text(st, 21),
+        .delivery_us = (uint64_t)sqlite3_column_int64(st, 22),
     };
     int fl = sqlite3_column_int(st, 16), fe = sqlite3_column_int(st, 17);
     int ph = sqlite3_column_int(st, 18);
@@ -1429,7 +1442,7 @@ static int sqlite_latest_each(void *p, const char *target, store_latest_cb cb, v
                            "SELECT a.name, n.name, t.name, c.name, l.discovered, l.ok, l.layer,"
                            " l.error, l.seq, l.at_us, l.since_us, l.total_us, l.detail,"
                            " l.episode_us, l.flips, l.streak_n, l.fail_layer, l.fail_error,"
-                           " l.phase, l.phase_us, l.address, l.dns"
+                           " l.phase, l.phase_us, l.address, l.dns, l.delivery_us"
                            " FROM latest l JOIN agents a ON a.id = l.agent_id"
                            " JOIN targets t ON t.id = l.target_id"
                            " JOIN checks c ON c.id = l.check_id"

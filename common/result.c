@@ -93,6 +93,9 @@ static const struct {
      "the server's certificate expires soon: renew it before clients start refusing it"},
     {"slow", RESULT_LAYER_NONE,
      "it works, but much slower than the same checks elsewhere: users see stalls and timeouts"},
+    {"delivery_slow", RESULT_LAYER_DELIVERY,
+     "test mail arrives, but later than delivery_warn: a busy queue, a slow content filter or "
+     "greylisting delays every message"},
 };
 
 static const char *const phase_names[RESULT_PHASE_LAST] = {
@@ -261,7 +264,8 @@ int result_error_parse(const char *name, enum result_error *out)
 
 bool result_error_of_finding(enum result_error error)
 {
-    return error == RESULT_TLS_CERT_EXPIRING || error == RESULT_SLOW;
+    return error == RESULT_TLS_CERT_EXPIRING || error == RESULT_SLOW ||
+           error == RESULT_DELIVERY_SLOW;
 }
 
 enum result_layer result_error_layer(enum result_error error)

@@ -211,8 +211,8 @@ void wire_arena_destroy(struct wire_arena **ap)
  * asserts catch a list that grew on one side only. */
 _Static_assert((int)VANTAGE__ERROR_CODE__ERROR_AUTOCONFIG_INVALID ==
                        (int)RESULT_AUTOCONFIG_INVALID &&
-                   (int)VANTAGE__ERROR_CODE__ERROR_SLOW == (int)RESULT_SLOW &&
-                   (int)RESULT_SLOW + 1 == (int)RESULT_ERROR_LAST,
+                   (int)VANTAGE__ERROR_CODE__ERROR_DELIVERY_SLOW == (int)RESULT_DELIVERY_SLOW &&
+                   (int)RESULT_DELIVERY_SLOW + 1 == (int)RESULT_ERROR_LAST,
                "proto ErrorCode and enum result_error differ");
 _Static_assert((int)VANTAGE__LAYER__LAYER_AUTOCONFIG == (int)RESULT_LAYER_AUTOCONFIG &&
                    (int)RESULT_LAYER_AUTOCONFIG + 1 == (int)RESULT_LAYER_LAST,
@@ -872,6 +872,10 @@ int wire_msg_encode(const struct wire_msg *m, uint8_t **buf, size_t *len)
             targets[i].interval_ms = t->interval_ms;
             targets[i].timeout_ms = t->timeout_ms;
             targets[i].credentials = t->credentials;
+            targets[i].has_mailflow_interval_ms = t->mailflow_interval_ms != 0;
+            targets[i].mailflow_interval_ms = t->mailflow_interval_ms;
+            targets[i].has_mailflow_timeout_ms = t->mailflow_timeout_ms != 0;
+            targets[i].mailflow_timeout_ms = t->mailflow_timeout_ms;
             targetp[i] = &targets[i];
         }
         config.version = m->u.config.version;
@@ -979,6 +983,8 @@ static int config_from_pb(const Vantage__TargetConfig *p, struct wire_config *c,
         w->interval_ms = t->interval_ms;
         w->timeout_ms = t->timeout_ms;
         w->credentials = t->credentials;
+        w->mailflow_interval_ms = t->mailflow_interval_ms;
+        w->mailflow_timeout_ms = t->mailflow_timeout_ms;
     }
     return 0;
 }
@@ -1159,6 +1165,8 @@ int wire_config_copy(const struct wire_config *src, struct wire_config *dst)
             goto fail;
         d->interval_ms = s->interval_ms;
         d->timeout_ms = s->timeout_ms;
+        d->mailflow_interval_ms = s->mailflow_interval_ms;
+        d->mailflow_timeout_ms = s->mailflow_timeout_ms;
     }
     return 0;
 fail:

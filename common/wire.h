@@ -74,6 +74,8 @@ struct wire_target {
     uint32_t interval_ms;
     uint32_t timeout_ms;
     char *credentials;
+    uint32_t mailflow_interval_ms; /* mailflow:// checks' own interval; 0 = default */
+    uint32_t mailflow_timeout_ms;  /* and timeout (mail may take long to arrive); 0 = default */
 };
 
 struct wire_config {

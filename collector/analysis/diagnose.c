@@ -392,7 +392,10 @@ static void finding_build(struct ctx *c, const struct snap *s, const struct grou
     correlate(c, f);
     struct finding_words w;
     text_finding_words(s, g, f, &w);
-    words_of[f->verdict](c, s, g, f, &w);
+    if (f->verdict == ANALYSIS_SERVICE && f->layer == RESULT_LAYER_DELIVERY)
+        delivery_words(c, s, g, f, &w);
+    else
+        words_of[f->verdict](c, s, g, f, &w);
     /* A warning's words carry its evidence: its checks pass. */
     if (!g->warning)
         evidence(c, s, g, f);
@@ -456,12 +459,12 @@ int analysis_diagnose(const struct analysis_input *in, struct analysis_diagnosis
         goto oom;
     assign(&s, in->nstates);
     if (group_rows(&c, &s, in->nstates) < 0 || network_merge(&c, &s) < 0 ||
-        credentials_fold(&c, &s) < 0 || dns_fold(&c, &s) < 0)
+        credentials_fold(&c, &s) < 0 || dns_fold(&c, &s) < 0 || delivery_fold(&c, &s) < 0)
         goto oom;
     /* Warnings come last: slowness is not reported where a problem
      * already is. */
-    if (service_find_expiring(&c, &s) < 0 || network_find_slow(&c, &s) < 0 ||
-        device_find_slow(&c, &s) < 0)
+    if (service_find_expiring(&c, &s) < 0 || delivery_find_warnings(&c, &s) < 0 ||
+        network_find_slow(&c, &s) < 0 || device_find_slow(&c, &s) < 0)
         goto oom;
     size_t live = 0, problems = 0;
     for (size_t i = 0; i < s.ngroups; i++) {

@@ -66,7 +66,10 @@ const char *analysis_cell_name(enum analysis_cell c)
 
 bool snapshot_fresh(const struct analysis_input *in, const struct analysis_state *s)
 {
-    return in->now_us - s->at_us <= in->stale_us;
+    int64_t stale = in->stale_us;
+    if (in->mailflow_stale_us > stale && delivery_is_mailflow(s->check))
+        stale = in->mailflow_stale_us;
+    return in->now_us - s->at_us <= stale;
 }
 
 bool snapshot_flapping(const struct analysis_state *s)
@@ -197,7 +200,9 @@ unsigned snapshot_port_of(const char *check)
 
 /* Errors only the server side causes, whichever network sees them: one
  * network failing with them is enough for a verdict. An untrusted
- * certificate is not among them (an intercepting proxy gives one). */
+ * certificate is not among them (an intercepting proxy gives one). Test
+ * mail the server took (or refused with its own words) and then did not
+ * deliver is the server's doing: the network carried every dialog. */
 static bool server_intrinsic(enum result_error e)
 {
     switch (e) {
@@ -207,6 +212,9 @@ static bool server_intrinsic(enum result_error e)
     case RESULT_TLS_CERT_NOT_YET_VALID:
     case RESULT_TLS_HOSTNAME_MISMATCH:
     case RESULT_HTTP_STATUS:
+    case RESULT_MAIL_REJECTED:
+    case RESULT_MAIL_NOT_DELIVERED:
+    case RESULT_MAIL_IN_JUNK:
         return true;
     default:
         return false;
@@ -282,6 +290,13 @@ int snapshot_build(struct ctx *c, struct snap *s)
         if ((unsigned)r->layer >= RESULT_LAYER_LAST)
             r->layer = RESULT_LAYER_NONE;
         r->start_us = st->episode_us != 0 ? st->episode_us : st->since_us;
+        /* Test mail filed into Junk was delivered: a warning of its own
+         * (delivery_find_warnings), never a problem, also while it
+         * alternates with INBOX. */
+        if (r->failing && r->error == RESULT_MAIL_IN_JUNK) {
+            r->failing = false;
+            r->junk = !st->ok;
+        }
         /* A record never published was "failing" all along: its streak
          * does not date a new problem (e.g. AAAA NODATA, then SERVFAIL
          * when the zone goes down). */
@@ -649,7 +664,10 @@ bool snapshot_passing(const struct analysis_input *in, const struct snap *s, siz
 {
     /* DNS lookups are no sample: the office's resolver answers most from
      * its cache without crossing the link, so they would hide a slow
-     * link's results in the median (seen in the lab: 1 ms beside 500). */
+     * link's results in the median (seen in the lab: 1 ms beside 500).
+     * Nor is test mail: its time is the server's delivery, not the
+     * network's, and has its own warning (delivery_slow). */
     return s->rows[i].fresh && !s->rows[i].failing && in->states[i].total_us > 0 &&
-           !snapshot_is_dns_check(s->checks.v[s->rows[i].check]);
+           !snapshot_is_dns_check(s->checks.v[s->rows[i].check]) &&
+           !delivery_is_mailflow(in->states[i].check);
 }

@@ -20,6 +20,7 @@
  *   device.c         does it work from another computer? (a slow
  *                    computer: warning)
  *   inconclusive.c   what the vantage points cannot localise
+ *   delivery.c       is the mailbox still receiving email? (mailflow://)
  *   diagnose.c       the driver: verdicts per row, groups, evidence,
  *                    correlated changes, the order of findings
  */
@@ -68,6 +69,7 @@ enum scope { SCOPE_TARGET, SCOPE_NETWORK, SCOPE_AGENT };
 struct row {
     size_t agent, net, check;
     bool fresh, failing, flapping;
+    bool junk; /* test mail delivered to Junk: a warning, not a failure (delivery.c) */
     enum result_layer layer; /* of the failure */
     enum result_error error;
     int64_t start_us;
@@ -275,6 +277,18 @@ void network_words(struct ctx *c, const struct snap *s, const struct group *g,
 int device_find_slow(struct ctx *c, struct snap *s);
 void device_words(struct ctx *c, const struct snap *s, const struct group *g,
                   struct analysis_finding *f, const struct finding_words *w);
+
+/* delivery.c: test mail that fails only because a server it goes
+ * through fails joins that server's finding. */
+bool delivery_is_mailflow(const char *check);
+int delivery_fold(struct ctx *c, struct snap *s);
+/* delivery.c: warning groups for test mail in Junk (mail_in_junk) and
+ * test mail slower than delivery_warn (delivery_slow). */
+int delivery_find_warnings(struct ctx *c, struct snap *s);
+/* The words of a service finding of layer delivery: not delivered (the
+ * queue, the quota, the delivery agent) or refused (the server's text). */
+void delivery_words(struct ctx *c, const struct snap *s, const struct group *g,
+                    struct analysis_finding *f, const struct finding_words *w);
 
 /* inconclusive.c */
 void inconclusive_words(struct ctx *c, const struct snap *s, const struct group *g,

@@ -53,6 +53,7 @@ static const char *const error_names[] = {
     "autoconfig_invalid",
     "tls_cert_expiring",
     "slow",
+    "delivery_slow",
 };
 static const char *const phase_names[] = {"dns",      "connect",  "tls",  "greeting",
                                           "starttls", "auth",     "http", "total",
@@ -105,7 +106,8 @@ static void test_error_names(void **state)
             want = RESULT_LAYER_AUTH;
         else if (strncmp(error_names[i], "http_", 5) == 0)
             want = RESULT_LAYER_HTTP;
-        else if (strncmp(error_names[i], "mail_", 5) == 0)
+        else if (strncmp(error_names[i], "mail_", 5) == 0 ||
+                 strncmp(error_names[i], "delivery_", 9) == 0)
             want = RESULT_LAYER_DELIVERY;
         else if (strncmp(error_names[i], "registration_", 13) == 0)
             want = RESULT_LAYER_REGISTRATION;

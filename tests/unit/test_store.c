@@ -441,6 +441,77 @@ static void test_results_and_duplicates(void **state)
     assert_int_equal(store_agent_committed_seq(f->s, 4242, &seq), -1);
 }
 
+static int delivery_result_cb(const struct result *r, void *arg)
+{
+    struct result *out = arg;
+    assert_non_null(r->delivery);
+    assert_string_equal(r->delivery->message_id, "<x1@vantage>");
+    assert_string_equal(r->delivery->folder, "Junk");
+    assert_int_equal(r->delivery->delivery_us, 4200000);
+    assert_int_equal(r->error, RESULT_MAIL_IN_JUNK);
+    assert_int_equal(r->layer, RESULT_LAYER_DELIVERY);
+    assert_int_equal(r->phases_us[RESULT_PHASE_DELIVERY], 4200000);
+    out->ok = true;
+    return 0;
+}
+
+static int delivery_latest_cb(const struct store_latest *l, void *arg)
+{
+    struct store_latest *out = arg;
+    *out = *l;
+    out->agent = out->network = out->target = out->check = out->detail = NULL;
+    out->address = out->answers = NULL;
+    return 0;
+}
+
+/* A mailflow result keeps its delivery facts, new error and phases in the
+ * record (results --json shows them); the latest state keeps the delivery
+ * time (schema 4) and the slowest phase may be a mailflow phase. */
+static void test_mailflow_result(void **state)
+{
+    struct fixture *f = *state;
+    int64_t a = agent(f->s, "a1");
+    struct result r;
+    result_init(&r);
+    r.has_seq = true;
+    r.seq = 1;
+    assert_int_equal(result_set_str(&r.target, "corp"), 0);
+    assert_int_equal(result_set_str(&r.check, "mailflow://@corp"), 0);
+    r.started_at_us = 100;
+    r.error = RESULT_MAIL_IN_JUNK;
+    r.layer = result_error_layer(r.error);
+    r.phases_us[RESULT_PHASE_SUBMIT] = 300000;
+    r.phases_us[RESULT_PHASE_DELIVERY] = 4200000;
+    r.phases_us[RESULT_PHASE_FETCH] = 20000;
+    r.phases_us[RESULT_PHASE_TOTAL] = 4600000;
+    struct result_delivery *d = result_delivery_new(&r);
+    assert_non_null(d);
+    assert_int_equal(result_set_str(&d->message_id, "<x1@vantage>"), 0);
+    assert_int_equal(result_set_str(&d->folder, "Junk"), 0);
+    d->submitted_at_us = 1000;
+    d->arrived_at_us = 4201000;
+    d->delivery_us = 4200000;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(wire_result_encode(&r, &buf, &len), 0);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_result_add(f->s, a, "lyon", &r, buf, len), 1);
+    assert_int_equal(store_commit(f->s), 0);
+    free(buf);
+    result_clear(&r);
+
+    struct result seen;
+    result_init(&seen);
+    assert_int_equal(store_results_each(f->s, NULL, delivery_result_cb, &seen), 0);
+    assert_true(seen.ok);
+    struct store_latest l = {0};
+    assert_int_equal(store_latest_each(f->s, NULL, delivery_latest_cb, &l), 0);
+    assert_int_equal(l.delivery_us, 4200000);
+    assert_int_equal(l.phase, RESULT_PHASE_DELIVERY);
+    assert_int_equal(l.phase_us, 4200000);
+    assert_int_equal(l.error, RESULT_MAIL_IN_JUNK);
+}
+
 static void test_rollback(void **state)
 {
     struct fixture *f = *state;
@@ -816,6 +887,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_agent_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_results_and_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mailflow_result, setup, teardown),
         cmocka_unit_test_setup_teardown(test_latest_streaks, setup, teardown),
         cmocka_unit_test(test_streak_rule),
         cmocka_unit_test(test_episodes),

@@ -372,17 +372,21 @@ static void test_messages(void **state)
     wire_msg_free(&b);
 
     char *checks[] = {"imaps://mail.example.com", "https://webmail.example.com/"};
-    struct wire_target t = {"corp-mail", "example.com", checks, 2, 60000, 10000, "corp"};
+    struct wire_target t = {"corp-mail", "example.com", checks, 2,     60000,
+                            10000,       "corp",        300000, 120000};
     m = (struct wire_msg){.kind = WIRE_CONFIG};
     m.u.config = (struct wire_config){"v1", &t, 1};
     b = round_trip(&m);
     assert_int_equal(b->u.config.ntargets, 1);
     assert_string_equal(b->u.config.targets[0].checks[1], "https://webmail.example.com/");
     assert_int_equal(b->u.config.targets[0].interval_ms, 60000);
+    assert_int_equal(b->u.config.targets[0].mailflow_interval_ms, 300000);
+    assert_int_equal(b->u.config.targets[0].mailflow_timeout_ms, 120000);
     struct wire_config copy;
     assert_int_equal(wire_config_copy(&b->u.config, &copy), 0);
     wire_msg_free(&b);
     assert_string_equal(copy.targets[0].credentials, "corp");
+    assert_int_equal(copy.targets[0].mailflow_timeout_ms, 120000);
     wire_config_clear(&copy);
 
     m = (struct wire_msg){.kind = WIRE_RUN_NOW};
