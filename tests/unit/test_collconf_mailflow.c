@@ -20,6 +20,7 @@
 #define ERR_MAX 512
 
 static const char head[] = "[collector]\n"
+                           "listen = tcp://127.0.0.1:7400\n"
                            "insecure_plaintext = yes\n"
                            "database = /tmp/unused.db\n";
 
