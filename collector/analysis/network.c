@@ -33,7 +33,13 @@ bool network_degraded_row(const struct snap *s, const struct row *r)
  * network problems (every computer failing a check the same way): some
  * check there fails for some of its computers only, or fails differently
  * on different computers (a DNS timeout on one, a TCP timeout on
- * another), or flaps. */
+ * another), or flaps, or its dialogs stall in both ways: some time out
+ * waiting for a greeting while the TLS handshakes of others do not finish
+ * (tls_handshake_failed "in time"). A proxy that breaks TLS gives only the
+ * second; a link seconds slow gives both, which read as two network
+ * findings before (lab.test_warnings, 3 s of latency). A DNS timeout on
+ * one check and a TCP timeout on another stay two problems (a resolver and
+ * a firewall, test_two_findings). */
 int network_find_degraded(struct ctx *c, struct snap *s)
 {
     size_t nn = s->nets.n, na = s->agents.n, nrows = c->in->nstates;
@@ -42,6 +48,9 @@ int network_find_degraded(struct ctx *c, struct snap *s)
     char *partial = text_calloc(c, nn, 1);
     /* Per (check, network): the first symptom seen, + 1 (0 = none yet). */
     int *first = text_calloc(c, s->checks.n * nn, sizeof(*first));
+    /* Per network: the first stall seen (a dialog or a TLS handshake that
+     * does not finish), + 1 (0 = none yet). */
+    int *net_first = text_calloc(c, nn, sizeof(*net_first));
     size_t *nsign = text_calloc(c, nn, sizeof(*nsign)), *nmem = text_calloc(c, nn, sizeof(*nmem));
     if (c->oom)
         goto out;
@@ -50,7 +59,17 @@ int network_find_degraded(struct ctx *c, struct snap *s)
         if (!r->fresh)
             continue;
         member[r->agent] = 1;
-        if (!r->failing || s->ck[r->check].global || !degraded_sign(r))
+        if (!r->failing || s->ck[r->check].global)
+            continue;
+        if (!r->flapping &&
+            (r->error == RESULT_PROTO_TIMEOUT || r->error == RESULT_TLS_HANDSHAKE_FAILED)) {
+            int symptom = (int)r->error + 1;
+            if (net_first[r->net] == 0)
+                net_first[r->net] = symptom;
+            else if (net_first[r->net] != symptom)
+                partial[r->net] = 1;
+        }
+        if (!degraded_sign(r))
             continue;
         sign[r->agent] = 1;
         size_t p = s->probe[r->check * nn + r->net], f = s->failn[r->check * nn + r->net];
@@ -77,6 +96,7 @@ out:
     free(member);
     free(partial);
     free(first);
+    free(net_first);
     free(nsign);
     free(nmem);
     return c->oom ? -1 : 0;

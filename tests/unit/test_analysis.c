@@ -1135,6 +1135,40 @@ static void test_degraded_network(void **state)
                                                     "different steps, checks"));
     done(&v);
 
+    /* Seconds of latency (lab.test_warnings): every computer fails the
+     * same way per check, but the dialogs time out at the greeting and the
+     * TLS handshakes do not finish. One link, one finding, not one per
+     * layer. */
+    struct snap l = {0};
+    healthy_office(&l);
+    set_time(&l, "branch", NULL, 5000000);
+    fail_state(find(&l, "br1", IMAPS), RESULT_TLS_HANDSHAKE_FAILED);
+    fail_state(find(&l, "br2", IMAPS), RESULT_TLS_HANDSHAKE_FAILED);
+    fail_state(find(&l, "br1", SUBM), RESULT_PROTO_TIMEOUT);
+    fail_state(find(&l, "br2", SUBM), RESULT_PROTO_TIMEOUT);
+    run(&l);
+    assert_int_equal(l.d.nfindings, 1);
+    assert_int_equal(l.d.findings[0].verdict, ANALYSIS_NETWORK);
+    assert_list(&l.d.findings[0].agents, "br1,br2");
+    assert_list(&l.d.findings[0].checks, IMAPS "," SUBM);
+    assert_non_null(strstr(l.d.findings[0].summary, "degraded"));
+    done(&l);
+
+    /* A TLS-breaking proxy alone is one symptom, no timeout: the ordinary
+     * network finding of its layer. */
+    struct snap p = {0};
+    healthy_office(&p);
+    fail_state(find(&p, "br1", IMAPS), RESULT_TLS_HANDSHAKE_FAILED);
+    fail_state(find(&p, "br2", IMAPS), RESULT_TLS_HANDSHAKE_FAILED);
+    fail_state(find(&p, "br1", WEB), RESULT_TLS_HANDSHAKE_FAILED);
+    fail_state(find(&p, "br2", WEB), RESULT_TLS_HANDSHAKE_FAILED);
+    run(&p);
+    assert_int_equal(p.d.nfindings, 1);
+    assert_int_equal(p.d.findings[0].verdict, ANALYSIS_NETWORK);
+    assert_int_equal(p.d.findings[0].layer, RESULT_LAYER_TLS);
+    assert_null(strstr(p.d.findings[0].summary, "degraded"));
+    done(&p);
+
     /* The same office when only one computer times out: that computer. */
     struct snap t = {0};
     healthy_office(&t);
