@@ -443,8 +443,10 @@ static char *resolve_after(const char *conf_path, const char *prefix, size_t ple
 static size_t scheme_prefix(const char *v)
 {
     size_t i = 0;
+    /* strchr() finds the terminator too: test for it first, or a value
+     * such as "vantage.db" is read past its end (ASan, config_errors). */
     while (isalpha((unsigned char)v[i]) ||
-           (i > 0 && (isdigit((unsigned char)v[i]) || strchr("+-.", v[i]) != NULL)))
+           (i > 0 && v[i] != '\0' && (isdigit((unsigned char)v[i]) || strchr("+-.", v[i]) != NULL)))
         i++;
     return i >= 2 && v[i] == ':' ? i + 1 : 0;
 }
