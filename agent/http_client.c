@@ -818,22 +818,6 @@ static void on_aaaa(struct resolver_reply *rep, void *arg)
     on_addr(arg, 1, rep);
 }
 
-static int literal(const char *host, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        return 0;
-    }
-    if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        return 0;
-    }
-    return -1;
-}
-
 /* Starts one request: after http_client_fetch() and after each redirect. */
 static void start_hop(struct http_client *h)
 {
@@ -843,13 +827,13 @@ static void start_hop(struct http_client *h)
         fail(h, RESULT_PROTO_TIMEOUT, "no time left for %s", h->url_text);
         return;
     }
-    if (literal(h->url.host, &ss[0]) == 0) {
+    if (resolver_literal_address(h->url.host, &ss[0]) == 0) {
         connect_addrs(h, ss, 1);
         return;
     }
     if (strcasecmp(h->url.host, "localhost") == 0) {
-        (void)literal("::1", &ss[0]);
-        (void)literal("127.0.0.1", &ss[1]);
+        (void)resolver_literal_address("::1", &ss[0]);
+        (void)resolver_literal_address("127.0.0.1", &ss[1]);
         connect_addrs(h, ss, 2);
         return;
     }

@@ -379,22 +379,6 @@ static void deadline_fired(uv_timer_t *t)
 
 /* ---- start ------------------------------------------------------------------ */
 
-static int literal_address(const char *host, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        return 0;
-    }
-    if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        return 0;
-    }
-    return -1;
-}
-
 static bool is_localhost(const char *host)
 {
     size_t n = strlen(host);
@@ -481,7 +465,7 @@ int probe_engine_start(struct probe_engine *e, const struct probe_params *pp, pr
         start_kind(p);
         return 0;
     }
-    if (literal_address(spec.host, &p->addrs[0]) == 0) {
+    if (resolver_literal_address(spec.host, &p->addrs[0]) == 0) {
         p->naddrs = 1;
         start_kind(p);
         return 0;
@@ -489,8 +473,8 @@ int probe_engine_start(struct probe_engine *e, const struct probe_params *pp, pr
     if (is_localhost(spec.host)) {
         /* RFC 6761 §6.3: "localhost" is loopback and is not sent to DNS;
          * getaddrinfo() in mail clients answers it from /etc/hosts. */
-        (void)literal_address("::1", &p->addrs[0]);
-        (void)literal_address("127.0.0.1", &p->addrs[1]);
+        (void)resolver_literal_address("::1", &p->addrs[0]);
+        (void)resolver_literal_address("127.0.0.1", &p->addrs[1]);
         p->naddrs = 2;
         start_kind(p);
         return 0;

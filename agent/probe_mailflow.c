@@ -333,22 +333,6 @@ void probe_mailflow_drop_conn(struct mailflow *m)
 
 static void mf_resolved(struct mailflow *m);
 
-static int literal_address(const char *host, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        return 0;
-    }
-    if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        return 0;
-    }
-    return -1;
-}
-
 static void mf_dns_done(struct mailflow *m)
 {
     m->d.p->result.phases_us[RESULT_PHASE_DNS] += clock_mono_us() - m->dns_t0;
@@ -418,14 +402,14 @@ static void mf_resolve(struct mailflow *m, const struct spec *s, enum mf_state s
     memset(m->nfound, 0, sizeof(m->nfound));
     m->dnserr[0] = m->dnserr[1] = RESULT_OK;
     m->dns_t0 = clock_mono_us();
-    if (literal_address(s->host, &m->dnsfound[0][0]) == 0) {
+    if (resolver_literal_address(s->host, &m->dnsfound[0][0]) == 0) {
         m->nfound[0] = 1;
         mf_dns_done(m);
         return;
     }
     if (is_localhost(s->host)) {
-        (void)literal_address("::1", &m->dnsfound[1][0]);
-        (void)literal_address("127.0.0.1", &m->dnsfound[0][0]);
+        (void)resolver_literal_address("::1", &m->dnsfound[1][0]);
+        (void)resolver_literal_address("127.0.0.1", &m->dnsfound[0][0]);
         m->nfound[0] = m->nfound[1] = 1;
         mf_dns_done(m);
         return;

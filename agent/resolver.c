@@ -436,6 +436,22 @@ bad:
     return -1;
 }
 
+int resolver_literal_address(const char *host, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        return 0;
+    }
+    return -1;
+}
+
 int resolver_check_server(const char *server, char *err, size_t errlen)
 {
     struct ares_addr_port_node node;

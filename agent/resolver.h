@@ -58,6 +58,10 @@ struct resolver *resolver_create(uv_loop_t *loop, const char *server, char *err,
  * to write instead in err. */
 int resolver_check_server(const char *server, char *err, size_t errlen);
 
+/* Fills *ss (port 0) when host is an IPv4 or IPv6 literal, which needs no
+ * lookup. 0, or -1 when host is a name. */
+int resolver_literal_address(const char *host, struct sockaddr_storage *ss);
+
 /* Stops every query (their callbacks never run: cancel them first if a
  * caller holds resolver_query pointers) and frees the resolver once its
  * handles are closed. Ignores NULL; sets *rp to NULL. */
