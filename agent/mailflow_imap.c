@@ -107,6 +107,7 @@ static void imap_classify(struct mailflow *m, uint32_t uid, unsigned markers,
         if (!m->found) {
             m->found = true;
             m->found_uid = uid;
+            probe_mailflow_begin_wait(m); /* the deletion and goodbye may outlast the timeout */
             snprintf(m->folder, sizeof(m->folder), "%s", m->in_junk ? m->junk : "INBOX");
         }
         if (!uid_in(m->del, m->ndel, uid) && m->ndel < MF_DELETE_BATCH)
@@ -301,6 +302,7 @@ static void imap_after_verify(struct mailflow *m)
 
 static void imap_wait(struct mailflow *m)
 {
+    probe_mailflow_begin_wait(m);
     if (clock_mono_us() >= m->wait_until_us) {
         imap_junk(m);
         return;

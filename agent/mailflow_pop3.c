@@ -84,6 +84,7 @@ static void pop_classify(struct mailflow *m)
 
     if (v == MF_OURS && !m->found) {
         m->found = true;
+        probe_mailflow_begin_wait(m); /* DELE and QUIT may outlast the timeout */
         snprintf(m->folder, sizeof(m->folder), "INBOX");
     }
     if (v == MF_LEFTOVER)
@@ -115,6 +116,7 @@ void mailflow_pop3_after_quit(struct mailflow *m)
     }
     /* A POP3 session sees the maildrop as it was at login: log in again
      * (the messages examined stay examined). */
+    probe_mailflow_begin_wait(m);
     probe_mailflow_set_state(m, MF_ST_POP_WAIT);
     probe_mailflow_arm(m, MF_POLL_US);
 }

@@ -447,7 +447,7 @@ static void mf_connect(struct mailflow *m, enum mf_state st)
         .naddrs = m->naddrs,
         .port = m->port,
         .servername = m->servername,
-        .deadline_us = p->deadline_us,
+        .deadline_us = m->waiting ? p->deadline_us : p->started_us + p->timeout_us,
         .line_max = MF_LINE_MAX + 2,
         .result = &p->result,
     };
@@ -497,6 +497,15 @@ enum mf_verdict probe_mailflow_verdict(const struct mailflow *m, unsigned marker
 /* ---- the timer ------------------------------------------------------------ */
 
 static void on_timer(uv_timer_t *t);
+
+void probe_mailflow_begin_wait(struct mailflow *m)
+{
+    if (m->waiting)
+        return;
+    m->waiting = true;
+    if (m->d.c != NULL)
+        conn_set_deadline(m->d.c, m->d.p->deadline_us);
+}
 
 void probe_mailflow_arm(struct mailflow *m, uint64_t us)
 {

@@ -115,6 +115,7 @@ struct mailflow {
     char message_id[MAILFLOW_NONCE_HEX + 32];
     char ehlo_name[256];
     uint64_t wait_until_us; /* clock_mono_us(): the message must be there by then */
+    bool waiting;           /* the wait began: connections may use MF_CLEANUP_US past the timeout */
     uv_timer_t timer;       /* polls, IDLE rechecks, POP3 reconnects */
     bool timer_armed;
     bool closing;
@@ -240,6 +241,13 @@ void probe_mailflow_tls_start(struct mailflow *m, enum mf_state st);
 /* Drops the current connection without waiting for it (the next one
  * starts now; conn frees itself once closed). */
 void probe_mailflow_drop_conn(struct mailflow *m);
+
+/* The wait for the message begins (or it was found): from now on the
+ * current and later connections may run until the probe's hard deadline,
+ * the check's timeout plus the time to look in Junk and delete. Before,
+ * they end at the timeout, so that a server that does not answer costs
+ * the check's timeout and no more. */
+void probe_mailflow_begin_wait(struct mailflow *m);
 
 /* Arms the timer for us, cut short at wait_until_us. */
 void probe_mailflow_arm(struct mailflow *m, uint64_t us);

@@ -15,7 +15,8 @@
  * Warnings, whose checks pass: test mail filed into Junk (mail_in_junk:
  * delivered, but a filter takes it for spam, and real mail with it) and
  * test mail slower to arrive than the target's delivery_warn
- * (delivery_slow), both service findings of layer delivery.
+ * (delivery_slow, unless the network it was late on fails other checks),
+ * both service findings of layer delivery.
  * @unittest: tests/unit/test_delivery.c
  */
 #include "snapshot.h"
@@ -88,6 +89,25 @@ static struct group *warning_group(struct ctx *c, struct snap *s, enum result_er
     return snapshot_group_new(c, s, &proto);
 }
 
+static bool delivered_slowly(const struct analysis_input *in, size_t i)
+{
+    const struct analysis_state *st = &in->states[i];
+    return st->ok && in->delivery_warn_us > 0 && st->delivery_us > in->delivery_warn_us;
+}
+
+/* Whether other checks fail on row i's network now. Test mail late on a
+ * network whose line fails other checks too is that line's (a lossy link
+ * delays the IDLE notice that the message is there), not a slow queue;
+ * late from a network that is otherwise healthy stays a warning (a
+ * greylisting filter delays by the sender's address). */
+static bool network_failing(const struct snap *s, const struct analysis_input *in, size_t i)
+{
+    for (size_t j = 0; j < in->nstates; j++)
+        if (s->rows[j].net == s->rows[i].net && s->rows[j].fresh && s->rows[j].failing)
+            return true;
+    return false;
+}
+
 int delivery_find_warnings(struct ctx *c, struct snap *s)
 {
     const struct analysis_input *in = c->in;
@@ -99,7 +119,7 @@ int delivery_find_warnings(struct ctx *c, struct snap *s)
         enum result_error key;
         if (r->junk)
             key = RESULT_MAIL_IN_JUNK;
-        else if (st->ok && in->delivery_warn_us > 0 && st->delivery_us > in->delivery_warn_us)
+        else if (delivered_slowly(in, i) && !network_failing(s, in, i))
             key = RESULT_DELIVERY_SLOW;
         else
             continue;

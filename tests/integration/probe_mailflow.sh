@@ -167,6 +167,23 @@ check pop "$pop_spec" status=ok delivery.folder=INBOX delivery.delivery_us\>0
 want_count "other mail after pop3" INBOX "keep" 3
 [ $((t1 - t0)) -le 12 ] || { echo "FAIL: 4 s checks took $((t1 - t0)) s" >&2; fail=1; }
 
+# --- a reading server that accepts and never speaks --------------------------
+# Costs the check's timeout, not the timeout plus the time granted to look
+# in Junk and delete afterwards (15 s): that grant begins with the wait.
+stall_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 "$servers/badpeer.py" stall "$stall_port" --ready "$work/stall.ready" &
+stall_pid=$!
+for _ in $(seq 50); do [ -e "$work/stall.ready" ] && break; sleep 0.1; done
+stall_spec=$(flow "$MAIL_USER" "$sub" "imaps://$H:$stall_port")
+t0=$(date +%s)
+probe stall a1 3s "$MAIL_USER" "$stall_spec"
+t1=$(date +%s)
+kill "$stall_pid" 2>/dev/null
+wait "$stall_pid" 2>/dev/null
+want_rc stall 1
+check stall "$stall_spec" status=fail layer=tls
+[ $((t1 - t0)) -le 6 ] || { echo "FAIL: a 3 s mailflow check against a silent IMAPS server took $((t1 - t0)) s" >&2; fail=1; }
+
 # --- human output and usage --------------------------------------------------
 "$agent" probe --ca-file "$MAIL_CA" --agent-name a1 --user "$MAIL_USER" \
     --password-file "$work/pw" "$ok_spec" >"$work/human.out" 2>&1

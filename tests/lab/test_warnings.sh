@@ -97,7 +97,7 @@ diag_heal "latency"
 diag_fault loss branch 25
 diag_expect "branch loses 25% of its packets -> one network finding" '{"count": 1, "findings": [
     {"severity": "problem", "verdict": "network", "agents": ["br1", "br2"],
-     "networks": ["branch"]}]}'
+     "networks": ["branch"], "random_start": true}]}'
 "$LAB" collector diagnose "$DIAG_TARGET" 2>&1 | grep -E '^1\. |Median times' | sed 's/^/    /'
 diag_heal "loss"
 

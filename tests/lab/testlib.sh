@@ -101,8 +101,9 @@ diag_fault() {
 # contract's times are whole seconds) to DIAG_T1 + 2 probe intervals, and
 # with "change" given, a correlated change of that kind at or after
 # DIAG_T0 - 1 s (any_start: true skips the started_at window, for
-# warnings dated by their facts, e.g. a certificate's expiry), and
-# DIAG_T0 - 1 s. Every other finding must have the verdict and agents of
+# warnings dated by their facts, e.g. a certificate's expiry;
+# random_start: true ends the window now instead, for faults that strike
+# checks at random, e.g. packet loss, whose first victim may come late). Every other finding must have the verdict and agents of
 # an expected one (one fault may show as one finding per server), and
 # with "count" there must be exactly N findings.
 diag_match() {
@@ -149,7 +150,10 @@ def mismatch(e, f):
         s = when(f.get("started_at", ""))
     except ValueError:
         return "started_at %r is no time" % f.get("started_at")
-    if not e.get("any_start") and not t0 - 1 <= s <= t1 + window:
+    if e.get("random_start") and not t0 - 1 <= s <= time.time() + 1:
+        return "started_at %s not within %s..now (fault began %s)" % (
+            stamp(s), stamp(t0 - 1), stamp(t0))
+    if not e.get("any_start") and not e.get("random_start") and not t0 - 1 <= s <= t1 + window:
         return "started_at %s not within %s..%s (fault began %s)" % (
             stamp(s), stamp(t0 - 1), stamp(t1 + window), stamp(t0))
     if "change" in e:

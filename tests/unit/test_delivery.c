@@ -339,6 +339,30 @@ static void test_delivery_slow(void **state)
     analysis_diagnosis_clear(&s.d);
 }
 
+/* Late on a network whose line fails other checks: the network's
+ * finding alone, no delivery_slow (lab.test_warnings, 25% loss). */
+static void test_delivery_slow_on_failing_network(void **state)
+{
+    (void)state;
+    static struct snap s;
+    memset(&s, 0, sizeof(s));
+    for (size_t a = 0; a < 5; a++)
+        add(&s, a, IMAPS, a == 2 ? RESULT_PROTO_TIMEOUT : RESULT_OK, NULL);
+    all(&s, FLOW, RESULT_OK, NULL);
+    for (size_t i = 0; i < s.n; i++)
+        if (strcmp(s.st[i].check, FLOW) == 0)
+            s.st[i].delivery_us = strcmp(s.st[i].agent, "br2") == 0 ? 95000000 : 3000000;
+    run(&s);
+    analysis_diagnosis_clear(&s.d);
+    s.in.delivery_warn_us = 60000000;
+    char err[128];
+    assert_int_equal(analysis_diagnose(&s.in, &s.d, err, sizeof(err)), 0);
+    for (size_t k = 0; k < s.d.nfindings; k++)
+        assert_int_not_equal(s.d.findings[k].error, RESULT_DELIVERY_SLOW);
+    assert_int_equal(s.d.status, ANALYSIS_STATUS_PROBLEM);
+    analysis_diagnosis_clear(&s.d);
+}
+
 /* A problem and a warning at once: status problem, the problem first. */
 static void test_problem_and_junk(void **state)
 {
@@ -372,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_mailflow_staleness),
         cmocka_unit_test(test_junk_is_warning),
         cmocka_unit_test(test_delivery_slow),
+        cmocka_unit_test(test_delivery_slow_on_failing_network),
         cmocka_unit_test(test_problem_and_junk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
