@@ -183,8 +183,8 @@ int store_finding_delete(struct store *s, const char *id)
     return s->ops->finding_delete(s->b, id, s->err, sizeof(s->err));
 }
 
-int store_findings_each(struct store *s, const struct store_finding_filter *f,
-                        store_finding_cb cb, void *arg)
+int store_findings_each(struct store *s, const struct store_finding_filter *f, store_finding_cb cb,
+                        void *arg)
 {
     static const struct store_finding_filter all = {0};
     return s->ops->findings_each(s->b, f != NULL ? f : &all, cb, arg, s->err, sizeof(s->err));
@@ -212,8 +212,8 @@ int store_notification_add(struct store *s, const struct store_notification *n)
     return s->ops->notification_add(s->b, n, s->err, sizeof(s->err));
 }
 
-int store_notifications_due(struct store *s, int64_t now_us, size_t limit,
-                            store_notification_cb cb, void *arg)
+int store_notifications_due(struct store *s, int64_t now_us, size_t limit, store_notification_cb cb,
+                            void *arg)
 {
     return s->ops->notifications_due(s->b, now_us, limit, cb, arg, s->err, sizeof(s->err));
 }

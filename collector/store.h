@@ -204,20 +204,20 @@ enum store_finding_state {
 };
 
 struct store_finding {
-    const char *id;       /* stable: docs/reference.md "Finding id" */
+    const char *id; /* stable: docs/reference.md "Finding id" */
     const char *target;
     const char *severity; /* problem | warning */
     const char *verdict;
-    const char *layer;    /* NULL when the finding has none */
+    const char *layer; /* NULL when the finding has none */
     enum store_finding_state state;
-    uint32_t seen;         /* evaluations in a row that found it */
-    uint32_t clean;        /* evaluations in a row without it, while open */
-    int64_t first_seen_us; /* the evaluation that first found it (this life) */
-    int64_t opened_at_us;  /* 0 while pending */
+    uint32_t seen;          /* evaluations in a row that found it */
+    uint32_t clean;         /* evaluations in a row without it, while open */
+    int64_t first_seen_us;  /* the evaluation that first found it (this life) */
+    int64_t opened_at_us;   /* 0 while pending */
     int64_t resolved_at_us; /* 0 unless resolved */
-    int64_t started_at_us; /* the finding's started_at */
-    int64_t updated_at_us; /* the last evaluation that wrote the row */
-    const char *json;      /* the finding object, with "id"; never NULL */
+    int64_t started_at_us;  /* the finding's started_at */
+    int64_t updated_at_us;  /* the last evaluation that wrote the row */
+    const char *json;       /* the finding object, with "id"; never NULL */
 };
 
 struct store_finding_filter {
@@ -262,8 +262,8 @@ int store_finding_delete(struct store *s, const char *id) __attribute__((warn_un
 /* Findings in (target, opened or first seen) order; pending ones only
  * with f->with_pending. f NULL = every open or resolved finding. */
 typedef int (*store_finding_cb)(const struct store_finding *f, void *arg);
-int store_findings_each(struct store *s, const struct store_finding_filter *f,
-                        store_finding_cb cb, void *arg);
+int store_findings_each(struct store *s, const struct store_finding_filter *f, store_finding_cb cb,
+                        void *arg);
 
 /* The open findings of target (NULL = every target): what is wrong now
  * as the running collector sees it, without running the analysis. Cheap
@@ -287,8 +287,8 @@ int store_notification_add(struct store *s, const struct store_notification *n)
  * (notifier, finding) only the oldest: a finding's events reach a
  * receiver in order even when one had to be retried. */
 typedef int (*store_notification_cb)(const struct store_notification *n, void *arg);
-int store_notifications_due(struct store *s, int64_t now_us, size_t limit,
-                            store_notification_cb cb, void *arg);
+int store_notifications_due(struct store *s, int64_t now_us, size_t limit, store_notification_cb cb,
+                            void *arg);
 
 /* Removes a delivered (or abandoned) notification. Returns 0 or -1. */
 int store_notification_done(struct store *s, int64_t id) __attribute__((warn_unused_result));

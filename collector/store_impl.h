@@ -56,13 +56,12 @@ struct store_ops {
                              size_t errlen);
     int (*finding_events_each)(void *b, const char *target, int64_t since_us,
                                store_finding_event_cb cb, void *arg, char *err, size_t errlen);
-    int (*notification_add)(void *b, const struct store_notification *n, char *err,
-                            size_t errlen);
+    int (*notification_add)(void *b, const struct store_notification *n, char *err, size_t errlen);
     int (*notifications_due)(void *b, int64_t now_us, size_t limit, store_notification_cb cb,
                              void *arg, char *err, size_t errlen);
     int (*notification_done)(void *b, int64_t id, char *err, size_t errlen);
-    int (*notification_retry)(void *b, int64_t id, uint32_t attempts, int64_t next_at_us,
-                              char *err, size_t errlen);
+    int (*notification_retry)(void *b, int64_t id, uint32_t attempts, int64_t next_at_us, char *err,
+                              size_t errlen);
     int (*notifications_pending)(void *b, uint64_t *n, int64_t *next_at_us, char *err,
                                  size_t errlen);
 };

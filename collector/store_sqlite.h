@@ -25,8 +25,8 @@ int store_sqlite_finding_events_each(void *b, const char *target, int64_t since_
                                      size_t errlen);
 int store_sqlite_notification_add(void *b, const struct store_notification *n, char *err,
                                   size_t errlen);
-int store_sqlite_notifications_due(void *b, int64_t now_us, size_t limit,
-                                   store_notification_cb cb, void *arg, char *err, size_t errlen);
+int store_sqlite_notifications_due(void *b, int64_t now_us, size_t limit, store_notification_cb cb,
+                                   void *arg, char *err, size_t errlen);
 int store_sqlite_notification_done(void *b, int64_t id, char *err, size_t errlen);
 int store_sqlite_notification_retry(void *b, int64_t id, uint32_t attempts, int64_t next_at_us,
                                     char *err, size_t errlen);

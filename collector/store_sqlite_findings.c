@@ -186,8 +186,7 @@ static int event_row(sqlite3_stmt *st, void *p)
 }
 
 int store_sqlite_finding_events_each(void *b, const char *target, int64_t since_us,
-                                     store_finding_event_cb cb, void *arg, char *err,
-                                     size_t errlen)
+                                     store_finding_event_cb cb, void *arg, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
     if (prep(b, &st,
@@ -241,8 +240,8 @@ static int notification_row(sqlite3_stmt *st, void *p)
     return c->cb(&n, c->arg);
 }
 
-int store_sqlite_notifications_due(void *b, int64_t now_us, size_t limit,
-                                   store_notification_cb cb, void *arg, char *err, size_t errlen)
+int store_sqlite_notifications_due(void *b, int64_t now_us, size_t limit, store_notification_cb cb,
+                                   void *arg, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
     if (prep(b, &st,
