@@ -272,8 +272,8 @@ static int run_command(const struct command *c, const char *config, const char *
     return rc;
 }
 
-/* The command line; *check set once the command is check, whose usage
- * errors are UNKNOWN (3) for Nagios rather than 2. */
+/* The command line; *check is true while the command is check and has
+ * not run yet: its usage errors are UNKNOWN (3) for Nagios, not 2. */
 static int run(int argc, char **argv, bool *check)
 {
     /* One thread uses each connection, and nothing reads sqlite's memory
@@ -421,7 +421,9 @@ static int run(int argc, char **argv, bool *check)
             return fail_usage(c, "%s", "keygen needs --out DIR");
         return cmd_keygen(out_dir);
     }
-    return run_command(c, config, target, json, &filter, wait_s, open_only);
+    int rc = run_command(c, config, target, json, &filter, wait_s, open_only);
+    *check = false; /* the plugin's own status, 2 = CRITICAL included */
+    return rc;
 }
 
 int main(int argc, char **argv)

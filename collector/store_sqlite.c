@@ -542,7 +542,14 @@ static void sqlite_close(void *p);
  * and shared-memory files inherit the database file's mode. */
 static int create_private(const char *path, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    /* O_EXCL: an existing file is left unopened. Closing any descriptor
+     * of the file drops every POSIX lock this process holds on it, the
+     * locks of its other sqlite connections included (serve's ingest and
+     * its evaluation thread): another process would then think itself
+     * the database's only user and delete the WAL under them. */
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST)
+        return 0;
     if (fd < 0) {
         snprintf(err, errlen,
                  "cannot open database %s: %s (check that the directory exists and that this "
