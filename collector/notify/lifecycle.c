@@ -266,8 +266,11 @@ static bool scope_changed(const struct row *w, const char *json_text)
     json_t *o = json_loads(json_text, 0, &jerr);
     static const char *const keys[] = {"severity", "checks", "networks", "agents"};
     bool changed = false;
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]) && !changed; i++)
-        changed = !json_equal(json_object_get(o, keys[i]), json_object_get(w->obj, keys[i]));
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]) && !changed; i++) {
+        json_t *now = json_object_get(o, keys[i]), *was = json_object_get(w->obj, keys[i]);
+        /* json_equal() calls two absent values different. */
+        changed = (now != NULL || was != NULL) && !json_equal(now, was);
+    }
     json_decref(o);
     return changed;
 }
