@@ -109,7 +109,7 @@ int probe_nagios_print(const struct probe_nagios *n, FILE *out)
     fputs(" |", out);
     for (size_t i = 0; i < n->n; i++) {
         const struct seen *s = &n->seen[i];
-        char prefix[16] = "";
+        char prefix[32] = "";
         if (n->n > 1)
             snprintf(prefix, sizeof(prefix), "c%zu_", i + 1);
         for (int p = 0; p < RESULT_PHASE_LAST; p++) {
