@@ -201,6 +201,8 @@ struct monitor *monitor_start(const char *conf_path, struct log *log, char *err,
         goto fail;
     if ((m->notifier = notifier_create(log, err, errlen)) == NULL)
         goto fail;
+    log_info(log, "continuous diagnosis: every %lld ms, %zu notification receivers",
+             (long long)(m->conf->evaluate_every_us / 1000), m->conf->nnotify);
     int rc = pthread_create(&m->thread, NULL, run, m);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the evaluation thread: %s", strerror(rc));

@@ -177,10 +177,17 @@ int notifier_enqueue(struct store *s, const struct collconf *c, const struct sto
 
 struct notifier *notifier_create(struct log *log, char *err, size_t errlen)
 {
+    /* Here, on the thread that starts the monitor, before its thread
+     * runs: libcurl's global state is set up once, not raced. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        snprintf(err, errlen, "cannot start libcurl");
+        return NULL;
+    }
     struct notifier *n = calloc(1, sizeof(*n));
     if (n == NULL || (n->multi = curl_multi_init()) == NULL) {
         snprintf(err, errlen, "cannot start libcurl");
         free(n);
+        curl_global_cleanup();
         return NULL;
     }
     n->log = log;
@@ -205,6 +212,7 @@ void notifier_destroy(struct notifier **np)
         send_free(n, n->sends[i]);
     curl_multi_cleanup(n->multi);
     free(n);
+    curl_global_cleanup();
     *np = NULL;
 }
 
