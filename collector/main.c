@@ -430,5 +430,11 @@ int main(int argc, char **argv)
 {
     bool check = false;
     int rc = run(argc, argv, &check);
-    return check && rc == 2 ? CHECK_UNKNOWN : rc;
+    if (check && rc == 2) {
+        /* Nagios shows stdout's first line: say what happened there too. */
+        printf("VANTAGE UNKNOWN - usage error (the reason is on stderr); see 'vantage-collector "
+               "check --help'\n");
+        return CHECK_UNKNOWN;
+    }
+    return rc;
 }

@@ -66,6 +66,9 @@ rc=$?
 grep -q "^VANTAGE UNKNOWN - mail: no data" check.out || fail "check without data: $(cat check.out)"
 "${C[@]}" check nosuch >check.out
 [ $? = 3 ] || fail "check of an unknown target is not UNKNOWN: $(cat check.out)"
+"${C[@]}" check --bogus mail >check.out 2>/dev/null
+[ $? = 3 ] || fail "check with a usage error is not UNKNOWN: $(cat check.out)"
+grep -q "^VANTAGE UNKNOWN - usage error" check.out || fail "check usage error line: $(cat check.out)"
 
 start_bg collector "${C[@]}" serve
 start_bg agent "$BIN/vantage-agent" run -c agent.conf
