@@ -2,7 +2,8 @@
 # Webhook notifications end to end: a small python3 http.server receiver
 # checks every X-Vantage-Signature (HMAC-SHA256 of the body under
 # secret_file's secret) and records the events. A tcp:// check to a closed
-# loopback port opens a finding (event opened, delivered). The receiver
+# loopback port opens a finding (event opened: the receiver's first answer
+# is a 500, so it is delivered on the retry). The receiver
 # then goes down; the port heals, so "resolved" fails to send and waits in
 # the store's queue; the collector is restarted while it waits; with the
 # receiver back, the same collector database delivers it: exactly one
@@ -22,10 +23,17 @@ cat >receiver.py <<'PY'
 import hashlib, hmac, json, sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
 secret = open(sys.argv[2], "rb").read().strip()
+import os
 class H(BaseHTTPRequestHandler):
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(n)
+        if not os.path.exists("answered-500"):
+            # The first POST ever gets a server error: it must be retried.
+            open("answered-500", "w").close()
+            self.send_response(500)
+            self.end_headers()
+            return
         want = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
         got = self.headers.get("X-Vantage-Signature", "")
         ok = hmac.compare_digest(want, got)
@@ -78,6 +86,7 @@ start_bg agent "$BIN/vantage-agent" run -c agent.conf
 
 got() { grep -q "^signed $1 " events.txt 2>/dev/null; }
 wait_for 25 "the opened event at the receiver" got opened
+grep -q "hook\]: sending failed (HTTP 500)" collector.log || fail "the first POST's 500 was not retried"
 grep -q BADSIG events.txt && fail "a bad signature: $(cat events.txt)"
 
 # Receiver down, fault healed: resolved cannot be delivered.
