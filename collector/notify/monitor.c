@@ -120,6 +120,56 @@ out:
     report_snapshot_destroy(&snap);
 }
 
+/* Names of targets with live findings that collector.conf no longer has. */
+struct gone_ctx {
+    const struct collconf *conf;
+    char *names[16];
+    size_t n;
+};
+
+static int collect_gone(const struct store_finding *f, void *arg)
+{
+    struct gone_ctx *g = arg;
+    if (collconf_target(g->conf, f->target) != NULL)
+        return 0;
+    for (size_t i = 0; i < g->n; i++)
+        if (strcmp(g->names[i], f->target) == 0)
+            return 0;
+    if (g->n == sizeof(g->names) / sizeof(g->names[0]))
+        return 1; /* the rest next round */
+    g->names[g->n] = strdup(f->target);
+    if (g->names[g->n] != NULL)
+        g->n++;
+    return 0;
+}
+
+/* A target removed from the configuration has nothing left to find: its
+ * findings resolve like healed ones (two evaluations), so that no alert
+ * stays open, re-sent to Alertmanager, for a target nobody watches. */
+static void resolve_removed(struct monitor *m, int64_t now_us)
+{
+    struct gone_ctx g = {.conf = m->conf};
+    struct store_finding_filter f = {.with_pending = true, .open_only = true};
+    if (store_findings_each(m->store, &f, collect_gone, &g) < 0)
+        log_warn(m->log, "reading open findings: %s", store_error(m->store));
+    struct analysis_diagnosis none = {.status = ANALYSIS_STATUS_OK};
+    struct enqueue_ctx x = {m, now_us};
+    char err[STORE_ERR_MAX + 128];
+    for (size_t i = 0; i < g.n; i++) {
+        if (store_begin(m->store) < 0) {
+            log_warn(m->log, "resolving findings of %s: %s", g.names[i], store_error(m->store));
+        } else if (lifecycle_apply(m->store, g.names[i], &none, NULL, now_us, on_event, &x, err,
+                                   sizeof(err)) < 0) {
+            log_warn(m->log, "resolving findings of %s: %s", g.names[i], err);
+            store_rollback(m->store);
+        } else if (store_commit(m->store) < 0) {
+            log_warn(m->log, "resolving findings of %s: %s", g.names[i], store_error(m->store));
+            store_rollback(m->store);
+        }
+        free(g.names[i]);
+    }
+}
+
 static void reload(struct monitor *m)
 {
     char err[1024];
@@ -147,6 +197,7 @@ static void *run(void *arg)
             int64_t now = clock_wall_us();
             for (size_t i = 0; i < m->conf->targets.ntargets && !atomic_load(&m->stop); i++)
                 evaluate_target(m, &m->conf->targets.targets[i], now);
+            resolve_removed(m, now);
             uint64_t took = clock_mono_us() - mono;
             if (took > (uint64_t)m->conf->evaluate_every_us)
                 log_warn(m->log,
