@@ -2,6 +2,7 @@
  * collconf — collector.conf parsing and validation (collconf.h).
  */
 #include "collconf.h"
+#include "collconf_domain.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,10 @@ static const struct config_key collector_keys[] = {
     {"listen", CONFIG_ENDPOINT, false},  {"database", CONFIG_LOCATION, false},
     {"secret_key", CONFIG_PATH, false},  {"authorized_keys", CONFIG_PATH, false},
     {"control", CONFIG_ENDPOINT, false}, {"insecure_plaintext", CONFIG_TEXT, false},
-    {"log_level", CONFIG_TEXT, false},   {NULL, CONFIG_TEXT, false}};
+    {"log_level", CONFIG_TEXT, false},
+    /* registration (load_rdap_bootstrap) */
+    {"rdap_bootstrap", CONFIG_LOCATION, false},
+    {NULL, CONFIG_TEXT, false}};
 static const struct config_key target_keys[] = {{"domain", CONFIG_TEXT, false},
                                                 {"interval", CONFIG_TEXT, false},
                                                 {"timeout", CONFIG_TEXT, false},
@@ -31,6 +35,9 @@ static const struct config_key target_keys[] = {{"domain", CONFIG_TEXT, false},
                                                 {"delivery_warn", CONFIG_TEXT, false},
                                                 /* warnings (load_warnings) */
                                                 {"cert_warn_days", CONFIG_TEXT, false},
+                                                /* registration (collconf_domain.c) */
+                                                {"rdap_interval", CONFIG_TEXT, false},
+                                                {"domain_warn_days", CONFIG_TEXT, false},
                                                 {NULL, CONFIG_TEXT, false}};
 
 /* The default control socket: beside the database, so that the CLI finds
@@ -84,7 +91,11 @@ static int make_version(struct wire_config *w)
         snprintf(num, sizeof(num), "%u/%u", t->mailflow_interval_ms, t->mailflow_timeout_ms);
         hash_str(&h, num);
         hash_str(&h, t->credentials);
+        snprintf(num, sizeof(num), "%u", t->rdap_interval_ms);
+        hash_str(&h, num);
     }
+    hash_str(&h, w->rdap_bootstrap_url);
+    hash_str(&h, w->rdap_bootstrap_json);
     char hex[17];
     snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)h);
     w->version = strdup(hex);
@@ -320,7 +331,9 @@ static int load_target(const struct config *c, const struct config_section *s,
                  config_path(c), s->line, s->label);
         return -1;
     }
-    return load_mailflow(c, s, t, mf, err, errlen);
+    if (load_mailflow(c, s, t, mf, err, errlen) < 0)
+        return -1;
+    return collconf_domain_checks(c, s, t, err, errlen);
 }
 
 /* The collector's own target keys for warnings: the diagnosis reads
@@ -343,7 +356,7 @@ static int load_warnings(const struct config *c, struct collconf *cc, char *err,
             return -1;
         cc->cert_warn_days[n++] = (unsigned)days;
     }
-    return 0;
+    return collconf_domain_warnings(c, cc, err, errlen);
 }
 
 unsigned collconf_cert_warn_days(const struct collconf *c, const char *name)
@@ -473,6 +486,18 @@ struct collconf *collconf_load(const char *path, char *err, size_t errlen)
             goto oom;
         goto fail;
     }
+    char *bootstrap = NULL;
+    if (config_get_string(c, main_s, collector_keys, "rdap_bootstrap", NULL, &bootstrap, err,
+                          errlen) < 0)
+        goto fail;
+    err[0] = '\0';
+    int brc = collconf_rdap_bootstrap(c, main_s, bootstrap, &cc->targets, err, errlen);
+    free(bootstrap);
+    if (brc < 0) {
+        if (err[0] == '\0')
+            goto oom;
+        goto fail;
+    }
     if (make_version(&cc->targets) < 0)
         goto oom;
     cc->ini = c;
@@ -501,6 +526,7 @@ void collconf_destroy(struct collconf **cp)
     config_destroy(&c->ini);
     free(c->mailflow);
     free(c->cert_warn_days);
+    free(c->domain_warn_days);
     free(c);
     *cp = NULL;
 }
