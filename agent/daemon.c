@@ -79,8 +79,7 @@ static void apply_rdap_bootstrap(struct daemon *d, const struct wire_config *c)
     char err[256];
     if (c->rdap_bootstrap_json != NULL) {
         if (probe_engine_set_rdap_bootstrap(d->engine, c->rdap_bootstrap_json,
-                                            strlen(c->rdap_bootstrap_json), err,
-                                            sizeof(err)) < 0)
+                                            strlen(c->rdap_bootstrap_json), err, sizeof(err)) < 0)
             log_warn(d->log, "the collector's rdap_bootstrap is unusable, keeping the last: %s",
                      err);
     } else if (probe_engine_set_rdap_source(d->engine, c->rdap_bootstrap_url) < 0) {

@@ -476,7 +476,8 @@ int scheduler_set_targets(struct scheduler *s, const struct wire_config *c)
             w->mailflow_interval_ms ? w->mailflow_interval_ms : SCHEDULER_MAILFLOW_INTERVAL_MS;
         t->mailflow_timeout_ms =
             w->mailflow_timeout_ms ? w->mailflow_timeout_ms : SCHEDULER_MAILFLOW_TIMEOUT_MS;
-        t->rdap_interval_ms = w->rdap_interval_ms ? w->rdap_interval_ms : SCHEDULER_RDAP_INTERVAL_MS;
+        t->rdap_interval_ms =
+            w->rdap_interval_ms ? w->rdap_interval_ms : SCHEDULER_RDAP_INTERVAL_MS;
         if (w->credentials != NULL) {
             t->cred = agentconf_credentials(s->conf, w->credentials);
             if (t->cred == NULL)

@@ -12,7 +12,7 @@
 #define FNV_PRIME 1099511628211ull
 
 struct chosen {
-    size_t target, check;                        /* indices into base */
+    size_t target, check;                       /* indices into base */
     const char *agents[ASSIGN_RDAP_AGENTS + 1]; /* into the copies; NULL-terminated */
 };
 
@@ -201,8 +201,7 @@ int assign_view(const struct assign *a, const char *agent, struct wire_config *o
     return 0;
 }
 
-const char *const *assign_rdap_agents(const struct assign *a, const char *target,
-                                      const char *check)
+const char *const *assign_rdap_agents(const struct assign *a, const char *target, const char *check)
 {
     for (size_t i = 0; i < a->nchosen; i++) {
         const struct wire_target *t = &a->base->targets[a->chosen[i].target];

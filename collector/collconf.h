@@ -20,9 +20,9 @@
 /* Registration (collconf_domain.c): registries rate-limit, and a
  * registration changes over weeks, so four reads a day are plenty; a
  * month is when a renewal is still routine. */
-#define COLLCONF_DEFAULT_RDAP_INTERVAL_MS   (6u * 3600 * 1000)
-#define COLLCONF_DEFAULT_DOMAIN_WARN_DAYS   30
-#define COLLCONF_DEFAULT_RDAP_BOOTSTRAP     "https://data.iana.org/rdap/dns.json"
+#define COLLCONF_DEFAULT_RDAP_INTERVAL_MS (6u * 3600 * 1000)
+#define COLLCONF_DEFAULT_DOMAIN_WARN_DAYS 30
+#define COLLCONF_DEFAULT_RDAP_BOOTSTRAP   "https://data.iana.org/rdap/dns.json"
 
 struct config;
 /* mailflow (docs/reference.md "Configuration"): test mail every five

@@ -69,8 +69,7 @@ int collconf_domain_checks(const struct config *c, const struct config_section *
 {
     int64_t interval;
     if (config_get_duration(c, s, "rdap_interval", COLLCONF_DEFAULT_RDAP_INTERVAL_MS * 1000LL,
-                            RDAP_INTERVAL_MIN_US, RDAP_INTERVAL_MAX_US, &interval, err,
-                            errlen) < 0)
+                            RDAP_INTERVAL_MIN_US, RDAP_INTERVAL_MAX_US, &interval, err, errlen) < 0)
         return -1;
     if (t->domain != NULL) {
         /* What mail clients are told differs by network (split DNS,
@@ -85,8 +84,7 @@ int collconf_domain_checks(const struct config *c, const struct config_section *
     return 0;
 }
 
-int collconf_domain_warnings(const struct config *c, struct collconf *cc, char *err,
-                             size_t errlen)
+int collconf_domain_warnings(const struct config *c, struct collconf *cc, char *err, size_t errlen)
 {
     cc->domain_warn_days =
         calloc(cc->targets.ntargets ? cc->targets.ntargets : 1, sizeof(unsigned));
@@ -145,8 +143,7 @@ int collconf_rdap_bootstrap(const struct config *c, const struct config_section 
     const struct config_entry *e = config_get(main_s, "rdap_bootstrap");
     if (value == NULL || is_url(value)) {
         if (value != NULL && strlen(value) > RESULT_STR_MAX) {
-            config_error(c, e, err, errlen, "the URL is longer than %d characters",
-                         RESULT_STR_MAX);
+            config_error(c, e, err, errlen, "the URL is longer than %d characters", RESULT_STR_MAX);
             return -1;
         }
         w->rdap_bootstrap_url = strdup(value ? value : COLLCONF_DEFAULT_RDAP_BOOTSTRAP);

@@ -23,8 +23,7 @@ int collconf_domain_checks(const struct config *c, const struct config_section *
 
 /* Reads every target's domain_warn_days into cc->domain_warn_days (in
  * the order of cc->targets). 0, or -1 with err (empty: out of memory). */
-int collconf_domain_warnings(const struct config *c, struct collconf *cc, char *err,
-                             size_t errlen);
+int collconf_domain_warnings(const struct config *c, struct collconf *cc, char *err, size_t errlen);
 
 /* value: rdap_bootstrap as read (NULL = the default). A URL goes into
  * w->rdap_bootstrap_url as written; a file is read (bounded by

@@ -42,12 +42,12 @@ struct session {
     char address[64];
     int64_t agent_id;
     int64_t last_seen_us;
-    bool dirty;              /* last_seen not yet written */
-    bool acked;              /* a batch was stored: send an ack */
-    bool gap;                /* a batch came after a missing one */
-    bool fresh;              /* no hello yet from this connection */
-    uint64_t ack_seq;        /* every seq <= this is stored */
-    uint64_t txn_seq;        /* ack_seq once the open txn commits */
+    bool dirty;                              /* last_seen not yet written */
+    bool acked;                              /* a batch was stored: send an ack */
+    bool gap;                                /* a batch came after a missing one */
+    bool fresh;                              /* no hello yet from this connection */
+    uint64_t ack_seq;                        /* every seq <= this is stored */
+    uint64_t txn_seq;                        /* ack_seq once the open txn commits */
     char config_version[ASSIGN_VERSION_MAX]; /* what the agent said it runs */
     struct wire_spool_stats spool;
     bool have_spool; /* spool holds an agent's report */

@@ -212,7 +212,9 @@ void wire_arena_destroy(struct wire_arena **ap)
 _Static_assert((int)VANTAGE__ERROR_CODE__ERROR_AUTOCONFIG_INVALID ==
                        (int)RESULT_AUTOCONFIG_INVALID &&
                    (int)VANTAGE__ERROR_CODE__ERROR_DELIVERY_SLOW == (int)RESULT_DELIVERY_SLOW &&
-                   (int)RESULT_DELIVERY_SLOW + 1 == (int)RESULT_ERROR_LAST,
+                   (int)VANTAGE__ERROR_CODE__ERROR_REGISTRATION_EXPIRING ==
+                       (int)RESULT_REGISTRATION_EXPIRING &&
+                   (int)RESULT_REGISTRATION_EXPIRING + 1 == (int)RESULT_ERROR_LAST,
                "proto ErrorCode and enum result_error differ");
 _Static_assert((int)VANTAGE__LAYER__LAYER_AUTOCONFIG == (int)RESULT_LAYER_AUTOCONFIG &&
                    (int)RESULT_LAYER_AUTOCONFIG + 1 == (int)RESULT_LAYER_LAST,

@@ -372,7 +372,7 @@ static void test_messages(void **state)
     wire_msg_free(&b);
 
     char *checks[] = {"imaps://mail.example.com", "https://webmail.example.com/"};
-    struct wire_target t = {"corp-mail", "example.com", checks, 2,     60000,
+    struct wire_target t = {"corp-mail", "example.com", checks, 2,      60000,
                             10000,       "corp",        300000, 120000, 7200000};
     m = (struct wire_msg){.kind = WIRE_CONFIG};
     m.u.config = (struct wire_config){"v1", &t, 1, "https://rdap.example.net/dns.json", NULL};
