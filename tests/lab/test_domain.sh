@@ -64,6 +64,8 @@ expect_text() {
         }
     done
     pass "$name: diagnose exits $rc, says: $*"
+    # For whoever reads the log: the finding as a person sees it.
+    sed -n '/^[0-9]\. /,$p' <<<"$out" | sed 's/^/    /'
 }
 
 diag_expect "healthy, with rdap:// and autoconfig:// running" '{"status": "ok"}'
