@@ -827,11 +827,11 @@ int report_compare(FILE *out, const struct analysis_input *in, const struct anal
         for (size_t ci = 0; ci < m.nchecks; ci++)
             any_discovered |= m.discovered[ci];
         if (any_discovered)
-            fprintf(out, "(* found through the domain's DNS)\n");
+            fprintf(out, "(* found through the domain's DNS or autoconfig)\n");
     } else {
         for (size_t ci = 0; ci < m.nchecks; ci++)
             fprintf(out, "  [%zu] %s%s\n", ci + 1, m.checks[corder[ci]],
-                    m.discovered[corder[ci]] ? " (found through DNS)" : "");
+                    m.discovered[corder[ci]] ? " (found through DNS or autoconfig)" : "");
         fprintf(out, "\n%-*s %-*s", NAME_WIDTH, "NETWORK", NAME_WIDTH, "AGENT");
         for (size_t ci = 0; ci < m.nchecks; ci++) {
             char h[24];

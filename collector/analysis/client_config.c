@@ -78,18 +78,23 @@ static int advertised(const struct analysis_input *in, const char *host, char *s
     return 0;
 }
 
-/* When autoconfig's sources began to name host: the latest
+/* When autoconfig's sources began to name host: the first
  * autoconfig_changed change whose after names it and whose before does
- * not; 0 when none is known. */
+ * not, since the last that took it back; 0 when none is known. */
 static int64_t advertised_since(const struct analysis_input *in, const char *host)
 {
+    /* The first agent to see it: every agent records the change. */
     int64_t at = 0;
     for (size_t i = 0; i < in->nchanges; i++) {
         const struct analysis_change *ch = &in->changes[i];
-        if (ch->kind != NULL && strcmp(ch->kind, CHANGES_AUTOCONFIG) == 0 && ch->after != NULL &&
-            snapshot_answers_name(ch->after, host) &&
-            (ch->before == NULL || !snapshot_answers_name(ch->before, host)))
+        if (ch->kind == NULL || strcmp(ch->kind, CHANGES_AUTOCONFIG) != 0)
+            continue;
+        bool now = ch->after != NULL && snapshot_answers_name(ch->after, host);
+        bool was = ch->before != NULL && snapshot_answers_name(ch->before, host);
+        if (now && !was && at == 0)
             at = ch->at_us;
+        else if (!now && was)
+            at = 0; /* taken back: a later announcement starts again */
     }
     return at;
 }

@@ -303,12 +303,12 @@ static void evidence(struct ctx *c, const struct snap *s, const struct group *g,
         }
         int alt = s->ck[k].alt;
         if (f->verdict == ANALYSIS_CLIENT_CONFIG && alt >= 0)
-            text_list_take(
-                c, &f->evidence,
-                text_fmt(c,
-                         "DNS now points to %s, and %s (found through DNS) works from %zu "
-                         "agents.",
-                         s->ck[alt].host, s->checks.v[alt], s->ck[alt].ok));
+            text_list_take(c, &f->evidence,
+                           text_fmt(c,
+                                    "DNS or autoconfig now point to %s, and %s (found through the "
+                                    "domain's DNS or autoconfig) works from %zu "
+                                    "agents.",
+                                    s->ck[alt].host, s->checks.v[alt], s->ck[alt].ok));
     }
     if (f->healthy_agents.n > 0) {
         char names[LINE_MAX_LEN / 2];
