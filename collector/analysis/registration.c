@@ -110,8 +110,7 @@ int registration_find_warnings(struct ctx *c, struct snap *s)
 }
 
 /* The facts of the first row of g that read a registration. */
-static const struct analysis_state *facts_of(const struct analysis_input *in, const struct snap *s,
-                                             const struct group *g)
+static const struct analysis_state *facts_of(const struct analysis_input *in, const struct group *g)
 {
     const struct analysis_state *any = NULL;
     for (size_t i = 0; i < g->nrows; i++) {
@@ -123,7 +122,6 @@ static const struct analysis_state *facts_of(const struct analysis_input *in, co
         if (any == NULL)
             any = st;
     }
-    (void)s;
     return any;
 }
 
@@ -180,7 +178,7 @@ void registration_words(struct ctx *c, const struct snap *s, const struct group 
 {
     const struct analysis_input *in = c->in;
     struct analysis_list *n = &f->next_steps;
-    const struct analysis_state *st = facts_of(in, s, g);
+    const struct analysis_state *st = facts_of(in, g);
     const char *domain = in->domain ? in->domain : w->host;
     const char *registrar = st && st->reg_registrar ? st->reg_registrar : "the registrar";
     char expiry[96];

@@ -76,7 +76,18 @@ diag_fault registration expiring 10
 diag_expect "registration expires in 10 days -> dns (registration) warning" '{"status": "warning",
     "count": 1, "findings": [{"severity": "warning", "verdict": "dns", "layer": "registration",
      "error": "registration_expiring", "check": "'$RDAP'", "any_start": true}]}'
-expect_text "expiring registration" 0 "^Warnings" "Lab Registrar, Inc." "days left"
+expect_text "expiring registration" 0 "^Warnings" "Lab Registrar, Inc." "10 days left"
+# The registry is read by three agents, one per network (collector/assign.c).
+if readers=$(diag_json | /usr/bin/python3 -c '
+import json, sys
+f = json.load(sys.stdin)["findings"][0]
+a, n = f["agents"], f["networks"]
+print("%s on %s" % (",".join(a), ",".join(n)))
+sys.exit(0 if len(a) == 3 and len(n) == 3 else 1)'); then
+    pass "rdap:// runs on three agents of three networks: $readers"
+else
+    fail "rdap:// should run on three agents of three networks, ran on: $readers"
+fi
 
 # On hold, and the zone pulled as a registry does: every name fails; the
 # one finding says why.
