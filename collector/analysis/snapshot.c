@@ -684,8 +684,10 @@ bool snapshot_passing(const struct analysis_input *in, const struct snap *s, siz
      * its cache without crossing the link, so they would hide a slow
      * link's results in the median (seen in the lab: 1 ms beside 500).
      * Nor is test mail: its time is the server's delivery, not the
-     * network's, and has its own warning (delivery_slow). */
+     * network's, and has its own warning (delivery_slow). Nor the
+     * registry (rdap://): read every few hours by three agents, its
+     * latest result may long predate a network's slowness (issue 10). */
     return s->rows[i].fresh && !s->rows[i].failing && in->states[i].total_us > 0 &&
            !snapshot_is_dns_check(s->checks.v[s->rows[i].check]) &&
-           !delivery_is_mailflow(in->states[i].check);
+           !delivery_is_mailflow(in->states[i].check) && !registration_is_rdap(in->states[i].check);
 }

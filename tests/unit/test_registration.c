@@ -324,6 +324,32 @@ static void test_autoconfig_dead_server(void **state)
     analysis_diagnosis_clear(&s.d);
 }
 
+/* The registry read an hour ago through a slow office is no sample of
+ * the slow rule: the warning dates from the results that measured the
+ * slowness, not from the last read of the registry. */
+static void test_rdap_no_slow_sample(void **state)
+{
+    (void)state;
+    static struct snap s;
+    memset(&s, 0, sizeof(s));
+    static const char *const checks[] = {IMAPS, WEB, "submission://mail.example.com"};
+    for (size_t c = 0; c < 3; c++)
+        for (size_t a = 0; a < 5; a++)
+            add(&s, a, checks[c], RESULT_OK, NULL)->total_us = (a == 2 || a == 3) ? 900000 : 40000;
+    rdap(&s, RESULT_OK, NOW / 1000000 + 300 * DAY, "client transfer prohibited");
+    for (size_t i = 0; i < s.n; i++)
+        s.st[i].total_us = strcmp(s.st[i].check, RDAP) == 0 ? 900000 : s.st[i].total_us;
+    run(&s, 0);
+    assert_int_equal(s.d.status, ANALYSIS_STATUS_WARNING);
+    assert_int_equal(s.d.nfindings, 1);
+    const struct analysis_finding *f = &s.d.findings[0];
+    assert_int_equal(f->error, RESULT_SLOW);
+    assert_int_equal(f->started_at_us, NOW - MIN / 2);
+    for (size_t i = 0; i < f->checks.n; i++)
+        assert_string_not_equal(f->checks.v[i], RDAP);
+    analysis_diagnosis_clear(&s.d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -334,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_rdap_staleness),
         cmocka_unit_test(test_autodiscover_migration),
         cmocka_unit_test(test_autoconfig_dead_server),
+        cmocka_unit_test(test_rdap_no_slow_sample),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
