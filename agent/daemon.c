@@ -72,8 +72,24 @@ static void save_targets(struct daemon *d, const struct wire_config *c)
     free(buf);
 }
 
+/* Where rdap:// finds the bootstrap registry: the collector's
+ * rdap_bootstrap, a URL or a file's content. */
+static void apply_rdap_bootstrap(struct daemon *d, const struct wire_config *c)
+{
+    char err[256];
+    if (c->rdap_bootstrap_json != NULL) {
+        if (probe_engine_set_rdap_bootstrap(d->engine, c->rdap_bootstrap_json,
+                                            strlen(c->rdap_bootstrap_json), err, sizeof(err)) < 0)
+            log_warn(d->log, "the collector's rdap_bootstrap is unusable, keeping the last: %s",
+                     err);
+    } else if (probe_engine_set_rdap_source(d->engine, c->rdap_bootstrap_url) < 0) {
+        log_error(d->log, "out of memory setting the RDAP bootstrap registry");
+    }
+}
+
 static void apply_config(struct daemon *d, const struct wire_config *c)
 {
+    apply_rdap_bootstrap(d, c);
     if (scheduler_set_targets(d->sched, c) < 0) {
         log_error(d->log, "out of memory applying the targets");
         return;

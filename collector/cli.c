@@ -292,11 +292,7 @@ static int analyse_one(const struct collconf *c, struct store *s, const struct w
     }
     /* The collector's own warning settings for the target. */
     struct analysis_input input = *report_snapshot_input(snap);
-    unsigned days = collconf_cert_warn_days(c, t->name);
-    input.cert_warn_days = days == 0 ? -1 : (int)days;
-    const struct collconf_mailflow *mf = collconf_mailflow_of(c, t->name);
-    if (mf != NULL && mf->enabled)
-        input.delivery_warn_us = (uint64_t)mf->delivery_warn_ms * 1000;
+    collconf_warnings_into(c, t->name, &input);
     const struct analysis_input *in = &input;
     int rc = 0;
     if (cmd == CMD_TIMELINE) {

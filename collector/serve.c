@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "assign.h"
 #include "auth.h"
 #include "changes.h"
 #include "clock.h"
@@ -42,13 +43,13 @@ struct session {
     char address[64];
     int64_t agent_id;
     int64_t last_seen_us;
-    bool dirty;              /* last_seen not yet written */
-    bool acked;              /* a batch was stored: send an ack */
-    bool gap;                /* a batch came after a missing one */
-    bool fresh;              /* no hello yet from this connection */
-    uint64_t ack_seq;        /* every seq <= this is stored */
-    uint64_t txn_seq;        /* ack_seq once the open txn commits */
-    char config_version[32]; /* what the agent said it runs */
+    bool dirty;                              /* last_seen not yet written */
+    bool acked;                              /* a batch was stored: send an ack */
+    bool gap;                                /* a batch came after a missing one */
+    bool fresh;                              /* no hello yet from this connection */
+    uint64_t ack_seq;                        /* every seq <= this is stored */
+    uint64_t txn_seq;                        /* ack_seq once the open txn commits */
+    char config_version[ASSIGN_VERSION_MAX]; /* what the agent said it runs */
     struct wire_spool_stats spool;
     bool have_spool; /* spool holds an agent's report */
 };
@@ -71,6 +72,11 @@ struct serve {
     int64_t last_flush_us;
     uint64_t invalid_msgs;
     struct ingest_stats totals;
+    /* rdap:// checks per agent (assign.h), for the agents connected when
+     * it was made: connected_sig says which. */
+    struct assign *assign;
+    uint64_t connected_sig;
+    int64_t last_assign_us;
 };
 
 static struct session *session_find(struct serve *s, const uint8_t *id, size_t idlen)
@@ -192,14 +198,87 @@ static void answer_check(struct serve *s, const zmq_msg_t *idm, const char *name
     send_to(s, zmq_msg_data((zmq_msg_t *)idm), zmq_msg_size((zmq_msg_t *)idm), name, &m);
 }
 
+/* Sends se its view of the targets (assign.h) when it does not run that
+ * version yet, or always with force. */
+static void send_config_if(struct serve *s, struct session *se, bool force)
+{
+    struct wire_config view;
+    char version[ASSIGN_VERSION_MAX];
+    if (s->assign == NULL)
+        return; /* out of memory ranking: update_assignment said so */
+    if (assign_view(s->assign, se->name, &view, version) < 0) {
+        log_error(s->log, "out of memory making the targets of %s", se->name);
+        return;
+    }
+    view.version = version;
+    if (force || strcmp(se->config_version, version) != 0) {
+        struct wire_msg m = {.kind = WIRE_CONFIG, .u.config = view};
+        if (send_msg(s, se, &m) == 0) {
+            snprintf(se->config_version, sizeof(se->config_version), "%s", version);
+            log_info(s->log, "sent %zu targets (version %s) to %s", view.ntargets, version,
+                     se->name);
+        }
+    }
+    assign_view_clear(&view);
+}
+
 static void send_config(struct serve *s, struct session *se)
 {
-    struct wire_msg m = {.kind = WIRE_CONFIG, .u.config = (*s->conf)->targets};
-    if (send_msg(s, se, &m) == 0) {
-        snprintf(se->config_version, sizeof(se->config_version), "%s", (*s->conf)->targets.version);
-        log_info(s->log, "sent %zu targets (version %s) to %s", (*s->conf)->targets.ntargets,
-                 (*s->conf)->targets.version, se->name);
+    send_config_if(s, se, true);
+}
+
+static bool session_connected(const struct session *se, int64_t now)
+{
+    return se->network[0] != '\0' && now - se->last_seen_us < SERVE_CONNECTED_WINDOW_US;
+}
+
+/* Re-ranks the rdap:// checks when the connected agents changed (or
+ * force: the targets did) and pushes to every connected agent whose set
+ * of checks moved. At most once a second unless forced: a fleet
+ * connecting after a restart must not re-rank on every hello. */
+static void update_assignment(struct serve *s, bool force)
+{
+    int64_t now = clock_wall_us();
+    if (!force && s->assign != NULL && now - s->last_assign_us < SERVE_FLUSH_US)
+        return;
+    uint64_t sig = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < s->nsessions; i++) {
+        const struct session *se = &s->sessions[i];
+        if (!session_connected(se, now))
+            continue;
+        /* Order-free: a sum of per-agent hashes. */
+        uint64_t h = 14695981039346656037ull;
+        for (const char *p = se->name; *p; p++)
+            h = (h ^ (unsigned char)*p) * 1099511628211ull;
+        h = (h ^ 0xff) * 1099511628211ull;
+        for (const char *p = se->network; *p; p++)
+            h = (h ^ (unsigned char)*p) * 1099511628211ull;
+        sig += h;
+        n++;
     }
+    s->last_assign_us = now;
+    if (!force && s->assign != NULL && sig == s->connected_sig)
+        return;
+    struct assign_agent *agents = calloc(n ? n : 1, sizeof(*agents));
+    if (agents == NULL)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < s->nsessions; i++)
+        if (session_connected(&s->sessions[i], now))
+            agents[k++] = (struct assign_agent){s->sessions[i].name, s->sessions[i].network};
+    struct assign *fresh = assign_create(&(*s->conf)->targets, agents, k);
+    free(agents);
+    if (fresh == NULL) {
+        log_error(s->log, "out of memory assigning the rdap checks");
+        return;
+    }
+    assign_destroy(&s->assign);
+    s->assign = fresh;
+    s->connected_sig = sig;
+    for (size_t i = 0; i < s->nsessions; i++)
+        if (session_connected(&s->sessions[i], now))
+            send_config_if(s, &s->sessions[i], false);
 }
 
 /* Writes the facts of a hello: site, network, version, netctx, spool. */
@@ -249,10 +328,12 @@ static void on_hello(struct serve *s, struct session *se, const struct wire_hell
              se->name, se->network, h->version ? h->version : "?",
              (unsigned long long)h->spool.pending, (unsigned long long)h->spool.dropped);
     send_ack(s, se, true);
-    if (h->config_version == NULL || strcmp(h->config_version, (*s->conf)->targets.version) != 0)
-        send_config(s, se);
-    else
-        snprintf(se->config_version, sizeof(se->config_version), "%s", h->config_version);
+    /* What the agent runs; a new agent may take over rdap checks, which
+     * re-ranks (and pushes to those that lose them). */
+    snprintf(se->config_version, sizeof(se->config_version), "%s",
+             h->config_version ? h->config_version : "");
+    update_assignment(s, false);
+    send_config_if(s, se, false);
 }
 
 /* Ends the open transaction: on success the sessions' acks advance to
@@ -343,8 +424,7 @@ static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
 
     /* An agent that reconnected to this (restarted) collector without a
      * hello still gets the current targets. */
-    if (se->fresh && m->kind != WIRE_HELLO)
-        send_config(s, se);
+    bool push = se->fresh && m->kind != WIRE_HELLO;
     se->fresh = false;
     switch (m->kind) {
     case WIRE_HELLO:
@@ -405,6 +485,11 @@ static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
         log_warn(s->log, "agent %s sent an unexpected %s", se->name, wire_kind_name(m->kind));
         break;
     }
+    if (push) {
+        /* After the batch: it told the session its network. */
+        update_assignment(s, false);
+        send_config(s, se);
+    }
 out:
     wire_msg_free(&m);
     zmq_msg_close(&body);
@@ -447,16 +532,14 @@ static void reload(struct serve *s)
     else
         log_info(s->log, "authorized_keys: %zu agents", auth_count(s->auth));
     bool changed = strcmp(fresh->targets.version, (*s->conf)->targets.version) != 0;
+    /* The assignment points into the targets it was made from. */
+    assign_destroy(&s->assign);
     collconf_destroy(s->conf);
     *s->conf = fresh;
-    if (!changed)
-        return;
-    log_info(s->log, "targets changed (version %s): pushing to connected agents",
-             fresh->targets.version);
-    int64_t now = clock_wall_us();
-    for (size_t i = 0; i < s->nsessions; i++)
-        if (now - s->sessions[i].last_seen_us < SERVE_CONNECTED_WINDOW_US)
-            send_config(s, &s->sessions[i]);
+    if (changed)
+        log_info(s->log, "targets changed (version %s): pushing to connected agents",
+                 fresh->targets.version);
+    update_assignment(s, true);
 }
 
 /* One control request: {"cmd":"probe-now","target":T}. The reply names
@@ -551,6 +634,7 @@ static int serve_loop(struct serve *s)
                 send_ack(s, &s->sessions[i], false);
             }
         flush_last_seen(s, false);
+        update_assignment(s, false);
     }
     flush_last_seen(s, true);
     return 0;
@@ -658,6 +742,7 @@ out:
     ingest_destroy(&s.ingest);
     store_close(&s.store);
     free(s.sessions);
+    assign_destroy(&s.assign);
     if (s.sigfd >= 0)
         close(s.sigfd);
     return rc;

@@ -1376,10 +1376,12 @@ static int sqlite_results_each(void *p, const struct store_result_filter *f, sto
     /* Without a target, the IN list still lets sqlite walk the
      * (target_id, started_at_us) index once per target instead of
      * scanning the table. */
-    snprintf(where, sizeof(where), "r.started_at_us >= ?3%s%s",
+    snprintf(where, sizeof(where), "r.started_at_us >= ?3%s%s%s",
              f->target != NULL ? " AND r.target_id = (SELECT id FROM targets WHERE name = ?1)"
                                : " AND r.target_id IN (SELECT id FROM targets)",
-             f->agent != NULL ? " AND r.agent_id = (SELECT id FROM agents WHERE name = ?2)" : "");
+             f->agent != NULL ? " AND r.agent_id = (SELECT id FROM agents WHERE name = ?2)" : "",
+             /* (agent_id, seq) is unique: one row through its index. */
+             f->agent != NULL && f->seq != 0 ? " AND r.seq = ?5" : "");
     char sql[768];
     if (f->limit > 0) {
         snprintf(sql, sizeof(sql),
@@ -1409,6 +1411,8 @@ static int sqlite_results_each(void *p, const struct store_result_filter *f, sto
     sqlite3_bind_int64(st, 3, f->since_us > 0 ? f->since_us : INT64_MIN);
     if (f->limit > 0)
         sqlite3_bind_int64(st, 4, f->limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)f->limit);
+    if (f->agent != NULL && f->seq != 0)
+        sqlite3_bind_int64(st, 5, f->seq > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)f->seq);
     struct result_ctx c = {cb, arg};
     return each_row(b, st, result_row, &c, err, errlen);
 }

@@ -212,7 +212,9 @@ void wire_arena_destroy(struct wire_arena **ap)
 _Static_assert((int)VANTAGE__ERROR_CODE__ERROR_AUTOCONFIG_INVALID ==
                        (int)RESULT_AUTOCONFIG_INVALID &&
                    (int)VANTAGE__ERROR_CODE__ERROR_DELIVERY_SLOW == (int)RESULT_DELIVERY_SLOW &&
-                   (int)RESULT_DELIVERY_SLOW + 1 == (int)RESULT_ERROR_LAST,
+                   (int)VANTAGE__ERROR_CODE__ERROR_REGISTRATION_EXPIRING ==
+                       (int)RESULT_REGISTRATION_EXPIRING &&
+                   (int)RESULT_REGISTRATION_EXPIRING + 1 == (int)RESULT_ERROR_LAST,
                "proto ErrorCode and enum result_error differ");
 _Static_assert((int)VANTAGE__LAYER__LAYER_AUTOCONFIG == (int)RESULT_LAYER_AUTOCONFIG &&
                    (int)RESULT_LAYER_AUTOCONFIG + 1 == (int)RESULT_LAYER_LAST,
@@ -876,11 +878,15 @@ int wire_msg_encode(const struct wire_msg *m, uint8_t **buf, size_t *len)
             targets[i].mailflow_interval_ms = t->mailflow_interval_ms;
             targets[i].has_mailflow_timeout_ms = t->mailflow_timeout_ms != 0;
             targets[i].mailflow_timeout_ms = t->mailflow_timeout_ms;
+            targets[i].has_rdap_interval_ms = t->rdap_interval_ms != 0;
+            targets[i].rdap_interval_ms = t->rdap_interval_ms;
             targetp[i] = &targets[i];
         }
         config.version = m->u.config.version;
         config.n_targets = n;
         config.targets = targetp;
+        config.rdap_bootstrap_url = m->u.config.rdap_bootstrap_url;
+        config.rdap_bootstrap_json = m->u.config.rdap_bootstrap_json;
         env.body_case = VANTAGE__ENVELOPE__BODY_CONFIG;
         env.config = &config;
         break;
@@ -952,6 +958,12 @@ static int config_from_pb(const Vantage__TargetConfig *p, struct wire_config *c,
     if (!str_ok(p->version, RESULT_NAME_MAX, "config version", err, errlen))
         return -1;
     c->version = p->version;
+    if (!str_ok(p->rdap_bootstrap_url, RESULT_STR_MAX, "RDAP bootstrap URL", err, errlen) ||
+        !str_ok(p->rdap_bootstrap_json, WIRE_RDAP_BOOTSTRAP_MAX, "RDAP bootstrap registry", err,
+                errlen))
+        return -1;
+    c->rdap_bootstrap_url = p->rdap_bootstrap_url;
+    c->rdap_bootstrap_json = p->rdap_bootstrap_json;
     c->ntargets = p->n_targets;
     c->targets = calloc(p->n_targets ? p->n_targets : 1, sizeof(*c->targets));
     if (c->targets == NULL) {
@@ -985,6 +997,7 @@ static int config_from_pb(const Vantage__TargetConfig *p, struct wire_config *c,
         w->credentials = t->credentials;
         w->mailflow_interval_ms = t->mailflow_interval_ms;
         w->mailflow_timeout_ms = t->mailflow_timeout_ms;
+        w->rdap_interval_ms = t->rdap_interval_ms;
     }
     return 0;
 }
@@ -1144,13 +1157,17 @@ void wire_config_clear(struct wire_config *c)
     }
     free(c->targets);
     free(c->version);
+    free(c->rdap_bootstrap_url);
+    free(c->rdap_bootstrap_json);
     memset(c, 0, sizeof(*c));
 }
 
 int wire_config_copy(const struct wire_config *src, struct wire_config *dst)
 {
     memset(dst, 0, sizeof(*dst));
-    if (dup_str(&dst->version, src->version) < 0)
+    if (dup_str(&dst->version, src->version) < 0 ||
+        dup_str(&dst->rdap_bootstrap_url, src->rdap_bootstrap_url) < 0 ||
+        dup_str(&dst->rdap_bootstrap_json, src->rdap_bootstrap_json) < 0)
         goto fail;
     dst->targets = calloc(src->ntargets ? src->ntargets : 1, sizeof(*dst->targets));
     if (dst->targets == NULL)
@@ -1167,6 +1184,7 @@ int wire_config_copy(const struct wire_config *src, struct wire_config *dst)
         d->timeout_ms = s->timeout_ms;
         d->mailflow_interval_ms = s->mailflow_interval_ms;
         d->mailflow_timeout_ms = s->mailflow_timeout_ms;
+        d->rdap_interval_ms = s->rdap_interval_ms;
     }
     return 0;
 fail:

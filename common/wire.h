@@ -31,6 +31,9 @@
 #define WIRE_BATCH_BYTES (WIRE_MSG_MAX / 2)
 #define WIRE_TARGETS_MAX 4096 /* targets in one config push */
 #define WIRE_CHECKS_MAX  64   /* checks per target */
+/* A pushed RDAP bootstrap file: IANA's dns.json is about 30 kB; a MiB
+ * bounds a broken one and stays far below WIRE_MSG_MAX. */
+#define WIRE_RDAP_BOOTSTRAP_MAX (1 << 20)
 
 enum wire_kind {
     WIRE_HELLO,
@@ -76,12 +79,17 @@ struct wire_target {
     char *credentials;
     uint32_t mailflow_interval_ms; /* mailflow:// checks' own interval; 0 = default */
     uint32_t mailflow_timeout_ms;  /* and timeout (mail may take long to arrive); 0 = default */
+    uint32_t rdap_interval_ms;     /* rdap:// checks' own interval; 0 = default */
 };
 
 struct wire_config {
     char *version;
     struct wire_target *targets;
     size_t ntargets;
+    /* The RDAP bootstrap registry: a URL, or a file's content; NULL = the
+     * agent's default. */
+    char *rdap_bootstrap_url;
+    char *rdap_bootstrap_json;
 };
 
 /* A batch refers to encoded results; on encode the caller owns them, on
