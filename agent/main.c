@@ -11,6 +11,7 @@
 #include "agentconf.h"
 #include "conncheck.h"
 #include "daemon.h"
+#include "enrollment.h"
 #include "log.h"
 #if __has_include("probe_cli.h")
 #include "probe_cli.h"
@@ -23,6 +24,7 @@ static int probe_cli_main(int argc, char **argv)
     return 2;
 }
 #endif
+#include "enroll_line.h"
 #include "transport.h"
 
 #define DEFAULT_CONFIG "/etc/vantage/agent.conf"
@@ -35,6 +37,9 @@ static void usage(FILE *out)
           "\n"
           "commands:\n"
           "  keygen --out DIR       write DIR/agent.key (0600) and DIR/agent.pub\n"
+          "  enroll LINE [--out DIR]\n"
+          "                         join a collector with the line 'vantage-collector\n"
+          "                         enroll' printed: keys, agent.conf, authorization\n"
           "  run [-c FILE]          run the agent daemon (default " DEFAULT_CONFIG ")\n"
           "  check-connection [-c FILE] [--timeout S]\n"
           "                         try the link to the collector once and say why it fails\n"
@@ -210,6 +215,76 @@ static int cmd_check_connection(int argc, char **argv)
     return (int)st;
 }
 
+static int cmd_enroll(int argc, char **argv)
+{
+    struct enrollment_opts o = {.dir = ENROLLMENT_DEFAULT_DIR,
+                                .timeout_s = ENROLLMENT_DEFAULT_TIMEOUT_S};
+    static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
+                                         {"spool", required_argument, NULL, 's'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+        if (ch == 'o') {
+            o.dir = optarg;
+        } else if (ch == 's') {
+            o.spool = optarg;
+        } else if (ch == 't') {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < 1 || v > 3600) {
+                fprintf(stderr,
+                        "vantage-agent: --timeout '%s': give whole seconds from 1 to 3600\n",
+                        optarg);
+                return 2;
+            }
+            o.timeout_s = (int)v;
+        } else if (ch == 'h') {
+            printf("usage: vantage-agent enroll LINE [--out DIR] [--spool FILE] [--timeout S]\n"
+                   "\n"
+                   "Joins the collector with the line 'vantage-collector enroll NAME' printed\n"
+                   "(LINE starts with vantage1:). Makes this agent's key pair here (the secret\n"
+                   "key never leaves this machine), sends the line's one-time secret to the\n"
+                   "collector over CURVE, and once the collector has authorized the key writes\n"
+                   "DIR/agent.key (0600), DIR/agent.pub and DIR/agent.conf. A refused, expired\n"
+                   "or unanswered line writes nothing. Run as root, the files are given to the\n"
+                   "'vantage' user when it exists.\n"
+                   "\n"
+                   "options:\n"
+                   "  --out DIR           where the files go (default " ENROLLMENT_DEFAULT_DIR ")\n"
+                   "  --spool FILE        spool = in agent.conf (default " AGENTCONF_DEFAULT_SPOOL
+                   ")\n"
+                   "  --timeout S         wait at most S seconds for the collector (default %d)\n"
+                   "  -h, --help          this help\n"
+                   "\n"
+                   "exit status: 0 enrolled, 1 the collector refused or did not answer, 2 usage\n"
+                   "error, a damaged or expired line, or a local error\n",
+                   ENROLLMENT_DEFAULT_TIMEOUT_S);
+            return 0;
+        } else {
+            fputs("Try 'vantage-agent enroll --help'.\n", stderr);
+            return 2;
+        }
+    }
+    /* The line may be pasted whole: "vantage-agent enroll vantage1:...". */
+    while (optind < argc && strncmp(argv[optind], ENROLL_LINE_PREFIX, 9) != 0 &&
+           (strcmp(argv[optind], "vantage-agent") == 0 || strcmp(argv[optind], "enroll") == 0))
+        optind++;
+    if (optind >= argc) {
+        fputs("vantage-agent: enroll needs the LINE that 'vantage-collector enroll NAME' "
+              "printed\nTry 'vantage-agent enroll --help'.\n",
+              stderr);
+        return 2;
+    }
+    if (optind + 1 < argc) {
+        fprintf(stderr, "vantage-agent: enroll: unexpected argument '%s'\n", argv[optind + 1]);
+        return 2;
+    }
+    o.line = argv[optind];
+    return enrollment_run(&o, stdout, stderr);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -230,6 +305,8 @@ int main(int argc, char **argv)
         return cmd_keygen(argc - 1, argv + 1);
     if (strcmp(cmd, "run") == 0)
         return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "enroll") == 0)
+        return cmd_enroll(argc - 1, argv + 1);
     if (strcmp(cmd, "check-connection") == 0)
         return cmd_check_connection(argc - 1, argv + 1);
     if (strcmp(cmd, "probe") == 0)
