@@ -3,7 +3,11 @@
  * (docs/reference.md, "Command line"). This file only parses arguments and maps outcomes to
  * exit statuses: 0 success, 1 a probe failed, 2 usage or runtime error.
  */
+#include <ares.h>
+#include <expat.h>
 #include <getopt.h>
+#include <sqlite3.h>
+#include <uv.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +30,7 @@ static int probe_cli_main(int argc, char **argv)
 #endif
 #include "enroll_line.h"
 #include "transport.h"
+#include "version.h"
 
 #define DEFAULT_CONFIG "/etc/vantage/agent.conf"
 
@@ -129,8 +134,9 @@ static int cmd_run(int argc, char **argv)
             puts("usage: vantage-agent run [-c agent.conf]\n"
                  "\n"
                  "Runs the agent daemon in the foreground and logs to stderr: probes the\n"
-                 "targets the collector sends, spools the results and ships them. Stop it\n"
-                 "with SIGTERM or SIGINT.\n"
+                 "targets the collector sends, spools the results and ships them. SIGHUP\n"
+                 "reads agent.conf again (an invalid file is logged and ignored); SIGTERM or\n"
+                 "SIGINT stop it. Under systemd (Type=notify) it reports readiness.\n"
                  "\n"
                  "options:\n"
                  "  -c, --config FILE   agent.conf (default " DEFAULT_CONFIG ")\n"
@@ -146,14 +152,29 @@ static int cmd_run(int argc, char **argv)
     struct agentconf *conf = load_config(argc, argv, config);
     if (conf == NULL)
         return 2;
-    enum log_level level = LOG_LEVEL_INFO;
-    if (log_level_parse(conf->log_level, &level) < 0)
-        fprintf(stderr, "vantage-agent: unknown log_level '%s', using info\n", conf->log_level);
-    struct log *log = log_create(stderr, conf->name, level);
-    int rc = daemon_run(conf, log) < 0 ? 2 : 0;
-    log_destroy(&log);
+    int rc;
+    for (;;) {
+        enum log_level level = LOG_LEVEL_INFO;
+        if (log_level_parse(conf->log_level, &level) < 0)
+            fprintf(stderr, "vantage-agent: unknown log_level '%s', using info\n", conf->log_level);
+        struct log *log = log_create(stderr, conf->name, level);
+        rc = daemon_run(conf, log);
+        log_destroy(&log);
+        if (rc != DAEMON_RELOAD)
+            break;
+        /* daemon_run checked the file; it may have changed since. */
+        char err[1024];
+        struct agentconf *fresh = agentconf_load(config, err, sizeof(err));
+        if (fresh == NULL)
+            fprintf(stderr, "vantage-agent: reload: %s; going on with the old configuration\n",
+                    err);
+        else {
+            agentconf_destroy(&conf);
+            conf = fresh;
+        }
+    }
     agentconf_destroy(&conf);
-    return rc;
+    return rc < 0 ? 2 : 0;
 }
 
 static void check_connection_usage(FILE *out)
@@ -297,7 +318,10 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("vantage-agent %s\n", VANTAGE_VERSION);
+        char extra[256];
+        snprintf(extra, sizeof(extra), "libuv %s, c-ares %s, sqlite %s, %s", uv_version_string(),
+                 ares_version(NULL), sqlite3_libversion(), XML_ExpatVersion());
+        version_print(stdout, "vantage-agent", extra);
         return 0;
     }
     /* Each command sees argv[0] = its own name, as getopt expects. */

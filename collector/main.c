@@ -24,6 +24,7 @@
 #include "log.h"
 #include "serve.h"
 #include "transport.h"
+#include "version.h"
 
 #define DEFAULT_CONFIG "/etc/vantage/collector.conf"
 
@@ -343,7 +344,9 @@ int main(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
-            printf("vantage-collector %s\n", VANTAGE_VERSION);
+            char extra[64];
+            snprintf(extra, sizeof(extra), "sqlite %s", sqlite3_libversion());
+            version_print(stdout, "vantage-collector", extra);
             return 0;
         } else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
                    i + 1 < argc) {

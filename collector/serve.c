@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "enroll.h"
 #include "ingest.h"
+#include "sdnotify.h"
 #include "store.h"
 #include "transport.h"
 
@@ -587,10 +588,14 @@ static int serve_loop(struct serve *s)
         if (items[2].revents & ZMQ_POLLIN) {
             struct signalfd_siginfo si;
             while (read(s->sigfd, &si, sizeof(si)) == sizeof(si)) {
-                if (si.ssi_signo == SIGHUP)
+                if (si.ssi_signo == SIGHUP) {
+                    sdnotify_reloading();
                     reload(s);
-                else
+                    sdnotify_send("READY=1");
+                } else {
+                    sdnotify_send("STOPPING=1");
                     running = false;
+                }
             }
         }
         /* Drain what is waiting into one transaction, then commit and ack. */
@@ -696,6 +701,7 @@ int serve_run(struct collconf **confp, struct log *log)
     log_info(log, "listening on %s (%s), %zu targets, %zu authorized agents, database %s",
              conf->listen, conf->insecure_plaintext ? "PLAINTEXT, loopback only" : "CURVE",
              conf->targets.ntargets, auth_count(s.auth), conf->database);
+    sdnotify_send("READY=1");
     rc = serve_loop(&s);
     log_info(
         log,

@@ -1212,3 +1212,8 @@ fail:
     wire_config_clear(dst);
     return -1;
 }
+
+const char *wire_library_version(void)
+{
+    return protobuf_c_version();
+}

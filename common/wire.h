@@ -175,4 +175,7 @@ int wire_config_copy(const struct wire_config *src, struct wire_config *dst);
 
 const char *wire_kind_name(enum wire_kind kind);
 
+/* The protobuf-c library's version, as loaded (for --version). */
+const char *wire_library_version(void);
+
 #endif
