@@ -311,9 +311,9 @@ static int run_enroll_command(const struct command *c, const char *config, const
             fprintf(stderr, "vantage-collector: enroll: %s\n", err);
             rc = 2;
         } else {
-            fprintf(stderr,
-                    "run this on the agent's machine (as root, once, within %lld minutes):\n",
-                    (long long)(o->ttl_s / 60));
+            long long t = (long long)o->ttl_s;
+            fprintf(stderr, "run this on the agent's machine (as root, once, within %lld%s):\n",
+                    t % 3600 == 0 ? t / 3600 : t / 60, t % 3600 == 0 ? "h" : "m");
             printf("vantage-agent enroll %s\n", line);
             explicit_bzero(line, sizeof(line));
         }
