@@ -346,16 +346,23 @@ out:
 
 bool enroll_pending(const char *keys_path)
 {
-    char err[256];
-    size_t n;
-    struct pending *p = load_pending(keys_path, &n, err, sizeof(err));
-    if (p == NULL)
+    /* Called for every unknown key that knocks: read line by line, with
+     * no allocation, and stop at the first live entry. */
+    char path[PATH_MAX], line[STATE_LINE_MAX + 2];
+    if (state_path(keys_path, "enrollments", path, sizeof(path)) < 0)
+        return false;
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
         return false;
     int64_t now = clock_wall_us() / 1000000;
     bool any = false;
-    for (size_t i = 0; i < n && !any; i++)
-        any = p[i].expires > now;
-    free(p);
+    for (size_t n = 0; !any && n <= ENROLL_PENDING_MAX && fgets(line, sizeof(line), f); n++) {
+        char hash[ENROLL_HASH_HEX + 2], name[ENROLL_NAME_MAX + 2], site[ENROLL_NAME_MAX + 2];
+        long long exp;
+        any = line[0] != '#' && sscanf(line, "%65s %65s %65s %lld", hash, name, site, &exp) == 4 &&
+              exp > now;
+    }
+    fclose(f);
     return any;
 }
 

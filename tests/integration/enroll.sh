@@ -68,6 +68,21 @@ mkdir a2
 grep -q "refused this machine.s new key" a2.out || fail "replay: $(cat a2.out)"
 [ -z "$(ls a2)" ] || fail "a refused enrollment left files: $(ls a2)"
 
+# Two agents racing for one line: exactly one is enrolled.
+"$BIN/vantage-collector" -c collector.conf enroll racer --address "tcp://127.0.0.1:$CPORT" >race.line 2>/dev/null ||
+    fail "enroll racer"
+mkdir r1 r2
+"$BIN/vantage-agent" enroll "$(cat race.line)" --out r1 --spool r1.db --timeout 10 >r1.out 2>&1 &
+r1=$!
+"$BIN/vantage-agent" enroll "$(cat race.line)" --out r2 --spool r2.db --timeout 10 >r2.out 2>&1
+rc2=$?
+wait "$r1"
+rc1=$?
+[ $(((rc1 == 0) + (rc2 == 0))) = 1 ] || fail "racing agents: exit $rc1 and $rc2 (one must win): $(cat r1.out r2.out)"
+[ "$(grep -c ' racer$' authorized_keys)" = 1 ] || fail "racer is not listed exactly once"
+[ "$(ls r1 r2 | grep -c agent.key)" = 1 ] || fail "the losing agent wrote files"
+"$BIN/vantage-collector" -c collector.conf revoke racer >/dev/null || fail "revoke racer"
+
 # A line for another collector: nobody answers with that key.
 "$BIN/vantage-collector" keygen --out keys2 >/dev/null
 sed -e "s|^secret_key = .*|secret_key = keys2/collector.key|" collector.conf >other.conf
@@ -127,6 +142,6 @@ grep -q "refusing it" collector.log || fail "the collector did not log the revoc
 "$BIN/vantage-collector" -c collector.conf revoke nosuch >/dev/null 2>&1 && fail "revoking an unknown name succeeded"
 
 # The secret is in no log and no state file.
-grep -rqF "$SECRET" ./*.log enrollments authorized_keys revoked vantage.db 2>/dev/null &&
+grep -rqF "$SECRET" ./*.log ./*.out ./*.err enrollments authorized_keys revoked vantage.db 2>/dev/null &&
     fail "the secret appears in a log or state file"
 pass "enrolled, stored, single use, damaged/expired/foreign refused, revoked at once, secret never logged"

@@ -21,7 +21,7 @@ with open(sys.argv[2], "a", buffering=1) as out:
     while True:
         out.write(s.recv(4096).decode().replace("\n", " | ") + "\n")
 ' "$1" "$2"
-    wait_for 5 "notify socket $1" test -S "$1"
+    wait_for 30 "notify socket $1" test -S "$1"
 }
 has() { grep -q "$2" "$1"; }
 count() { grep -c "$2" "$1" || true; }
@@ -53,12 +53,12 @@ for prog in collector agent; do
     NOTIFY_SOCKET=$T/$prog.sock JOURNAL_STREAM=$js "${cmd[@]}" 2>>"$prog.stderr" &
     pid=$!
     PIDS+=("$pid")
-    wait_for 10 "$prog READY=1" has "$prog.notify" '^READY=1$'
+    wait_for 30 "$prog READY=1" has "$prog.notify" '^READY=1$'
     head -1 "$prog.stderr" | grep -qE '^<6>' || fail "$prog: first log line has no <6> priority: $(head -1 "$prog.stderr")"
 
     kill -HUP "$pid"
-    wait_for 10 "$prog RELOADING=1" has "$prog.notify" '^RELOADING=1 | MONOTONIC_USEC=[0-9]*$'
-    wait_for 10 "$prog READY=1 after reload" ready_twice "$prog.notify"
+    wait_for 30 "$prog RELOADING=1" has "$prog.notify" '^RELOADING=1 | MONOTONIC_USEC=[0-9]*$'
+    wait_for 30 "$prog READY=1 after reload" ready_twice "$prog.notify"
     kill -0 "$pid" || fail "$prog died on SIGHUP"
 
     if [ $prog = agent ]; then
@@ -66,7 +66,7 @@ for prog in collector agent; do
         cp agent.conf agent.conf.good
         echo "bogus_key = 1" >>agent.conf
         kill -HUP "$pid"
-        wait_for 10 "agent refuses the bad file" has agent.stderr '^<3>.*keeping the running configuration'
+        wait_for 30 "agent refuses the bad file" has agent.stderr '^<3>.*keeping the running configuration'
         kill -0 "$pid" || fail "agent died on a SIGHUP with a bad agent.conf"
         [ "$(count agent.notify '^RELOADING=1')" = 1 ] || fail "agent announced a reload it did not do"
         cp agent.conf.good agent.conf
@@ -74,7 +74,7 @@ for prog in collector agent; do
 
     kill -TERM "$pid"
     wait "$pid"
-    wait_for 5 "$prog STOPPING=1" has "$prog.notify" '^STOPPING=1$'
+    wait_for 30 "$prog STOPPING=1" has "$prog.notify" '^STOPPING=1$'
 done
 
 # Outside the journal (JOURNAL_STREAM of another file): timestamps, no <N>.
