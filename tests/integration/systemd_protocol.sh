@@ -79,6 +79,9 @@ done
 
 # Outside the journal (JOURNAL_STREAM of another file): timestamps, no <N>.
 : >other
-JOURNAL_STREAM=$(stat -c '%d:%i' other) timeout 1 "$BIN/vantage-agent" run -c agent.conf 2>plain.stderr
+JOURNAL_STREAM=$(stat -c '%d:%i' other) "$BIN/vantage-agent" run -c agent.conf 2>plain.stderr &
+PIDS+=($!)
+wait_for 30 "a plain log line" test -s plain.stderr
+stop_pid $!
 head -1 plain.stderr | grep -qE '^20[0-9-]+T[0-9:.]+Z info ' || fail "plain log line: $(head -1 plain.stderr)"
 pass "READY, RELOADING+READY on SIGHUP, STOPPING on SIGTERM for both daemons; journal priorities"
