@@ -233,6 +233,16 @@ int enrollment_run(const struct enrollment_opts *o, FILE *out, FILE *errout)
         explicit_bzero(&keys, sizeof(keys));
         return 2;
     }
+    struct stat st;
+    if (stat(o->dir, &st) == 0 && (st.st_mode & S_IWOTH)) {
+        /* Anyone could swap the key or agent.conf under the daemon. */
+        fprintf(errout,
+                "vantage-agent: enroll: %s is writable by everyone; run 'chmod o-w %s' (or give "
+                "--out a directory only root and vantage can write)\n",
+                o->dir, o->dir);
+        explicit_bzero(&keys, sizeof(keys));
+        return 2;
+    }
     /* agent.conf names its files absolutely: relative paths in it would be
      * taken from its own directory, not from where enroll ran. */
     char dir[PATH_MAX], spool[PATH_MAX], cwd[PATH_MAX];

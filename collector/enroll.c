@@ -47,6 +47,16 @@ static int lock_dir(const char *keys_path, char *err, size_t errlen)
     snprintf(copy, sizeof(copy), "%s", keys_path);
     const char *dir = dirname(copy);
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && (st.st_mode & S_IWOTH)) {
+        /* Anyone could replace authorized_keys there. */
+        snprintf(err, errlen,
+                 "%s (the directory of authorized_keys) is writable by everyone; run 'chmod o-w "
+                 "%s'",
+                 dir, dir);
+        close(fd);
+        return -1;
+    }
     if (fd < 0 || flock(fd, LOCK_EX) < 0) {
         snprintf(err, errlen, "%s: cannot lock: %s", dir, strerror(errno));
         if (fd >= 0)

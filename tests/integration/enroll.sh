@@ -50,6 +50,12 @@ grep -q "damaged" bad.out || fail "altered line: $(cat bad.out)"
 "$BIN/vantage-agent" enroll "${TOKEN:0:60}" --out a-bad >bad.out 2>&1 && fail "a cut line was accepted"
 [ -e a-bad/agent.key ] && fail "a refused line wrote agent.key"
 
+# A directory everyone may write is refused, and nothing is written.
+mkdir -m 0777 a-open
+"$BIN/vantage-agent" enroll "$LINE" --out a-open >open.out 2>&1 && fail "enrolled into a world-writable directory"
+grep -q "writable by everyone" open.out || fail "world-writable --out: $(cat open.out)"
+[ -z "$(ls a-open)" ] || fail "files written into a world-writable directory"
+
 # The real enrollment.
 mkdir a1
 "$BIN/vantage-agent" enroll "$LINE" --out a1 --spool "$T/spool-a1.db" --timeout 10 >a1.out 2>&1 ||
