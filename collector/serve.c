@@ -17,6 +17,7 @@
 #include "changes.h"
 #include "clock.h"
 #include "enroll.h"
+#include "enroll_line.h"
 #include "ingest.h"
 #include "sdnotify.h"
 #include "store.h"
@@ -309,16 +310,23 @@ static void on_enrollee(struct serve *s, zmq_msg_t *idm, const char *key, const 
         return;
     }
     char err[WIRE_ENROLL_ERROR_MAX], name[RESULT_NAME_MAX + 1] = "";
+    /* What an unauthorized peer claims reaches the log only when it is a
+     * plain name: no control characters into log lines. */
+    const char *claimed = m->u.enroll.name && enroll_name_valid(m->u.enroll.name)
+                              ? m->u.enroll.name
+                              : "(invalid name)";
+    const char *version =
+        m->u.enroll.version && enroll_name_valid(m->u.enroll.version) ? m->u.enroll.version : "?";
     struct wire_msg r = {.kind = WIRE_ENROLLED};
     if (enroll_accept((*s->conf)->authorized_keys, m->u.enroll.name, m->u.enroll.secret, key, name,
                       sizeof(name), err, sizeof(err)) < 0) {
-        log_warn(s->log, "refused the enrollment of '%.64s' (key %s from %s): %s",
-                 m->u.enroll.name ? m->u.enroll.name : "", key, peer ? peer : "?", err);
+        log_warn(s->log, "refused the enrollment of '%.64s' (key %s from %s): %s", claimed, key,
+                 peer ? peer : "?", err);
         r.u.enrolled.error = err;
     } else {
         reload_keys(s);
         log_info(s->log, "enrolled agent %s (key %s, from %s, version %.64s)", name, key,
-                 peer ? peer : "?", m->u.enroll.version ? m->u.enroll.version : "?");
+                 peer ? peer : "?", version);
         r.u.enrolled.ok = true;
         r.u.enrolled.name = name;
     }
