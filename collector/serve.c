@@ -20,6 +20,7 @@
 #include "enroll_line.h"
 #include "ingest.h"
 #include "sdnotify.h"
+#include "monitor.h"
 #include "store.h"
 #include "transport.h"
 
@@ -66,6 +67,7 @@ struct serve {
     struct auth *auth;
     struct store *store;
     struct ingest *ingest;
+    struct monitor *monitor; /* continuous diagnosis, its own thread */
     int sigfd;
     struct session *sessions;
     size_t nsessions;
@@ -510,6 +512,7 @@ static void reload(struct serve *s)
         log_error(s->log, "reload failed, keeping the running configuration: %s", err);
         return;
     }
+    monitor_reload(s->monitor);
     reload_keys(s);
     bool changed = strcmp(fresh->targets.version, (*s->conf)->targets.version) != 0;
     collconf_destroy(s->conf);
@@ -706,6 +709,11 @@ int serve_run(struct collconf **confp, struct log *log)
     }
     int linger = 0;
     zmq_setsockopt(s.control, ZMQ_LINGER, &linger, sizeof(linger));
+    s.monitor = monitor_start(conf->path, log, err, sizeof(err));
+    if (s.monitor == NULL) {
+        log_error(log, "cannot start continuous diagnosis: %s", err);
+        goto out;
+    }
     log_info(log, "listening on %s (%s), %zu targets, %zu authorized agents, database %s",
              conf->listen, conf->insecure_plaintext ? "PLAINTEXT, loopback only" : "CURVE",
              conf->targets.ntargets, auth_count(s.auth), conf->database);
@@ -717,6 +725,7 @@ int serve_run(struct collconf **confp, struct log *log)
         (unsigned long long)s.totals.stored, (unsigned long long)s.totals.duplicates,
         (unsigned long long)s.totals.invalid, (unsigned long long)s.invalid_msgs);
 out:
+    monitor_stop(&s.monitor);
     transport_close(&s.router);
     transport_close(&s.control);
     auth_destroy(&s.auth);

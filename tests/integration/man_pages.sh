@@ -2,8 +2,8 @@
 # The man pages (docs/man/) agree with the programs: every option that
 # 'PROGRAM --help' and 'PROGRAM COMMAND --help' print is in PROGRAM(8) and
 # every option PROGRAM(8) names is printed by one of them; every key the
-# config parsers accept (the config_key tables of agent/agentconf.c and
-# collector/collconf.c) is an entry of the .conf(5) page and every entry
+# config parsers accept (the config_key tables of agent/agentconf*.c and
+# collector/collconf*.c) is an entry of the .conf(5) page and every entry
 # there is in a table; and man(1) renders each page without a warning.
 # Nothing is listed here: a new option or key fails this test until its
 # page says what it does.
@@ -34,10 +34,10 @@ page_opts() {
         sed -e 's/^[^\\]*//' -e 's/\\-/-/g' | sort -u
 }
 
-# table_keys FILE — every key of every config_key table in a C file.
+# table_keys FILE... — every key of every config_key table in C files.
 table_keys() {
     awk '/static const struct config_key [a-z_]+\[\] *= *\{/ { f = 1 }
-         f { print } f && /\};/ { f = 0 }' "$1" | grep -oE '\{"[a-z_0-9]+"' | tr -d '{"' | sort -u
+         f { print } f && /\};/ { f = 0 }' "$@" | grep -oE '\{"[a-z_0-9]+"' | tr -d '{"' | sort -u
 }
 
 # page_keys PAGE — the keys the page documents: ".BI \"KEY = \"".
@@ -58,10 +58,10 @@ for prog in vantage-agent vantage-collector; do
     [ "$(wc -l <<<"$want")" -ge 5 ] || fail "$prog: too few options found in --help: $want"
     compare "$prog(8) options" "$want" "$(page_opts "$MAN/$prog.8")"
 done
-agent_keys=$(table_keys "$SRC/agent/agentconf.c")
+agent_keys=$(table_keys "$SRC"/agent/agentconf*.c)
 grep -qx secret_key <<<"$agent_keys" || fail "no keys found in agent/agentconf.c"
 compare "vantage-agent.conf(5) keys" "$agent_keys" "$(page_keys "$MAN/vantage-agent.conf.5")"
-coll_keys=$(table_keys "$SRC/collector/collconf.c")
+coll_keys=$(table_keys "$SRC"/collector/collconf*.c)
 grep -qx authorized_keys <<<"$coll_keys" || fail "no keys found in collector/collconf.c"
 compare "vantage-collector.conf(5) keys" "$coll_keys" "$(page_keys "$MAN/vantage-collector.conf.5")"
 
