@@ -109,7 +109,10 @@ as_vantage() { setpriv --reuid=vantage --regid=vantage --init-groups "$@"; }
 cd /var/lib/vantage
 as_vantage vantage-collector serve >/tmp/collector.log 2>&1 &
 coll=$!
-for _ in $(seq 50); do vantage-collector agents >/dev/null 2>&1 && break; sleep 0.1; done
+# Polled as vantage: a read command as root before serve has made the
+# database would create it root-owned, and serve could not open it.
+for _ in $(seq 100); do grep -q "listening on" /tmp/collector.log && break; sleep 0.1; done
+grep -q "listening on" /tmp/collector.log || fail "collector did not start: $(cat /tmp/collector.log)"
 vantage-collector enroll b1 --site lyon --address "tcp://127.0.0.1:$CPORT" >/tmp/line 2>/tmp/enroll.err ||
     fail "enroll: $(cat /tmp/enroll.err)"
 [ "$(mode /var/lib/vantage/enrollments)" = "640 vantage:vantage" ] || fail "enrollments: $(mode /var/lib/vantage/enrollments)"
