@@ -17,7 +17,10 @@
 #include "auth.h"
 #include "changes.h"
 #include "clock.h"
+#include "enroll.h"
+#include "enroll_line.h"
 #include "ingest.h"
+#include "sdnotify.h"
 #include "monitor.h"
 #include "store.h"
 #include "transport.h"
@@ -52,6 +55,7 @@ struct session {
     char config_version[ASSIGN_VERSION_MAX]; /* what the agent said it runs */
     struct wire_spool_stats spool;
     bool have_spool; /* spool holds an agent's report */
+    bool revoked;    /* its key left authorized_keys: refuse what it sends */
 };
 
 struct serve {
@@ -102,6 +106,7 @@ static struct session *session_get(struct serve *s, const uint8_t *id, size_t id
             se->idlen = idlen;
             se->config_version[0] = '\0';
             se->fresh = true;
+            se->revoked = !auth_knows(s->auth, name);
             return se;
         }
     if (s->nsessions == SESSIONS_MAX)
@@ -131,8 +136,28 @@ static struct session *session_get(struct serve *s, const uint8_t *id, size_t id
     memcpy(se->id, id, idlen);
     se->idlen = idlen;
     snprintf(se->name, sizeof(se->name), "%s", name);
+    se->revoked = !auth_knows(s->auth, name);
     s->nsessions++;
     return se;
+}
+
+/* Re-reads authorized_keys; sessions of agents no longer listed are
+ * refused from now on (revoke), re-listed ones admitted again. */
+static void reload_keys(struct serve *s)
+{
+    char err[512];
+    if (auth_reload(s->auth, err, sizeof(err)) < 0) {
+        log_error(s->log, "authorized_keys reload failed, keeping the old list: %s", err);
+        return;
+    }
+    log_info(s->log, "authorized_keys: %zu agents", auth_count(s->auth));
+    for (size_t i = 0; i < s->nsessions; i++) {
+        struct session *se = &s->sessions[i];
+        bool revoked = !auth_knows(s->auth, se->name);
+        if (revoked && !se->revoked)
+            log_info(s->log, "agent %s is no longer authorized: refusing it", se->name);
+        se->revoked = revoked;
+    }
 }
 
 /* Sends m to the connection with routing id id; name is for the log. */
@@ -356,6 +381,41 @@ static int commit(struct serve *s, bool *in_txn)
 
 /* Receives one message; returns 1 if it was a batch that was ingested, 0
  * for anything else, -1 when nothing was waiting. */
+/* From a key admitted only to enroll (auth.h): an Enroll, answered with
+ * Enrolled; anything else is dropped. The secret is never logged. */
+static void on_enrollee(struct serve *s, zmq_msg_t *idm, const char *key, const struct wire_msg *m,
+                        const char *peer)
+{
+    if (m->kind != WIRE_ENROLL) {
+        s->invalid_msgs++;
+        log_warn(s->log, "dropped a %s from %s: key %s is not authorized (it may only enroll)",
+                 wire_kind_name(m->kind), peer ? peer : "?", key);
+        return;
+    }
+    char err[WIRE_ENROLL_ERROR_MAX], name[RESULT_NAME_MAX + 1] = "";
+    /* What an unauthorized peer claims reaches the log only when it is a
+     * plain name: no control characters into log lines. */
+    const char *claimed = m->u.enroll.name && enroll_name_valid(m->u.enroll.name)
+                              ? m->u.enroll.name
+                              : "(invalid name)";
+    const char *version =
+        m->u.enroll.version && enroll_name_valid(m->u.enroll.version) ? m->u.enroll.version : "?";
+    struct wire_msg r = {.kind = WIRE_ENROLLED};
+    if (enroll_accept((*s->conf)->authorized_keys, m->u.enroll.name, m->u.enroll.secret, key, name,
+                      sizeof(name), err, sizeof(err)) < 0) {
+        log_warn(s->log, "refused the enrollment of '%.64s' (key %s from %s): %s", claimed, key,
+                 peer ? peer : "?", err);
+        r.u.enrolled.error = err;
+    } else {
+        reload_keys(s);
+        log_info(s->log, "enrolled agent %s (key %s, from %s, version %.64s)", name, key,
+                 peer ? peer : "?", version);
+        r.u.enrolled.ok = true;
+        r.u.enrolled.name = name;
+    }
+    send_to(s, zmq_msg_data(idm), zmq_msg_size(idm), key, &r);
+}
+
 static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
 {
     zmq_msg_t idm, body;
@@ -396,6 +456,10 @@ static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
                  peer ? peer : "?", err);
         goto out;
     }
+    if (user != NULL && user[0] == AUTH_ENROLLEE_MARK) {
+        on_enrollee(s, &idm, user + 1, m, peer);
+        goto out;
+    }
     /* With CURVE the name is the one bound to the key, whatever the
      * message claims; in plaintext (loopback tests) the claim is all. */
     const char *name = user && user[0] ? user : m->agent;
@@ -417,6 +481,13 @@ static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
     struct session *se = session_get(s, zmq_msg_data(&idm), zmq_msg_size(&idm), name);
     if (se == NULL)
         goto out;
+    if (se->revoked) {
+        /* ZeroMQ cannot close one peer of a ROUTER: refusing all it sends
+         * (no ack, nothing stored) is the disconnection. */
+        s->invalid_msgs++;
+        log_debug(s->log, "dropped a %s from revoked agent %s", wire_kind_name(m->kind), se->name);
+        goto out;
+    }
     se->last_seen_us = clock_wall_us();
     se->dirty = true;
     if (peer != NULL)
@@ -527,10 +598,7 @@ static void reload(struct serve *s)
         return;
     }
     monitor_reload(s->monitor);
-    if (auth_reload(s->auth, err, sizeof(err)) < 0)
-        log_error(s->log, "authorized_keys reload failed, keeping the old list: %s", err);
-    else
-        log_info(s->log, "authorized_keys: %zu agents", auth_count(s->auth));
+    reload_keys(s);
     bool changed = strcmp(fresh->targets.version, (*s->conf)->targets.version) != 0;
     /* The assignment points into the targets it was made from. */
     assign_destroy(&s->assign);
@@ -558,7 +626,10 @@ static void handle_control(struct serve *s)
     json_t *reply = json_object();
     const char *cmd = req ? json_string_value(json_object_get(req, "cmd")) : NULL;
     const char *target = req ? json_string_value(json_object_get(req, "target")) : NULL;
-    if (cmd == NULL || strcmp(cmd, "probe-now") != 0) {
+    if (cmd != NULL && strcmp(cmd, "reload-keys") == 0) {
+        reload_keys(s); /* `vantage-collector revoke`: refused at once */
+        json_object_set_new(reply, "agents", json_integer((json_int_t)auth_count(s->auth)));
+    } else if (cmd == NULL || strcmp(cmd, "probe-now") != 0) {
         json_object_set_new(reply, "error", json_string("unknown control command"));
     } else if (target != NULL && target[0] != '\0' && collconf_target(*s->conf, target) == NULL) {
         json_object_set_new(reply, "error",
@@ -572,7 +643,7 @@ static void handle_control(struct serve *s)
         m.u.run_now.request_id = id;
         for (size_t i = 0; i < s->nsessions; i++) {
             struct session *se = &s->sessions[i];
-            if (now - se->last_seen_us >= SERVE_CONNECTED_WINDOW_US)
+            if (now - se->last_seen_us >= SERVE_CONNECTED_WINDOW_US || se->revoked)
                 continue;
             if (send_msg(s, se, &m) == 0)
                 json_array_append_new(asked, json_string(se->name));
@@ -611,10 +682,14 @@ static int serve_loop(struct serve *s)
         if (items[2].revents & ZMQ_POLLIN) {
             struct signalfd_siginfo si;
             while (read(s->sigfd, &si, sizeof(si)) == sizeof(si)) {
-                if (si.ssi_signo == SIGHUP)
+                if (si.ssi_signo == SIGHUP) {
+                    sdnotify_reloading();
                     reload(s);
-                else
+                    sdnotify_send("READY=1");
+                } else {
+                    sdnotify_send("STOPPING=1");
                     running = false;
+                }
             }
         }
         /* Drain what is waiting into one transaction, then commit and ack. */
@@ -726,6 +801,7 @@ int serve_run(struct collconf **confp, struct log *log)
     log_info(log, "listening on %s (%s), %zu targets, %zu authorized agents, database %s",
              conf->listen, conf->insecure_plaintext ? "PLAINTEXT, loopback only" : "CURVE",
              conf->targets.ntargets, auth_count(s.auth), conf->database);
+    sdnotify_send("READY=1");
     rc = serve_loop(&s);
     log_info(
         log,

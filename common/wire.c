@@ -11,7 +11,7 @@
 #include "vantage.pb-c.h"
 
 static const char *const kind_names[WIRE_KIND_LAST] = {
-    "hello", "batch", "ack", "config", "run_now", "heartbeat",
+    "hello", "batch", "ack", "config", "run_now", "heartbeat", "enroll", "enrolled",
 };
 
 const char *wire_kind_name(enum wire_kind kind)
@@ -801,6 +801,8 @@ int wire_msg_encode(const struct wire_msg *m, uint8_t **buf, size_t *len)
     Vantage__TargetConfig config = VANTAGE__TARGET_CONFIG__INIT;
     Vantage__RunNow run_now = VANTAGE__RUN_NOW__INIT;
     Vantage__Heartbeat hb = VANTAGE__HEARTBEAT__INIT;
+    Vantage__Enroll enroll = VANTAGE__ENROLL__INIT;
+    Vantage__Enrolled enrolled = VANTAGE__ENROLLED__INIT;
     ProtobufCBinaryData *bins = NULL;
     Vantage__Target *targets = NULL;
     Vantage__Target **targetp = NULL;
@@ -903,6 +905,22 @@ int wire_msg_encode(const struct wire_msg *m, uint8_t **buf, size_t *len)
         hb.sent_at_us = m->u.heartbeat_us;
         env.body_case = VANTAGE__ENVELOPE__BODY_HEARTBEAT;
         env.heartbeat = &hb;
+        break;
+    case WIRE_ENROLL:
+        enroll.name = m->u.enroll.name;
+        enroll.secret = m->u.enroll.secret;
+        enroll.site = m->u.enroll.site;
+        enroll.version = m->u.enroll.version;
+        env.body_case = VANTAGE__ENVELOPE__BODY_ENROLL;
+        env.enroll = &enroll;
+        break;
+    case WIRE_ENROLLED:
+        enrolled.has_ok = 1;
+        enrolled.ok = m->u.enrolled.ok;
+        enrolled.name = m->u.enrolled.name;
+        enrolled.error = m->u.enrolled.error;
+        env.body_case = VANTAGE__ENVELOPE__BODY_ENROLLED;
+        env.enrolled = &enrolled;
         break;
     default:
         return -1;
@@ -1107,6 +1125,27 @@ struct wire_msg *wire_msg_decode(const uint8_t *buf, size_t len, char *err, size
         m->u.heartbeat_us = env->heartbeat->sent_at_us;
         m->kind = WIRE_HEARTBEAT;
         break;
+    case VANTAGE__ENVELOPE__BODY_ENROLL:
+        if (!str_ok(env->enroll->name, RESULT_NAME_MAX, "agent name", err, errlen) ||
+            !str_ok(env->enroll->secret, WIRE_ENROLL_SECRET_MAX, "secret", err, errlen) ||
+            !str_ok(env->enroll->site, RESULT_NAME_MAX, "site", err, errlen) ||
+            !str_ok(env->enroll->version, RESULT_NAME_MAX, "version", err, errlen))
+            goto fail;
+        m->u.enroll.name = env->enroll->name;
+        m->u.enroll.secret = env->enroll->secret;
+        m->u.enroll.site = env->enroll->site;
+        m->u.enroll.version = env->enroll->version;
+        m->kind = WIRE_ENROLL;
+        break;
+    case VANTAGE__ENVELOPE__BODY_ENROLLED:
+        if (!str_ok(env->enrolled->name, RESULT_NAME_MAX, "agent name", err, errlen) ||
+            !str_ok(env->enrolled->error, WIRE_ENROLL_ERROR_MAX, "error", err, errlen))
+            goto fail;
+        m->u.enrolled.ok = env->enrolled->has_ok && env->enrolled->ok;
+        m->u.enrolled.name = env->enrolled->name;
+        m->u.enrolled.error = env->enrolled->error;
+        m->kind = WIRE_ENROLLED;
+        break;
     default:
         snprintf(err, errlen, "message without a known body");
         goto fail;
@@ -1190,4 +1229,9 @@ int wire_config_copy(const struct wire_config *src, struct wire_config *dst)
 fail:
     wire_config_clear(dst);
     return -1;
+}
+
+const char *wire_library_version(void)
+{
+    return protobuf_c_version();
 }

@@ -28,9 +28,11 @@
  * so a batch of large results (or one such result, which always goes)
  * still fits WIRE_MSG_MAX: a batch the collector's socket would refuse
  * would be resent forever. */
-#define WIRE_BATCH_BYTES (WIRE_MSG_MAX / 2)
-#define WIRE_TARGETS_MAX 4096 /* targets in one config push */
-#define WIRE_CHECKS_MAX  64   /* checks per target */
+#define WIRE_BATCH_BYTES       (WIRE_MSG_MAX / 2)
+#define WIRE_TARGETS_MAX       4096 /* targets in one config push */
+#define WIRE_CHECKS_MAX        64   /* checks per target */
+#define WIRE_ENROLL_SECRET_MAX 64   /* an enrollment secret: 32 bytes in hex */
+#define WIRE_ENROLL_ERROR_MAX  512  /* one sentence for the person enrolling */
 /* A pushed RDAP bootstrap file: IANA's dns.json is about 30 kB; a MiB
  * bounds a broken one and stays far below WIRE_MSG_MAX. */
 #define WIRE_RDAP_BOOTSTRAP_MAX (1 << 20)
@@ -42,6 +44,8 @@ enum wire_kind {
     WIRE_CONFIG,
     WIRE_RUN_NOW,
     WIRE_HEARTBEAT,
+    WIRE_ENROLL,
+    WIRE_ENROLLED,
     WIRE_KIND_LAST
 };
 
@@ -120,6 +124,17 @@ struct wire_msg {
             uint64_t request_id;
         } run_now;
         int64_t heartbeat_us;
+        struct {
+            char *name;
+            char *secret; /* the line's one-time secret: never logged */
+            char *site;
+            char *version;
+        } enroll;
+        struct {
+            bool ok;
+            char *name;
+            char *error;
+        } enrolled;
     } u;
     void *priv; /* the decoded protobuf message, if any */
 };
@@ -167,5 +182,8 @@ void wire_config_clear(struct wire_config *c);
 int wire_config_copy(const struct wire_config *src, struct wire_config *dst);
 
 const char *wire_kind_name(enum wire_kind kind);
+
+/* The protobuf-c library's version, as loaded (for --version). */
+const char *wire_library_version(void);
 
 #endif
