@@ -8,6 +8,8 @@
 #   - the registry puts the domain on hold and the zone is pulled: ONE dns
 #     finding of layer registration whose summary names the hold and the
 #     registrar;
+#   - Thunderbird's autoconfig names a dead server: a client_config
+#     warning of layer autoconfig, exit 0;
 #   - autodiscover announces newmail.example.com (DNS unchanged) and the
 #     old server's IMAP/POP stop: a client_config finding saying what
 #     autodiscover tells Outlook, with the autoconfig_changed change.
@@ -70,6 +72,22 @@ expect_text() {
 
 diag_expect "healthy, with rdap:// and autoconfig:// running" '{"status": "ok"}'
 
+# What a person runs by hand in the lab: the registration and the
+# clients' view, from one branch computer.
+out=$("$LAB" exec br1 "$BIN/vantage-agent" probe --ca-file "$LAB_RUN/ca/ca.pem" \
+    --rdap-bootstrap "$LAB_RUN/reg/dns.json" rdap://example.com autoconfig://example.com 2>&1)
+rc=$?
+missing=""
+for p in "Lab Registrar, Inc." "mail.example.com:993" "autodiscover"; do
+    grep -qF -- "$p" <<<"$out" || missing="$missing '$p'"
+done
+if [ "$rc" -eq 0 ] && [ -z "$missing" ]; then
+    pass "probe rdap:// autoconfig:// in the lab prints the registrar and the announced servers"
+else
+    fail "probe rdap:// autoconfig:// exits $rc, lacks:$missing"
+    echo "$out" | sed 's/^/    /'
+fi
+
 # Expiring in 10 days (domain_warn_days defaults to 30): every check
 # passes; one warning, dated by the expiry.
 diag_fault registration expiring 10
@@ -103,6 +121,18 @@ expect_text "registration on hold" 1 "on hold at its registry" "client hold" \
 
 "$LAB" clear >/dev/null
 DIAG_T0=0 DIAG_T1=0 diag_expect "healed" '{"status": "ok"}'
+
+# Thunderbird's autoconfig names a server that answers on no mail port,
+# while the configured one works: clients set up now would fail, users
+# already set up do not. A warning of layer autoconfig, then healed (the
+# discovered checks go with the announcement).
+diag_fault autoconfig dead
+diag_expect "autoconfig names a dead server -> client_config (autoconfig) warning" '{
+    "status": "warning", "count": 1, "findings": [{"severity": "warning",
+     "verdict": "client_config", "layer": "autoconfig", "random_start": true}]}'
+expect_text "dead autoconfig server" 0 "^Warnings" "dead.example.com"
+"$LAB" clear >/dev/null
+DIAG_T0=0 DIAG_T1=0 diag_expect "healed again" '{"status": "ok"}'
 
 # The mailbox moves, announced through Autodiscover only: DNS still names
 # mail.example.com, whose IMAP and POP3 stop; newmail.example.com works.
