@@ -10,9 +10,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -556,6 +558,27 @@ static int create_private(const char *path, char *err, size_t errlen)
                  "user may write to it)",
                  path, strerror(errno));
         return -1;
+    }
+    /* Created by root (an administrator's `agents` before the daemon's
+     * first start): give it to whoever owns the data directory, the
+     * daemon's user, or the daemon could never write it. sqlite itself
+     * gives its -wal and -shm files the database file's owner when it
+     * runs as root. */
+    if (geteuid() == 0) {
+        char dir[PATH_MAX];
+        const char *slash = strrchr(path, '/');
+        struct stat st;
+        if (slash == NULL)
+            snprintf(dir, sizeof(dir), ".");
+        else
+            snprintf(dir, sizeof(dir), "%.*s", (int)(slash == path ? 1 : slash - path), path);
+        if (stat(dir, &st) == 0 && st.st_uid != 0 && fchown(fd, st.st_uid, st.st_gid) < 0) {
+            snprintf(err, errlen, "cannot give database %s to the owner of %s: %s", path, dir,
+                     strerror(errno));
+            close(fd);
+            unlink(path);
+            return -1;
+        }
     }
     close(fd);
     return 0;
