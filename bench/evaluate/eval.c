@@ -210,22 +210,34 @@ static int count_event(const struct store_finding *f, const char *event, void *a
 }
 
 /* One evaluation of t at now, as monitor.c's evaluate_target does it. */
+/* Wall time of each step of one evaluation. */
+enum phase { P_LOAD, P_DIAGNOSE, P_IDS, P_JSON, P_LIFECYCLE, P_PHASES };
+static const char *const phase_name[P_PHASES] = {"snapshot load", "analysis_diagnose",
+                                                 "lifecycle_assign_ids", "findings JSON",
+                                                 "lifecycle_apply+commit"};
+
 static void one(struct store *s, const struct wire_target *t, int64_t now, uint64_t *wall,
-                uint64_t *cpu, size_t *nfindings, size_t *events)
+                uint64_t *cpu, uint64_t *phase, size_t *nfindings, size_t *events)
 {
     char err[STORE_ERR_MAX + 128];
     uint64_t w0 = clock_mono_us(), c0 = cpu_us();
     struct report_snapshot *snap = report_snapshot_load(s, t, now, false, err, sizeof(err));
     if (snap == NULL)
         die("load", err);
+    uint64_t w1 = clock_mono_us();
+    phase[P_LOAD] = w1 - w0;
     struct analysis_input in = *report_snapshot_input(snap);
     struct analysis_diagnosis d;
     if (analysis_diagnose(&in, &d, err, sizeof(err)) < 0)
         die("diagnose", err);
     if (d.status == ANALYSIS_STATUS_NO_DATA)
         die("diagnose", "no data: the states are stale (run time within 3 minutes of gen)");
+    uint64_t w2 = clock_mono_us();
+    phase[P_DIAGNOSE] = w2 - w1;
     if (lifecycle_assign_ids(s, t->name, &d, err, sizeof(err)) < 0)
         die("assign ids", err);
+    uint64_t w3 = clock_mono_us();
+    phase[P_IDS] = w3 - w2;
     char **json = calloc(d.nfindings + 1, sizeof(*json));
     if (json == NULL)
         die("json", "out of memory");
@@ -236,6 +248,8 @@ static void one(struct store *s, const struct wire_target *t, int64_t now, uint6
         if (json[i] == NULL)
             die("json", "out of memory");
     }
+    uint64_t w4 = clock_mono_us();
+    phase[P_JSON] = w4 - w3;
     if (store_begin(s) < 0)
         die("begin", store_error(s));
     if (lifecycle_apply(s, t->name, &d, (const char *const *)json, now, count_event, events, err,
@@ -244,6 +258,7 @@ static void one(struct store *s, const struct wire_target *t, int64_t now, uint6
     if (store_commit(s) < 0)
         die("commit", store_error(s));
     *wall = clock_mono_us() - w0;
+    phase[P_LIFECYCLE] = w0 + *wall - w4;
     *cpu = cpu_us() - c0;
     *nfindings = d.nfindings;
     for (size_t i = 0; i < d.nfindings; i++)
@@ -295,10 +310,13 @@ static void timeit(const struct opts *o)
         now = sqlite3_column_int64(st, 0) + 5 * 1000000;
     sqlite3_finalize(st);
     sqlite3_close(db);
-    static uint64_t wall[RUNS_MAX], cpu[RUNS_MAX];
+    static uint64_t wall[RUNS_MAX], cpu[RUNS_MAX], phase[P_PHASES][RUNS_MAX];
     size_t nf = 0, events = 0, first_events = 0;
     for (int i = 0; i < o->runs; i++) {
-        one(s, &t, now + i * 1000, &wall[i], &cpu[i], &nf, &events);
+        uint64_t ph[P_PHASES];
+        one(s, &t, now + i * 1000, &wall[i], &cpu[i], ph, &nf, &events);
+        for (int p = 0; p < P_PHASES; p++)
+            phase[p][i] = ph[p];
         if (i == 1)
             first_events = events;
         if (i < 2)
@@ -310,6 +328,11 @@ static void timeit(const struct opts *o)
            o->runs, nf, first_events, events - first_events);
     stats("wall", wall, o->runs);
     stats("cpu", cpu, o->runs);
+    printf("wall time by step:\n");
+    for (int p = 0; p < P_PHASES; p++) {
+        printf("  %s\n", phase_name[p]);
+        stats("wall", phase[p], o->runs);
+    }
     store_close(&s);
 }
 
