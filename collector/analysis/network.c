@@ -158,23 +158,24 @@ int network_find_slow(struct ctx *c, struct snap *s)
     if (nn < 2)
         return 0;
     char *self = text_calloc(c, nrows, 1), *base = text_calloc(c, nrows, 1);
+    char *passing = snapshot_passing_rows(c, s);
     for (size_t m = 0; m < nn && !c->oom; m++) {
         if (s->net_degraded[m] || has_problem(s, m))
             continue;
         for (size_t i = 0; i < nrows; i++) {
             const struct row *r = &s->rows[i];
-            bool ok = snapshot_passing(c->in, s, i);
-            self[i] = ok && r->net == m;
-            base[i] = ok && r->net != m && !s->net_degraded[r->net];
+            self[i] = passing[i] && r->net == m;
+            base[i] = passing[i] && r->net != m && !s->net_degraded[r->net];
         }
         struct group proto = {.verdict = ANALYSIS_NETWORK,
                               .scope = SCOPE_NETWORK,
                               .scope_idx = m,
                               .key = RESULT_SLOW,
                               .warning = true};
-        if (snapshot_slow(c, s, self, base, true, &proto) < 0)
+        if (snapshot_slow(c, s, self, base, NULL, 0, true, &proto) < 0)
             break;
     }
+    free(passing);
     free(self);
     free(base);
     return c->oom ? -1 : 0;

@@ -605,10 +605,10 @@ static bool slow_vs(uint64_t self_us, uint64_t base_us)
 }
 
 int snapshot_slow(struct ctx *c, struct snap *s, const char *self, const char *base,
-                  bool each_agent, const struct group *proto)
+                  const size_t *subset, size_t nsubset, bool each_agent, const struct group *proto)
 {
     const struct analysis_input *in = c->in;
-    size_t nc = s->checks.n, nrows = in->nstates;
+    size_t nc = s->checks.n, nrows = subset != NULL ? nsubset : in->nstates;
     char *kself = text_calloc(c, nc, 1), *kbase = text_calloc(c, nc, 1);
     uint64_t *vs = text_calloc(c, nrows, sizeof(*vs)), *vb = text_calloc(c, nrows, sizeof(*vb));
     size_t *rows = text_calloc(c, nrows, sizeof(*rows));
@@ -617,13 +617,15 @@ int snapshot_slow(struct ctx *c, struct snap *s, const char *self, const char *b
         goto out;
     /* Only checks both sides pass count: a check only one side runs
      * (a discovered one, a slow kind of check) would skew the medians. */
-    for (size_t i = 0; i < nrows; i++) {
+    for (size_t j = 0; j < nrows; j++) {
+        size_t i = subset != NULL ? subset[j] : j;
         if (self[i])
             kself[s->rows[i].check] = 1;
         if (base[i])
             kbase[s->rows[i].check] = 1;
     }
-    for (size_t i = 0; i < nrows; i++) {
+    for (size_t j = 0; j < nrows; j++) {
+        size_t i = subset != NULL ? subset[j] : j;
         size_t k = s->rows[i].check;
         if (!kself[k] || !kbase[k])
             continue;
@@ -676,6 +678,15 @@ out:
     free(vb);
     free(rows);
     return c->oom ? -1 : 0;
+}
+
+char *snapshot_passing_rows(struct ctx *c, const struct snap *s)
+{
+    size_t nrows = c->in->nstates;
+    char *ok = text_calloc(c, nrows, 1);
+    for (size_t i = 0; ok != NULL && i < nrows; i++)
+        ok[i] = snapshot_passing(c->in, s, i);
+    return ok;
 }
 
 bool snapshot_passing(const struct analysis_input *in, const struct snap *s, size_t i)

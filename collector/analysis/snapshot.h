@@ -193,12 +193,18 @@ enum result_layer snapshot_phase_layer(enum result_phase p);
  * of the rows marked in self (one per input state) with those in base,
  * over the checks both have, and adds a warning group like proto with
  * the self rows when they are slow (with each_agent: and when each
- * agent's own self rows are). Returns 0, or -1 with c->oom. */
+ * agent's own self rows are). Only the nsubset rows listed in subset are
+ * read (subset NULL: every row), so that a rule asked once per agent
+ * costs that agent's network, not the fleet. Returns 0, or -1 with
+ * c->oom. */
 int snapshot_slow(struct ctx *c, struct snap *s, const char *self, const char *base,
-                  bool each_agent, const struct group *proto);
+                  const size_t *subset, size_t nsubset, bool each_agent, const struct group *proto);
 /* Whether row i is a sample for the slow rule: fresh, passing, timed, and
  * of a server check (not a DNS lookup). */
 bool snapshot_passing(const struct analysis_input *in, const struct snap *s, size_t i);
+/* snapshot_passing of every row, computed once (callers free it); NULL
+ * with c->oom. */
+char *snapshot_passing_rows(struct ctx *c, const struct snap *s);
 
 bool snapshot_is_dns_check(const char *check);
 /* Whether check's answers (analysis_state.answers) name the servers the

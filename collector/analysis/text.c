@@ -163,28 +163,33 @@ static void ports_words(const struct snap *s, const struct group *g, char *buf, 
     enum result_error err[NAMES_IN_LINE];
     size_t n = 0, more = 0;
     size_t *rows = malloc((g->nrows ? g->nrows : 1) * sizeof(*rows));
+    /* Each check's port, parsed once: a group of a thousand agents has
+     * thousands of rows, and each new port scans them all. */
+    unsigned *cport = malloc((s->checks.n ? s->checks.n : 1) * sizeof(*cport));
+    for (size_t k = 0; cport != NULL && k < s->checks.n; k++)
+        cport[k] = snapshot_port_of(s->checks.v[k]);
     buf[0] = '\0';
     *all_no_answer = true;
-    for (int pass = 0; pass < 2; pass++) {
+    for (int pass = 0; pass < 2 && cport != NULL; pass++) {
         for (size_t i = 0; i < g->nrows; i++) {
             size_t k = s->rows[g->rows[i]].check;
-            unsigned p = snapshot_port_of(s->checks.v[k]);
+            unsigned p = cport[k];
             if (p == 0 || s->ck[k].discovered != (pass == 1))
                 continue;
-            /* The error of this group's rows of every check on port p. */
-            size_t nr = 0;
-            for (size_t j = 0; rows != NULL && j < g->nrows; j++)
-                if (snapshot_port_of(s->checks.v[s->rows[g->rows[j]].check]) == p)
-                    rows[nr++] = g->rows[j];
-            enum result_layer lay;
-            enum result_error e = s->rows[g->rows[i]].error;
-            if (nr > 0)
-                snapshot_dominant(s, rows, nr, &lay, &e);
             bool seen = false;
             for (size_t m = 0; m < n && !seen; m++)
                 seen = port[m] == p;
             if (seen)
                 continue;
+            /* The error of this group's rows of every check on port p. */
+            size_t nr = 0;
+            for (size_t j = 0; rows != NULL && j < g->nrows; j++)
+                if (cport[s->rows[g->rows[j]].check] == p)
+                    rows[nr++] = g->rows[j];
+            enum result_layer lay;
+            enum result_error e = s->rows[g->rows[i]].error;
+            if (nr > 0)
+                snapshot_dominant(s, rows, nr, &lay, &e);
             *all_no_answer &= snapshot_no_answer(e);
             if (n == NAMES_IN_LINE) {
                 more++;
@@ -195,6 +200,7 @@ static void ports_words(const struct snap *s, const struct group *g, char *buf, 
         }
     }
     free(rows);
+    free(cport);
     if (n == 0) {
         *all_no_answer = false;
         return;
