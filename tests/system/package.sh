@@ -105,7 +105,10 @@ done
 # The installed programs with the installed example configuration.
 sed -e "s|^listen = .*|listen = tcp://127.0.0.1:$CPORT|" /etc/vantage/collector.conf.example \
     >/etc/vantage/collector.conf
-as_vantage() { setpriv --reuid=vantage --regid=vantage --init-groups "$@"; }
+# exec: a function run with & is a subshell, and its PID ($!) is not the
+# daemon's; killing it left the agent running, which wrote its saved
+# targets after the purge (seen once: "purge left spool.db.targets").
+as_vantage() { exec setpriv --reuid=vantage --regid=vantage --init-groups "$@"; }
 cd /var/lib/vantage
 as_vantage vantage-collector serve >/tmp/collector.log 2>&1 &
 coll=$!
