@@ -160,6 +160,7 @@ struct analysis_state {
     uint64_t phases_us[RESULT_PHASE_LAST]; /* 0 = the phase did not run */
     int64_t cert_not_after;                /* unix seconds; 0 = no certificate seen */
     const char *cert_subject;              /* may be NULL */
+    int64_t reg_expires;                   /* rdap://: unix seconds; 0 = none read */
 };
 
 /* One detected change (store_change); agent NULL = not an agent's. */

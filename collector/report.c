@@ -162,6 +162,8 @@ static int add_result_facts(const struct result *r, void *arg)
         st->cert_not_after = r->tls->not_after;
         st->cert_subject = keep(sn, r->tls->subject);
     }
+    if (r->registration != NULL)
+        st->reg_expires = r->registration->expires;
     return sn->oom ? 1 : 0;
 }
 

@@ -19,6 +19,7 @@
 #include "ingest.h"
 #include "store.h"
 #include "transport.h"
+#include "web/web.h"
 
 #define SESSION_ID_MAX 256    /* ZeroMQ routing ids are at most 255 bytes */
 #define SESSIONS_MAX   100000 /* agents connected at once */
@@ -69,6 +70,7 @@ struct serve {
     int64_t last_flush_us;
     uint64_t invalid_msgs;
     struct ingest_stats totals;
+    struct web *web; /* the HTTP endpoint (http =); NULL when off */
 };
 
 static struct session *session_find(struct serve *s, const uint8_t *id, size_t idlen)
@@ -446,6 +448,7 @@ static void reload(struct serve *s)
     bool changed = strcmp(fresh->targets.version, (*s->conf)->targets.version) != 0;
     collconf_destroy(s->conf);
     *s->conf = fresh;
+    web_reload(s->web);
     if (!changed)
         return;
     log_info(s->log, "targets changed (version %s): pushing to connected agents",
@@ -542,6 +545,7 @@ static int serve_loop(struct serve *s)
         }
         if (in_txn)
             (void)commit(s, &in_txn);
+        web_note_ingest(s->web, &s->totals);
         for (size_t i = 0; i < s->nsessions; i++)
             if (s->sessions[i].acked) {
                 s->sessions[i].acked = false;
@@ -631,6 +635,10 @@ int serve_run(struct collconf **confp, struct log *log)
     }
     int linger = 0;
     zmq_setsockopt(s.control, ZMQ_LINGER, &linger, sizeof(linger));
+    if (conf->http != NULL && (s.web = web_start(conf, log, err, sizeof(err))) == NULL) {
+        log_error(log, "%s", err);
+        goto out;
+    }
     log_info(log, "listening on %s (%s), %zu targets, %zu authorized agents, database %s",
              conf->listen, conf->insecure_plaintext ? "PLAINTEXT, loopback only" : "CURVE",
              conf->targets.ntargets, auth_count(s.auth), conf->database);
@@ -641,6 +649,7 @@ int serve_run(struct collconf **confp, struct log *log)
         (unsigned long long)s.totals.stored, (unsigned long long)s.totals.duplicates,
         (unsigned long long)s.totals.invalid, (unsigned long long)s.invalid_msgs);
 out:
+    web_stop(&s.web);
     transport_close(&s.router);
     transport_close(&s.control);
     auth_destroy(&s.auth);

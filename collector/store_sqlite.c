@@ -520,9 +520,15 @@ static void sqlite_close(void *p);
 /* Creates the file with mode 0600 before sqlite does (sqlite would use
  * 0644): results name the organisation's servers and networks. The WAL
  * and shared-memory files inherit the database file's mode. */
+/* Creates the database file 0600 when it does not exist yet. An existing
+ * file is never opened here: closing any fd of a file drops every POSIX
+ * lock this process holds on it, so a second connection (the HTTP
+ * endpoint's) must not close an fd while the first holds sqlite's locks. */
 static int create_private(const char *path, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST)
+        return 0;
     if (fd < 0) {
         snprintf(err, errlen,
                  "cannot open database %s: %s (check that the directory exists and that this "
