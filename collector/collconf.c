@@ -14,18 +14,19 @@
 
 /* Every key and what its value is: the one place that says which values
  * are paths, resolved from the config file's directory (config.h). */
-static const struct config_key collector_keys[] = {{"listen", CONFIG_ENDPOINT, false},
-                                                   {"database", CONFIG_LOCATION, false},
-                                                   {"secret_key", CONFIG_PATH, false},
-                                                   {"authorized_keys", CONFIG_PATH, false},
-                                                   {"control", CONFIG_ENDPOINT, false},
-                                                   {"insecure_plaintext", CONFIG_TEXT, false},
-                                                   {"log_level", CONFIG_TEXT, false},
-                                                   /* the HTTP endpoint (load_http) */
-                                                   {"http", CONFIG_TEXT, false},
-                                                   {"http_token_file", CONFIG_PATH, false},
-                                                   {"metrics_per", CONFIG_TEXT, false},
-                                                   {NULL, CONFIG_TEXT, false}};
+/* One added key per line keeps merges of this table easy. */
+/* clang-format off */
+static const struct config_key collector_keys[] = {
+    {"listen", CONFIG_ENDPOINT, false},  {"database", CONFIG_LOCATION, false},
+    {"secret_key", CONFIG_PATH, false},  {"authorized_keys", CONFIG_PATH, false},
+    {"control", CONFIG_ENDPOINT, false}, {"insecure_plaintext", CONFIG_TEXT, false},
+    {"log_level", CONFIG_TEXT, false},
+    /* the HTTP endpoint (load_http) */
+    {"http", CONFIG_TEXT, false},
+    {"http_token_file", CONFIG_PATH, false},
+    {"metrics_per", CONFIG_TEXT, false},
+    {NULL, CONFIG_TEXT, false}};
+/* clang-format on */
 static const struct config_key target_keys[] = {{"domain", CONFIG_TEXT, false},
                                                 {"interval", CONFIG_TEXT, false},
                                                 {"timeout", CONFIG_TEXT, false},

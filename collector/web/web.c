@@ -117,7 +117,7 @@ static int parse_listen(const char *http, struct sockaddr_storage *ss, bool *v6)
         return -1;
     memcpy(host, http, hl);
     host[hl] = '\0';
-    int port = atoi(colon + 1);
+    unsigned long port = strtoul(colon + 1, NULL, 10); /* collconf checked it */
     memset(ss, 0, sizeof(*ss));
     *v6 = host[0] == '[';
     if (*v6) {
