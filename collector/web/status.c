@@ -26,8 +26,8 @@ static const char style[] =
     ".ok{background:#d4f4d4}.fail{background:#f8c8c8}.flapping{background:#fbe3b0}"
     ".stale,.absent{background:#eee;color:#777}"
     ".problem{color:#a00}.warning{color:#a60}.no_data{color:#777}"
-    ".finding{border-left:4px solid #a00;padding-left:.8em;margin:1em 0}"
-    ".finding.warning{border-color:#d90}"
+    "div.finding{border-left:4px solid #a00;padding-left:.8em;margin:1em 0;color:#222}"
+    "div.finding.warning{border-color:#d90}"
     "svg text{font-size:12px;font-family:sans-serif}"
     "svg .bar{fill:#4a7fb0}svg .barfail{fill:#c44}";
 
