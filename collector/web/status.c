@@ -166,17 +166,28 @@ static int set_add(struct names_set *set, const char *s)
     return 0;
 }
 
-static const struct analysis_state *state_of(const struct analysis_input *in, const char *agent,
-                                             const char *check)
+/* The states by (check, agent), so that a matrix of a thousand agents
+ * finds each cell without a scan. */
+static int cmp_state(const void *pa, const void *pb)
 {
-    for (size_t i = 0; i < in->nstates; i++)
-        if (strcmp(in->states[i].agent, agent) == 0 && strcmp(in->states[i].check, check) == 0)
-            return &in->states[i];
-    return NULL;
+    const struct analysis_state *a = *(const struct analysis_state *const *)pa;
+    const struct analysis_state *b = *(const struct analysis_state *const *)pb;
+    int c = strcmp(a->check, b->check);
+    return c != 0 ? c : strcmp(a->agent, b->agent);
+}
+
+static const struct analysis_state *state_of(const struct analysis_state *const *idx, size_t n,
+                                             const char *agent, const char *check)
+{
+    struct analysis_state key = {.agent = agent, .check = check};
+    const struct analysis_state *kp = &key;
+    const struct analysis_state *const *hit = bsearch(&kp, idx, n, sizeof(*idx), cmp_state);
+    return hit ? *hit : NULL;
 }
 
 /* The matrix and latency chart of one network. */
-static void network_section(FILE *out, const struct analysis_input *in, const char *net,
+static void network_section(FILE *out, const struct analysis_input *in,
+                            const struct analysis_state *const *idx, const char *net,
                             const struct names_set *checks)
 {
     struct names_set agents = {0};
@@ -196,7 +207,7 @@ static void network_section(FILE *out, const struct analysis_input *in, const ch
         unsigned n = 0;
         double sum = 0;
         for (size_t a = 0; a < agents.n; a++) {
-            const struct analysis_state *st = state_of(in, agents.v[a], checks->v[k]);
+            const struct analysis_state *st = state_of(idx, in->nstates, agents.v[a], checks->v[k]);
             if (st == NULL) {
                 fputs("<td></td>", out);
                 continue;
@@ -338,14 +349,21 @@ static unsigned target_page(const struct collconf *c, struct store *s, const str
         if (set_add(&checks, in.states[i].check) < 0 ||
             set_add(&nets, in.states[i].network ? in.states[i].network : "") < 0)
             break;
+    const struct analysis_state **idx = calloc(in.nstates ? in.nstates : 1, sizeof(*idx));
+    for (size_t i = 0; idx != NULL && i < in.nstates; i++)
+        idx[i] = &in.states[i];
+    if (idx != NULL)
+        qsort(idx, in.nstates, sizeof(*idx), cmp_state);
     fputs("<h2>Vantage points</h2>\n", out);
-    for (size_t k = 0; k < nets.n; k++)
-        network_section(out, &in, nets.v[k], &checks);
+    for (size_t k = 0; idx != NULL && k < nets.n; k++)
+        network_section(out, &in, idx, nets.v[k], &checks);
+    bool oom = idx == NULL;
+    free(idx);
     free(checks.v);
     free(nets.v);
     analysis_diagnosis_clear(&d);
     report_snapshot_destroy(&snap);
-    unsigned rc = timeline(out, s, t, now_us) < 0 ? 500 : 200;
+    unsigned rc = oom || timeline(out, s, t, now_us) < 0 ? 500 : 200;
     fputs("</body></html>\n", out);
     return rc;
 }
