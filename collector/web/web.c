@@ -208,7 +208,7 @@ static enum MHD_Result answer(struct web *w, struct MHD_Connection *conn, const 
         }
     } else if (strncmp(url, "/api/v1/", 8) == 0) {
         status = api_answer(w->conf, w->store, url + 8, target, out);
-        type = status == 200 ? "application/json" : "application/json";
+        type = "application/json";
     } else if (strcmp(url, "/") == 0 || strcmp(url, "/status") == 0) {
         if (strcmp(url, "/status") == 0 && target == NULL) {
             status = 400;
