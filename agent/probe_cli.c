@@ -2,6 +2,7 @@
  * probe_cli — "vantage-agent probe" (see probe_cli.h).
  */
 #include "probe_cli.h"
+#include "probe_nagios.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -47,7 +48,11 @@ struct cli {
     /* options */
     bool json;
     bool trace;
-    bool load; /* --repeat or --concurrency given: print the summary */
+    struct probe_nagios *nagios;             /* --nagios: a plugin line, not a report */
+    uint64_t nagios_warn_us, nagios_crit_us; /* -w, -c */
+    bool nagios_on;
+    bool nagios_done; /* the plugin line is out: its status is the exit status */
+    bool load;        /* --repeat or --concurrency given: print the summary */
     uint64_t timeout_us;
     const char *ca_file;
     const char *resolver;
@@ -122,6 +127,10 @@ static void usage(FILE *f)
           "                       (default 1)\n"
           "  --concurrency C      at most C probes in flight (default: all SPECs)\n"
           "  --trace              log each probe's state changes to stderr\n"
+          "  --nagios             Nagios/Icinga plugin: one status line with perfdata;\n"
+          "                       exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
+          "  -w, --warning S      with --nagios: WARNING when a check takes longer\n"
+          "  -c, --critical S     with --nagios: CRITICAL when a check takes longer\n"
           "  --help               this text\n"
           "\n"
           "Exit status: 0 all checks ok (an optional record the domain does not publish,\n"
@@ -192,6 +201,10 @@ static int parse_args(struct cli *c, int argc, char **argv)
         const char *a = argv[i];
         const char *val = NULL;
         char name[32];
+        if (strcmp(a, "-w") == 0 || strcmp(a, "-c") == 0) {
+            /* The plugin convention's short thresholds. */
+            a = a[1] == 'w' ? "--warning" : "--critical";
+        }
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
             if (a[0] == '-' && a[1] != '\0' && strcmp(a, "--") != 0)
                 return usage_error("unknown option %s", a);
@@ -221,9 +234,14 @@ static int parse_args(struct cli *c, int argc, char **argv)
             c->trace = true;
             continue;
         }
+        if (strcmp(name, "--nagios") == 0) {
+            c->nagios_on = true;
+            continue;
+        }
         static const char *const with_value[] = {
-            "--timeout", "--ca-file",     "--resolver",      "--domain",     "--user",
-            "--repeat",  "--concurrency", "--password-file", "--agent-name", "--rdap-bootstrap",
+            "--timeout",    "--ca-file",        "--resolver",    "--domain",
+            "--user",       "--repeat",         "--concurrency", "--password-file",
+            "--agent-name", "--rdap-bootstrap", "--warning",     "--critical",
         };
         bool known = false;
         for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
@@ -259,6 +277,11 @@ static int parse_args(struct cli *c, int argc, char **argv)
             if (parse_count(val, REPEAT_MAX, &c->repeat) < 0)
                 return usage_error("--repeat %s: give a count from 1 to 1000000", val);
             c->load = true;
+        } else if (strcmp(name, "--warning") == 0 || strcmp(name, "--critical") == 0) {
+            int64_t us;
+            if (clock_parse_duration(val, &us) < 0 || us <= 0)
+                return usage_error("%s %s is not a duration: use e.g. 2s, 500ms or 2", name, val);
+            *(name[2] == 'w' ? &c->nagios_warn_us : &c->nagios_crit_us) = (uint64_t)us;
         } else if (strcmp(name, "--concurrency") == 0) {
             if (parse_count(val, CONCURRENCY_MAX, &c->concurrency) < 0)
                 return usage_error("--concurrency %s: give a count from 1 to 4096", val);
@@ -509,7 +532,9 @@ static void on_done(struct result *r, void *arg)
         c->nunpublished++;
     else if (!r->ok)
         c->nfailed++;
-    if (c->json) {
+    if (c->nagios != NULL) {
+        probe_nagios_add(c->nagios, r);
+    } else if (c->json) {
         char *line = result_json(r);
         if (line != NULL) {
             puts(line);
@@ -674,6 +699,10 @@ out:
     free(jobs);
     if (rc < 0 || c->runtime_error)
         return EXIT_USAGE;
+    if (c->nagios != NULL) {
+        c->nagios_done = true;
+        return probe_nagios_print(c->nagios, stdout);
+    }
     return c->nfailed > 0 ? EXIT_CHECK_FAILED : EXIT_ALL_OK;
 }
 
@@ -682,8 +711,29 @@ int probe_cli_main(int argc, char **argv)
     struct cli c;
     memset(&c, 0, sizeof(c));
     int rc = parse_args(&c, argc, argv);
+    if (rc < 0 && c.nagios_on && (c.json || c.load)) {
+        fputs("vantage-agent probe: --nagios prints one plugin line: it does not go with --json, "
+              "--repeat or --concurrency; see 'vantage-agent probe --help'\n",
+              stderr);
+        rc = EXIT_USAGE;
+    } else if (rc < 0 && !c.nagios_on && (c.nagios_warn_us || c.nagios_crit_us)) {
+        fputs("vantage-agent probe: -w and -c are thresholds of --nagios; see 'vantage-agent "
+              "probe --help'\n",
+              stderr);
+        rc = EXIT_USAGE;
+    } else if (rc < 0 && c.nagios_on &&
+               (c.nagios = probe_nagios_create(c.nagios_warn_us, c.nagios_crit_us)) == NULL) {
+        fputs("vantage-agent probe: out of memory\n", stderr);
+        rc = EXIT_USAGE;
+    }
     if (rc < 0)
         rc = run(&c);
+    /* For Nagios every error of ours is UNKNOWN, a usage error included. */
+    if (c.nagios_on && !c.nagios_done && rc != EXIT_ALL_OK) {
+        printf("VANTAGE-PROBE UNKNOWN - usage or runtime error (see stderr)\n");
+        rc = PROBE_NAGIOS_UNKNOWN;
+    }
+    probe_nagios_destroy(&c.nagios);
     if (c.password != NULL) {
         explicit_bzero(c.password, strlen(c.password));
         free(c.password);

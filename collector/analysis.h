@@ -173,6 +173,14 @@ struct analysis_change {
     const char *after;
 };
 
+/* A finding opened or resolved while serve ran (store_finding_event). */
+struct analysis_finding_event {
+    int64_t at_us;
+    const char *id;
+    const char *event;                                /* opened | resolved */
+    const char *severity, *verdict, *layer, *summary; /* layer may be NULL */
+};
+
 struct analysis_input {
     const char *target;
     const char *domain; /* may be NULL */
@@ -196,6 +204,10 @@ struct analysis_input {
     /* Certificates expiring within this many days are a warning; 0 means
      * ANALYSIS_CERT_WARN_DAYS, negative means no such warning. */
     int cert_warn_days;
+    /* For the timeline only (analysis ignores them): findings of
+     * continuous diagnosis opened and resolved, in time order. */
+    const struct analysis_finding_event *finding_events;
+    size_t nfinding_events;
 };
 
 /* A list of strings the diagnosis owns. */
@@ -216,6 +228,10 @@ struct analysis_finding {
     size_t nchanges;
     char *summary;
     struct analysis_list evidence, next_steps;
+    /* The finding's stable id: analysis leaves it NULL; the finding
+     * lifecycle (collector/notify/lifecycle.h) sets it (malloc'ed, freed
+     * with the diagnosis). */
+    char *id;
 };
 
 struct analysis_diagnosis {

@@ -18,6 +18,7 @@
 #include "analysis.h"
 #include "clock.h"
 #include "config.h"
+#include "lifecycle.h"
 #include "probenow.h"
 #include "report.h"
 #include "serve.h"
@@ -325,6 +326,9 @@ static int analyse_one(const struct collconf *c, struct store *s, const struct w
     }
     struct analysis_diagnosis d;
     if (analysis_diagnose(in, &d, err, sizeof(err)) < 0) {
+        fprintf(stderr, "vantage-collector: %s\n", err);
+        rc = 2;
+    } else if (lifecycle_assign_ids(s, t->name, &d, err, sizeof(err)) < 0) {
         fprintf(stderr, "vantage-collector: %s\n", err);
         rc = 2;
     } else if (cmd == CMD_COMPARE || cmd == CMD_FRESH) {

@@ -21,6 +21,8 @@ static const struct config_key collector_keys[] = {
     {"secret_key", CONFIG_PATH, false},  {"authorized_keys", CONFIG_PATH, false},
     {"control", CONFIG_ENDPOINT, false}, {"insecure_plaintext", CONFIG_TEXT, false},
     {"log_level", CONFIG_TEXT, false},
+    /* continuous diagnosis (collector/notify/) */
+    {"evaluate_every", CONFIG_TEXT, false},
     /* the HTTP endpoint (load_http) */
     {"http", CONFIG_TEXT, false},
     {"http_token_file", CONFIG_PATH, false},
@@ -440,10 +442,13 @@ struct collconf *collconf_load(const char *path, char *err, size_t errlen)
                 }
             }
             ntargets++;
+        } else if (strcmp(s->kind, "notify") == 0 && s->label[0] != '\0') {
+            continue; /* collconf_notify_load(), once the targets are known */
         } else {
             snprintf(err, errlen,
-                     "%s:%d: unknown section [%s%s%s]; expected [collector] or [target NAME]", path,
-                     s->line, s->kind, s->label[0] ? " " : "", s->label);
+                     "%s:%d: unknown section [%s%s%s]; expected [collector], [target NAME] or "
+                     "[notify NAME]",
+                     path, s->line, s->kind, s->label[0] ? " " : "", s->label);
             goto fail;
         }
     }
@@ -529,6 +534,16 @@ struct collconf *collconf_load(const char *path, char *err, size_t errlen)
             goto oom;
         goto fail;
     }
+    err[0] = '\0';
+    if (collconf_notify_load(c, cc, err, errlen) < 0) {
+        if (err[0] == '\0')
+            goto oom;
+        goto fail;
+    }
+    /* A second at least: less would be busy work; a day at most. */
+    if (config_get_duration(c, main_s, "evaluate_every", COLLCONF_DEFAULT_EVALUATE_MS * 1000LL,
+                            1000000, 86400LL * 1000000, &cc->evaluate_every_us, err, errlen) < 0)
+        goto fail;
     if (make_version(&cc->targets) < 0)
         goto oom;
     cc->ini = c;
@@ -559,6 +574,7 @@ void collconf_destroy(struct collconf **cp)
     config_destroy(&c->ini);
     free(c->mailflow);
     free(c->cert_warn_days);
+    collconf_notify_clear(c);
     free(c);
     *cp = NULL;
 }

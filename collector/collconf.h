@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "wire.h"
 
@@ -48,7 +49,43 @@ struct collconf {
     /* Per target, in the order of targets.targets: cert_warn_days
      * (0 = no certificate warnings). */
     unsigned *cert_warn_days;
+    /* continuous diagnosis and notifications */
+    int64_t evaluate_every_us;
+    struct collconf_notify *notify;
+    size_t nnotify;
 };
+
+/* Continuous diagnosis and notifications (docs/reference.md
+ * "Findings", "Notifications"): every 15 s is four evaluations a minute,
+ * so a finding opens (two evaluations) within half a minute; an
+ * evaluation costs milliseconds per target (bench/RESULTS.md). */
+#define COLLCONF_DEFAULT_EVALUATE_MS 15000
+#define COLLCONF_NOTIFY_TIMEOUT_MS   10000
+#define COLLCONF_NOTIFY_URL_MAX      1024
+
+/* One [notify NAME] section (collconf_notify.c). */
+struct collconf_notify {
+    char *name;
+    char *alertmanager; /* base URL, or NULL */
+    char *webhook;      /* URL, or NULL */
+    char *secret;       /* secret_file's content (HMAC key), or NULL; never logged */
+    size_t secret_len;
+    char **targets; /* none = every target */
+    size_t ntargets;
+    bool problems_only; /* min_severity = problem */
+    uint32_t timeout_ms;
+    int line; /* of the section, for messages */
+};
+
+/* Reads every [notify NAME] of c into cc (targets already loaded).
+ * Returns 0, or -1 with "FILE:LINE: ..." in err (err empty: out of
+ * memory). */
+int collconf_notify_load(const struct config *c, struct collconf *cc, char *err, size_t errlen);
+void collconf_notify_clear(struct collconf *cc);
+
+/* Whether notifier n wants the findings of target (problem: a problem,
+ * not a warning). */
+bool collconf_notify_wants(const struct collconf_notify *n, const char *target, bool problem);
 
 struct collconf_mailflow {
     bool enabled;              /* the target has a mailflow:// check */

@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "cli.h"
+#include "findings.h"
 #include "probenow.h"
 #include "clock.h"
 #include "collconf.h"
@@ -34,6 +36,7 @@ enum {
     OPT_LIMIT = 1 << 5,
     OPT_WAIT = 1 << 6,
     OPT_OUT = 1 << 7,
+    OPT_OPEN = 1 << 8,
 };
 
 /* Whether a command takes a TARGET argument. */
@@ -125,6 +128,27 @@ static const struct command commands[] = {
      "                      (default 30)\n"
      "  --json              a {\"probe_now\": ...} line, then the compare object\n" OPTION_HELP,
      EXIT_DIAGNOSIS, OPT_CONFIG | OPT_JSON | OPT_WAIT, ARG_TARGET},
+    {"findings", "findings opened, changed and resolved while serve ran",
+     "[-c FILE] findings [--target T] [--open] [--since DUR] [--json]",
+     "Prints the history of the findings that continuous diagnosis (serve, every\n"
+     "evaluate_every) opened, changed and resolved, oldest first; with --open, the\n"
+     "findings open now. A finding opens when it holds for two evaluations and\n"
+     "resolves after two clean ones; its id stays the same throughout.\n",
+     OPTION_CONFIG
+     "  --target T          only the findings of target T (default: every target)\n"
+     "  --open              only the findings open now\n"
+     "  --since DUR         only events of the last DUR: 30m, 2h, 7d (default: all)\n"
+     "  --json              JSON Lines: the finding object of diagnose --json with\n"
+     "                      target, and event and at (or opened_at with --open)\n" OPTION_HELP,
+     EXIT_PLAIN, OPT_CONFIG | OPT_JSON | OPT_TARGET | OPT_SINCE | OPT_OPEN, ARG_NONE},
+    {"check", "Nagios/Icinga plugin: one status line with perfdata", "[-c FILE] check TARGET",
+     "Diagnoses TARGET and prints one line for Nagios or Icinga: VANTAGE OK, WARNING,\n"
+     "CRITICAL or UNKNOWN, what is wrong, and performance data (problems, warnings,\n"
+     "open_findings, agents, reporting, networks). --target T is the same as TARGET.\n",
+     OPTION_CONFIG "  --target T          the target (instead of TARGET)\n" OPTION_HELP,
+     "exit status: 0 OK (healthy), 1 WARNING (warnings only), 2 CRITICAL (a problem),\n"
+     "             3 UNKNOWN (no data, unknown target, unreadable database, usage)\n",
+     OPT_CONFIG | OPT_TARGET, ARG_TARGET_OPTIONAL},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -206,16 +230,24 @@ static void bad_option_name(int ch, int argc, char **argv, char *buf, size_t len
 }
 
 static int run_command(const struct command *c, const char *config, const char *target, bool json,
-                       const struct store_result_filter *filter, int wait_s)
+                       const struct store_result_filter *filter, int wait_s, bool open_only)
 {
     char err[1024];
     struct collconf *conf = collconf_load(config, err, sizeof(err));
     if (conf == NULL) {
+        if (strcmp(c->name, "check") == 0) {
+            printf("VANTAGE UNKNOWN - %s\n", err);
+            return CHECK_UNKNOWN;
+        }
         fprintf(stderr, "vantage-collector: %s\n", err);
         return 2;
     }
     int rc;
-    if (strcmp(c->name, "serve") == 0) {
+    if (strcmp(c->name, "findings") == 0) {
+        rc = findings_list(conf, filter->target, open_only, filter->since_us, json, stdout);
+    } else if (strcmp(c->name, "check") == 0) {
+        rc = check_run(conf, target, stdout);
+    } else if (strcmp(c->name, "serve") == 0) {
         enum log_level level = LOG_LEVEL_INFO;
         if (log_level_parse(conf->log_level, &level) < 0)
             fprintf(stderr, "vantage-collector: unknown log_level '%s', using info\n",
@@ -240,7 +272,9 @@ static int run_command(const struct command *c, const char *config, const char *
     return rc;
 }
 
-int main(int argc, char **argv)
+/* The command line; *check is true while the command is check and has
+ * not run yet: its usage errors are UNKNOWN (3) for Nagios, not 2. */
+static int run(int argc, char **argv, bool *check)
 {
     /* One thread uses each connection, and nothing reads sqlite's memory
      * statistics: without them every allocation skips a mutex (a few per
@@ -280,22 +314,28 @@ int main(int argc, char **argv)
     const struct command *c = command_find(cmd);
     if (c == NULL)
         return fail_usage(NULL, "unknown command '%s'", cmd);
+    *check = strcmp(c->name, "check") == 0;
     int cargc = argc - i;
     char **cargv = argv + i;
 
-    bool json = false;
+    bool json = false, open_only = false;
     const char *out_dir = NULL;
     int wait_s = PROBENOW_DEFAULT_WAIT_S;
     struct store_result_filter filter = {0};
-    static const struct option all_opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'},
-        {"target", required_argument, NULL, 't'}, {"agent", required_argument, NULL, 'a'},
-        {"since", required_argument, NULL, 's'},  {"limit", required_argument, NULL, 'l'},
-        {"wait", required_argument, NULL, 'w'},   {"out", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    static const struct option all_opts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"json", no_argument, NULL, 'j'},
+                                             {"target", required_argument, NULL, 't'},
+                                             {"agent", required_argument, NULL, 'a'},
+                                             {"since", required_argument, NULL, 's'},
+                                             {"limit", required_argument, NULL, 'l'},
+                                             {"wait", required_argument, NULL, 'w'},
+                                             {"out", required_argument, NULL, 'o'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"open", no_argument, NULL, 'O'},
+                                             {NULL, 0, NULL, 0}};
     /* The bit of each entry of all_opts, in order (help: always). */
     static const unsigned opt_bits[] = {OPT_CONFIG, OPT_JSON, OPT_TARGET, OPT_AGENT, OPT_SINCE,
-                                        OPT_LIMIT,  OPT_WAIT, OPT_OUT,    ~0u};
+                                        OPT_LIMIT,  OPT_WAIT, OPT_OUT,    ~0u,       OPT_OPEN};
     int ch, idx;
     char name[64];
     optind = 1;
@@ -325,6 +365,9 @@ int main(int argc, char **argv)
             break;
         case 'j':
             json = true;
+            break;
+        case 'O':
+            open_only = true;
             break;
         case 't':
             filter.target = optarg;
@@ -367,6 +410,10 @@ int main(int argc, char **argv)
         target = cargv[optind++];
     if (optind < cargc)
         return fail_usage(c, "%s: unexpected argument '%s'", c->name, cargv[optind]);
+    if (*check && target == NULL)
+        target = filter.target;
+    if (*check && target == NULL)
+        return fail_usage(c, "%s needs a TARGET (a [target NAME] of collector.conf)", c->name);
     if (c->arg == ARG_TARGET && target == NULL)
         return fail_usage(c, "%s needs a TARGET (a [target NAME] of collector.conf)", c->name);
     if (strcmp(c->name, "keygen") == 0) {
@@ -374,5 +421,20 @@ int main(int argc, char **argv)
             return fail_usage(c, "%s", "keygen needs --out DIR");
         return cmd_keygen(out_dir);
     }
-    return run_command(c, config, target, json, &filter, wait_s);
+    int rc = run_command(c, config, target, json, &filter, wait_s, open_only);
+    *check = false; /* the plugin's own status, 2 = CRITICAL included */
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    bool check = false;
+    int rc = run(argc, argv, &check);
+    if (check && rc == 2) {
+        /* Nagios shows stdout's first line: say what happened there too. */
+        printf("VANTAGE UNKNOWN - usage error (the reason is on stderr); see 'vantage-collector "
+               "check --help'\n");
+        return CHECK_UNKNOWN;
+    }
+    return rc;
 }

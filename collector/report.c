@@ -33,6 +33,8 @@ struct report_snapshot {
     size_t nstates, capstates;
     struct analysis_change *changes;
     size_t nchanges, capchanges;
+    struct analysis_finding_event *fevents; /* in.finding_events (timeline) */
+    size_t nfevents, capfevents;
     const char **checks; /* in.checks; the strings are in strs */
     char **strs;         /* every string the snapshot owns */
     size_t nstrs, capstrs;
@@ -137,6 +139,37 @@ static int add_change(const struct store_change *c, void *arg)
 }
 
 /* Orders states by (check, agent), as store_latest_each gives them. */
+/* The timeline shows when continuous diagnosis opened and resolved a
+ * finding; "changed" stays in the findings history. */
+static int add_finding_event(const struct store_finding_event *e, void *arg)
+{
+    struct report_snapshot *sn = arg;
+    if (strcmp(e->event, "opened") != 0 && strcmp(e->event, "resolved") != 0)
+        return 0;
+    if (sn->nfevents == sn->capfevents) {
+        size_t cap = sn->capfevents ? sn->capfevents * 2 : 16;
+        struct analysis_finding_event *v = realloc(sn->fevents, cap * sizeof(*v));
+        if (v == NULL) {
+            sn->oom = true;
+            return 1;
+        }
+        sn->fevents = v;
+        sn->capfevents = cap;
+    }
+    json_error_t jerr;
+    json_t *o = json_loads(e->json, 0, &jerr);
+    struct analysis_finding_event *fe = &sn->fevents[sn->nfevents++];
+    fe->at_us = e->at_us;
+    fe->id = keep(sn, e->finding_id);
+    fe->event = keep(sn, e->event);
+    fe->severity = keep(sn, json_string_value(json_object_get(o, "severity")));
+    fe->verdict = keep(sn, json_string_value(json_object_get(o, "verdict")));
+    fe->layer = keep(sn, json_string_value(json_object_get(o, "layer")));
+    fe->summary = keep(sn, json_string_value(json_object_get(o, "summary")));
+    json_decref(o);
+    return sn->oom ? 1 : 0;
+}
+
 static int cmp_state_key(const void *key, const void *elem)
 {
     const struct result *r = key;
@@ -288,10 +321,17 @@ struct report_snapshot *report_snapshot_load(struct store *s, const struct wire_
         snprintf(err, errlen, "reading the changes of %s: %s", t->name, store_error(s));
         goto fail;
     }
+    if (for_timeline && !sn->oom &&
+        store_finding_events_each(s, t->name, since, add_finding_event, sn) < 0) {
+        snprintf(err, errlen, "reading the findings of %s: %s", t->name, store_error(s));
+        goto fail;
+    }
     if (sn->oom) {
         snprintf(err, errlen, "out of memory reading %s", t->name);
         goto fail;
     }
+    sn->in.finding_events = sn->fevents;
+    sn->in.nfinding_events = sn->nfevents;
     sn->in.states = sn->states;
     sn->in.changes = sn->changes;
     sn->in.nchanges = sn->nchanges;
@@ -312,6 +352,7 @@ void report_snapshot_destroy(struct report_snapshot **sp)
     free(sn->checks);
     free(sn->states);
     free(sn->changes);
+    free(sn->fevents);
     free(sn);
     *sp = NULL;
 }
@@ -356,6 +397,8 @@ static const char *layer_name(enum result_layer l)
 static json_t *finding_json(const struct analysis_input *in, const struct analysis_finding *f)
 {
     json_t *o = json_object();
+    if (f->id != NULL)
+        json_object_set_new(o, "id", json_string(f->id));
     json_object_set_new(o, "severity", json_string(analysis_severity_name(f->severity)));
     json_object_set_new(o, "verdict", json_string(analysis_verdict_name(f->verdict)));
     json_object_set_new(o, "layer", str_or_null(layer_name(f->layer)));
@@ -382,6 +425,11 @@ static json_t *finding_json(const struct analysis_input *in, const struct analys
     json_object_set_new(o, "evidence", list_json(&f->evidence));
     json_object_set_new(o, "next_steps", list_json(&f->next_steps));
     return o;
+}
+
+json_t *report_finding_json(const struct analysis_input *in, const struct analysis_finding *f)
+{
+    return finding_json(in, f);
 }
 
 /* The fields diagnose and compare share, in the contract's order. */
@@ -809,7 +857,7 @@ out:
 
 /* ---- timeline --------------------------------------------------------------- */
 
-enum event_kind { EV_FAILED, EV_FAILING_AGAIN, EV_RECOVERED, EV_CHANGE };
+enum event_kind { EV_FAILED, EV_FAILING_AGAIN, EV_RECOVERED, EV_CHANGE, EV_FINDING };
 
 struct event {
     int64_t at_us;
@@ -832,11 +880,33 @@ static bool same_str(const char *a, const char *b)
     return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
-static const char *const event_names[] = {"failed", "failing_again", "recovered", "change"};
+static const char *const event_names[] = {"failed", "failing_again", "recovered", "change",
+                                          "finding"};
+
+/* A finding opened or resolved by continuous diagnosis. */
+static int print_finding_event(FILE *out, const struct analysis_finding_event *fe, const char *t,
+                               bool json)
+{
+    if (json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "at", json_string(t));
+        json_object_set_new(o, "event", json_string(fe->event));
+        json_object_set_new(o, "id", str_or_null(fe->id));
+        json_object_set_new(o, "severity", str_or_null(fe->severity));
+        json_object_set_new(o, "verdict", str_or_null(fe->verdict));
+        json_object_set_new(o, "layer", str_or_null(fe->layer));
+        json_object_set_new(o, "summary", str_or_null(fe->summary));
+        return print_json(out, o);
+    }
+    fprintf(out, "%s  %-14s %-22s %s%s%s%s — %s\n", t, fe->event, fe->id ? fe->id : "?",
+            fe->verdict ? fe->verdict : "?", fe->layer ? " (" : "", fe->layer ? fe->layer : "",
+            fe->layer ? ")" : "", fe->summary ? fe->summary : "");
+    return 0;
+}
 
 int report_timeline(FILE *out, const struct analysis_input *in, bool json)
 {
-    size_t cap = 3 * in->nstates + in->nchanges + 1, n = 0;
+    size_t cap = 3 * in->nstates + in->nchanges + in->nfinding_events + 1, n = 0;
     struct event *ev = malloc(cap * sizeof(*ev));
     if (ev == NULL)
         return -1;
@@ -855,6 +925,8 @@ int report_timeline(FILE *out, const struct analysis_input *in, bool json)
     }
     for (size_t i = 0; i < in->nchanges; i++)
         ev[n++] = (struct event){in->changes[i].at_us, EV_CHANGE, i};
+    for (size_t i = 0; i < in->nfinding_events; i++)
+        ev[n++] = (struct event){in->finding_events[i].at_us, EV_FINDING, i};
     qsort(ev, n, sizeof(*ev), cmp_event);
     /* seen[e]: how many agents reported change event e; 0 = folded into
      * an earlier identical one. */
@@ -900,6 +972,10 @@ int report_timeline(FILE *out, const struct analysis_input *in, bool json)
     for (size_t e = 0; e < n && rc == 0; e++) {
         char t[40];
         clock_format_iso_us(ev[e].at_us, false, t, sizeof(t));
+        if (ev[e].kind == EV_FINDING) {
+            rc = print_finding_event(out, &in->finding_events[ev[e].idx], t, json);
+            continue;
+        }
         if (ev[e].kind == EV_CHANGE) {
             const struct analysis_change *c = &in->changes[ev[e].idx];
             if (seen[e] == 0)

@@ -21,6 +21,9 @@
  *                    ones from several agents within 15 minutes are one
  *                    event: agent is the first to see it, seen_by how
  *                    many did).
+ *                    Findings opened and resolved by continuous
+ *                    diagnosis: {at, event opened|resolved, id,
+ *                    severity, verdict, layer, summary}.
  */
 #ifndef VANTAGE_REPORT_H
 #define VANTAGE_REPORT_H
@@ -28,6 +31,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include <jansson.h>
 
 #include "analysis.h"
 #include "store.h"
@@ -56,6 +61,10 @@ const struct analysis_input *report_snapshot_input(const struct report_snapshot 
 
 /* Sets the target's delivery_warn (collector.conf) for the diagnosis. */
 void report_snapshot_set_delivery_warn(struct report_snapshot *snap, uint64_t us);
+
+/* The finding object of diagnose --json (with "id" when f->id is set);
+ * the caller owns the reference. NULL when out of memory. */
+json_t *report_finding_json(const struct analysis_input *in, const struct analysis_finding *f);
 
 /* Prints a diagnosis: the contract's JSON object on one line, or a short
  * report. Returns 0, or -1 when out of memory or on an output error. */

@@ -17,6 +17,7 @@
 #include "changes.h"
 #include "clock.h"
 #include "ingest.h"
+#include "monitor.h"
 #include "store.h"
 #include "transport.h"
 #include "web/web.h"
@@ -63,6 +64,7 @@ struct serve {
     struct auth *auth;
     struct store *store;
     struct ingest *ingest;
+    struct monitor *monitor; /* continuous diagnosis, its own thread */
     int sigfd;
     struct session *sessions;
     size_t nsessions;
@@ -441,6 +443,7 @@ static void reload(struct serve *s)
         log_error(s->log, "reload failed, keeping the running configuration: %s", err);
         return;
     }
+    monitor_reload(s->monitor);
     if (auth_reload(s->auth, err, sizeof(err)) < 0)
         log_error(s->log, "authorized_keys reload failed, keeping the old list: %s", err);
     else
@@ -635,6 +638,11 @@ int serve_run(struct collconf **confp, struct log *log)
     }
     int linger = 0;
     zmq_setsockopt(s.control, ZMQ_LINGER, &linger, sizeof(linger));
+    s.monitor = monitor_start(conf->path, log, err, sizeof(err));
+    if (s.monitor == NULL) {
+        log_error(log, "cannot start continuous diagnosis: %s", err);
+        goto out;
+    }
     if (conf->http != NULL && (s.web = web_start(conf, log, err, sizeof(err))) == NULL) {
         log_error(log, "%s", err);
         goto out;
@@ -650,6 +658,7 @@ int serve_run(struct collconf **confp, struct log *log)
         (unsigned long long)s.totals.invalid, (unsigned long long)s.invalid_msgs);
 out:
     web_stop(&s.web);
+    monitor_stop(&s.monitor);
     transport_close(&s.router);
     transport_close(&s.control);
     auth_destroy(&s.auth);

@@ -4,7 +4,8 @@
  * and pushes the target configuration.
  *
  * One thread, one zmq_poll loop over the agents' ROUTER, the ZAP handler
- * and a signalfd. SIGHUP reloads collector.conf's targets and
+ * and a signalfd; continuous diagnosis and notifications run beside it in
+ * a thread of their own (collector/notify/monitor.h). SIGHUP reloads collector.conf's targets and
  * authorized_keys; SIGTERM/SIGINT stop after the current transaction.
  */
 #ifndef VANTAGE_SERVE_H

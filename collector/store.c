@@ -171,6 +171,68 @@ int store_changes_each(struct store *s, const char *target, int64_t since_us, st
     return s->ops->changes_each(s->b, target, since_us, cb, arg, s->err, sizeof(s->err));
 }
 
+/* ---- findings and notifications ---- */
+
+int store_finding_put(struct store *s, const struct store_finding *f)
+{
+    return s->ops->finding_put(s->b, f, s->err, sizeof(s->err));
+}
+
+int store_finding_delete(struct store *s, const char *id)
+{
+    return s->ops->finding_delete(s->b, id, s->err, sizeof(s->err));
+}
+
+int store_findings_each(struct store *s, const struct store_finding_filter *f, store_finding_cb cb,
+                        void *arg)
+{
+    static const struct store_finding_filter all = {0};
+    return s->ops->findings_each(s->b, f != NULL ? f : &all, cb, arg, s->err, sizeof(s->err));
+}
+
+int store_open_findings(struct store *s, const char *target, store_finding_cb cb, void *arg)
+{
+    struct store_finding_filter f = {.target = target, .open_only = true};
+    return s->ops->findings_each(s->b, &f, cb, arg, s->err, sizeof(s->err));
+}
+
+int store_finding_event_add(struct store *s, const struct store_finding_event *e)
+{
+    return s->ops->finding_event_add(s->b, e, s->err, sizeof(s->err));
+}
+
+int store_finding_events_each(struct store *s, const char *target, int64_t since_us,
+                              store_finding_event_cb cb, void *arg)
+{
+    return s->ops->finding_events_each(s->b, target, since_us, cb, arg, s->err, sizeof(s->err));
+}
+
+int store_notification_add(struct store *s, const struct store_notification *n)
+{
+    return s->ops->notification_add(s->b, n, s->err, sizeof(s->err));
+}
+
+int store_notifications_due(struct store *s, int64_t now_us, size_t limit, store_notification_cb cb,
+                            void *arg)
+{
+    return s->ops->notifications_due(s->b, now_us, limit, cb, arg, s->err, sizeof(s->err));
+}
+
+int store_notification_done(struct store *s, int64_t id)
+{
+    return s->ops->notification_done(s->b, id, s->err, sizeof(s->err));
+}
+
+int store_notification_retry(struct store *s, int64_t id, uint32_t attempts, int64_t next_at_us)
+{
+    return s->ops->notification_retry(s->b, id, attempts, next_at_us, s->err, sizeof(s->err));
+}
+
+int store_notifications_pending(struct store *s, uint64_t *n, int64_t *next_at_us)
+{
+    return s->ops->notifications_pending(s->b, n, next_at_us, s->err, sizeof(s->err));
+}
+
 int64_t store_streak_since(bool had_prev, bool prev_ok, int64_t prev_since_us, bool ok,
                            int64_t started_at_us)
 {

@@ -184,4 +184,121 @@ typedef int (*store_change_cb)(const struct store_change *c, void *arg);
 int store_changes_each(struct store *s, const char *target, int64_t since_us, store_change_cb cb,
                        void *arg);
 
+/* ---- findings: the life of each finding of continuous diagnosis ----------
+ *
+ * While serve runs, collector/notify/lifecycle.c diagnoses every target
+ * every evaluate_every and keeps here what it found (docs/reference.md
+ * "Findings"): one row per finding, keyed by its stable id, with the
+ * state of its life and the latest finding object (diagnose --json's,
+ * with its id) as JSON text; an event per opened/changed/resolved; and
+ * the queue of notifications not yet delivered, so that a restart
+ * neither loses nor repeats one. Other readers (findings, check, the
+ * HTTP endpoint's /metrics) read open findings with store_open_findings()
+ * instead of running the analysis again.
+ */
+
+enum store_finding_state {
+    STORE_FINDING_PENDING,  /* seen once: not opened until it holds twice */
+    STORE_FINDING_OPEN,     /* seen twice in a row; notified */
+    STORE_FINDING_RESOLVED, /* clean twice in a row after it was open */
+};
+
+struct store_finding {
+    const char *id; /* stable: docs/reference.md "Finding id" */
+    const char *target;
+    const char *severity; /* problem | warning */
+    const char *verdict;
+    const char *layer; /* NULL when the finding has none */
+    enum store_finding_state state;
+    uint32_t seen;          /* evaluations in a row that found it */
+    uint32_t clean;         /* evaluations in a row without it, while open */
+    int64_t first_seen_us;  /* the evaluation that first found it (this life) */
+    int64_t opened_at_us;   /* 0 while pending */
+    int64_t resolved_at_us; /* 0 unless resolved */
+    int64_t started_at_us;  /* the finding's started_at */
+    int64_t updated_at_us;  /* the last evaluation that wrote the row */
+    const char *json;       /* the finding object, with "id"; never NULL */
+};
+
+struct store_finding_filter {
+    const char *target; /* NULL = every target */
+    bool open_only;     /* only STORE_FINDING_OPEN */
+    bool with_pending;  /* also pending ones (the lifecycle's own read) */
+    int64_t since_us;   /* only those updated since; 0 = all */
+};
+
+/* One opened/changed/resolved of a finding. */
+struct store_finding_event {
+    int64_t seq; /* set by the store, increasing */
+    const char *finding_id;
+    const char *target;
+    int64_t at_us;
+    const char *event; /* opened | changed | resolved */
+    const char *json;  /* the finding object at that moment */
+};
+
+/* A notification waiting to be delivered to notifier (a [notify NAME]
+ * section). body is exactly what is sent; secrets are never stored (the
+ * webhook's signature is computed when it is sent). */
+struct store_notification {
+    int64_t id; /* set by the store, increasing */
+    const char *notifier;
+    const char *kind; /* alertmanager | webhook */
+    const char *finding_id;
+    const char *event;
+    const char *body;
+    uint32_t attempts;
+    int64_t created_us;
+    int64_t next_at_us; /* not sent before this */
+};
+
+/* Inserts or replaces the row of f->id. Returns 0 or -1. */
+int store_finding_put(struct store *s, const struct store_finding *f)
+    __attribute__((warn_unused_result));
+
+/* Removes a pending finding that did not hold. Returns 0 or -1. */
+int store_finding_delete(struct store *s, const char *id) __attribute__((warn_unused_result));
+
+/* Findings in (target, opened or first seen) order; pending ones only
+ * with f->with_pending. f NULL = every open or resolved finding. */
+typedef int (*store_finding_cb)(const struct store_finding *f, void *arg);
+int store_findings_each(struct store *s, const struct store_finding_filter *f, store_finding_cb cb,
+                        void *arg);
+
+/* The open findings of target (NULL = every target): what is wrong now
+ * as the running collector sees it, without running the analysis. Cheap
+ * (an index on the state). Returns 0 or -1. */
+int store_open_findings(struct store *s, const char *target, store_finding_cb cb, void *arg);
+
+/* Appends an event (e->seq is ignored). Returns 0 or -1. */
+int store_finding_event_add(struct store *s, const struct store_finding_event *e)
+    __attribute__((warn_unused_result));
+
+/* Events in order, of target (NULL = all) since since_us (0 = all). */
+typedef int (*store_finding_event_cb)(const struct store_finding_event *e, void *arg);
+int store_finding_events_each(struct store *s, const char *target, int64_t since_us,
+                              store_finding_event_cb cb, void *arg);
+
+/* Queues a notification (n->id ignored). Returns 0 or -1. */
+int store_notification_add(struct store *s, const struct store_notification *n)
+    __attribute__((warn_unused_result));
+
+/* Notifications due at now_us, oldest first, at most limit, and of each
+ * (notifier, finding) only the oldest: a finding's events reach a
+ * receiver in order even when one had to be retried. */
+typedef int (*store_notification_cb)(const struct store_notification *n, void *arg);
+int store_notifications_due(struct store *s, int64_t now_us, size_t limit, store_notification_cb cb,
+                            void *arg);
+
+/* Removes a delivered (or abandoned) notification. Returns 0 or -1. */
+int store_notification_done(struct store *s, int64_t id) __attribute__((warn_unused_result));
+
+/* Records a failed attempt: not tried again before next_at_us. */
+int store_notification_retry(struct store *s, int64_t id, uint32_t attempts, int64_t next_at_us)
+    __attribute__((warn_unused_result));
+
+/* How many notifications wait; *next_at_us the earliest (0 when none). */
+int store_notifications_pending(struct store *s, uint64_t *n, int64_t *next_at_us)
+    __attribute__((warn_unused_result));
+
 #endif

@@ -47,6 +47,23 @@ struct store_ops {
                        size_t errlen);
     int (*changes_each)(void *b, const char *target, int64_t since_us, store_change_cb cb,
                         void *arg, char *err, size_t errlen);
+    /* findings and notifications (store.h) */
+    int (*finding_put)(void *b, const struct store_finding *f, char *err, size_t errlen);
+    int (*finding_delete)(void *b, const char *id, char *err, size_t errlen);
+    int (*findings_each)(void *b, const struct store_finding_filter *f, store_finding_cb cb,
+                         void *arg, char *err, size_t errlen);
+    int (*finding_event_add)(void *b, const struct store_finding_event *e, char *err,
+                             size_t errlen);
+    int (*finding_events_each)(void *b, const char *target, int64_t since_us,
+                               store_finding_event_cb cb, void *arg, char *err, size_t errlen);
+    int (*notification_add)(void *b, const struct store_notification *n, char *err, size_t errlen);
+    int (*notifications_due)(void *b, int64_t now_us, size_t limit, store_notification_cb cb,
+                             void *arg, char *err, size_t errlen);
+    int (*notification_done)(void *b, int64_t id, char *err, size_t errlen);
+    int (*notification_retry)(void *b, int64_t id, uint32_t attempts, int64_t next_at_us, char *err,
+                              size_t errlen);
+    int (*notifications_pending)(void *b, uint64_t *n, int64_t *next_at_us, char *err,
+                                 size_t errlen);
 };
 
 extern const struct store_ops store_sqlite_ops;
@@ -101,7 +118,7 @@ void store_streak_next(struct store_streak *st, bool ok, int error, int64_t star
  * store inserts. Parameters: agent_id, seq, network_id, target_id,
  * check_id, started_at_us, ok, layer, error, total_us, record.
  */
-#define STORE_SQLITE_SCHEMA_VERSION 4
+#define STORE_SQLITE_SCHEMA_VERSION 5
 #define STORE_SQLITE_RESULT_INSERT                                                                 \
     "INSERT INTO results(agent_id, seq, network_id, target_id, check_id, started_at_us, ok,"       \
     " layer, error, total_us, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"       \

@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "store_impl.h"
+#include "store_sqlite.h"
 #include "wire.h"
 
 /* How long a writer waits for another connection's lock (a CLI reader
@@ -138,6 +139,25 @@ static const char *const migrations[] = {
      * delivery_slow warning; the result's full delivery facts stay in
      * its record. */
     "ALTER TABLE latest ADD COLUMN delivery_us INTEGER NOT NULL DEFAULT 0;",
+    /* 5: continuous diagnosis (store_sqlite_findings.c): each finding's
+     * life, its opened/changed/resolved events, and the notifications not
+     * yet delivered. */
+    "CREATE TABLE findings ("
+    " id TEXT PRIMARY KEY, target TEXT NOT NULL, severity TEXT NOT NULL,"
+    " verdict TEXT NOT NULL, layer TEXT, state INTEGER NOT NULL,"
+    " seen INTEGER NOT NULL, clean INTEGER NOT NULL, first_seen_us INTEGER NOT NULL,"
+    " opened_at_us INTEGER NOT NULL, resolved_at_us INTEGER NOT NULL,"
+    " started_at_us INTEGER NOT NULL, updated_at_us INTEGER NOT NULL, json TEXT NOT NULL);"
+    "CREATE INDEX findings_state ON findings(state, target);"
+    "CREATE TABLE finding_events ("
+    " seq INTEGER PRIMARY KEY, finding_id TEXT NOT NULL, target TEXT NOT NULL,"
+    " at_us INTEGER NOT NULL, event TEXT NOT NULL, json TEXT NOT NULL);"
+    "CREATE INDEX finding_events_time ON finding_events(at_us);"
+    "CREATE TABLE notifications ("
+    " id INTEGER PRIMARY KEY, notifier TEXT NOT NULL, kind TEXT NOT NULL,"
+    " finding_id TEXT NOT NULL, event TEXT NOT NULL, body TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL, created_us INTEGER NOT NULL, next_at_us INTEGER NOT NULL);"
+    "CREATE INDEX notifications_order ON notifications(notifier, finding_id, id);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SQLITE_SCHEMA_VERSION,
@@ -520,12 +540,13 @@ static void sqlite_close(void *p);
 /* Creates the file with mode 0600 before sqlite does (sqlite would use
  * 0644): results name the organisation's servers and networks. The WAL
  * and shared-memory files inherit the database file's mode. */
-/* Creates the database file 0600 when it does not exist yet. An existing
- * file is never opened here: closing any fd of a file drops every POSIX
- * lock this process holds on it, so a second connection (the HTTP
- * endpoint's) must not close an fd while the first holds sqlite's locks. */
 static int create_private(const char *path, char *err, size_t errlen)
 {
+    /* O_EXCL: an existing file is left unopened. Closing any descriptor
+     * of the file drops every POSIX lock this process holds on it, the
+     * locks of its other sqlite connections included (serve's ingest and
+     * its evaluation thread): another process would then think itself
+     * the database's only user and delete the WAL under them. */
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0 && errno == EEXIST)
         return 0;
@@ -1508,6 +1529,16 @@ static int sqlite_changes_each(void *p, const char *target, int64_t since_us, st
     return each_row(b, st, change_row, &c, err, errlen);
 }
 
+sqlite3 *store_sqlite_db(void *p)
+{
+    return ((struct sqlite_store *)p)->db;
+}
+
+const char *store_sqlite_path(void *p)
+{
+    return ((struct sqlite_store *)p)->path;
+}
+
 const struct store_ops store_sqlite_ops = {
     .scheme = "sqlite",
     .open = sqlite_open,
@@ -1527,4 +1558,15 @@ const struct store_ops store_sqlite_ops = {
     .results_each = sqlite_results_each,
     .latest_each = sqlite_latest_each,
     .changes_each = sqlite_changes_each,
+    /* findings and notifications: store_sqlite_findings.c */
+    .finding_put = store_sqlite_finding_put,
+    .finding_delete = store_sqlite_finding_delete,
+    .findings_each = store_sqlite_findings_each,
+    .finding_event_add = store_sqlite_finding_event_add,
+    .finding_events_each = store_sqlite_finding_events_each,
+    .notification_add = store_sqlite_notification_add,
+    .notifications_due = store_sqlite_notifications_due,
+    .notification_done = store_sqlite_notification_done,
+    .notification_retry = store_sqlite_notification_retry,
+    .notifications_pending = store_sqlite_notifications_pending,
 };

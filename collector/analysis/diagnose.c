@@ -504,6 +504,7 @@ static void finding_clear(struct analysis_finding *f)
     text_list_clear(&f->next_steps);
     free(f->changes);
     free(f->summary);
+    free(f->id);
 }
 
 void analysis_diagnosis_clear(struct analysis_diagnosis *d)
