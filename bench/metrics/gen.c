@@ -12,9 +12,9 @@
  * TLS checks, one network's agents failing imaps on corp0 (an open
  * finding). The collector.conf for those targets is printed on stdout.
  *
- * time: the median and maximum of N runs of metrics_write with a cold
- * findings cache (every target diagnosed, the worst scrape) and of N
- * with a warm one, and the size of the output.
+ * time: the median and maximum of N runs of metrics_write (open findings
+ * are read from the store, as the continuous diagnosis keeps them), and
+ * the size of the output.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,35 +160,28 @@ static int timing(const char *conf, int runs)
         collconf_destroy(&c);
         return 1;
     }
-    static int64_t cold[RUNS_MAX], warm[RUNS_MAX], cold_cpu[RUNS_MAX], warm_cpu[RUNS_MAX];
+    static int64_t wall[RUNS_MAX], cpu[RUNS_MAX];
     struct metrics_ingest in = {0};
     size_t size = 0;
     int rc = 0;
-    struct metrics *wm = metrics_create();
-    for (int i = 0; i < runs && rc == 0; i++)
-        for (int w = 0; w < 2 && rc == 0; w++) {
-            struct metrics *m = w ? wm : metrics_create();
-            char *text = NULL;
-            size_t len = 0;
-            FILE *out = open_memstream(&text, &len);
-            int64_t t0 = clock_wall_us(), c0 = cpu_us();
-            rc = out != NULL && m != NULL ? metrics_write(m, c, s, &in, t0, out, err, sizeof(err))
-                                          : -1;
-            (w ? warm : cold)[i] = clock_wall_us() - t0;
-            (w ? warm_cpu : cold_cpu)[i] = cpu_us() - c0;
-            if (out != NULL && fclose(out) == 0)
-                size = len;
-            free(text);
-            if (!w)
-                metrics_destroy(&m);
-        }
-    if (rc == 0) {
-        report("metrics_write, findings cache cold", cold, cold_cpu, runs, size);
-        report("metrics_write, findings cache warm", warm, warm_cpu, runs, size);
-    } else {
-        fprintf(stderr, "metrics-bench: %s\n", err);
+    struct metrics *m = metrics_create();
+    for (int i = 0; i < runs && rc == 0; i++) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *out = open_memstream(&text, &len);
+        int64_t t0 = clock_wall_us(), c0 = cpu_us();
+        rc = out != NULL && m != NULL ? metrics_write(m, c, s, &in, t0, out, err, sizeof(err)) : -1;
+        wall[i] = clock_wall_us() - t0;
+        cpu[i] = cpu_us() - c0;
+        if (out != NULL && fclose(out) == 0)
+            size = len;
+        free(text);
     }
-    metrics_destroy(&wm);
+    if (rc == 0)
+        report("metrics_write", wall, cpu, runs, size);
+    else
+        fprintf(stderr, "metrics-bench: %s\n", err);
+    metrics_destroy(&m);
     store_close(&s);
     collconf_destroy(&c);
     return rc == 0 ? 0 : 1;

@@ -51,7 +51,9 @@ static const struct {
     [F_DURATION] = {"vantage_check_duration_seconds", "histogram",
                     "Total time of the latest result of each agent of the network that reports "
                     "the check."},
-    [F_FINDINGS] = {"vantage_findings_open", "gauge", "Findings of the diagnosis open now."},
+    [F_FINDINGS] =
+        {"vantage_findings_open", "gauge",
+         "Findings open now (opened after two evaluations of the continuous diagnosis)."},
     [F_AGENT_UP] = {"vantage_agent_up", "gauge",
                     "Whether the agent is connected (1) or not (0); per network: how many are."},
     [F_AGENTS] = {"vantage_agents", "gauge", "Agents known in the network."},
@@ -73,22 +75,7 @@ static const struct {
                   "How long the collector took to compute the previous scrape."},
 };
 
-/* Open findings of one target, cached (open_findings). */
-struct findings_entry {
-    char *target;
-    int64_t at_us;
-    size_t n;
-    struct {
-        enum analysis_verdict verdict;
-        enum result_layer layer;
-        enum analysis_severity severity;
-        unsigned count;
-    } * v;
-};
-
 struct metrics {
-    struct findings_entry *cache;
-    size_t ncache;
     double last_scrape_s;
 };
 
@@ -97,20 +84,10 @@ struct metrics *metrics_create(void)
     return calloc(1, sizeof(struct metrics));
 }
 
-static void entry_clear(struct findings_entry *e)
-{
-    free(e->target);
-    free(e->v);
-    memset(e, 0, sizeof(*e));
-}
-
 void metrics_destroy(struct metrics **mp)
 {
     if (mp == NULL || *mp == NULL)
         return;
-    for (size_t i = 0; i < (*mp)->ncache; i++)
-        entry_clear(&(*mp)->cache[i]);
-    free((*mp)->cache);
     free(*mp);
     *mp = NULL;
 }
@@ -161,63 +138,79 @@ static size_t bucket_of(double s)
 }
 
 /* ---- open findings ----------------------------------------------------------
- * The one place that knows where open findings come from: today a
- * diagnosis of the snapshot, cached per target. When the store keeps the
- * finding lifecycle (continuous diagnosis), this reads it instead. */
-static struct findings_entry *open_findings(struct metrics *m, const struct analysis_input *in,
-                                            int64_t now_us, char *err, size_t errlen)
+ * The one place that knows where open findings come from: the finding
+ * lifecycle the running collector keeps in the store (opened after two
+ * evaluations, as Alertmanager sees them), read without running the
+ * analysis. */
+
+struct finding_count {
+    char *verdict, *layer, *severity;
+    unsigned count;
+};
+
+struct finding_counts {
+    struct finding_count *v;
+    size_t n, cap;
+    bool oom;
+};
+
+static bool same(const char *a, const char *b)
 {
-    struct findings_entry *e = NULL;
-    for (size_t i = 0; i < m->ncache; i++)
-        if (strcmp(m->cache[i].target, in->target) == 0)
-            e = &m->cache[i];
-    if (e != NULL && now_us - e->at_us < METRICS_FINDINGS_CACHE_US && now_us >= e->at_us)
-        return e;
-    if (e == NULL) {
-        struct findings_entry *v = realloc(m->cache, (m->ncache + 1) * sizeof(*v));
-        if (v == NULL) {
-            snprintf(err, errlen, "out of memory");
-            return NULL;
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static int count_finding(const struct store_finding *f, void *arg)
+{
+    struct finding_counts *fc = arg;
+    for (size_t i = 0; i < fc->n; i++)
+        if (same(fc->v[i].verdict, f->verdict) && same(fc->v[i].layer, f->layer) &&
+            same(fc->v[i].severity, f->severity)) {
+            fc->v[i].count++;
+            return 0;
         }
-        m->cache = v;
-        e = &m->cache[m->ncache++];
-        memset(e, 0, sizeof(*e));
-        if ((e->target = strdup(in->target)) == NULL) {
-            m->ncache--;
-            snprintf(err, errlen, "out of memory");
-            return NULL;
-        }
+    if (fc->n == fc->cap) {
+        size_t cap = fc->cap ? fc->cap * 2 : 8;
+        struct finding_count *v = realloc(fc->v, cap * sizeof(*v));
+        if (v == NULL)
+            goto oom;
+        fc->v = v;
+        fc->cap = cap;
     }
-    struct analysis_diagnosis d;
-    if (analysis_diagnose(in, &d, err, errlen) < 0) {
-        analysis_diagnosis_clear(&d);
-        return NULL;
+    struct finding_count *c = &fc->v[fc->n++];
+    memset(c, 0, sizeof(*c));
+    c->count = 1;
+    if ((f->verdict && (c->verdict = strdup(f->verdict)) == NULL) ||
+        (f->layer && (c->layer = strdup(f->layer)) == NULL) ||
+        (f->severity && (c->severity = strdup(f->severity)) == NULL))
+        goto oom;
+    return 0;
+oom:
+    fc->oom = true;
+    return 1;
+}
+
+static void counts_clear(struct finding_counts *fc)
+{
+    for (size_t i = 0; i < fc->n; i++) {
+        free(fc->v[i].verdict);
+        free(fc->v[i].layer);
+        free(fc->v[i].severity);
     }
-    free(e->v);
-    e->v = calloc(d.nfindings ? d.nfindings : 1, sizeof(*e->v));
-    e->n = 0;
-    if (e->v == NULL) {
-        analysis_diagnosis_clear(&d);
-        snprintf(err, errlen, "out of memory");
-        return NULL;
+    free(fc->v);
+    memset(fc, 0, sizeof(*fc));
+}
+
+/* Target's open findings counted by verdict, layer and severity. Returns
+ * 0 or -1 with err. */
+static int open_findings(struct store *s, const char *target, struct finding_counts *fc, char *err,
+                         size_t errlen)
+{
+    if (store_open_findings(s, target, count_finding, fc) < 0 || fc->oom) {
+        snprintf(err, errlen, "reading the open findings of %s: %s", target,
+                 fc->oom ? "out of memory" : store_error(s));
+        return -1;
     }
-    for (size_t i = 0; i < d.nfindings; i++) {
-        const struct analysis_finding *f = &d.findings[i];
-        size_t j = 0;
-        while (j < e->n && !(e->v[j].verdict == f->verdict && e->v[j].layer == f->layer &&
-                             e->v[j].severity == f->severity))
-            j++;
-        if (j == e->n) {
-            e->v[j].verdict = f->verdict;
-            e->v[j].layer = f->layer;
-            e->v[j].severity = f->severity;
-            e->n++;
-        }
-        e->v[j].count++;
-    }
-    e->at_us = now_us;
-    analysis_diagnosis_clear(&d);
-    return e;
+    return 0;
 }
 
 /* ---- the scrape ------------------------------------------------------------ */
@@ -515,20 +508,21 @@ static void write_registrations(struct scrape *x, const struct tsnap *ts, size_t
     }
 }
 
-static int write_findings(struct metrics *m, struct scrape *x, const struct tsnap *ts, size_t nts,
-                          int64_t now_us, char *err, size_t errlen)
+static int write_findings(struct scrape *x, struct store *s, const struct tsnap *ts, size_t nts,
+                          char *err, size_t errlen)
 {
     begin(x, F_FINDINGS);
     for (size_t n = 0; n < nts; n++) {
-        const struct findings_entry *e = open_findings(m, &ts[n].in, now_us, err, errlen);
-        if (e == NULL)
-            return -1;
-        for (size_t i = 0; i < e->n; i++) {
-            sample(x, "target", ts[n].t->name, "verdict", analysis_verdict_name(e->v[i].verdict),
-                   "layer", result_layer_name(e->v[i].layer), "severity",
-                   analysis_severity_name(e->v[i].severity), NULL);
-            fprintf(x->out, "%u\n", e->v[i].count);
+        struct finding_counts fc = {0};
+        int rc = open_findings(s, ts[n].t->name, &fc, err, errlen);
+        for (size_t i = 0; rc == 0 && i < fc.n; i++) {
+            sample(x, "target", ts[n].t->name, "verdict", fc.v[i].verdict, "layer", fc.v[i].layer,
+                   "severity", fc.v[i].severity, NULL);
+            fprintf(x->out, "%u\n", fc.v[i].count);
         }
+        counts_clear(&fc);
+        if (rc < 0)
+            return -1;
     }
     return 0;
 }
@@ -635,7 +629,7 @@ int metrics_write(struct metrics *m, const struct collconf *c, struct store *s,
             write_checks(&x, F_CHECK_AGENTS, ts, nts);
         write_checks(&x, F_PHASE, ts, nts);
         write_checks(&x, F_DURATION, ts, nts);
-        rc = write_findings(m, &x, ts, nts, now_us, err, errlen);
+        rc = write_findings(&x, s, ts, nts, err, errlen);
     }
     if (rc == 0) {
         write_agents(&x);

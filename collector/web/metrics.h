@@ -4,8 +4,9 @@
  * network with metrics_per = network) up, phase seconds and the duration
  * histogram; open findings; agents' up, last seen, spool drops and lost
  * results; ingest totals; certificate and registration expiry; test mail
- * delivery time. Everything is read from the store at each scrape except
- * the open findings, which are cached for METRICS_FINDINGS_CACHE_US.
+ * delivery time. Everything is read from the store at each scrape; open
+ * findings are those the continuous diagnosis keeps there (no analysis
+ * runs for a scrape).
  * @unittest: tests/unit/test_metrics.c
  */
 #ifndef VANTAGE_METRICS_H
@@ -18,11 +19,6 @@
 
 #include "collconf.h"
 #include "store.h"
-
-/* Open findings need a full diagnosis per target; a scrape every few
- * seconds from several Prometheus servers must not pay for it each time,
- * and a finding is only worth reporting once it has held for seconds. */
-#define METRICS_FINDINGS_CACHE_US (5LL * 1000000)
 
 /* The check duration histogram's upper bounds in seconds: from a LAN DNS
  * answer to a check's longest timeout. */

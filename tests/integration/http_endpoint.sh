@@ -27,6 +27,7 @@ cat >collector.conf <<CONF
 $(collector_section)
 http = 127.0.0.1:$HPORT
 http_token_file = http.token
+evaluate_every = 1s
 
 [target good]
 check = tcp://127.0.0.1:$OPEN
@@ -80,7 +81,7 @@ done
 curl -s -D - -o /dev/null "$U/metrics" | grep -qi '^WWW-Authenticate: Bearer' || fail "401 without WWW-Authenticate"
 
 # /metrics: valid exposition with the series the reference promises.
-# Open findings are cached for 5 s: the first scrape came before any.
+# A finding opens after two evaluations of the continuous diagnosis.
 finding_open() {
     curl -sf "${AUTH[@]}" "$U/metrics" >metrics.txt &&
         grep -q '^vantage_findings_open{target="bad",verdict="[a-z_]*",layer="tcp",severity="problem"} 1$' metrics.txt

@@ -40,6 +40,7 @@ echo "$(cat ka/agent.pub) a1" >authorized_keys
 cat >collector.conf <<CONF
 $(collector_section)
 http = 127.0.0.1:$HPORT
+evaluate_every = 1s
 
 [target webmail]
 check = tcp://127.0.0.1:$OPEN
