@@ -14,6 +14,7 @@
 
 #include "netctx.h"
 #include "probe.h"
+#include "sdnotify.h"
 #include "scheduler.h"
 #include "spool.h"
 #include "uplink.h"
@@ -32,6 +33,8 @@ struct daemon {
     uv_timer_t net_timer;
     uv_signal_t sigterm;
     uv_signal_t sigint;
+    uv_signal_t sighup;
+    bool reload; /* stopped by a valid SIGHUP: run again */
     struct netctx net;
     char targets_path[4096];
     char *config_version; /* of the targets being probed */
@@ -72,8 +75,24 @@ static void save_targets(struct daemon *d, const struct wire_config *c)
     free(buf);
 }
 
+/* Where rdap:// finds the bootstrap registry: the collector's
+ * rdap_bootstrap, a URL or a file's content. */
+static void apply_rdap_bootstrap(struct daemon *d, const struct wire_config *c)
+{
+    char err[256];
+    if (c->rdap_bootstrap_json != NULL) {
+        if (probe_engine_set_rdap_bootstrap(d->engine, c->rdap_bootstrap_json,
+                                            strlen(c->rdap_bootstrap_json), err, sizeof(err)) < 0)
+            log_warn(d->log, "the collector's rdap_bootstrap is unusable, keeping the last: %s",
+                     err);
+    } else if (probe_engine_set_rdap_source(d->engine, c->rdap_bootstrap_url) < 0) {
+        log_error(d->log, "out of memory setting the RDAP bootstrap registry");
+    }
+}
+
 static void apply_config(struct daemon *d, const struct wire_config *c)
 {
+    apply_rdap_bootstrap(d, c);
     if (scheduler_set_targets(d->sched, c) < 0) {
         log_error(d->log, "out of memory applying the targets");
         return;
@@ -149,6 +168,26 @@ static void on_signal(uv_signal_t *h, int signum)
     struct daemon *d = h->data;
     log_info(d->log, "signal %d: stopping (%llu results spooled this run)", signum,
              (unsigned long long)d->spooled);
+    sdnotify_send("STOPPING=1");
+    uv_stop(&d->loop);
+}
+
+/* SIGHUP: agent.conf is read again, and only a valid file stops the loop
+ * for a restart with it (daemon.h), so a typo never stops the agent. */
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    struct daemon *d = h->data;
+    char err[1024];
+    struct agentconf *fresh = agentconf_load(d->conf->path, err, sizeof(err));
+    if (fresh == NULL) {
+        log_error(d->log, "SIGHUP: keeping the running configuration: %s", err);
+        return;
+    }
+    agentconf_destroy(&fresh);
+    log_info(d->log, "SIGHUP: reloading %s", d->conf->path);
+    sdnotify_reloading();
+    d->reload = true;
     uv_stop(&d->loop);
 }
 
@@ -240,6 +279,9 @@ int daemon_run(const struct agentconf *conf, struct log *log)
     d->sigterm.data = d->sigint.data = d;
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     uv_signal_start(&d->sigint, on_signal, SIGINT);
+    uv_signal_init(&d->loop, &d->sighup);
+    d->sighup.data = d;
+    uv_signal_start(&d->sighup, on_sighup, SIGHUP);
     signal(SIGPIPE, SIG_IGN);
 
     struct spool_stats st;
@@ -248,8 +290,9 @@ int daemon_run(const struct agentconf *conf, struct log *log)
              conf->site ? " at " : "", conf->site ? conf->site : "", conf->collector,
              conf->insecure_plaintext ? "PLAINTEXT" : "CURVE", conf->spool,
              (unsigned long long)st.pending);
+    sdnotify_send("READY=1");
     uv_run(&d->loop, UV_RUN_DEFAULT);
-    rc = 0;
+    rc = d->reload ? DAEMON_RELOAD : 0;
 out:
     scheduler_destroy(&d->sched);
     uplink_destroy(&d->uplink);

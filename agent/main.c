@@ -3,7 +3,11 @@
  * (docs/reference.md, "Command line"). This file only parses arguments and maps outcomes to
  * exit statuses: 0 success, 1 a probe failed, 2 usage or runtime error.
  */
+#include <ares.h>
+#include <expat.h>
 #include <getopt.h>
+#include <sqlite3.h>
+#include <uv.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +15,7 @@
 #include "agentconf.h"
 #include "conncheck.h"
 #include "daemon.h"
+#include "enrollment.h"
 #include "log.h"
 #if __has_include("probe_cli.h")
 #include "probe_cli.h"
@@ -23,7 +28,9 @@ static int probe_cli_main(int argc, char **argv)
     return 2;
 }
 #endif
+#include "enroll_line.h"
 #include "transport.h"
+#include "version.h"
 
 #define DEFAULT_CONFIG "/etc/vantage/agent.conf"
 
@@ -35,6 +42,9 @@ static void usage(FILE *out)
           "\n"
           "commands:\n"
           "  keygen --out DIR       write DIR/agent.key (0600) and DIR/agent.pub\n"
+          "  enroll LINE [--out DIR]\n"
+          "                         join a collector with the line 'vantage-collector\n"
+          "                         enroll' printed: keys, agent.conf, authorization\n"
           "  run [-c FILE]          run the agent daemon (default " DEFAULT_CONFIG ")\n"
           "  check-connection [-c FILE] [--timeout S]\n"
           "                         try the link to the collector once and say why it fails\n"
@@ -124,8 +134,9 @@ static int cmd_run(int argc, char **argv)
             puts("usage: vantage-agent run [-c agent.conf]\n"
                  "\n"
                  "Runs the agent daemon in the foreground and logs to stderr: probes the\n"
-                 "targets the collector sends, spools the results and ships them. Stop it\n"
-                 "with SIGTERM or SIGINT.\n"
+                 "targets the collector sends, spools the results and ships them. SIGHUP\n"
+                 "reads agent.conf again (an invalid file is logged and ignored); SIGTERM or\n"
+                 "SIGINT stop it. Under systemd (Type=notify) it reports readiness.\n"
                  "\n"
                  "options:\n"
                  "  -c, --config FILE   agent.conf (default " DEFAULT_CONFIG ")\n"
@@ -141,14 +152,29 @@ static int cmd_run(int argc, char **argv)
     struct agentconf *conf = load_config(argc, argv, config);
     if (conf == NULL)
         return 2;
-    enum log_level level = LOG_LEVEL_INFO;
-    if (log_level_parse(conf->log_level, &level) < 0)
-        fprintf(stderr, "vantage-agent: unknown log_level '%s', using info\n", conf->log_level);
-    struct log *log = log_create(stderr, conf->name, level);
-    int rc = daemon_run(conf, log) < 0 ? 2 : 0;
-    log_destroy(&log);
+    int rc;
+    for (;;) {
+        enum log_level level = LOG_LEVEL_INFO;
+        if (log_level_parse(conf->log_level, &level) < 0)
+            fprintf(stderr, "vantage-agent: unknown log_level '%s', using info\n", conf->log_level);
+        struct log *log = log_create(stderr, conf->name, level);
+        rc = daemon_run(conf, log);
+        log_destroy(&log);
+        if (rc != DAEMON_RELOAD)
+            break;
+        /* daemon_run checked the file; it may have changed since. */
+        char err[1024];
+        struct agentconf *fresh = agentconf_load(config, err, sizeof(err));
+        if (fresh == NULL)
+            fprintf(stderr, "vantage-agent: reload: %s; going on with the old configuration\n",
+                    err);
+        else {
+            agentconf_destroy(&conf);
+            conf = fresh;
+        }
+    }
     agentconf_destroy(&conf);
-    return rc;
+    return rc < 0 ? 2 : 0;
 }
 
 static void check_connection_usage(FILE *out)
@@ -210,6 +236,76 @@ static int cmd_check_connection(int argc, char **argv)
     return (int)st;
 }
 
+static int cmd_enroll(int argc, char **argv)
+{
+    struct enrollment_opts o = {.dir = ENROLLMENT_DEFAULT_DIR,
+                                .timeout_s = ENROLLMENT_DEFAULT_TIMEOUT_S};
+    static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
+                                         {"spool", required_argument, NULL, 's'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+        if (ch == 'o') {
+            o.dir = optarg;
+        } else if (ch == 's') {
+            o.spool = optarg;
+        } else if (ch == 't') {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || v < 1 || v > 3600) {
+                fprintf(stderr,
+                        "vantage-agent: --timeout '%s': give whole seconds from 1 to 3600\n",
+                        optarg);
+                return 2;
+            }
+            o.timeout_s = (int)v;
+        } else if (ch == 'h') {
+            printf("usage: vantage-agent enroll LINE [--out DIR] [--spool FILE] [--timeout S]\n"
+                   "\n"
+                   "Joins the collector with the line 'vantage-collector enroll NAME' printed\n"
+                   "(LINE starts with vantage1:). Makes this agent's key pair here (the secret\n"
+                   "key never leaves this machine), sends the line's one-time secret to the\n"
+                   "collector over CURVE, and once the collector has authorized the key writes\n"
+                   "DIR/agent.key (0600), DIR/agent.pub and DIR/agent.conf. A refused, expired\n"
+                   "or unanswered line writes nothing. Run as root, the files are given to the\n"
+                   "'vantage' user when it exists.\n"
+                   "\n"
+                   "options:\n"
+                   "  --out DIR           where the files go (default " ENROLLMENT_DEFAULT_DIR ")\n"
+                   "  --spool FILE        spool = in agent.conf (default " AGENTCONF_DEFAULT_SPOOL
+                   ")\n"
+                   "  --timeout S         wait at most S seconds for the collector (default %d)\n"
+                   "  -h, --help          this help\n"
+                   "\n"
+                   "exit status: 0 enrolled, 1 the collector refused or did not answer, 2 usage\n"
+                   "error, a damaged or expired line, or a local error\n",
+                   ENROLLMENT_DEFAULT_TIMEOUT_S);
+            return 0;
+        } else {
+            fputs("Try 'vantage-agent enroll --help'.\n", stderr);
+            return 2;
+        }
+    }
+    /* The line may be pasted whole: "vantage-agent enroll vantage1:...". */
+    while (optind < argc && strncmp(argv[optind], ENROLL_LINE_PREFIX, 9) != 0 &&
+           (strcmp(argv[optind], "vantage-agent") == 0 || strcmp(argv[optind], "enroll") == 0))
+        optind++;
+    if (optind >= argc) {
+        fputs("vantage-agent: enroll needs the LINE that 'vantage-collector enroll NAME' "
+              "printed\nTry 'vantage-agent enroll --help'.\n",
+              stderr);
+        return 2;
+    }
+    if (optind + 1 < argc) {
+        fprintf(stderr, "vantage-agent: enroll: unexpected argument '%s'\n", argv[optind + 1]);
+        return 2;
+    }
+    o.line = argv[optind];
+    return enrollment_run(&o, stdout, stderr);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -222,7 +318,10 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("vantage-agent %s\n", VANTAGE_VERSION);
+        char extra[256];
+        snprintf(extra, sizeof(extra), "libuv %s, c-ares %s, sqlite %s, %s", uv_version_string(),
+                 ares_version(NULL), sqlite3_libversion(), XML_ExpatVersion());
+        version_print(stdout, "vantage-agent", extra);
         return 0;
     }
     /* Each command sees argv[0] = its own name, as getopt expects. */
@@ -230,6 +329,8 @@ int main(int argc, char **argv)
         return cmd_keygen(argc - 1, argv + 1);
     if (strcmp(cmd, "run") == 0)
         return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "enroll") == 0)
+        return cmd_enroll(argc - 1, argv + 1);
     if (strcmp(cmd, "check-connection") == 0)
         return cmd_check_connection(argc - 1, argv + 1);
     if (strcmp(cmd, "probe") == 0)

@@ -38,9 +38,12 @@
 #define NETCTX_LINES_MAX 100000
 
 #define NETCTX_RESOLV_CONF "/etc/resolv.conf"
-#define NETCTX_ROUTE4      "/proc/net/route"
-#define NETCTX_ROUTE6      "/proc/net/ipv6_route"
-#define NETCTX_IF_INET6    "/proc/net/if_inet6"
+/* Through /proc/self: the hardened unit mounts /proc with ProcSubset=pid,
+ * which hides /proc/net but not the same files under the process's own
+ * directory (the process's network namespace either way). */
+#define NETCTX_ROUTE4   "/proc/self/net/route"
+#define NETCTX_ROUTE6   "/proc/self/net/ipv6_route"
+#define NETCTX_IF_INET6 "/proc/self/net/if_inet6"
 
 struct netctx {
     /* Local addresses "ip/prefix" (see netctx_read_addresses for those left

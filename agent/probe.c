@@ -548,6 +548,23 @@ int probe_engine_set_rdap_bootstrap(struct probe_engine *e, const char *json, si
     return 0;
 }
 
+int probe_engine_set_rdap_source(struct probe_engine *e, const char *source)
+{
+    if (source == NULL)
+        source = PROBE_RDAP_BOOTSTRAP_DEFAULT;
+    bool pushed = e->rdap_boot != NULL && e->rdap_boot_at_us == UINT64_MAX;
+    if (strcmp(e->rdap_source, source) == 0 && !pushed)
+        return 0;
+    char *copy = strdup(source);
+    if (copy == NULL)
+        return -1;
+    free(e->rdap_source);
+    e->rdap_source = copy;
+    rdap_bootstrap_destroy(&e->rdap_boot);
+    e->rdap_boot_at_us = 0;
+    return 0;
+}
+
 const struct rdap_bootstrap *probe_rdap_bootstrap(const struct probe *p)
 {
     const struct probe_engine *e = p->engine;

@@ -77,6 +77,11 @@ int probe_engine_start(struct probe_engine *e, const struct probe_params *p, pro
  * or -1 with err set when it does not parse (the cache is kept then). */
 int probe_engine_set_rdap_bootstrap(struct probe_engine *e, const char *json, size_t len, char *err,
                                     size_t errlen) __attribute__((warn_unused_result));
+/* Makes source (a URL or file; NULL = PROBE_RDAP_BOOTSTRAP_DEFAULT) where
+ * rdap:// finds the bootstrap registry from now on. A change drops the
+ * cached copy, pushed content included. 0, or -1 when out of memory. */
+int probe_engine_set_rdap_source(struct probe_engine *e, const char *source)
+    __attribute__((warn_unused_result));
 /* ---- end registration ---- */
 
 /* Number of probes in flight. */

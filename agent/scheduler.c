@@ -23,9 +23,11 @@ struct check {
     struct sched_target *target; /* NULL once orphaned */
     bool running;
     bool orphan;            /* its target is gone: free when the probe ends */
-    bool is_dns;            /* one of the domain's DNS checks */
+    bool is_dns;            /* feeds discovery: a DNS check of the domain, or autoconfig:// */
     bool discovered;        /* a server found through the domain's DNS */
     bool is_mailflow;       /* a mailflow:// check: runs on the target's mailflow timer */
+    bool is_rdap;           /* an rdap:// check: runs on the target's rdap timer only */
+    int64_t not_before_us;  /* rdap: the registry asked to wait until (Retry-After) */
     struct result last_dns; /* is_dns: the latest answer (check + dns only) */
     uint64_t skipped;
 };
@@ -37,6 +39,7 @@ struct sched_target {
     uint32_t timeout_ms;
     uint32_t mailflow_interval_ms; /* test mail is sent on its own clock, */
     uint32_t mailflow_timeout_ms;  /* and may take longer than a dialog */
+    uint32_t rdap_interval_ms;     /* registries rate-limit: rdap:// on its own clock */
     const struct agentconf_credentials *cred;
     char *domain;      /* NULL: no DNS checks, nothing discovered */
     char **configured; /* the configured check specs */
@@ -46,6 +49,7 @@ struct sched_target {
     size_t cap;
     uv_timer_t timer;
     uv_timer_t mailflow_timer; /* runs the mailflow:// checks */
+    uv_timer_t rdap_timer;     /* runs the rdap:// checks */
     unsigned open_handles;     /* timers not yet closed: free the target at 0 */
     bool closing;
 };
@@ -119,6 +123,23 @@ static void keep_dns(struct check *c, const struct result *r)
             (void)result_list_add(&kd->answers, &kd->nanswers, d->answers[j]);
         kd->ttl = d->ttl;
     }
+    /* autoconfig://: the servers each source names (discover.h). */
+    for (size_t i = 0; i < r->nautoconfig; i++) {
+        const struct result_autoconfig *a = &r->autoconfig[i];
+        struct result_autoconfig *ka = result_add_autoconfig(k);
+        if (ka == NULL)
+            return;
+        (void)result_set_str(&ka->source, a->source);
+        for (size_t j = 0; j < a->nservers; j++) {
+            struct result_autoconfig_server *ks = result_autoconfig_add_server(ka);
+            if (ks == NULL)
+                return;
+            (void)result_set_str(&ks->protocol, a->servers[j].protocol);
+            (void)result_set_str(&ks->host, a->servers[j].host);
+            (void)result_set_str(&ks->socket, a->servers[j].socket);
+            ks->port = a->servers[j].port;
+        }
+    }
 }
 
 static void maybe_free(struct scheduler *s);
@@ -136,6 +157,8 @@ static void on_probe_done(struct result *r, void *arg)
         keep_dns(c, r);
         update_discovered(s, c->target);
     }
+    if (!c->orphan && c->is_rdap && r->retry_at_us > 0)
+        c->not_before_us = r->retry_at_us;
     if (!s->destroyed && s->on_result != NULL)
         s->on_result(r, s->arg);
     else
@@ -194,6 +217,11 @@ static int start_check(struct scheduler *s, struct sched_target *t, struct check
 {
     if (s->destroyed)
         return 0;
+    if (c->is_rdap && c->not_before_us > clock_wall_us()) {
+        log_info(s->log, "%s %s: the registry asked not to be asked before a later time; waiting",
+                 t->name, c->spec);
+        return 0;
+    }
     if (c->running) {
         c->skipped++;
         log_warn(s->log, "%s %s: previous probe still running, skipped (%llu so far)", t->name,
@@ -226,16 +254,25 @@ static int start_check(struct scheduler *s, struct sched_target *t, struct check
     return 1;
 }
 
-enum run_which { RUN_ALL, RUN_PERIODIC, RUN_MAILFLOW };
+enum run_which { RUN_ALL, RUN_PERIODIC, RUN_MAILFLOW, RUN_RDAP };
 
-/* Starts the target's checks: all of them (probe-now), those on the
- * target's interval, or the mailflow ones on their own interval. */
+/* Starts the target's checks: all of them but rdap:// (probe-now: a
+ * registry rate-limits, and a registration does not change in a
+ * minute), those on the target's interval, or the mailflow or rdap ones
+ * on their own intervals. */
 static int run_target(struct scheduler *s, struct sched_target *t, enum run_which which)
 {
     int started = 0;
     for (size_t i = 0; i < t->nchecks; i++) {
         struct check *c = t->checks[i];
-        if (which == RUN_ALL || (which == RUN_MAILFLOW) == c->is_mailflow)
+        bool run;
+        if (c->is_rdap)
+            run = which == RUN_RDAP;
+        else if (which == RUN_ALL)
+            run = true;
+        else
+            run = (which == RUN_MAILFLOW) == c->is_mailflow && which != RUN_RDAP;
+        if (run)
             started += start_check(s, t, c);
     }
     return started;
@@ -259,9 +296,12 @@ static struct check *add_check(struct sched_target *t, const char *spec, bool is
         return NULL;
     }
     c->target = t;
-    c->is_dns = is_dns;
+    /* autoconfig:// feeds discovery like the DNS checks: the servers
+     * clients are told to use are probed too. */
+    c->is_dns = is_dns || strncmp(spec, "autoconfig://", 13) == 0;
     c->discovered = discovered;
     c->is_mailflow = strncmp(spec, "mailflow://", 11) == 0;
+    c->is_rdap = strncmp(spec, "rdap://", 7) == 0;
     t->checks[t->nchecks++] = c;
     return c;
 }
@@ -314,8 +354,8 @@ static void update_discovered(struct scheduler *s, struct sched_target *t)
         struct check *c = add_check(t, dl.items[j].spec, false, true);
         if (c == NULL)
             break;
-        log_info(s->log, "target %s: %s's DNS names %s; probing it too", t->name, t->domain,
-                 c->spec);
+        log_info(s->log, "target %s: %s's DNS or autoconfig names %s; probing it too", t->name,
+                 t->domain, c->spec);
         start_check(s, t, c);
     }
     discover_list_clear(&dl);
@@ -335,6 +375,14 @@ static void on_mailflow_timer(uv_timer_t *h)
     struct scheduler *s = t->owner;
     run_target(s, t, RUN_MAILFLOW);
     uv_timer_start(&t->mailflow_timer, on_mailflow_timer, jittered(s, t->mailflow_interval_ms), 0);
+}
+
+static void on_rdap_timer(uv_timer_t *h)
+{
+    struct sched_target *t = h->data;
+    struct scheduler *s = t->owner;
+    run_target(s, t, RUN_RDAP);
+    uv_timer_start(&t->rdap_timer, on_rdap_timer, jittered(s, t->rdap_interval_ms), 0);
 }
 
 static void release_check(struct check *c)
@@ -400,9 +448,10 @@ static void drop_targets(struct scheduler *s)
 {
     for (size_t i = 0; i < s->ntargets; i++) {
         struct sched_target *t = s->targets[i];
-        s->pending_close += 2;
+        s->pending_close += 3;
         uv_close((uv_handle_t *)&t->timer, on_target_closed);
         uv_close((uv_handle_t *)&t->mailflow_timer, on_target_closed);
+        uv_close((uv_handle_t *)&t->rdap_timer, on_target_closed);
     }
     s->ntargets = 0;
 }
@@ -427,6 +476,8 @@ int scheduler_set_targets(struct scheduler *s, const struct wire_config *c)
             w->mailflow_interval_ms ? w->mailflow_interval_ms : SCHEDULER_MAILFLOW_INTERVAL_MS;
         t->mailflow_timeout_ms =
             w->mailflow_timeout_ms ? w->mailflow_timeout_ms : SCHEDULER_MAILFLOW_TIMEOUT_MS;
+        t->rdap_interval_ms =
+            w->rdap_interval_ms ? w->rdap_interval_ms : SCHEDULER_RDAP_INTERVAL_MS;
         if (w->credentials != NULL) {
             t->cred = agentconf_credentials(s->conf, w->credentials);
             if (t->cred == NULL)
@@ -459,8 +510,9 @@ int scheduler_set_targets(struct scheduler *s, const struct wire_config *c)
         }
         uv_timer_init(s->loop, &t->timer);
         uv_timer_init(s->loop, &t->mailflow_timer);
-        t->timer.data = t->mailflow_timer.data = t;
-        t->open_handles = 2;
+        uv_timer_init(s->loop, &t->rdap_timer);
+        t->timer.data = t->mailflow_timer.data = t->rdap_timer.data = t;
+        t->open_handles = 3;
         /* The first run comes within a tenth of the interval: soon after a
          * start, yet not every target at the same instant. Test mail
          * follows the same rule on its own interval, capped at the
@@ -469,6 +521,10 @@ int scheduler_set_targets(struct scheduler *s, const struct wire_config *c)
         uint32_t first =
             t->mailflow_interval_ms < t->interval_ms ? t->mailflow_interval_ms : t->interval_ms;
         uv_timer_start(&t->mailflow_timer, on_mailflow_timer, next_rand(s) % (first / 10 + 1), 0);
+        /* The registration is read soon after the targets arrive (within
+         * a minute), then every rdap_interval. */
+        uint32_t rfirst = t->rdap_interval_ms / 10 < 60000 ? t->rdap_interval_ms / 10 : 60000;
+        uv_timer_start(&t->rdap_timer, on_rdap_timer, next_rand(s) % (rfirst + 1), 0);
         fresh[n++] = t;
         scheduled += (int)t->nchecks;
     }

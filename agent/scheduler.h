@@ -9,6 +9,12 @@
  * mailflow:// checks run on a timer of their own, at the target's
  * mailflow_interval with its mailflow_timeout (the collector pushes both);
  * run-now starts them with the others.
+ *
+ * rdap:// checks likewise run on a timer of their own (the target's
+ * rdap_interval, default 6 h), and not on run-now: registries rate-limit.
+ * A registry's Retry-After (result retry_at) is waited out. autoconfig://
+ * results feed discovery like the domain's DNS checks: the servers they
+ * advertise become discovered checks.
  */
 #ifndef VANTAGE_SCHEDULER_H
 #define VANTAGE_SCHEDULER_H
@@ -25,6 +31,8 @@
  * defaults of collector.conf's mailflow_interval and mailflow_timeout. */
 #define SCHEDULER_MAILFLOW_INTERVAL_MS 300000
 #define SCHEDULER_MAILFLOW_TIMEOUT_MS  120000
+/* ... and of rdap_interval: registries rate-limit (docs/reference.md). */
+#define SCHEDULER_RDAP_INTERVAL_MS (6u * 3600 * 1000)
 
 struct scheduler;
 

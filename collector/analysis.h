@@ -44,6 +44,20 @@
  * problem) and test mail slower than delivery_warn_us (delivery_slow) ->
  * service, layer delivery. Problems come first, then warnings.
  *
+ * Registration (rdap://, collector/analysis/registration.c): expired,
+ * held and unknown registrations are errors only the registry causes
+ * (one network reading it is enough) and dns findings; with the domain's
+ * other DNS failures they are one finding of layer registration, whose
+ * words name the expiry, the status and the registrar. An rdap state is
+ * stale after rdap_stale_us. A registration expiring within
+ * domain_warn_days -> warning dns, layer registration,
+ * registration_expiring; a registry no agent can read (rdap:// failing
+ * otherwise everywhere) -> warning dns, layer registration, its error.
+ * autoconfig:// (client_config.c): a server autoconfig or autodiscover
+ * advertises counts as where the domain points, like DNS; a configured
+ * check that passes while an advertised server of its kind fails ->
+ * warning client_config, layer autoconfig.
+ *
  * Failing (check, agent) pairs with the same verdict, layer and scope (the
  * whole target, a network, an agent) form one finding; network findings
  * of the same layer and checks are merged. A service finding is one
@@ -108,6 +122,8 @@ enum analysis_severity { ANALYSIS_SEVERITY_PROBLEM, ANALYSIS_SEVERITY_WARNING };
 /* A certificate expiring within this many days is a warning, unless the
  * target sets cert_warn_days. */
 #define ANALYSIS_CERT_WARN_DAYS 14
+/* ... and a domain's registration (domain_warn_days). */
+#define ANALYSIS_DOMAIN_WARN_DAYS 30
 
 /* "Slow" (a warning, error slow): a network whose median total time for
  * server checks (DNS lookups, mostly answered from the office resolver's
@@ -160,7 +176,10 @@ struct analysis_state {
     uint64_t phases_us[RESULT_PHASE_LAST]; /* 0 = the phase did not run */
     int64_t cert_not_after;                /* unix seconds; 0 = no certificate seen */
     const char *cert_subject;              /* may be NULL */
-    int64_t reg_expires;                   /* rdap://: unix seconds; 0 = none read */
+    /* rdap://: the registration the latest result read (report.c). */
+    int64_t reg_expires;       /* unix seconds; 0 = not known */
+    const char *reg_registrar; /* may be NULL */
+    const char *reg_status;    /* "client hold, ..."; may be NULL */
 };
 
 /* One detected change (store_change); agent NULL = not an agent's. */
@@ -208,6 +227,12 @@ struct analysis_input {
      * continuous diagnosis opened and resolved, in time order. */
     const struct analysis_finding_event *finding_events;
     size_t nfinding_events;
+    /* rdap:// states run on their own, long interval (rdap_interval):
+     * stale after this instead of stale_us (0 = stale_us). */
+    int64_t rdap_stale_us;
+    /* A registration expiring within this many days is a warning; 0 means
+     * ANALYSIS_DOMAIN_WARN_DAYS, negative means no such warning. */
+    int domain_warn_days;
 };
 
 /* A list of strings the diagnosis owns. */

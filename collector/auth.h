@@ -7,7 +7,9 @@
  * Z85 keys may themselves start with '#', a line is first tried as a key.
  * The ZAP handler admits a CURVE client whose key is listed and tags its
  * messages with the agent name as User-Id; it refuses every other key and
- * logs it with the peer address. reload (SIGHUP) swaps the list only when
+ * logs it with the peer address, except while an enrollment is pending
+ * (enroll.h): then an unknown key is admitted as AUTH_ENROLLEE_MARK + key,
+ * and the daemon takes nothing but an Enroll from it. reload (SIGHUP) swaps the list only when
  * the new file is valid.
  */
 #ifndef VANTAGE_AUTH_H
@@ -19,6 +21,9 @@
 #include "log.h"
 
 #define AUTH_KEYS_MAX 100000 /* agents per collector: far beyond a fleet */
+/* The User-Id of a key admitted only to enroll: this character, then the
+ * key in Z85 (no agent name contains it). */
+#define AUTH_ENROLLEE_MARK '?'
 
 struct auth;
 
@@ -37,6 +42,9 @@ void *auth_socket(struct auth *a);
 
 /* Answers every pending ZAP request without blocking. */
 void auth_handle(struct auth *a);
+
+/* Whether name is bound to a key now (after revoke and reload: no). */
+bool auth_knows(const struct auth *a, const char *name);
 
 size_t auth_count(const struct auth *a);
 size_t auth_refused(const struct auth *a);

@@ -9,7 +9,7 @@
 #include <string.h>
 
 /* A change subject: a DNS type and name, or a host name. */
-#define SUBJECT_MAX (RESULT_NAME_MAX + 16)
+#define SUBJECT_MAX (RESULT_NAME_MAX + 32)
 /* An agent's network summary: a label, an egress address, a gateway and
  * a few resolvers, each at most a name long. */
 #define AGENT_SUMMARY_MAX 1024
@@ -62,9 +62,65 @@ const char *changes_check_host(const char *check, char *buf, size_t len)
     return buf;
 }
 
+/* Appends "sep text" to buf (bounded, cut silently: the hash covers all). */
+static size_t append(char *buf, size_t buflen, size_t used, const char *sep, const char *text)
+{
+    if (used < buflen)
+        used += (size_t)snprintf(buf + used, buflen - used, "%s%s", used ? sep : "", text);
+    return used < buflen ? used : buflen - 1;
+}
+
+/* The facts of rdap:// and autoconfig:// checks ride in the DNS slot
+ * (these checks have no answers of their own): the name servers the
+ * registration lists, the servers each source advertises. 1 when r is
+ * such a check. */
+static int domain_facts(const struct result *r, struct store_facts *f, char *buf, size_t buflen)
+{
+    size_t used = 0;
+    uint64_t h = FNV_INIT;
+    char item[RESULT_NAME_MAX * 2];
+    if (buflen == 0)
+        return 0;
+    buf[0] = '\0';
+    if (strncmp(r->check, "rdap://", 7) == 0) {
+        const struct result_registration *g = r->registration;
+        if (g == NULL || g->nnameservers == 0)
+            return 1;
+        for (size_t i = 0; i < g->nnameservers; i++) {
+            h = fnv(fnv(h, g->nameservers[i]), "\n");
+            used = append(buf, buflen, used, ", ", g->nameservers[i]);
+        }
+    } else if (strncmp(r->check, "autoconfig://", 13) == 0) {
+        for (size_t i = 0; i < r->nautoconfig; i++) {
+            const struct result_autoconfig *a = &r->autoconfig[i];
+            for (size_t j = 0; j < a->nservers; j++) {
+                const struct result_autoconfig_server *sv = &a->servers[j];
+                /* Words apart, so that the analysis finds the host in
+                 * it as in a DNS answer (snapshot_answers_name). */
+                snprintf(item, sizeof(item), "%s %s %s %u %s", a->source ? a->source : "?",
+                         sv->protocol ? sv->protocol : "?", sv->host ? sv->host : "?",
+                         (unsigned)sv->port, sv->socket ? sv->socket : "?");
+                h = fnv(fnv(h, item), "\n");
+                used = append(buf, buflen, used, ", ", item);
+            }
+        }
+        /* No source answered with servers (all failed): no fact, so that
+         * an outage of the web server is not "autoconfig changed". */
+        if (used == 0)
+            return 1;
+    } else {
+        return 0;
+    }
+    f->hash[STORE_FACT_DNS] = nonzero(h);
+    f->text[STORE_FACT_DNS] = buf;
+    return 1;
+}
+
 void changes_facts(const struct result *r, struct store_facts *f, char *buf, size_t buflen)
 {
     *f = (struct store_facts){0};
+    if (r->check != NULL && domain_facts(r, f, buf, buflen))
+        return;
     if (is_dns_check(r->check)) {
         if (!r->ok || r->ndns == 0 || buflen == 0)
             return;
@@ -125,15 +181,26 @@ int changes_record(struct store *s, const char *agent, const struct result *r,
         if (!prev->changed[i])
             continue;
         char subject[SUBJECT_MAX];
-        if (i == STORE_FACT_DNS)
+        const char *kind = kinds[i];
+        char host[RESULT_NAME_MAX + 1];
+        if (i == STORE_FACT_DNS && strncmp(r->check, "rdap://", 7) == 0) {
+            kind = CHANGES_NAMESERVERS;
+            snprintf(subject, sizeof(subject), "NS %s (registration)",
+                     changes_check_host(r->check, host, sizeof(host)));
+        } else if (i == STORE_FACT_DNS && strncmp(r->check, "autoconfig://", 13) == 0) {
+            kind = CHANGES_AUTOCONFIG;
+            snprintf(subject, sizeof(subject), "autoconfig %s",
+                     changes_check_host(r->check, host, sizeof(host)));
+        } else if (i == STORE_FACT_DNS) {
             dns_subject(r->check, subject, sizeof(subject));
-        else
+        } else {
             changes_check_host(r->check, subject, sizeof(subject));
+        }
         struct store_change c = {
             .at_us = r->started_at_us,
             .agent = agent,
             .target = r->target,
-            .kind = kinds[i],
+            .kind = kind,
             .subject = subject,
             .before = prev->before[i],
             .after = f->text[i],

@@ -10,6 +10,10 @@
  *   cert_changed           the leaf certificate (sha256)   subject "mail.example.com"
  *   agent_network_changed  network label, egress address,  subject the agent's name
  *                          gateway or resolvers
+ *   autoconfig_changed     the servers autoconfig://D's    subject "autoconfig example.com"
+ *                          sources advertise
+ *   nameservers_changed    the name servers rdap://D's     subject "NS example.com (registration)"
+ *                          registration lists
  *
  * The hot path is cheap: a hash per fact compared in the store's latest
  * state (store_result_add_facts); texts are copied only when a hash
@@ -32,6 +36,8 @@
 #define CHANGES_ADDRESS       "address_changed"
 #define CHANGES_CERT          "cert_changed"
 #define CHANGES_AGENT_NETWORK "agent_network_changed"
+#define CHANGES_AUTOCONFIG    "autoconfig_changed"
+#define CHANGES_NAMESERVERS   "nameservers_changed"
 
 /* Fills f from r: the answers of a passing dns:// check (text in buf,
  * which must outlive f), the resolved address of other checks, and the

@@ -53,11 +53,7 @@ int check_run(const struct collconf *c, const char *target, FILE *out)
         return CHECK_UNKNOWN;
     }
     struct analysis_input in = *report_snapshot_input(snap);
-    unsigned days = collconf_cert_warn_days(c, t->name);
-    in.cert_warn_days = days == 0 ? -1 : (int)days;
-    const struct collconf_mailflow *mf = collconf_mailflow_of(c, t->name);
-    if (mf != NULL && mf->enabled)
-        in.delivery_warn_us = (uint64_t)mf->delivery_warn_ms * 1000;
+    collconf_warnings_into(c, t->name, &in);
     struct analysis_diagnosis d;
     int rc;
     if (analysis_diagnose(&in, &d, err, sizeof(err)) < 0) {

@@ -284,11 +284,7 @@ struct analysis_input cli_input(const struct collconf *c, const struct report_sn
 {
     /* The collector's own warning settings for the target. */
     struct analysis_input input = *report_snapshot_input(snap);
-    unsigned days = collconf_cert_warn_days(c, t->name);
-    input.cert_warn_days = days == 0 ? -1 : (int)days;
-    const struct collconf_mailflow *mf = collconf_mailflow_of(c, t->name);
-    if (mf != NULL && mf->enabled)
-        input.delivery_warn_us = (uint64_t)mf->delivery_warn_ms * 1000;
+    collconf_warnings_into(c, t->name, &input);
     return input;
 }
 

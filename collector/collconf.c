@@ -2,6 +2,7 @@
  * collconf — collector.conf parsing and validation (collconf.h).
  */
 #include "collconf.h"
+#include "collconf_domain.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@ static const struct config_key collector_keys[] = {
     {"secret_key", CONFIG_PATH, false},  {"authorized_keys", CONFIG_PATH, false},
     {"control", CONFIG_ENDPOINT, false}, {"insecure_plaintext", CONFIG_TEXT, false},
     {"log_level", CONFIG_TEXT, false},
+    {"rdap_bootstrap", CONFIG_LOCATION, false},
     /* continuous diagnosis (collector/notify/) */
     {"evaluate_every", CONFIG_TEXT, false},
     /* the HTTP endpoint (load_http) */
@@ -41,6 +43,9 @@ static const struct config_key target_keys[] = {{"domain", CONFIG_TEXT, false},
                                                 {"delivery_warn", CONFIG_TEXT, false},
                                                 /* warnings (load_warnings) */
                                                 {"cert_warn_days", CONFIG_TEXT, false},
+                                                /* registration (collconf_domain.c) */
+                                                {"rdap_interval", CONFIG_TEXT, false},
+                                                {"domain_warn_days", CONFIG_TEXT, false},
                                                 {NULL, CONFIG_TEXT, false}};
 
 /* ---- the HTTP endpoint: http, http_token_file, metrics_per ----------------
@@ -140,7 +145,11 @@ static int make_version(struct wire_config *w)
         snprintf(num, sizeof(num), "%u/%u", t->mailflow_interval_ms, t->mailflow_timeout_ms);
         hash_str(&h, num);
         hash_str(&h, t->credentials);
+        snprintf(num, sizeof(num), "%u", t->rdap_interval_ms);
+        hash_str(&h, num);
     }
+    hash_str(&h, w->rdap_bootstrap_url);
+    hash_str(&h, w->rdap_bootstrap_json);
     char hex[17];
     snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)h);
     w->version = strdup(hex);
@@ -376,7 +385,9 @@ static int load_target(const struct config *c, const struct config_section *s,
                  config_path(c), s->line, s->label);
         return -1;
     }
-    return load_mailflow(c, s, t, mf, err, errlen);
+    if (load_mailflow(c, s, t, mf, err, errlen) < 0)
+        return -1;
+    return collconf_domain_checks(c, s, t, err, errlen);
 }
 
 /* The collector's own target keys for warnings: the diagnosis reads
@@ -399,7 +410,7 @@ static int load_warnings(const struct config *c, struct collconf *cc, char *err,
             return -1;
         cc->cert_warn_days[n++] = (unsigned)days;
     }
-    return 0;
+    return collconf_domain_warnings(c, cc, err, errlen);
 }
 
 unsigned collconf_cert_warn_days(const struct collconf *c, const char *name)
@@ -534,6 +545,18 @@ struct collconf *collconf_load(const char *path, char *err, size_t errlen)
             goto oom;
         goto fail;
     }
+    char *bootstrap = NULL;
+    if (config_get_string(c, main_s, collector_keys, "rdap_bootstrap", NULL, &bootstrap, err,
+                          errlen) < 0)
+        goto fail;
+    err[0] = '\0';
+    int brc = collconf_rdap_bootstrap(c, main_s, bootstrap, &cc->targets, err, errlen);
+    free(bootstrap);
+    if (brc < 0) {
+        if (err[0] == '\0')
+            goto oom;
+        goto fail;
+    }
     err[0] = '\0';
     if (collconf_notify_load(c, cc, err, errlen) < 0) {
         if (err[0] == '\0')
@@ -575,6 +598,7 @@ void collconf_destroy(struct collconf **cp)
     free(c->mailflow);
     free(c->cert_warn_days);
     collconf_notify_clear(c);
+    free(c->domain_warn_days);
     free(c);
     *cp = NULL;
 }

@@ -18,6 +18,12 @@
 /* Warnings (target keys the collector keeps; agents never see them). */
 #define COLLCONF_DEFAULT_CERT_WARN_DAYS 14
 #define COLLCONF_CERT_WARN_DAYS_MAX     3650 /* ten years: anything more is a typo */
+/* Registration (collconf_domain.c): registries rate-limit, and a
+ * registration changes over weeks, so four reads a day are plenty; a
+ * month is when a renewal is still routine. */
+#define COLLCONF_DEFAULT_RDAP_INTERVAL_MS (6u * 3600 * 1000)
+#define COLLCONF_DEFAULT_DOMAIN_WARN_DAYS 30
+#define COLLCONF_DEFAULT_RDAP_BOOTSTRAP   "https://data.iana.org/rdap/dns.json"
 
 struct config;
 /* mailflow (docs/reference.md "Configuration"): test mail every five
@@ -53,6 +59,9 @@ struct collconf {
     int64_t evaluate_every_us;
     struct collconf_notify *notify;
     size_t nnotify;
+    /* Per target, likewise: domain_warn_days (0 = no registration
+     * warnings); collconf_domain.c. */
+    unsigned *domain_warn_days;
 };
 
 /* Continuous diagnosis and notifications (docs/reference.md
@@ -114,5 +123,16 @@ const struct collconf_mailflow *collconf_mailflow_of(const struct collconf *c, c
  * diagnose warns; 0 = never. COLLCONF_DEFAULT_CERT_WARN_DAYS for an
  * unknown target. */
 unsigned collconf_cert_warn_days(const struct collconf *c, const char *name);
+
+/* Target name's domain_warn_days: days before the domain's registration
+ * expires that diagnose warns; 0 = never. COLLCONF_DEFAULT_DOMAIN_WARN_DAYS
+ * for an unknown target (collconf_domain.c). */
+unsigned collconf_domain_warn_days(const struct collconf *c, const char *name);
+
+/* Puts target name's warning settings (cert_warn_days, domain_warn_days,
+ * delivery_warn) into a diagnosis input, so that every command and the
+ * continuous evaluation diagnose alike. */
+struct analysis_input;
+void collconf_warnings_into(const struct collconf *c, const char *name, struct analysis_input *in);
 
 #endif

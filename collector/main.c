@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zmq.h>
 
 #include "check.h"
 #include "cli.h"
@@ -20,9 +21,12 @@
 #include "probenow.h"
 #include "clock.h"
 #include "collconf.h"
+#include "enroll.h"
+#include "enroll_line.h"
 #include "log.h"
 #include "serve.h"
 #include "transport.h"
+#include "version.h"
 
 #define DEFAULT_CONFIG "/etc/vantage/collector.conf"
 
@@ -37,10 +41,13 @@ enum {
     OPT_WAIT = 1 << 6,
     OPT_OUT = 1 << 7,
     OPT_OPEN = 1 << 8,
+    OPT_SITE = 1 << 9,
+    OPT_EXPIRES = 1 << 10,
+    OPT_ADDRESS = 1 << 11,
 };
 
 /* Whether a command takes a TARGET argument. */
-enum target_arg { ARG_NONE, ARG_TARGET, ARG_TARGET_OPTIONAL };
+enum target_arg { ARG_NONE, ARG_TARGET, ARG_TARGET_OPTIONAL, ARG_NAME };
 
 #define EXIT_PLAIN "exit status: 0 success, 2 usage or runtime error\n"
 #define EXIT_DIAGNOSIS                                                                             \
@@ -149,6 +156,26 @@ static const struct command commands[] = {
      "exit status: 0 OK (healthy), 1 WARNING (warnings only), 2 CRITICAL (a problem),\n"
      "             3 UNKNOWN (no data, unknown target, unreadable database, usage)\n",
      OPT_CONFIG | OPT_TARGET, ARG_TARGET_OPTIONAL},
+    {"enroll", "print the one line that enrolls agent NAME",
+     "[-c FILE] enroll NAME [--site S] [--expires DUR] [--address tcp://HOST:PORT]",
+     "Prints one line to run on the agent's machine ('vantage-agent enroll ...'). It\n"
+     "carries this collector's address and public key and a one-time secret; the\n"
+     "collector keeps only the secret's SHA-256 (in 'enrollments' beside\n"
+     "authorized_keys). When the agent runs it, the running collector adds the agent's\n"
+     "new public key to authorized_keys as NAME. The line works once and expires; a\n"
+     "new line for NAME replaces an unused older one.\n",
+     OPTION_CONFIG
+     "  --site S            the agent's site (network label) in its agent.conf\n"
+     "  --expires DUR       the line expires after DUR: 30m, 2h, 7d (default 24h)\n"
+     "  --address ADDR      tcp://HOST:PORT agents reach the collector at (default:\n"
+     "                      listen, with this host's name for a wildcard address)\n" OPTION_HELP,
+     EXIT_PLAIN, OPT_CONFIG | OPT_SITE | OPT_EXPIRES | OPT_ADDRESS, ARG_NAME},
+    {"revoke", "refuse agent NAME from now on", "[-c FILE] revoke NAME",
+     "Removes agent NAME's key from authorized_keys (and any pending enrollment of\n"
+     "NAME), records it in 'revoked' beside authorized_keys, and tells the running\n"
+     "collector, which refuses everything the agent sends from that moment, without a\n"
+     "restart. Its stored results stay.\n",
+     OPTION_CONFIG OPTION_HELP, EXIT_PLAIN, OPT_CONFIG, ARG_NAME},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -257,6 +284,8 @@ static int run_command(const struct command *c, const char *config, const char *
         log_destroy(&log);
     } else if (strcmp(c->name, "agents") == 0) {
         rc = cli_agents(conf, json, stdout);
+        if (!json && !conf->insecure_plaintext)
+            enroll_print_state(conf, false, stdout);
     } else if (strcmp(c->name, "results") == 0) {
         rc = cli_results(conf, filter, json, stdout);
     } else if (strcmp(c->name, "diagnose") == 0) {
@@ -267,6 +296,68 @@ static int run_command(const struct command *c, const char *config, const char *
         rc = cli_probe_now(conf, target, wait_s, json, stdout);
     } else {
         rc = cli_timeline(conf, target, json, stdout);
+    }
+    collconf_destroy(&conf);
+    return rc;
+}
+
+struct enroll_opts {
+    const char *site;
+    const char *address;
+    int64_t ttl_s;
+};
+
+/* Tells a running collector to re-read authorized_keys. 0 when it
+ * answered, -1 when none runs (then it reads the file when it starts). */
+static int tell_reload_keys(const struct collconf *conf)
+{
+    void *ctx = zmq_ctx_new();
+    void *req = zmq_socket(ctx, ZMQ_REQ);
+    int t = 2000, linger = 0, n = -1;
+    zmq_setsockopt(req, ZMQ_RCVTIMEO, &t, sizeof(t));
+    zmq_setsockopt(req, ZMQ_SNDTIMEO, &t, sizeof(t));
+    zmq_setsockopt(req, ZMQ_LINGER, &linger, sizeof(linger));
+    const char *msg = "{\"cmd\":\"reload-keys\"}";
+    char buf[256];
+    if (zmq_connect(req, conf->control) == 0 && zmq_send(req, msg, strlen(msg), 0) >= 0)
+        n = zmq_recv(req, buf, sizeof(buf), 0);
+    zmq_close(req);
+    zmq_ctx_term(ctx);
+    return n < 0 ? -1 : 0;
+}
+
+static int run_enroll_command(const struct command *c, const char *config, const char *name,
+                              const struct enroll_opts *o)
+{
+    char err[1024];
+    struct collconf *conf = collconf_load(config, err, sizeof(err));
+    if (conf == NULL) {
+        fprintf(stderr, "vantage-collector: %s\n", err);
+        return 2;
+    }
+    int rc = 0;
+    if (strcmp(c->name, "enroll") == 0) {
+        char line[ENROLL_LINE_MAX + 64];
+        if (enroll_create(conf, name, o->site, o->ttl_s, o->address, line, sizeof(line), err,
+                          sizeof(err)) < 0) {
+            fprintf(stderr, "vantage-collector: enroll: %s\n", err);
+            rc = 2;
+        } else {
+            long long t = (long long)o->ttl_s;
+            fprintf(stderr, "run this on the agent's machine (as root, once, within %lld%s):\n",
+                    t % 3600 == 0 ? t / 3600 : t / 60, t % 3600 == 0 ? "h" : "m");
+            printf("vantage-agent enroll %s\n", line);
+            explicit_bzero(line, sizeof(line));
+        }
+    } else if (enroll_revoke(conf, name, err, sizeof(err)) < 0) {
+        fprintf(stderr, "vantage-collector: revoke: %s\n", err);
+        rc = 2;
+    } else if (tell_reload_keys(conf) < 0) {
+        printf("revoked %s; the collector is not running (no answer on %s): it refuses the agent "
+               "when it starts\n",
+               name, conf->control);
+    } else {
+        printf("revoked %s: the running collector refuses it from now on\n", name);
     }
     collconf_destroy(&conf);
     return rc;
@@ -287,7 +378,9 @@ static int run(int argc, char **argv, bool *check)
             usage(stdout);
             return 0;
         } else if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
-            printf("vantage-collector %s\n", VANTAGE_VERSION);
+            char extra[64];
+            snprintf(extra, sizeof(extra), "sqlite %s", sqlite3_libversion());
+            version_print(stdout, "vantage-collector", extra);
             return 0;
         } else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
                    i + 1 < argc) {
@@ -322,20 +415,19 @@ static int run(int argc, char **argv, bool *check)
     const char *out_dir = NULL;
     int wait_s = PROBENOW_DEFAULT_WAIT_S;
     struct store_result_filter filter = {0};
-    static const struct option all_opts[] = {{"config", required_argument, NULL, 'c'},
-                                             {"json", no_argument, NULL, 'j'},
-                                             {"target", required_argument, NULL, 't'},
-                                             {"agent", required_argument, NULL, 'a'},
-                                             {"since", required_argument, NULL, 's'},
-                                             {"limit", required_argument, NULL, 'l'},
-                                             {"wait", required_argument, NULL, 'w'},
-                                             {"out", required_argument, NULL, 'o'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {"open", no_argument, NULL, 'O'},
-                                             {NULL, 0, NULL, 0}};
+    struct enroll_opts enroll_opts = {.ttl_s = ENROLL_DEFAULT_TTL_S};
+    static const struct option all_opts[] = {
+        {"config", required_argument, NULL, 'c'},  {"json", no_argument, NULL, 'j'},
+        {"target", required_argument, NULL, 't'},  {"agent", required_argument, NULL, 'a'},
+        {"since", required_argument, NULL, 's'},   {"limit", required_argument, NULL, 'l'},
+        {"wait", required_argument, NULL, 'w'},    {"out", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},          {"open", no_argument, NULL, 'O'},
+        {"site", required_argument, NULL, 'S'},    {"expires", required_argument, NULL, 'E'},
+        {"address", required_argument, NULL, 'A'}, {NULL, 0, NULL, 0}};
     /* The bit of each entry of all_opts, in order (help: always). */
-    static const unsigned opt_bits[] = {OPT_CONFIG, OPT_JSON, OPT_TARGET, OPT_AGENT, OPT_SINCE,
-                                        OPT_LIMIT,  OPT_WAIT, OPT_OUT,    ~0u,       OPT_OPEN};
+    static const unsigned opt_bits[] = {OPT_CONFIG, OPT_JSON,    OPT_TARGET, OPT_AGENT, OPT_SINCE,
+                                        OPT_LIMIT,  OPT_WAIT,    OPT_OUT,    ~0u,       OPT_OPEN,
+                                        OPT_SITE,   OPT_EXPIRES, OPT_ADDRESS};
     int ch, idx;
     char name[64];
     optind = 1;
@@ -401,6 +493,21 @@ static int run(int argc, char **argv, bool *check)
             wait_s = (int)n;
             break;
         }
+        case 'S':
+            enroll_opts.site = optarg;
+            break;
+        case 'A':
+            enroll_opts.address = optarg;
+            break;
+        case 'E': {
+            int64_t us;
+            if (clock_parse_duration(optarg, &us) < 0 || us < 60000000LL ||
+                us > 365LL * 86400 * 1000000)
+                return fail_usage(c, "--expires '%s' must be a duration from 1m to 365d (e.g. 2h)",
+                                  optarg);
+            enroll_opts.ttl_s = us / 1000000;
+            break;
+        }
         default:
             return fail_usage(c, "%s: unknown option", c->name);
         }
@@ -416,6 +523,10 @@ static int run(int argc, char **argv, bool *check)
         return fail_usage(c, "%s needs a TARGET (a [target NAME] of collector.conf)", c->name);
     if (c->arg == ARG_TARGET && target == NULL)
         return fail_usage(c, "%s needs a TARGET (a [target NAME] of collector.conf)", c->name);
+    if (c->arg == ARG_NAME && target == NULL)
+        return fail_usage(c, "%s needs the agent's NAME", c->name);
+    if (c->arg == ARG_NAME)
+        return run_enroll_command(c, config, target, &enroll_opts);
     if (strcmp(c->name, "keygen") == 0) {
         if (out_dir == NULL)
             return fail_usage(c, "%s", "keygen needs --out DIR");

@@ -39,6 +39,10 @@ struct report_snapshot {
     char **strs;         /* every string the snapshot owns */
     size_t nstrs, capstrs;
     bool oom;
+    /* The latest seq of each rdap:// state, same index as states until
+     * analysis_keep_current reorders (rdap_facts reads them before). */
+    uint64_t *seqs;
+    size_t capseqs;
 };
 
 static const char *keep(struct report_snapshot *sn, const char *s)
@@ -86,6 +90,17 @@ static int add_state(const struct store_latest *l, void *arg)
         sn->states = v;
         sn->capstates = cap;
     }
+    if (sn->nstates >= sn->capseqs) {
+        size_t cap = sn->capstates;
+        uint64_t *v = realloc(sn->seqs, cap * sizeof(*v));
+        if (v == NULL) {
+            sn->oom = true;
+            return 1;
+        }
+        sn->seqs = v;
+        sn->capseqs = cap;
+    }
+    sn->seqs[sn->nstates] = l->seq;
     const struct analysis_state *prev = sn->nstates ? &sn->states[sn->nstates - 1] : NULL;
     struct analysis_state *st = &sn->states[sn->nstates++];
     *st = (struct analysis_state){
@@ -136,6 +151,38 @@ static int add_change(const struct store_change *c, void *arg)
         .after = keep(sn, c->after),
     };
     return sn->oom ? 1 : 0;
+}
+
+/* What the analysis needs of an rdap:// result's registration. */
+static void keep_registration(struct report_snapshot *sn, struct analysis_state *st,
+                              const struct result *r)
+{
+    const struct result_registration *g = r->registration;
+    if (g == NULL)
+        return;
+    st->reg_expires = g->expires;
+    st->reg_registrar = keep(sn, g->registrar);
+    char status[RESULT_STR_MAX + 1];
+    size_t used = 0;
+    status[0] = '\0';
+    for (size_t i = 0; i < g->nstatus && used < sizeof(status); i++)
+        used += (size_t)snprintf(status + used, sizeof(status) - used, "%s%s", i ? ", " : "",
+                                 g->status[i]);
+    if (status[0] != '\0')
+        st->reg_status = keep(sn, status);
+}
+
+struct rdap_one {
+    struct report_snapshot *sn;
+    struct analysis_state *st;
+};
+
+static int add_rdap_facts(const struct result *r, void *arg)
+{
+    struct rdap_one *one = arg;
+    if (r->started_at_us == one->st->at_us)
+        keep_registration(one->sn, one->st, r);
+    return one->sn->oom ? 1 : 0;
 }
 
 /* Orders states by (check, agent), as store_latest_each gives them. */
@@ -195,9 +242,26 @@ static int add_result_facts(const struct result *r, void *arg)
         st->cert_not_after = r->tls->not_after;
         st->cert_subject = keep(sn, r->tls->subject);
     }
-    if (r->registration != NULL)
-        st->reg_expires = r->registration->expires;
+    keep_registration(sn, st, r);
     return sn->oom ? 1 : 0;
+}
+
+/* The rdap:// states older than the target's staleness window (they run
+ * every rdap_interval): their latest results one by one, by (agent, seq),
+ * rather than hours of the target's results. */
+static int load_rdap_facts(struct report_snapshot *sn, struct store *s, const char *target)
+{
+    for (size_t i = 0; i < sn->nstates; i++) {
+        struct analysis_state *st = &sn->states[i];
+        if (strncmp(st->check, "rdap://", 7) != 0 || sn->seqs[i] == 0 ||
+            sn->in.now_us - st->at_us <= sn->in.stale_us)
+            continue;
+        struct rdap_one one = {sn, st};
+        struct store_result_filter f = {.target = target, .agent = st->agent, .seq = sn->seqs[i]};
+        if (store_results_each(s, &f, add_rdap_facts, &one) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* The facts of the fresh states' latest results (add_result_facts): only
@@ -286,12 +350,19 @@ struct report_snapshot *report_snapshot_load(struct store *s, const struct wire_
         sn->in.mailflow_stale_us =
             REPORT_STALE_INTERVALS * (int64_t)t->mailflow_interval_ms * 1000 +
             (int64_t)t->mailflow_timeout_ms * 1000;
+    if (t->rdap_interval_ms != 0)
+        sn->in.rdap_stale_us =
+            REPORT_STALE_INTERVALS * (int64_t)t->rdap_interval_ms * 1000 + timeout;
     if (store_latest_each(s, t->name, add_state, sn) < 0) {
         snprintf(err, errlen, "reading the latest state of %s: %s", t->name, store_error(s));
         goto fail;
     }
     if (load_checks(sn, t, err, errlen) < 0)
         goto fail;
+    if (!for_timeline && load_rdap_facts(sn, s, t->name) < 0) {
+        snprintf(err, errlen, "reading the registration of %s: %s", t->name, store_error(s));
+        goto fail;
+    }
     sn->in.states = sn->states;
     sn->in.nstates = sn->nstates;
     /* A check removed from the configuration leaves compare and diagnose
@@ -351,6 +422,7 @@ void report_snapshot_destroy(struct report_snapshot **sp)
     free(sn->strs);
     free(sn->checks);
     free(sn->states);
+    free(sn->seqs);
     free(sn->changes);
     free(sn->fevents);
     free(sn);
@@ -803,11 +875,11 @@ int report_compare(FILE *out, const struct analysis_input *in, const struct anal
         for (size_t ci = 0; ci < m.nchecks; ci++)
             any_discovered |= m.discovered[ci];
         if (any_discovered)
-            fprintf(out, "(* found through the domain's DNS)\n");
+            fprintf(out, "(* found through the domain's DNS or autoconfig)\n");
     } else {
         for (size_t ci = 0; ci < m.nchecks; ci++)
             fprintf(out, "  [%zu] %s%s\n", ci + 1, m.checks[corder[ci]],
-                    m.discovered[corder[ci]] ? " (found through DNS)" : "");
+                    m.discovered[corder[ci]] ? " (found through DNS or autoconfig)" : "");
         fprintf(out, "\n%-*s %-*s", NAME_WIDTH, "NETWORK", NAME_WIDTH, "AGENT");
         for (size_t ci = 0; ci < m.nchecks; ci++) {
             char h[24];

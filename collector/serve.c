@@ -13,10 +13,14 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "assign.h"
 #include "auth.h"
 #include "changes.h"
 #include "clock.h"
+#include "enroll.h"
+#include "enroll_line.h"
 #include "ingest.h"
+#include "sdnotify.h"
 #include "monitor.h"
 #include "store.h"
 #include "transport.h"
@@ -43,15 +47,16 @@ struct session {
     char address[64];
     int64_t agent_id;
     int64_t last_seen_us;
-    bool dirty;              /* last_seen not yet written */
-    bool acked;              /* a batch was stored: send an ack */
-    bool gap;                /* a batch came after a missing one */
-    bool fresh;              /* no hello yet from this connection */
-    uint64_t ack_seq;        /* every seq <= this is stored */
-    uint64_t txn_seq;        /* ack_seq once the open txn commits */
-    char config_version[32]; /* what the agent said it runs */
+    bool dirty;                              /* last_seen not yet written */
+    bool acked;                              /* a batch was stored: send an ack */
+    bool gap;                                /* a batch came after a missing one */
+    bool fresh;                              /* no hello yet from this connection */
+    uint64_t ack_seq;                        /* every seq <= this is stored */
+    uint64_t txn_seq;                        /* ack_seq once the open txn commits */
+    char config_version[ASSIGN_VERSION_MAX]; /* what the agent said it runs */
     struct wire_spool_stats spool;
     bool have_spool; /* spool holds an agent's report */
+    bool revoked;    /* its key left authorized_keys: refuse what it sends */
 };
 
 struct serve {
@@ -73,6 +78,11 @@ struct serve {
     uint64_t invalid_msgs;
     struct ingest_stats totals;
     struct web *web; /* the HTTP endpoint (http =); NULL when off */
+    /* rdap:// checks per agent (assign.h), for the agents connected when
+     * it was made: connected_sig says which. */
+    struct assign *assign;
+    uint64_t connected_sig;
+    int64_t last_assign_us;
 };
 
 static struct session *session_find(struct serve *s, const uint8_t *id, size_t idlen)
@@ -98,6 +108,7 @@ static struct session *session_get(struct serve *s, const uint8_t *id, size_t id
             se->idlen = idlen;
             se->config_version[0] = '\0';
             se->fresh = true;
+            se->revoked = !auth_knows(s->auth, name);
             return se;
         }
     if (s->nsessions == SESSIONS_MAX)
@@ -127,8 +138,28 @@ static struct session *session_get(struct serve *s, const uint8_t *id, size_t id
     memcpy(se->id, id, idlen);
     se->idlen = idlen;
     snprintf(se->name, sizeof(se->name), "%s", name);
+    se->revoked = !auth_knows(s->auth, name);
     s->nsessions++;
     return se;
+}
+
+/* Re-reads authorized_keys; sessions of agents no longer listed are
+ * refused from now on (revoke), re-listed ones admitted again. */
+static void reload_keys(struct serve *s)
+{
+    char err[512];
+    if (auth_reload(s->auth, err, sizeof(err)) < 0) {
+        log_error(s->log, "authorized_keys reload failed, keeping the old list: %s", err);
+        return;
+    }
+    log_info(s->log, "authorized_keys: %zu agents", auth_count(s->auth));
+    for (size_t i = 0; i < s->nsessions; i++) {
+        struct session *se = &s->sessions[i];
+        bool revoked = !auth_knows(s->auth, se->name);
+        if (revoked && !se->revoked)
+            log_info(s->log, "agent %s is no longer authorized: refusing it", se->name);
+        se->revoked = revoked;
+    }
 }
 
 /* Sends m to the connection with routing id id; name is for the log. */
@@ -194,14 +225,87 @@ static void answer_check(struct serve *s, const zmq_msg_t *idm, const char *name
     send_to(s, zmq_msg_data((zmq_msg_t *)idm), zmq_msg_size((zmq_msg_t *)idm), name, &m);
 }
 
+/* Sends se its view of the targets (assign.h) when it does not run that
+ * version yet, or always with force. */
+static void send_config_if(struct serve *s, struct session *se, bool force)
+{
+    struct wire_config view;
+    char version[ASSIGN_VERSION_MAX];
+    if (s->assign == NULL)
+        return; /* out of memory ranking: update_assignment said so */
+    if (assign_view(s->assign, se->name, &view, version) < 0) {
+        log_error(s->log, "out of memory making the targets of %s", se->name);
+        return;
+    }
+    view.version = version;
+    if (force || strcmp(se->config_version, version) != 0) {
+        struct wire_msg m = {.kind = WIRE_CONFIG, .u.config = view};
+        if (send_msg(s, se, &m) == 0) {
+            snprintf(se->config_version, sizeof(se->config_version), "%s", version);
+            log_info(s->log, "sent %zu targets (version %s) to %s", view.ntargets, version,
+                     se->name);
+        }
+    }
+    assign_view_clear(&view);
+}
+
 static void send_config(struct serve *s, struct session *se)
 {
-    struct wire_msg m = {.kind = WIRE_CONFIG, .u.config = (*s->conf)->targets};
-    if (send_msg(s, se, &m) == 0) {
-        snprintf(se->config_version, sizeof(se->config_version), "%s", (*s->conf)->targets.version);
-        log_info(s->log, "sent %zu targets (version %s) to %s", (*s->conf)->targets.ntargets,
-                 (*s->conf)->targets.version, se->name);
+    send_config_if(s, se, true);
+}
+
+static bool session_connected(const struct session *se, int64_t now)
+{
+    return se->network[0] != '\0' && now - se->last_seen_us < SERVE_CONNECTED_WINDOW_US;
+}
+
+/* Re-ranks the rdap:// checks when the connected agents changed (or
+ * force: the targets did) and pushes to every connected agent whose set
+ * of checks moved. At most once a second unless forced: a fleet
+ * connecting after a restart must not re-rank on every hello. */
+static void update_assignment(struct serve *s, bool force)
+{
+    int64_t now = clock_wall_us();
+    if (!force && s->assign != NULL && now - s->last_assign_us < SERVE_FLUSH_US)
+        return;
+    uint64_t sig = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < s->nsessions; i++) {
+        const struct session *se = &s->sessions[i];
+        if (!session_connected(se, now))
+            continue;
+        /* Order-free: a sum of per-agent hashes. */
+        uint64_t h = 14695981039346656037ull;
+        for (const char *p = se->name; *p; p++)
+            h = (h ^ (unsigned char)*p) * 1099511628211ull;
+        h = (h ^ 0xff) * 1099511628211ull;
+        for (const char *p = se->network; *p; p++)
+            h = (h ^ (unsigned char)*p) * 1099511628211ull;
+        sig += h;
+        n++;
     }
+    s->last_assign_us = now;
+    if (!force && s->assign != NULL && sig == s->connected_sig)
+        return;
+    struct assign_agent *agents = calloc(n ? n : 1, sizeof(*agents));
+    if (agents == NULL)
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < s->nsessions; i++)
+        if (session_connected(&s->sessions[i], now))
+            agents[k++] = (struct assign_agent){s->sessions[i].name, s->sessions[i].network};
+    struct assign *fresh = assign_create(&(*s->conf)->targets, agents, k);
+    free(agents);
+    if (fresh == NULL) {
+        log_error(s->log, "out of memory assigning the rdap checks");
+        return;
+    }
+    assign_destroy(&s->assign);
+    s->assign = fresh;
+    s->connected_sig = sig;
+    for (size_t i = 0; i < s->nsessions; i++)
+        if (session_connected(&s->sessions[i], now))
+            send_config_if(s, &s->sessions[i], false);
 }
 
 /* Writes the facts of a hello: site, network, version, netctx, spool. */
@@ -251,10 +355,12 @@ static void on_hello(struct serve *s, struct session *se, const struct wire_hell
              se->name, se->network, h->version ? h->version : "?",
              (unsigned long long)h->spool.pending, (unsigned long long)h->spool.dropped);
     send_ack(s, se, true);
-    if (h->config_version == NULL || strcmp(h->config_version, (*s->conf)->targets.version) != 0)
-        send_config(s, se);
-    else
-        snprintf(se->config_version, sizeof(se->config_version), "%s", h->config_version);
+    /* What the agent runs; a new agent may take over rdap checks, which
+     * re-ranks (and pushes to those that lose them). */
+    snprintf(se->config_version, sizeof(se->config_version), "%s",
+             h->config_version ? h->config_version : "");
+    update_assignment(s, false);
+    send_config_if(s, se, false);
 }
 
 /* Ends the open transaction: on success the sessions' acks advance to
@@ -277,6 +383,41 @@ static int commit(struct serve *s, bool *in_txn)
 
 /* Receives one message; returns 1 if it was a batch that was ingested, 0
  * for anything else, -1 when nothing was waiting. */
+/* From a key admitted only to enroll (auth.h): an Enroll, answered with
+ * Enrolled; anything else is dropped. The secret is never logged. */
+static void on_enrollee(struct serve *s, zmq_msg_t *idm, const char *key, const struct wire_msg *m,
+                        const char *peer)
+{
+    if (m->kind != WIRE_ENROLL) {
+        s->invalid_msgs++;
+        log_warn(s->log, "dropped a %s from %s: key %s is not authorized (it may only enroll)",
+                 wire_kind_name(m->kind), peer ? peer : "?", key);
+        return;
+    }
+    char err[WIRE_ENROLL_ERROR_MAX], name[RESULT_NAME_MAX + 1] = "";
+    /* What an unauthorized peer claims reaches the log only when it is a
+     * plain name: no control characters into log lines. */
+    const char *claimed = m->u.enroll.name && enroll_name_valid(m->u.enroll.name)
+                              ? m->u.enroll.name
+                              : "(invalid name)";
+    const char *version =
+        m->u.enroll.version && enroll_name_valid(m->u.enroll.version) ? m->u.enroll.version : "?";
+    struct wire_msg r = {.kind = WIRE_ENROLLED};
+    if (enroll_accept((*s->conf)->authorized_keys, m->u.enroll.name, m->u.enroll.secret, key, name,
+                      sizeof(name), err, sizeof(err)) < 0) {
+        log_warn(s->log, "refused the enrollment of '%.64s' (key %s from %s): %s", claimed, key,
+                 peer ? peer : "?", err);
+        r.u.enrolled.error = err;
+    } else {
+        reload_keys(s);
+        log_info(s->log, "enrolled agent %s (key %s, from %s, version %.64s)", name, key,
+                 peer ? peer : "?", version);
+        r.u.enrolled.ok = true;
+        r.u.enrolled.name = name;
+    }
+    send_to(s, zmq_msg_data(idm), zmq_msg_size(idm), key, &r);
+}
+
 static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
 {
     zmq_msg_t idm, body;
@@ -317,6 +458,10 @@ static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
                  peer ? peer : "?", err);
         goto out;
     }
+    if (user != NULL && user[0] == AUTH_ENROLLEE_MARK) {
+        on_enrollee(s, &idm, user + 1, m, peer);
+        goto out;
+    }
     /* With CURVE the name is the one bound to the key, whatever the
      * message claims; in plaintext (loopback tests) the claim is all. */
     const char *name = user && user[0] ? user : m->agent;
@@ -338,6 +483,13 @@ static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
     struct session *se = session_get(s, zmq_msg_data(&idm), zmq_msg_size(&idm), name);
     if (se == NULL)
         goto out;
+    if (se->revoked) {
+        /* ZeroMQ cannot close one peer of a ROUTER: refusing all it sends
+         * (no ack, nothing stored) is the disconnection. */
+        s->invalid_msgs++;
+        log_debug(s->log, "dropped a %s from revoked agent %s", wire_kind_name(m->kind), se->name);
+        goto out;
+    }
     se->last_seen_us = clock_wall_us();
     se->dirty = true;
     if (peer != NULL)
@@ -345,8 +497,7 @@ static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
 
     /* An agent that reconnected to this (restarted) collector without a
      * hello still gets the current targets. */
-    if (se->fresh && m->kind != WIRE_HELLO)
-        send_config(s, se);
+    bool push = se->fresh && m->kind != WIRE_HELLO;
     se->fresh = false;
     switch (m->kind) {
     case WIRE_HELLO:
@@ -407,6 +558,11 @@ static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
         log_warn(s->log, "agent %s sent an unexpected %s", se->name, wire_kind_name(m->kind));
         break;
     }
+    if (push) {
+        /* After the batch: it told the session its network. */
+        update_assignment(s, false);
+        send_config(s, se);
+    }
 out:
     wire_msg_free(&m);
     zmq_msg_close(&body);
@@ -444,22 +600,17 @@ static void reload(struct serve *s)
         return;
     }
     monitor_reload(s->monitor);
-    if (auth_reload(s->auth, err, sizeof(err)) < 0)
-        log_error(s->log, "authorized_keys reload failed, keeping the old list: %s", err);
-    else
-        log_info(s->log, "authorized_keys: %zu agents", auth_count(s->auth));
+    reload_keys(s);
     bool changed = strcmp(fresh->targets.version, (*s->conf)->targets.version) != 0;
+    /* The assignment points into the targets it was made from. */
+    assign_destroy(&s->assign);
     collconf_destroy(s->conf);
     *s->conf = fresh;
     web_reload(s->web);
-    if (!changed)
-        return;
-    log_info(s->log, "targets changed (version %s): pushing to connected agents",
-             fresh->targets.version);
-    int64_t now = clock_wall_us();
-    for (size_t i = 0; i < s->nsessions; i++)
-        if (now - s->sessions[i].last_seen_us < SERVE_CONNECTED_WINDOW_US)
-            send_config(s, &s->sessions[i]);
+    if (changed)
+        log_info(s->log, "targets changed (version %s): pushing to connected agents",
+                 fresh->targets.version);
+    update_assignment(s, true);
 }
 
 /* One control request: {"cmd":"probe-now","target":T}. The reply names
@@ -478,7 +629,10 @@ static void handle_control(struct serve *s)
     json_t *reply = json_object();
     const char *cmd = req ? json_string_value(json_object_get(req, "cmd")) : NULL;
     const char *target = req ? json_string_value(json_object_get(req, "target")) : NULL;
-    if (cmd == NULL || strcmp(cmd, "probe-now") != 0) {
+    if (cmd != NULL && strcmp(cmd, "reload-keys") == 0) {
+        reload_keys(s); /* `vantage-collector revoke`: refused at once */
+        json_object_set_new(reply, "agents", json_integer((json_int_t)auth_count(s->auth)));
+    } else if (cmd == NULL || strcmp(cmd, "probe-now") != 0) {
         json_object_set_new(reply, "error", json_string("unknown control command"));
     } else if (target != NULL && target[0] != '\0' && collconf_target(*s->conf, target) == NULL) {
         json_object_set_new(reply, "error",
@@ -492,7 +646,7 @@ static void handle_control(struct serve *s)
         m.u.run_now.request_id = id;
         for (size_t i = 0; i < s->nsessions; i++) {
             struct session *se = &s->sessions[i];
-            if (now - se->last_seen_us >= SERVE_CONNECTED_WINDOW_US)
+            if (now - se->last_seen_us >= SERVE_CONNECTED_WINDOW_US || se->revoked)
                 continue;
             if (send_msg(s, se, &m) == 0)
                 json_array_append_new(asked, json_string(se->name));
@@ -531,10 +685,14 @@ static int serve_loop(struct serve *s)
         if (items[2].revents & ZMQ_POLLIN) {
             struct signalfd_siginfo si;
             while (read(s->sigfd, &si, sizeof(si)) == sizeof(si)) {
-                if (si.ssi_signo == SIGHUP)
+                if (si.ssi_signo == SIGHUP) {
+                    sdnotify_reloading();
                     reload(s);
-                else
+                    sdnotify_send("READY=1");
+                } else {
+                    sdnotify_send("STOPPING=1");
                     running = false;
+                }
             }
         }
         /* Drain what is waiting into one transaction, then commit and ack. */
@@ -555,6 +713,7 @@ static int serve_loop(struct serve *s)
                 send_ack(s, &s->sessions[i], false);
             }
         flush_last_seen(s, false);
+        update_assignment(s, false);
     }
     flush_last_seen(s, true);
     return 0;
@@ -650,6 +809,7 @@ int serve_run(struct collconf **confp, struct log *log)
     log_info(log, "listening on %s (%s), %zu targets, %zu authorized agents, database %s",
              conf->listen, conf->insecure_plaintext ? "PLAINTEXT, loopback only" : "CURVE",
              conf->targets.ntargets, auth_count(s.auth), conf->database);
+    sdnotify_send("READY=1");
     rc = serve_loop(&s);
     log_info(
         log,
@@ -667,6 +827,7 @@ out:
     ingest_destroy(&s.ingest);
     store_close(&s.store);
     free(s.sessions);
+    assign_destroy(&s.assign);
     if (s.sigfd >= 0)
         close(s.sigfd);
     return rc;

@@ -110,6 +110,7 @@ struct store_result_filter {
     const char *agent;  /* NULL = any */
     int64_t since_us;   /* 0 = all time */
     size_t limit;       /* 0 = no limit; newest rows kept */
+    uint64_t seq;       /* with agent: that one result (0 = any); rdap facts, report.c */
 };
 
 /* Opens (creating and migrating) a store. NULL with err on failure. */

@@ -10,9 +10,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -556,6 +558,27 @@ static int create_private(const char *path, char *err, size_t errlen)
                  "user may write to it)",
                  path, strerror(errno));
         return -1;
+    }
+    /* Created by root (an administrator's `agents` before the daemon's
+     * first start): give it to whoever owns the data directory, the
+     * daemon's user, or the daemon could never write it. sqlite itself
+     * gives its -wal and -shm files the database file's owner when it
+     * runs as root. */
+    if (geteuid() == 0) {
+        char dir[PATH_MAX];
+        const char *slash = strrchr(path, '/');
+        struct stat st;
+        if (slash == NULL)
+            snprintf(dir, sizeof(dir), ".");
+        else
+            snprintf(dir, sizeof(dir), "%.*s", (int)(slash == path ? 1 : slash - path), path);
+        if (stat(dir, &st) == 0 && st.st_uid != 0 && fchown(fd, st.st_uid, st.st_gid) < 0) {
+            snprintf(err, errlen, "cannot give database %s to the owner of %s: %s", path, dir,
+                     strerror(errno));
+            close(fd);
+            unlink(path);
+            return -1;
+        }
     }
     close(fd);
     return 0;
@@ -1376,10 +1399,12 @@ static int sqlite_results_each(void *p, const struct store_result_filter *f, sto
     /* Without a target, the IN list still lets sqlite walk the
      * (target_id, started_at_us) index once per target instead of
      * scanning the table. */
-    snprintf(where, sizeof(where), "r.started_at_us >= ?3%s%s",
+    snprintf(where, sizeof(where), "r.started_at_us >= ?3%s%s%s",
              f->target != NULL ? " AND r.target_id = (SELECT id FROM targets WHERE name = ?1)"
                                : " AND r.target_id IN (SELECT id FROM targets)",
-             f->agent != NULL ? " AND r.agent_id = (SELECT id FROM agents WHERE name = ?2)" : "");
+             f->agent != NULL ? " AND r.agent_id = (SELECT id FROM agents WHERE name = ?2)" : "",
+             /* (agent_id, seq) is unique: one row through its index. */
+             f->agent != NULL && f->seq != 0 ? " AND r.seq = ?5" : "");
     char sql[768];
     if (f->limit > 0) {
         snprintf(sql, sizeof(sql),
@@ -1409,6 +1434,8 @@ static int sqlite_results_each(void *p, const struct store_result_filter *f, sto
     sqlite3_bind_int64(st, 3, f->since_us > 0 ? f->since_us : INT64_MIN);
     if (f->limit > 0)
         sqlite3_bind_int64(st, 4, f->limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)f->limit);
+    if (f->agent != NULL && f->seq != 0)
+        sqlite3_bind_int64(st, 5, f->seq > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)f->seq);
     struct result_ctx c = {cb, arg};
     return each_row(b, st, result_row, &c, err, errlen);
 }

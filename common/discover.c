@@ -127,6 +127,8 @@ int discover_dns_checks(const char *domain, const char *const *checks, size_t nc
         if (s.kind == SPEC_DNS || strchr(s.host, ':') != NULL ||
             strspn(s.host, "0123456789.") == strlen(s.host))
             continue; /* a DNS check already, or an address literal */
+        if (s.kind == SPEC_RDAP || s.kind == SPEC_AUTOCONFIG)
+            continue; /* names a domain, not a server to connect to */
         if (add_dns(out, NULL, s.host, "A", err, errlen) < 0 ||
             add_dns(out, NULL, s.host, "AAAA", err, errlen) < 0)
             return -1;
@@ -168,6 +170,54 @@ static int add_server(struct discover_list *out, const char *const *checks, size
     return add(out, canon, true, err, errlen);
 }
 
+/* The spec kind a client would use for an advertised server: SSL/TLS on
+ * connect or STARTTLS, as autoconfig and autodiscover say; plain IMAP or
+ * POP3 (no client should be told that) and unknown protocols are not
+ * probed. SPEC_KIND_LAST = none. */
+static enum spec_kind advertised_kind(const char *protocol, const char *socket)
+{
+    bool ssl = socket != NULL && strcasecmp(socket, "ssl") == 0;
+    bool starttls = socket != NULL && strcasecmp(socket, "starttls") == 0;
+    if (protocol == NULL)
+        return SPEC_KIND_LAST;
+    if (strcasecmp(protocol, "imap") == 0)
+        return ssl ? SPEC_IMAPS : starttls ? SPEC_IMAP : SPEC_KIND_LAST;
+    if (strcasecmp(protocol, "pop3") == 0)
+        return ssl ? SPEC_POP3S : starttls ? SPEC_POP3 : SPEC_KIND_LAST;
+    if (strcasecmp(protocol, "smtp") == 0)
+        return ssl ? SPEC_SMTPS : starttls ? SPEC_SUBMISSION : SPEC_SMTP;
+    return SPEC_KIND_LAST;
+}
+
+/* The servers an autoconfig://domain result's sources advertise. */
+static int from_autoconfig(const char *domain, const char *const *checks, size_t nchecks,
+                           const struct result *r, struct discover_list *out, char *err,
+                           size_t errlen)
+{
+    char host[SPEC_HOST_MAX + 1];
+    if (r->check == NULL || strncasecmp(r->check, "autoconfig://", 13) != 0)
+        return 0;
+    size_t hl = strcspn(r->check + 13, "?/");
+    if (hl >= sizeof(host))
+        return 0;
+    memcpy(host, r->check + 13, hl);
+    host[hl] = '\0';
+    if (!same_name(host, domain))
+        return 0;
+    for (size_t i = 0; i < r->nautoconfig; i++) {
+        const struct result_autoconfig *a = &r->autoconfig[i];
+        for (size_t j = 0; j < a->nservers; j++) {
+            const struct result_autoconfig_server *sv = &a->servers[j];
+            enum spec_kind k = advertised_kind(sv->protocol, sv->socket);
+            if (k == SPEC_KIND_LAST || sv->host == NULL)
+                continue;
+            if (add_server(out, checks, nchecks, k, sv->host, sv->port, err, errlen) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
 int discover_from_results(const char *domain, const char *const *checks, size_t nchecks,
                           const struct result *results, size_t nresults, struct discover_list *out,
                           char *err, size_t errlen)
@@ -206,6 +256,8 @@ int discover_from_results(const char *domain, const char *const *checks, size_t 
                 }
             }
         }
+        if (from_autoconfig(domain, checks, nchecks, r, out, err, errlen) < 0)
+            return -1;
         snprintf(name, sizeof(name), "dns://autodiscover.%s/A", domain);
         if (r->ok && r->check != NULL && strcasecmp(r->check, name) == 0) {
             snprintf(name, sizeof(name), "autodiscover.%s", domain);

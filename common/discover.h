@@ -50,7 +50,7 @@ extern const struct discover_srv discover_srv_services[4];
  * dns://_imap._tcp.D/SRV, dns://_submission._tcp.D/SRV,
  * dns://_pop3s._tcp.D/SRV, dns://autodiscover.D/A, and dns://H/A plus
  * dns://H/AAAA for every host H the configured checks name (not for IP
- * literals or dns:// checks). Appends to *out (init it to {0}). Returns 0,
+ * literals, dns://, rdap:// or autoconfig:// checks). Appends to *out (init it to {0}). Returns 0,
  * or -1 with err set when domain or a check is not valid. */
 int discover_dns_checks(const char *domain, const char *const *checks, size_t nchecks,
                         struct discover_list *out, char *err, size_t errlen)
@@ -62,8 +62,11 @@ int discover_dns_checks(const char *domain, const char *const *checks, size_t nc
  * _submission/_pop3s -> imaps/imap/submission/pop3s://HOST[:PORT] (a "."
  * target means "no such service", RFC 2782, and is skipped); an answering
  * autodiscover.D -> tls://autodiscover.D:443 (clients check its
- * certificate before anything else). Configured checks and duplicates are
- * left out. Appends to *out. Returns 0, or -1 with err set. */
+ * certificate before anything else); each server an autoconfig://D
+ * result's sources advertise -> imaps/imap/pop3s/pop3/smtps/submission/
+ * smtp://HOST:PORT by protocol and socket (plain IMAP and POP3 are not
+ * probed). Configured checks and duplicates are left out. Appends to
+ * *out. Returns 0, or -1 with err set. */
 int discover_from_results(const char *domain, const char *const *checks, size_t nchecks,
                           const struct result *results, size_t nresults, struct discover_list *out,
                           char *err, size_t errlen) __attribute__((warn_unused_result));

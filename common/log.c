@@ -4,8 +4,10 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "clock.h"
 
@@ -15,7 +17,24 @@ struct log {
     FILE *out;
     char prog[32];
     enum log_level level;
+    bool journal; /* out is systemd's journal stream: "<N>" levels, no time */
 };
+
+/* syslog priorities (sd-daemon(3)) of error, warn, info, debug. */
+static const int journal_priority[LOG_LEVEL_LAST] = {3, 4, 6, 7};
+
+/* Whether out is the stream systemd connected as the journal: it says so
+ * in $JOURNAL_STREAM ("DEVICE:INODE" of that stream), which a child that
+ * logs elsewhere inherits, hence the comparison. */
+static bool is_journal(FILE *out)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(fileno(out), &st) < 0)
+        return false;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
 
 static const char *const level_names[LOG_LEVEL_LAST] = {"error", "warn", "info", "debug"};
 
@@ -27,6 +46,7 @@ struct log *log_create(FILE *out, const char *prog, enum log_level level)
     l->out = out;
     snprintf(l->prog, sizeof(l->prog), "%s", prog);
     l->level = level;
+    l->journal = is_journal(out);
     return l;
 }
 
@@ -57,6 +77,12 @@ void log_msg(struct log *l, enum log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
+    if (l->journal) {
+        /* The journal stamps each line and keeps its priority. */
+        fprintf(l->out, "<%d>%s\n", journal_priority[level], line);
+        fflush(l->out);
+        return;
+    }
     clock_format_iso_us(clock_wall_us(), true, when, sizeof(when));
     /* One fprintf per line keeps lines whole when several processes share
      * a terminal or a log file. */

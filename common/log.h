@@ -15,7 +15,8 @@ enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBU
 
 struct log;
 
-/* Creates a logger writing lines "TIME LEVEL [prog] message" to out. */
+/* Creates a logger writing lines "TIME LEVEL [prog] message" to out, or
+ * "<PRIORITY>message" when out is systemd's journal ($JOURNAL_STREAM). */
 struct log *log_create(FILE *out, const char *prog, enum log_level level);
 void log_destroy(struct log **lp);
 

@@ -96,6 +96,9 @@ static const struct {
     {"delivery_slow", RESULT_LAYER_DELIVERY,
      "test mail arrives, but later than delivery_warn: a busy queue, a slow content filter or "
      "greylisting delays every message"},
+    {"registration_expiring", RESULT_LAYER_REGISTRATION,
+     "the domain's registration expires soon: renew it with the registrar before the domain "
+     "goes out of DNS"},
 };
 
 static const char *const phase_names[RESULT_PHASE_LAST] = {
@@ -265,7 +268,7 @@ int result_error_parse(const char *name, enum result_error *out)
 bool result_error_of_finding(enum result_error error)
 {
     return error == RESULT_TLS_CERT_EXPIRING || error == RESULT_SLOW ||
-           error == RESULT_DELIVERY_SLOW;
+           error == RESULT_DELIVERY_SLOW || error == RESULT_REGISTRATION_EXPIRING;
 }
 
 enum result_layer result_error_layer(enum result_error error)

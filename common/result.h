@@ -70,7 +70,8 @@ enum result_error {
      * from agents. */
     RESULT_TLS_CERT_EXPIRING,
     RESULT_SLOW,
-    RESULT_DELIVERY_SLOW, /* test mail slower than delivery_warn */
+    RESULT_DELIVERY_SLOW,         /* test mail slower than delivery_warn */
+    RESULT_REGISTRATION_EXPIRING, /* the registration expires within domain_warn_days */
     RESULT_ERROR_LAST
 };
 
@@ -218,7 +219,8 @@ int result_error_parse(const char *name, enum result_error *out);
 
 /* The layer an error code belongs to (RESULT_OK -> RESULT_LAYER_NONE). */
 /* True for the errors only a finding carries (RESULT_TLS_CERT_EXPIRING,
- * RESULT_SLOW, RESULT_DELIVERY_SLOW): a probe never reports them. */
+ * RESULT_SLOW, RESULT_DELIVERY_SLOW, RESULT_REGISTRATION_EXPIRING): a
+ * probe never reports them. */
 bool result_error_of_finding(enum result_error error);
 
 enum result_layer result_error_layer(enum result_error error);

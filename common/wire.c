@@ -11,7 +11,7 @@
 #include "vantage.pb-c.h"
 
 static const char *const kind_names[WIRE_KIND_LAST] = {
-    "hello", "batch", "ack", "config", "run_now", "heartbeat",
+    "hello", "batch", "ack", "config", "run_now", "heartbeat", "enroll", "enrolled",
 };
 
 const char *wire_kind_name(enum wire_kind kind)
@@ -212,7 +212,9 @@ void wire_arena_destroy(struct wire_arena **ap)
 _Static_assert((int)VANTAGE__ERROR_CODE__ERROR_AUTOCONFIG_INVALID ==
                        (int)RESULT_AUTOCONFIG_INVALID &&
                    (int)VANTAGE__ERROR_CODE__ERROR_DELIVERY_SLOW == (int)RESULT_DELIVERY_SLOW &&
-                   (int)RESULT_DELIVERY_SLOW + 1 == (int)RESULT_ERROR_LAST,
+                   (int)VANTAGE__ERROR_CODE__ERROR_REGISTRATION_EXPIRING ==
+                       (int)RESULT_REGISTRATION_EXPIRING &&
+                   (int)RESULT_REGISTRATION_EXPIRING + 1 == (int)RESULT_ERROR_LAST,
                "proto ErrorCode and enum result_error differ");
 _Static_assert((int)VANTAGE__LAYER__LAYER_AUTOCONFIG == (int)RESULT_LAYER_AUTOCONFIG &&
                    (int)RESULT_LAYER_AUTOCONFIG + 1 == (int)RESULT_LAYER_LAST,
@@ -799,6 +801,8 @@ int wire_msg_encode(const struct wire_msg *m, uint8_t **buf, size_t *len)
     Vantage__TargetConfig config = VANTAGE__TARGET_CONFIG__INIT;
     Vantage__RunNow run_now = VANTAGE__RUN_NOW__INIT;
     Vantage__Heartbeat hb = VANTAGE__HEARTBEAT__INIT;
+    Vantage__Enroll enroll = VANTAGE__ENROLL__INIT;
+    Vantage__Enrolled enrolled = VANTAGE__ENROLLED__INIT;
     ProtobufCBinaryData *bins = NULL;
     Vantage__Target *targets = NULL;
     Vantage__Target **targetp = NULL;
@@ -876,11 +880,15 @@ int wire_msg_encode(const struct wire_msg *m, uint8_t **buf, size_t *len)
             targets[i].mailflow_interval_ms = t->mailflow_interval_ms;
             targets[i].has_mailflow_timeout_ms = t->mailflow_timeout_ms != 0;
             targets[i].mailflow_timeout_ms = t->mailflow_timeout_ms;
+            targets[i].has_rdap_interval_ms = t->rdap_interval_ms != 0;
+            targets[i].rdap_interval_ms = t->rdap_interval_ms;
             targetp[i] = &targets[i];
         }
         config.version = m->u.config.version;
         config.n_targets = n;
         config.targets = targetp;
+        config.rdap_bootstrap_url = m->u.config.rdap_bootstrap_url;
+        config.rdap_bootstrap_json = m->u.config.rdap_bootstrap_json;
         env.body_case = VANTAGE__ENVELOPE__BODY_CONFIG;
         env.config = &config;
         break;
@@ -897,6 +905,22 @@ int wire_msg_encode(const struct wire_msg *m, uint8_t **buf, size_t *len)
         hb.sent_at_us = m->u.heartbeat_us;
         env.body_case = VANTAGE__ENVELOPE__BODY_HEARTBEAT;
         env.heartbeat = &hb;
+        break;
+    case WIRE_ENROLL:
+        enroll.name = m->u.enroll.name;
+        enroll.secret = m->u.enroll.secret;
+        enroll.site = m->u.enroll.site;
+        enroll.version = m->u.enroll.version;
+        env.body_case = VANTAGE__ENVELOPE__BODY_ENROLL;
+        env.enroll = &enroll;
+        break;
+    case WIRE_ENROLLED:
+        enrolled.has_ok = 1;
+        enrolled.ok = m->u.enrolled.ok;
+        enrolled.name = m->u.enrolled.name;
+        enrolled.error = m->u.enrolled.error;
+        env.body_case = VANTAGE__ENVELOPE__BODY_ENROLLED;
+        env.enrolled = &enrolled;
         break;
     default:
         return -1;
@@ -952,6 +976,12 @@ static int config_from_pb(const Vantage__TargetConfig *p, struct wire_config *c,
     if (!str_ok(p->version, RESULT_NAME_MAX, "config version", err, errlen))
         return -1;
     c->version = p->version;
+    if (!str_ok(p->rdap_bootstrap_url, RESULT_STR_MAX, "RDAP bootstrap URL", err, errlen) ||
+        !str_ok(p->rdap_bootstrap_json, WIRE_RDAP_BOOTSTRAP_MAX, "RDAP bootstrap registry", err,
+                errlen))
+        return -1;
+    c->rdap_bootstrap_url = p->rdap_bootstrap_url;
+    c->rdap_bootstrap_json = p->rdap_bootstrap_json;
     c->ntargets = p->n_targets;
     c->targets = calloc(p->n_targets ? p->n_targets : 1, sizeof(*c->targets));
     if (c->targets == NULL) {
@@ -985,6 +1015,7 @@ static int config_from_pb(const Vantage__TargetConfig *p, struct wire_config *c,
         w->credentials = t->credentials;
         w->mailflow_interval_ms = t->mailflow_interval_ms;
         w->mailflow_timeout_ms = t->mailflow_timeout_ms;
+        w->rdap_interval_ms = t->rdap_interval_ms;
     }
     return 0;
 }
@@ -1094,6 +1125,27 @@ struct wire_msg *wire_msg_decode(const uint8_t *buf, size_t len, char *err, size
         m->u.heartbeat_us = env->heartbeat->sent_at_us;
         m->kind = WIRE_HEARTBEAT;
         break;
+    case VANTAGE__ENVELOPE__BODY_ENROLL:
+        if (!str_ok(env->enroll->name, RESULT_NAME_MAX, "agent name", err, errlen) ||
+            !str_ok(env->enroll->secret, WIRE_ENROLL_SECRET_MAX, "secret", err, errlen) ||
+            !str_ok(env->enroll->site, RESULT_NAME_MAX, "site", err, errlen) ||
+            !str_ok(env->enroll->version, RESULT_NAME_MAX, "version", err, errlen))
+            goto fail;
+        m->u.enroll.name = env->enroll->name;
+        m->u.enroll.secret = env->enroll->secret;
+        m->u.enroll.site = env->enroll->site;
+        m->u.enroll.version = env->enroll->version;
+        m->kind = WIRE_ENROLL;
+        break;
+    case VANTAGE__ENVELOPE__BODY_ENROLLED:
+        if (!str_ok(env->enrolled->name, RESULT_NAME_MAX, "agent name", err, errlen) ||
+            !str_ok(env->enrolled->error, WIRE_ENROLL_ERROR_MAX, "error", err, errlen))
+            goto fail;
+        m->u.enrolled.ok = env->enrolled->has_ok && env->enrolled->ok;
+        m->u.enrolled.name = env->enrolled->name;
+        m->u.enrolled.error = env->enrolled->error;
+        m->kind = WIRE_ENROLLED;
+        break;
     default:
         snprintf(err, errlen, "message without a known body");
         goto fail;
@@ -1144,13 +1196,17 @@ void wire_config_clear(struct wire_config *c)
     }
     free(c->targets);
     free(c->version);
+    free(c->rdap_bootstrap_url);
+    free(c->rdap_bootstrap_json);
     memset(c, 0, sizeof(*c));
 }
 
 int wire_config_copy(const struct wire_config *src, struct wire_config *dst)
 {
     memset(dst, 0, sizeof(*dst));
-    if (dup_str(&dst->version, src->version) < 0)
+    if (dup_str(&dst->version, src->version) < 0 ||
+        dup_str(&dst->rdap_bootstrap_url, src->rdap_bootstrap_url) < 0 ||
+        dup_str(&dst->rdap_bootstrap_json, src->rdap_bootstrap_json) < 0)
         goto fail;
     dst->targets = calloc(src->ntargets ? src->ntargets : 1, sizeof(*dst->targets));
     if (dst->targets == NULL)
@@ -1167,9 +1223,15 @@ int wire_config_copy(const struct wire_config *src, struct wire_config *dst)
         d->timeout_ms = s->timeout_ms;
         d->mailflow_interval_ms = s->mailflow_interval_ms;
         d->mailflow_timeout_ms = s->mailflow_timeout_ms;
+        d->rdap_interval_ms = s->rdap_interval_ms;
     }
     return 0;
 fail:
     wire_config_clear(dst);
     return -1;
+}
+
+const char *wire_library_version(void)
+{
+    return protobuf_c_version();
 }

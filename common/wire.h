@@ -28,9 +28,14 @@
  * so a batch of large results (or one such result, which always goes)
  * still fits WIRE_MSG_MAX: a batch the collector's socket would refuse
  * would be resent forever. */
-#define WIRE_BATCH_BYTES (WIRE_MSG_MAX / 2)
-#define WIRE_TARGETS_MAX 4096 /* targets in one config push */
-#define WIRE_CHECKS_MAX  64   /* checks per target */
+#define WIRE_BATCH_BYTES       (WIRE_MSG_MAX / 2)
+#define WIRE_TARGETS_MAX       4096 /* targets in one config push */
+#define WIRE_CHECKS_MAX        64   /* checks per target */
+#define WIRE_ENROLL_SECRET_MAX 64   /* an enrollment secret: 32 bytes in hex */
+#define WIRE_ENROLL_ERROR_MAX  512  /* one sentence for the person enrolling */
+/* A pushed RDAP bootstrap file: IANA's dns.json is about 30 kB; a MiB
+ * bounds a broken one and stays far below WIRE_MSG_MAX. */
+#define WIRE_RDAP_BOOTSTRAP_MAX (1 << 20)
 
 enum wire_kind {
     WIRE_HELLO,
@@ -39,6 +44,8 @@ enum wire_kind {
     WIRE_CONFIG,
     WIRE_RUN_NOW,
     WIRE_HEARTBEAT,
+    WIRE_ENROLL,
+    WIRE_ENROLLED,
     WIRE_KIND_LAST
 };
 
@@ -76,12 +83,17 @@ struct wire_target {
     char *credentials;
     uint32_t mailflow_interval_ms; /* mailflow:// checks' own interval; 0 = default */
     uint32_t mailflow_timeout_ms;  /* and timeout (mail may take long to arrive); 0 = default */
+    uint32_t rdap_interval_ms;     /* rdap:// checks' own interval; 0 = default */
 };
 
 struct wire_config {
     char *version;
     struct wire_target *targets;
     size_t ntargets;
+    /* The RDAP bootstrap registry: a URL, or a file's content; NULL = the
+     * agent's default. */
+    char *rdap_bootstrap_url;
+    char *rdap_bootstrap_json;
 };
 
 /* A batch refers to encoded results; on encode the caller owns them, on
@@ -112,6 +124,17 @@ struct wire_msg {
             uint64_t request_id;
         } run_now;
         int64_t heartbeat_us;
+        struct {
+            char *name;
+            char *secret; /* the line's one-time secret: never logged */
+            char *site;
+            char *version;
+        } enroll;
+        struct {
+            bool ok;
+            char *name;
+            char *error;
+        } enrolled;
     } u;
     void *priv; /* the decoded protobuf message, if any */
 };
@@ -159,5 +182,8 @@ void wire_config_clear(struct wire_config *c);
 int wire_config_copy(const struct wire_config *src, struct wire_config *dst);
 
 const char *wire_kind_name(enum wire_kind kind);
+
+/* The protobuf-c library's version, as loaded (for --version). */
+const char *wire_library_version(void);
 
 #endif

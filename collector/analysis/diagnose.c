@@ -16,6 +16,11 @@ static int cert_warn_days(const struct analysis_input *in)
     return in->cert_warn_days == 0 ? ANALYSIS_CERT_WARN_DAYS : in->cert_warn_days;
 }
 
+static int domain_warn_days(const struct analysis_input *in)
+{
+    return in->domain_warn_days == 0 ? ANALYSIS_DOMAIN_WARN_DAYS : in->domain_warn_days;
+}
+
 /* Gives every failing row its verdict and scope (analysis.h). */
 static void assign(struct snap *s, size_t nrows)
 {
@@ -298,12 +303,12 @@ static void evidence(struct ctx *c, const struct snap *s, const struct group *g,
         }
         int alt = s->ck[k].alt;
         if (f->verdict == ANALYSIS_CLIENT_CONFIG && alt >= 0)
-            text_list_take(
-                c, &f->evidence,
-                text_fmt(c,
-                         "DNS now points to %s, and %s (found through DNS) works from %zu "
-                         "agents.",
-                         s->ck[alt].host, s->checks.v[alt], s->ck[alt].ok));
+            text_list_take(c, &f->evidence,
+                           text_fmt(c,
+                                    "DNS or autoconfig now point to %s, and %s (found through the "
+                                    "domain's DNS or autoconfig) works from %zu "
+                                    "agents.",
+                                    s->ck[alt].host, s->checks.v[alt], s->ck[alt].ok));
     }
     if (f->healthy_agents.n > 0) {
         char names[LINE_MAX_LEN / 2];
@@ -361,6 +366,7 @@ static void finding_build(struct ctx *c, const struct snap *s, const struct grou
         f->error = g->key;
     } else {
         snapshot_dominant(s, g->rows, g->nrows, &f->layer, &f->error);
+        registration_classify(s, g, f);
     }
     f->started_at_us = INT64_MAX;
     for (size_t i = 0; i < g->nrows; i++) {
@@ -375,6 +381,8 @@ static void finding_build(struct ctx *c, const struct snap *s, const struct grou
         int64_t start = r->start_us;
         if (g->warning && g->key == RESULT_TLS_CERT_EXPIRING)
             start = (st->cert_not_after - (int64_t)cert_warn_days(c->in) * 86400) * 1000000;
+        else if (g->warning && g->key == RESULT_REGISTRATION_EXPIRING)
+            start = (st->reg_expires - (int64_t)domain_warn_days(c->in) * 86400) * 1000000;
         else if (g->warning)
             start = st->at_us;
         if (start < f->started_at_us)
@@ -394,6 +402,8 @@ static void finding_build(struct ctx *c, const struct snap *s, const struct grou
     text_finding_words(s, g, f, &w);
     if (f->verdict == ANALYSIS_SERVICE && f->layer == RESULT_LAYER_DELIVERY)
         delivery_words(c, s, g, f, &w);
+    else if (f->verdict == ANALYSIS_DNS && f->layer == RESULT_LAYER_REGISTRATION)
+        registration_words(c, s, g, f, &w);
     else
         words_of[f->verdict](c, s, g, f, &w);
     /* A warning's words carry its evidence: its checks pass. */
@@ -454,6 +464,7 @@ int analysis_diagnose(const struct analysis_input *in, struct analysis_diagnosis
         snapshot_free(&s);
         return 0;
     }
+    client_config_mark_bad_ads(in, &s);
     client_config_find(in, &s);
     if (service_find_down_hosts(&c, &s) < 0 || network_find_degraded(&c, &s) < 0)
         goto oom;
@@ -464,6 +475,7 @@ int analysis_diagnose(const struct analysis_input *in, struct analysis_diagnosis
     /* Warnings come last: slowness is not reported where a problem
      * already is. */
     if (service_find_expiring(&c, &s) < 0 || delivery_find_warnings(&c, &s) < 0 ||
+        registration_find_warnings(&c, &s) < 0 || client_config_find_warnings(&c, &s) < 0 ||
         network_find_slow(&c, &s) < 0 || device_find_slow(&c, &s) < 0)
         goto oom;
     size_t live = 0, problems = 0;

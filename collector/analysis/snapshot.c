@@ -69,6 +69,8 @@ bool snapshot_fresh(const struct analysis_input *in, const struct analysis_state
     int64_t stale = in->stale_us;
     if (in->mailflow_stale_us > stale && delivery_is_mailflow(s->check))
         stale = in->mailflow_stale_us;
+    if (in->rdap_stale_us > stale && registration_is_rdap(s->check))
+        stale = in->rdap_stale_us;
     return in->now_us - s->at_us <= stale;
 }
 
@@ -174,6 +176,11 @@ bool snapshot_is_dns_check(const char *check)
     return strncmp(check, "dns://", 6) == 0;
 }
 
+bool snapshot_names_servers(const char *check)
+{
+    return snapshot_is_dns_check(check) || strncmp(check, "autoconfig://", 13) == 0;
+}
+
 /* The port a check connects to, for advice ("port 993"); 0 = none. */
 unsigned snapshot_port_of(const char *check)
 {
@@ -215,6 +222,10 @@ static bool server_intrinsic(enum result_error e)
     case RESULT_MAIL_REJECTED:
     case RESULT_MAIL_NOT_DELIVERED:
     case RESULT_MAIL_IN_JUNK:
+    /* The registry's answer is the same from every network. */
+    case RESULT_REGISTRATION_EXPIRED:
+    case RESULT_REGISTRATION_HOLD:
+    case RESULT_REGISTRATION_NOT_FOUND:
         return true;
     default:
         return false;
@@ -296,6 +307,13 @@ int snapshot_build(struct ctx *c, struct snap *s)
         if (r->failing && r->error == RESULT_MAIL_IN_JUNK) {
             r->failing = false;
             r->junk = !st->ok;
+        }
+        /* A registry that cannot be read says nothing of the domain: a
+         * warning of its own (registration_find_warnings). */
+        if (r->failing && registration_is_rdap(st->check) &&
+            r->layer != RESULT_LAYER_REGISTRATION) {
+            r->failing = false;
+            r->registry_down = true;
         }
         /* A record never published was "failing" all along: its streak
          * does not date a new problem (e.g. AAAA NODATA, then SERVFAIL
@@ -390,7 +408,7 @@ int snapshot_build(struct ctx *c, struct snap *s)
         snapshot_dominant(s, frows, nf, &ck->layer, &ck->error);
         ck->global = ck->nets_down == ck->nets_probing &&
                      (ck->nets_probing >= 2 || server_intrinsic(ck->error));
-        if (ck->layer == RESULT_LAYER_DNS)
+        if (ck->layer == RESULT_LAYER_DNS || ck->layer == RESULT_LAYER_REGISTRATION)
             ck->global_verdict = ANALYSIS_DNS;
         else if (ck->layer == RESULT_LAYER_AUTH && ck->error != RESULT_AUTH_UNSUPPORTED)
             ck->global_verdict = ANALYSIS_CREDENTIALS;
@@ -436,7 +454,7 @@ static bool dns_names(const struct analysis_input *in, const char *host)
     char qname[HOST_MAX];
     for (size_t i = 0; i < in->nstates; i++) {
         const struct analysis_state *st = &in->states[i];
-        if (!snapshot_is_dns_check(st->check) || !configured_now(in, st->check))
+        if (!snapshot_names_servers(st->check) || !configured_now(in, st->check))
             continue;
         if (st->answers != NULL) {
             known = true;
@@ -666,8 +684,10 @@ bool snapshot_passing(const struct analysis_input *in, const struct snap *s, siz
      * its cache without crossing the link, so they would hide a slow
      * link's results in the median (seen in the lab: 1 ms beside 500).
      * Nor is test mail: its time is the server's delivery, not the
-     * network's, and has its own warning (delivery_slow). */
+     * network's, and has its own warning (delivery_slow). Nor the
+     * registry (rdap://): read every few hours by three agents, its
+     * latest result may long predate a network's slowness (issue 10). */
     return s->rows[i].fresh && !s->rows[i].failing && in->states[i].total_us > 0 &&
            !snapshot_is_dns_check(s->checks.v[s->rows[i].check]) &&
-           !delivery_is_mailflow(in->states[i].check);
+           !delivery_is_mailflow(in->states[i].check) && !registration_is_rdap(in->states[i].check);
 }

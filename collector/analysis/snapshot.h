@@ -21,6 +21,8 @@
  *                    computer: warning)
  *   inconclusive.c   what the vantage points cannot localise
  *   delivery.c       is the mailbox still receiving email? (mailflow://)
+ *   registration.c   has the domain's registration expired or been put
+ *                    on hold? (rdap://; expiring: warning)
  *   diagnose.c       the driver: verdicts per row, groups, evidence,
  *                    correlated changes, the order of findings
  */
@@ -69,7 +71,10 @@ enum scope { SCOPE_TARGET, SCOPE_NETWORK, SCOPE_AGENT };
 struct row {
     size_t agent, net, check;
     bool fresh, failing, flapping;
-    bool junk; /* test mail delivered to Junk: a warning, not a failure (delivery.c) */
+    bool junk;          /* test mail delivered to Junk: a warning, not a failure (delivery.c) */
+    bool registry_down; /* rdap:// failing to read the registry: a warning (registration.c) */
+    bool bad_ad;        /* a server autoconfig advertises fails, the configured one works:
+                           a warning (client_config.c) */
     enum result_layer layer; /* of the failure */
     enum result_error error;
     int64_t start_us;
@@ -196,6 +201,10 @@ int snapshot_slow(struct ctx *c, struct snap *s, const char *self, const char *b
 bool snapshot_passing(const struct analysis_input *in, const struct snap *s, size_t i);
 
 bool snapshot_is_dns_check(const char *check);
+/* Whether check's answers (analysis_state.answers) name the servers the
+ * domain sends clients to: a dns:// lookup, or autoconfig:// (the servers
+ * its sources advertise, as "SOURCE PROTOCOL HOST PORT SOCKET"). */
+bool snapshot_names_servers(const char *check);
 /* The port a check connects to, for advice ("port 993"); 0 = none. */
 unsigned snapshot_port_of(const char *check);
 /* Errors that say nothing answers at the transport. */
@@ -246,6 +255,12 @@ void credentials_words(struct ctx *c, const struct snap *s, const struct group *
 /* client_config.c: a check failing everywhere whose service the domain's
  * DNS now points elsewhere for, where it works. */
 void client_config_find(const struct analysis_input *in, struct snap *s);
+/* client_config.c: a discovered server only autoconfig advertises that
+ * fails everywhere while the configured server of its kind works is not
+ * a problem (its rows stop failing) but a warning
+ * (client_config_find_warnings). Before rows are assigned. */
+void client_config_mark_bad_ads(const struct analysis_input *in, struct snap *s);
+int client_config_find_warnings(struct ctx *c, struct snap *s);
 void client_config_words(struct ctx *c, const struct snap *s, const struct group *g,
                          struct analysis_finding *f, const struct finding_words *w);
 
@@ -289,6 +304,20 @@ int delivery_find_warnings(struct ctx *c, struct snap *s);
  * queue, the quota, the delivery agent) or refused (the server's text). */
 void delivery_words(struct ctx *c, const struct snap *s, const struct group *g,
                     struct analysis_finding *f, const struct finding_words *w);
+
+/* registration.c: whether check is an rdap:// check. */
+bool registration_is_rdap(const char *check);
+/* registration.c: a dns finding holding a failing registration is of
+ * layer registration with the registration's error (set on f after
+ * its dominant layer and error). */
+void registration_classify(const struct snap *s, const struct group *g, struct analysis_finding *f);
+/* registration.c: warning groups for a registration expiring within
+ * domain_warn_days (registration_expiring) and a registry no agent can
+ * read. */
+int registration_find_warnings(struct ctx *c, struct snap *s);
+/* The words of a dns finding of layer registration. */
+void registration_words(struct ctx *c, const struct snap *s, const struct group *g,
+                        struct analysis_finding *f, const struct finding_words *w);
 
 /* inconclusive.c */
 void inconclusive_words(struct ctx *c, const struct snap *s, const struct group *g,

@@ -70,11 +70,7 @@ static void evaluate_target(struct monitor *m, const struct wire_target *t, int6
     }
     /* The collector's own warning settings, as diagnose applies them. */
     struct analysis_input in = *report_snapshot_input(snap);
-    unsigned days = collconf_cert_warn_days(m->conf, t->name);
-    in.cert_warn_days = days == 0 ? -1 : (int)days;
-    const struct collconf_mailflow *mf = collconf_mailflow_of(m->conf, t->name);
-    if (mf != NULL && mf->enabled)
-        in.delivery_warn_us = (uint64_t)mf->delivery_warn_ms * 1000;
+    collconf_warnings_into(m->conf, t->name, &in);
     struct analysis_diagnosis d;
     char **json = NULL;
     if (analysis_diagnose(&in, &d, err, sizeof(err)) < 0) {

@@ -117,3 +117,20 @@ grep -q "The collector is not running" <<<"$OUT" || fail "agents does not say th
 expect_status 2 "${C[@]}" probe-now good --wait 1
 stop_pid "$AGENT"
 pass "exit statuses 0/1/2 as documented; one-line option errors; connected goes with the collector"
+
+# A read command run by root before the daemon's first start creates the
+# database; it must belong to the data directory's owner (the daemon's
+# user), not to root, or the daemon could never write it.
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+    mkdir "$T/data"
+    chown nobody: "$T/data"
+    sed 's|^database = .*|database = '"$T"'/data/vantage.db|' collector.conf >owned.conf
+    expect_status 0 "$BIN/vantage-collector" -c owned.conf agents
+    owner=$(stat -c %U "$T/data/vantage.db" 2>/dev/null)
+    [ "$owner" = nobody ] || fail "database made by root belongs to '$owner', not the data directory's owner"
+    mode=$(stat -c %a "$T/data/vantage.db")
+    [ "$mode" = 600 ] || fail "database mode $mode, not 600"
+    pass "a database root creates belongs to its directory's owner, mode 600"
+else
+    echo "note: not root: database ownership not checked"
+fi

@@ -223,6 +223,67 @@ static void test_dns_change_at_ingest(void **state)
     assert_int_equal(s.n, 2);
 }
 
+static void autoconfig_result(struct result *r, const char *imap_host)
+{
+    result_init(r);
+    assert_int_equal(result_set_str(&r->target, "corp"), 0);
+    assert_int_equal(result_set_str(&r->check, "autoconfig://example.com"), 0);
+    struct result_autoconfig *a = result_add_autoconfig(r);
+    assert_non_null(a);
+    assert_int_equal(result_set_str(&a->source, "autodiscover"), 0);
+    if (imap_host != NULL) {
+        struct result_autoconfig_server *sv = result_autoconfig_add_server(a);
+        assert_int_equal(result_set_str(&sv->protocol, "imap"), 0);
+        assert_int_equal(result_set_str(&sv->host, imap_host), 0);
+        assert_int_equal(result_set_str(&sv->socket, "ssl"), 0);
+        sv->port = 993;
+    }
+    r->ok = true;
+}
+
+static void rdap_result(struct result *r, const char *ns1)
+{
+    result_init(r);
+    assert_int_equal(result_set_str(&r->target, "corp"), 0);
+    assert_int_equal(result_set_str(&r->check, "rdap://example.com"), 0);
+    struct result_registration *g = result_registration_new(r);
+    assert_non_null(g);
+    assert_int_equal(result_list_add(&g->nameservers, &g->nnameservers, ns1), 0);
+    assert_int_equal(result_list_add(&g->nameservers, &g->nnameservers, "ns2.example.net"), 0);
+    r->ok = true;
+}
+
+/* What autodiscover advertises and the registration's name servers are
+ * facts too: autoconfig_changed, nameservers_changed. An autoconfig
+ * answer that names no server (its sources down) is no fact. */
+static void test_domain_changes(void **state)
+{
+    struct fixture *f = *state;
+    struct result r;
+    assert_int_equal(store_begin(f->s), 0);
+    autoconfig_result(&r, "mail.example.com");
+    ingest(f, &r, 1000);
+    autoconfig_result(&r, NULL);
+    ingest(f, &r, 1500);
+    autoconfig_result(&r, "newmail.example.com");
+    ingest(f, &r, 2000);
+    rdap_result(&r, "ns1.example.net");
+    ingest(f, &r, 3000);
+    rdap_result(&r, "ns1.parking.example");
+    ingest(f, &r, 4000);
+    assert_int_equal(store_commit(f->s), 0);
+    struct seen s = {0};
+    assert_int_equal(store_changes_each(f->s, "corp", 0, collect, &s), 0);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.kind[0], CHANGES_AUTOCONFIG);
+    assert_true(s.at[0] == 2000);
+    assert_string_equal(s.line[0], "autoconfig example.com|autodiscover imap mail.example.com 993 "
+                                   "ssl|autodiscover imap newmail.example.com 993 ssl|a1");
+    assert_string_equal(s.kind[1], CHANGES_NAMESERVERS);
+    assert_string_equal(s.line[1], "NS example.com (registration)|ns1.example.net, "
+                                   "ns2.example.net|ns1.parking.example, ns2.example.net|a1");
+}
+
 static void test_address_and_cert(void **state)
 {
     struct fixture *f = *state;
@@ -315,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_facts),
         cmocka_unit_test_setup_teardown(test_dns_change_at_ingest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_address_and_cert, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_domain_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_latest_keeps_address, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_hello, setup, teardown),
     };

@@ -91,7 +91,8 @@ static void test_path_keys_resolved(void **state)
     assert_non_null(t);
     assert_string_equal(t->domain, "example.com");
     assert_string_equal(t->credentials, "corp");
-    assert_int_equal(t->nchecks, 1);
+    /* The domain adds autoconfig:// and rdap:// (test_collconf_domain.c). */
+    assert_int_equal(t->nchecks, 3);
     assert_non_null(strstr(t->checks[0], "imaps://mail.example.com"));
     assert_null(strstr(t->checks[0], "sub/"));
     assert_int_equal(t->interval_ms, 30000);

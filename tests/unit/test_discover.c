@@ -110,11 +110,66 @@ static void test_from_results(void **state)
         result_clear(&rs[i]);
 }
 
+static void add_server(struct result_autoconfig *a, const char *proto, const char *host,
+                       uint16_t port, const char *socket)
+{
+    struct result_autoconfig_server *sv = result_autoconfig_add_server(a);
+    assert_non_null(sv);
+    sv->protocol = strdup(proto);
+    sv->host = strdup(host);
+    sv->port = port;
+    sv->socket = strdup(socket);
+}
+
+/* What autoconfig and autodiscover advertise becomes discovered checks,
+ * by protocol and socket; an rdap:// or autoconfig:// check names a
+ * domain, not a host to look up. */
+static void test_from_autoconfig(void **state)
+{
+    (void)state;
+    struct result r;
+    result_init(&r);
+    r.check = strdup("autoconfig://example.com");
+    struct result_autoconfig *ad = result_add_autoconfig(&r);
+    assert_non_null(ad);
+    ad->source = strdup("autodiscover");
+    add_server(ad, "imap", "newmail.example.com", 993, "ssl");
+    add_server(ad, "smtp", "newmail.example.com", 587, "starttls");
+    add_server(ad, "pop3", "newmail.example.com", 110, "plain"); /* no client should use it */
+    struct result_autoconfig *tb = result_add_autoconfig(&r);
+    tb->source = strdup("autoconfig");
+    add_server(tb, "imap", "mail.example.com", 993, "ssl"); /* configured */
+    add_server(tb, "smtp", "mail.example.com", 465, "ssl");
+    const char *configured[] = {"imaps://mail.example.com"};
+    struct discover_list l = {0};
+    char err[ERR_MAX];
+    assert_int_equal(
+        discover_from_results("example.com", configured, 1, &r, 1, &l, err, sizeof(err)), 0);
+    assert_true(has(&l, "imaps://newmail.example.com", true));
+    assert_true(has(&l, "submission://newmail.example.com", true));
+    assert_true(has(&l, "smtps://mail.example.com", true));
+    assert_int_equal(l.n, 3);
+    discover_list_clear(&l);
+    /* Another domain's autoconfig result says nothing about this one. */
+    assert_int_equal(
+        discover_from_results("example.org", configured, 1, &r, 1, &l, err, sizeof(err)), 0);
+    assert_int_equal(l.n, 0);
+    discover_list_clear(&l);
+    result_clear(&r);
+
+    const char *domain_checks[] = {"rdap://example.com", "autoconfig://example.com"};
+    assert_int_equal(discover_dns_checks("example.com", domain_checks, 2, &l, err, sizeof(err)), 0);
+    assert_false(has(&l, "dns://example.com/A", false));
+    assert_int_equal(l.n, 6);
+    discover_list_clear(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dns_checks),
         cmocka_unit_test(test_from_results),
+        cmocka_unit_test(test_from_autoconfig),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,7 +60,7 @@ static char *compare_text(const struct analysis_state *st, size_t n)
 static void test_compare_legend(void **state)
 {
     (void)state;
-    static const char legend[] = "(* found through the domain's DNS)";
+    static const char legend[] = "(* found through the domain's DNS or autoconfig)";
     struct analysis_state st[] = {ok_state("hq1", "imaps://mail.example.com", false),
                                   ok_state("hq1", "dns://example.com/MX", false),
                                   ok_state("hq1", "smtp://mx.example.com", true)};

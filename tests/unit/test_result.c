@@ -54,6 +54,7 @@ static const char *const error_names[] = {
     "tls_cert_expiring",
     "slow",
     "delivery_slow",
+    "registration_expiring",
 };
 static const char *const phase_names[] = {"dns",      "connect",  "tls",  "greeting",
                                           "starttls", "auth",     "http", "total",

@@ -372,11 +372,14 @@ static void test_messages(void **state)
     wire_msg_free(&b);
 
     char *checks[] = {"imaps://mail.example.com", "https://webmail.example.com/"};
-    struct wire_target t = {"corp-mail", "example.com", checks, 2,     60000,
-                            10000,       "corp",        300000, 120000};
+    struct wire_target t = {"corp-mail", "example.com", checks, 2,      60000,
+                            10000,       "corp",        300000, 120000, 7200000};
     m = (struct wire_msg){.kind = WIRE_CONFIG};
-    m.u.config = (struct wire_config){"v1", &t, 1};
+    m.u.config = (struct wire_config){"v1", &t, 1, "https://rdap.example.net/dns.json", NULL};
     b = round_trip(&m);
+    assert_int_equal(b->u.config.targets[0].rdap_interval_ms, 7200000);
+    assert_string_equal(b->u.config.rdap_bootstrap_url, "https://rdap.example.net/dns.json");
+    assert_null(b->u.config.rdap_bootstrap_json);
     assert_int_equal(b->u.config.ntargets, 1);
     assert_string_equal(b->u.config.targets[0].checks[1], "https://webmail.example.com/");
     assert_int_equal(b->u.config.targets[0].interval_ms, 60000);
