@@ -177,22 +177,35 @@ static int print_agent(const struct store_agent *a, void *arg)
     return 0;
 }
 
+/* The agents of store s into out; *n how many. Returns 0 or -1. */
+static int write_agents(struct store *s, bool collector_stopped, bool json, FILE *out, size_t *n)
+{
+    /* "connected" is computed here, never stored: the agent's last
+     * message is recent (the store compares last_seen) and the collector
+     * that recorded it still runs. */
+    struct agents_ctx x = {
+        .out = out, .json = json, .collector_stopped = collector_stopped, .now = clock_wall_us()};
+    int rc = store_agents_each(s, x.now - SERVE_CONNECTED_WINDOW_US, print_agent, &x);
+    if (rc < 0)
+        fprintf(stderr, "vantage-collector: cannot list agents: %s\n", store_error(s));
+    *n = x.n;
+    return rc < 0 || ferror(out) ? -1 : 0;
+}
+
+int cli_agents_write(struct store *s, bool json, FILE *out)
+{
+    size_t n;
+    return write_agents(s, false, json, out, &n) < 0 ? 2 : 0;
+}
+
 int cli_agents(const struct collconf *c, bool json, FILE *out)
 {
     struct store *s = open_store(c);
     if (s == NULL)
         return 2;
-    /* "connected" is computed here, never stored: the agent's last
-     * message is recent (the store compares last_seen) and the collector
-     * that recorded it still runs. */
-    struct agents_ctx x = {.out = out,
-                           .json = json,
-                           .collector_stopped = collector_liveness(c->control) == LIVE_STOPPED,
-                           .now = clock_wall_us()};
-    int rc = store_agents_each(s, x.now - SERVE_CONNECTED_WINDOW_US, print_agent, &x);
-    if (rc < 0)
-        fprintf(stderr, "vantage-collector: cannot list agents: %s\n", store_error(s));
-    else if (x.n == 0 && !json)
+    struct agents_ctx x = {.collector_stopped = collector_liveness(c->control) == LIVE_STOPPED};
+    int rc = write_agents(s, x.collector_stopped, json, out, &x.n);
+    if (rc == 0 && x.n == 0 && !json)
         fprintf(out,
                 "No agent has reported yet. Check that agents run, that their keys are in %s, and "
                 "the collector's log.\n",
@@ -266,6 +279,15 @@ static const struct wire_target *known_target(const struct collconf *c, const ch
     return NULL;
 }
 
+struct analysis_input cli_input(const struct collconf *c, const struct report_snapshot *snap,
+                                const struct wire_target *t)
+{
+    /* The collector's own warning settings for the target. */
+    struct analysis_input input = *report_snapshot_input(snap);
+    collconf_warnings_into(c, t->name, &input);
+    return input;
+}
+
 /* CMD_FRESH is compare after probe-now: the matrix and findings. */
 enum analysis_cmd { CMD_DIAGNOSE, CMD_COMPARE, CMD_TIMELINE, CMD_FRESH };
 
@@ -290,9 +312,7 @@ static int analyse_one(const struct collconf *c, struct store *s, const struct w
         fprintf(stderr, "vantage-collector: %s\n", err);
         return 2;
     }
-    /* The collector's own warning settings for the target. */
-    struct analysis_input input = *report_snapshot_input(snap);
-    collconf_warnings_into(c, t->name, &input);
+    struct analysis_input input = cli_input(c, snap, t);
     const struct analysis_input *in = &input;
     int rc = 0;
     if (cmd == CMD_TIMELINE) {
@@ -318,6 +338,15 @@ static int analyse_one(const struct collconf *c, struct store *s, const struct w
     analysis_diagnosis_clear(&d);
     report_snapshot_destroy(&snap);
     return rc;
+}
+
+int cli_report_write(const struct collconf *c, struct store *s, const struct wire_target *t,
+                     enum cli_report what, bool json, FILE *out)
+{
+    enum analysis_cmd cmd = what == CLI_REPORT_COMPARE    ? CMD_COMPARE
+                            : what == CLI_REPORT_TIMELINE ? CMD_TIMELINE
+                                                          : CMD_DIAGNOSE;
+    return analyse_one(c, s, t, cmd, json, out);
 }
 
 static int analyse(const struct collconf *c, const char *target, enum analysis_cmd cmd, bool json,

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "analysis.h"
 #include "collconf.h"
 #include "store.h"
 
@@ -43,5 +44,27 @@ int cli_timeline(const struct collconf *c, const char *target, bool json, FILE *
  * with json: a {"probe_now": {...}} line, then the compare object). Exit
  * status as diagnose: 0 healthy, 1 a problem, 2 error. */
 int cli_probe_now(const struct collconf *c, const char *target, int wait_s, bool json, FILE *out);
+
+/* ---- the same output into any stream (the HTTP endpoint's /api/v1) ----
+ * From a store the caller opened: out may be an open_memstream(), so the
+ * API answers exactly what the CLI prints. */
+
+/* agents, for a running collector (the caller is inside it). Returns 0 or
+ * 2. */
+int cli_agents_write(struct store *s, bool json, FILE *out);
+
+struct report_snapshot;
+/* The analysis input of target t's snapshot with the collector's warning
+ * settings for it (cert_warn_days, delivery_warn): what every command and
+ * /metrics diagnose. Valid while snap lives. */
+struct analysis_input cli_input(const struct collconf *c, const struct report_snapshot *snap,
+                                const struct wire_target *t);
+
+enum cli_report { CLI_REPORT_DIAGNOSE, CLI_REPORT_COMPARE, CLI_REPORT_TIMELINE };
+
+/* diagnose, compare or timeline of the configured target t. Returns the
+ * exit status the command would have. */
+int cli_report_write(const struct collconf *c, struct store *s, const struct wire_target *t,
+                     enum cli_report what, bool json, FILE *out);
 
 #endif

@@ -15,17 +15,22 @@
 
 /* Every key and what its value is: the one place that says which values
  * are paths, resolved from the config file's directory (config.h). */
-static const struct config_key collector_keys[] = {{"listen", CONFIG_ENDPOINT, false},
-                                                   {"database", CONFIG_LOCATION, false},
-                                                   {"secret_key", CONFIG_PATH, false},
-                                                   {"authorized_keys", CONFIG_PATH, false},
-                                                   {"control", CONFIG_ENDPOINT, false},
-                                                   {"insecure_plaintext", CONFIG_TEXT, false},
-                                                   {"log_level", CONFIG_TEXT, false},
-                                                   {"rdap_bootstrap", CONFIG_LOCATION, false},
-                                                   /* continuous diagnosis (collector/notify/) */
-                                                   {"evaluate_every", CONFIG_TEXT, false},
-                                                   {NULL, CONFIG_TEXT, false}};
+/* One added key per line keeps merges of this table easy. */
+/* clang-format off */
+static const struct config_key collector_keys[] = {
+    {"listen", CONFIG_ENDPOINT, false},  {"database", CONFIG_LOCATION, false},
+    {"secret_key", CONFIG_PATH, false},  {"authorized_keys", CONFIG_PATH, false},
+    {"control", CONFIG_ENDPOINT, false}, {"insecure_plaintext", CONFIG_TEXT, false},
+    {"log_level", CONFIG_TEXT, false},
+    {"rdap_bootstrap", CONFIG_LOCATION, false},
+    /* continuous diagnosis (collector/notify/) */
+    {"evaluate_every", CONFIG_TEXT, false},
+    /* the HTTP endpoint (load_http) */
+    {"http", CONFIG_TEXT, false},
+    {"http_token_file", CONFIG_PATH, false},
+    {"metrics_per", CONFIG_TEXT, false},
+    {NULL, CONFIG_TEXT, false}};
+/* clang-format on */
 static const struct config_key target_keys[] = {{"domain", CONFIG_TEXT, false},
                                                 {"interval", CONFIG_TEXT, false},
                                                 {"timeout", CONFIG_TEXT, false},
@@ -42,6 +47,52 @@ static const struct config_key target_keys[] = {{"domain", CONFIG_TEXT, false},
                                                 {"rdap_interval", CONFIG_TEXT, false},
                                                 {"domain_warn_days", CONFIG_TEXT, false},
                                                 {NULL, CONFIG_TEXT, false}};
+
+/* ---- the HTTP endpoint: http, http_token_file, metrics_per ----------------
+ *
+ * http = HOST:PORT binds /metrics, the status page and /api/v1 (off unless
+ * set); HOST is an IPv4 or [IPv6] literal, so that where it listens is
+ * never a surprise of name resolution. @unittest: tests/unit/test_collconf.c
+ */
+static int load_http(const struct config *c, const struct config_section *s, struct collconf *cc,
+                     char *err, size_t errlen)
+{
+    if (config_get_string(c, s, collector_keys, "http", NULL, &cc->http, err, errlen) < 0 ||
+        config_get_string(c, s, collector_keys, "http_token_file", NULL, &cc->http_token_file, err,
+                          errlen) < 0)
+        return -1;
+    if (cc->http != NULL) {
+        const char *colon = strrchr(cc->http, ':');
+        char *end = NULL;
+        unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+        bool v6 = cc->http[0] == '[';
+        if (colon == NULL || colon == cc->http || end == colon + 1 || *end != '\0' || port == 0 ||
+            port > 65535 || (v6 && colon[-1] != ']') ||
+            (!v6 && memchr(cc->http, ':', (size_t)(colon - cc->http)))) {
+            config_error(c, config_get(s, "http"), err, errlen,
+                         "'%.100s' is not ADDRESS:PORT; write e.g. http = 127.0.0.1:9740 (or "
+                         "[::1]:9740)",
+                         cc->http);
+            return -1;
+        }
+    }
+    if (cc->http_token_file != NULL && cc->http == NULL) {
+        config_error(c, config_get(s, "http_token_file"), err, errlen,
+                     "there is no HTTP endpoint to protect: set http = ADDRESS:PORT as well");
+        return -1;
+    }
+    const struct config_entry *e = config_get(s, "metrics_per");
+    cc->metrics_per_network = false;
+    if (e != NULL) {
+        if (strcmp(e->value, "network") == 0) {
+            cc->metrics_per_network = true;
+        } else if (strcmp(e->value, "agent") != 0) {
+            config_error(c, e, err, errlen, "'%.64s' is neither agent nor network", e->value);
+            return -1;
+        }
+    }
+    return 0;
+}
 
 /* The default control socket: beside the database, so that the CLI finds
  * it from the same file. Its path can be too long for a unix socket where
@@ -486,6 +537,8 @@ struct collconf *collconf_load(const char *path, char *err, size_t errlen)
             goto fail;
         }
     }
+    if (load_http(c, main_s, cc, err, errlen) < 0)
+        goto fail;
     err[0] = '\0';
     if (load_warnings(c, cc, err, errlen) < 0) {
         if (err[0] == '\0')
@@ -538,6 +591,8 @@ void collconf_destroy(struct collconf **cp)
     free(c->authorized_keys);
     free(c->control);
     free(c->log_level);
+    free(c->http);
+    free(c->http_token_file);
     wire_config_clear(&c->targets);
     config_destroy(&c->ini);
     free(c->mailflow);

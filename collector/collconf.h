@@ -43,6 +43,10 @@ struct collconf {
     char *control;         /* endpoint for probe-now; default ipc://DATABASE.control */
     char *log_level;       /* checked: one log_level_parse() takes */
     bool insecure_plaintext;
+    /* The HTTP endpoint (collector/web/): ADDRESS:PORT or NULL = off. */
+    char *http;
+    char *http_token_file;      /* path; NULL = no token asked */
+    bool metrics_per_network;   /* metrics_per = network: no agent label */
     struct wire_config targets; /* version is a hash of the targets */
     struct config *ini;         /* the parsed file, kept so collconf_error() can name lines */
     /* What the collector alone needs of each target's mailflow check, one

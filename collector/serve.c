@@ -24,6 +24,7 @@
 #include "monitor.h"
 #include "store.h"
 #include "transport.h"
+#include "web/web.h"
 
 #define SESSION_ID_MAX 256    /* ZeroMQ routing ids are at most 255 bytes */
 #define SESSIONS_MAX   100000 /* agents connected at once */
@@ -76,6 +77,7 @@ struct serve {
     int64_t last_flush_us;
     uint64_t invalid_msgs;
     struct ingest_stats totals;
+    struct web *web; /* the HTTP endpoint (http =); NULL when off */
     /* rdap:// checks per agent (assign.h), for the agents connected when
      * it was made: connected_sig says which. */
     struct assign *assign;
@@ -604,6 +606,7 @@ static void reload(struct serve *s)
     assign_destroy(&s->assign);
     collconf_destroy(s->conf);
     *s->conf = fresh;
+    web_reload(s->web);
     if (changed)
         log_info(s->log, "targets changed (version %s): pushing to connected agents",
                  fresh->targets.version);
@@ -703,6 +706,7 @@ static int serve_loop(struct serve *s)
         }
         if (in_txn)
             (void)commit(s, &in_txn);
+        web_note_ingest(s->web, &s->totals);
         for (size_t i = 0; i < s->nsessions; i++)
             if (s->sessions[i].acked) {
                 s->sessions[i].acked = false;
@@ -798,6 +802,10 @@ int serve_run(struct collconf **confp, struct log *log)
         log_error(log, "cannot start continuous diagnosis: %s", err);
         goto out;
     }
+    if (conf->http != NULL && (s.web = web_start(conf, log, err, sizeof(err))) == NULL) {
+        log_error(log, "%s", err);
+        goto out;
+    }
     log_info(log, "listening on %s (%s), %zu targets, %zu authorized agents, database %s",
              conf->listen, conf->insecure_plaintext ? "PLAINTEXT, loopback only" : "CURVE",
              conf->targets.ntargets, auth_count(s.auth), conf->database);
@@ -809,6 +817,7 @@ int serve_run(struct collconf **confp, struct log *log)
         (unsigned long long)s.totals.stored, (unsigned long long)s.totals.duplicates,
         (unsigned long long)s.totals.invalid, (unsigned long long)s.invalid_msgs);
 out:
+    web_stop(&s.web);
     monitor_stop(&s.monitor);
     transport_close(&s.router);
     transport_close(&s.control);
