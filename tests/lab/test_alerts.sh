@@ -22,8 +22,6 @@ AM=$(command -v prometheus-alertmanager) ||
 BIN=${VANTAGE_BIN_DIR:-}
 [ -x "$BIN/vantage-agent" ] && [ -x "$BIN/vantage-collector" ] ||
     skip "no Vantage binaries in '$BIN' (build first)"
-"$BIN/vantage-collector" --help 2>&1 | grep -q 'findings' ||
-    skip "this vantage-collector has no continuous findings yet"
 
 started=$SECONDS
 COLL=${VANTAGE_LAB_PREFIX}coll
@@ -185,6 +183,25 @@ else
     fail "Alertmanager: finding '$ID' is ${AMSEEN:-not there}: $(am_alerts)"
 fi
 grep -q '"signed": false' "$T/events.jsonl" 2>/dev/null && fail "a badly signed POST: $(cat "$T/events.jsonl")"
+
+# ---- the same finding in a browser's and Prometheus's view: 'lab web'
+# brings coll's HTTP endpoint to this machine's loopback.
+WEB=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$LAB" web "$WEB" >"$T/web.log" 2>&1 &
+PIDS+=($!)
+metrics=""
+for _ in $(seq 1 50); do
+    metrics=$(curl -sf --max-time 2 "http://127.0.0.1:$WEB/metrics") && break
+    sleep 0.1
+done
+page=$(curl -sf --max-time 2 "http://127.0.0.1:$WEB/" || true)
+if grep -q '^vantage_check_up{' <<<"$metrics" &&
+    grep -q '^vantage_findings_open{.*verdict="service"' <<<"$metrics" &&
+    grep -q "lab-mail" <<<"$page"; then
+    pass "lab web: /metrics has vantage_check_up and the open service finding; / shows lab-mail"
+else
+    fail "lab web: metrics or status page wrong: $(head -c 600 <<<"$metrics") / $(head -c 300 <<<"$page") $(cat "$T/web.log")"
+fi
 
 # ---- heal: both must see the resolve
 "$LAB" clear >/dev/null || fail "lab clear"
