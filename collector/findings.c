@@ -102,20 +102,10 @@ static int print_open(const struct store_finding *f, void *arg)
     return 0;
 }
 
-int findings_list(const struct collconf *c, const char *target, bool open_only, int64_t since_us,
-                  bool json, FILE *out)
+int findings_write(const struct collconf *c, struct store *s, const char *target, bool open_only,
+                   int64_t since_us, bool json, FILE *out)
 {
-    if (target != NULL && collconf_target(c, target) == NULL) {
-        fprintf(stderr, "vantage-collector: no target '%s' in %s\n", target,
-                c->path ? c->path : "the configuration");
-        return 2;
-    }
-    char err[STORE_ERR_MAX];
-    struct store *s = store_open(c->database, err, sizeof(err));
-    if (s == NULL) {
-        fprintf(stderr, "vantage-collector: %s\n", err);
-        return 2;
-    }
+    (void)c;
     struct list_ctx x = {.out = out, .json = json};
     int rc;
     if (open_only) {
@@ -131,6 +121,24 @@ int findings_list(const struct collconf *c, const char *target, bool open_only, 
                 open_only ? "No finding is open."
                           : "No finding was opened (findings are kept while 'serve' runs: every "
                             "evaluate_every it diagnoses every target).");
-    store_close(&s);
     return rc < 0 ? 2 : 0;
+}
+
+int findings_list(const struct collconf *c, const char *target, bool open_only, int64_t since_us,
+                  bool json, FILE *out)
+{
+    if (target != NULL && collconf_target(c, target) == NULL) {
+        fprintf(stderr, "vantage-collector: no target '%s' in %s\n", target,
+                c->path ? c->path : "the configuration");
+        return 2;
+    }
+    char err[STORE_ERR_MAX];
+    struct store *s = store_open(c->database, err, sizeof(err));
+    if (s == NULL) {
+        fprintf(stderr, "vantage-collector: %s\n", err);
+        return 2;
+    }
+    int rc = findings_write(c, s, target, open_only, since_us, json, out);
+    store_close(&s);
+    return rc;
 }

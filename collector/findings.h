@@ -22,4 +22,9 @@
 int findings_list(const struct collconf *c, const char *target, bool open_only, int64_t since_us,
                   bool json, FILE *out);
 
+/* The same on an open store (the HTTP endpoint's /api/v1/findings). */
+struct store;
+int findings_write(const struct collconf *c, struct store *s, const char *target, bool open_only,
+                   int64_t since_us, bool json, FILE *out);
+
 #endif

@@ -11,15 +11,17 @@
 #ifndef VANTAGE_API_H
 #define VANTAGE_API_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "collconf.h"
 #include "store.h"
 
-/* Answers endpoint (the path after /api/v1/) into out. Returns the HTTP
- * status: 200; 400 without a needed target; 404 for an unknown endpoint
- * or target (out then holds {"error": "..."}); 500 when the store fails. */
+/* Answers endpoint (the path after /api/v1/) into out; open_only is
+ * findings' ?open=1 (the command's --open). Returns the HTTP status: 200;
+ * 400 without a needed target; 404 for an unknown endpoint or target (out
+ * then holds {"error": "..."}); 500 when the store fails. */
 unsigned api_answer(const struct collconf *c, struct store *s, const char *endpoint,
-                    const char *target, FILE *out);
+                    const char *target, bool open_only, FILE *out);
 
 #endif

@@ -207,7 +207,9 @@ static enum MHD_Result answer(struct web *w, struct MHD_Connection *conn, const 
             type = "text/plain; version=0.0.4; charset=utf-8";
         }
     } else if (strncmp(url, "/api/v1/", 8) == 0) {
-        status = api_answer(w->conf, w->store, url + 8, target, out);
+        const char *open = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "open");
+        bool open_only = open != NULL && strcmp(open, "0") != 0;
+        status = api_answer(w->conf, w->store, url + 8, target, open_only, out);
         type = "application/json";
     } else if (strcmp(url, "/") == 0 || strcmp(url, "/status") == 0) {
         if (strcmp(url, "/status") == 0 && target == NULL) {

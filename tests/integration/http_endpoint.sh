@@ -131,6 +131,8 @@ same "/api/v1/diagnose?target=bad" diagnose bad
 same /api/v1/diagnose diagnose
 same "/api/v1/compare?target=good" compare good
 same "/api/v1/timeline?target=bad" timeline bad
+same "/api/v1/findings?target=bad" findings --target bad
+same "/api/v1/findings?open=1" findings --open
 
 # Bad requests: clean errors.
 [ "$(code "${AUTH[@]}" "$U/nosuch")" = 404 ] || fail "a bad path is not 404"
