@@ -2,6 +2,7 @@
  * collconf — collector.conf parsing and validation (collconf.h).
  */
 #include "collconf.h"
+#include "analysis.h"
 #include "collconf_domain.h"
 
 #include <stdio.h>
@@ -390,36 +391,70 @@ static int load_target(const struct config *c, const struct config_section *s,
     return collconf_domain_checks(c, s, t, err, errlen);
 }
 
-/* The collector's own target keys for warnings: the diagnosis reads
- * them, agents never see them (they are not in the wire's targets nor in
- * its version hash). Returns 0, -1 with err, or -1 with err empty when out
- * of memory. */
-static int load_warnings(const struct config *c, struct collconf *cc, char *err, size_t errlen)
+/* One unsigned key of every [target] section, in the order of
+ * cc->targets, into *out. 0, or -1 with err (empty: out of memory). */
+static int load_target_days(const struct config *c, const struct collconf *cc, const char *key,
+                            uint64_t def, uint64_t max, unsigned **out, char *err, size_t errlen)
 {
-    cc->cert_warn_days = calloc(cc->targets.ntargets ? cc->targets.ntargets : 1, sizeof(unsigned));
-    if (cc->cert_warn_days == NULL)
+    *out = calloc(cc->targets.ntargets ? cc->targets.ntargets : 1, sizeof(unsigned));
+    if (*out == NULL)
         return -1;
     size_t n = 0;
     for (size_t i = 0; i < config_nsections(c); i++) {
         const struct config_section *s = config_section_at(c, i);
         if (strcmp(s->kind, "target") != 0)
             continue;
-        uint64_t days;
-        if (config_get_uint(c, s, "cert_warn_days", COLLCONF_DEFAULT_CERT_WARN_DAYS, 0,
-                            COLLCONF_CERT_WARN_DAYS_MAX, &days, err, errlen) < 0)
+        uint64_t v;
+        if (config_get_uint(c, s, key, def, 0, max, &v, err, errlen) < 0)
             return -1;
-        cc->cert_warn_days[n++] = (unsigned)days;
+        (*out)[n++] = (unsigned)v;
     }
-    return collconf_domain_warnings(c, cc, err, errlen);
+    return 0;
+}
+
+/* Target name's entry of v (loaded by load_target_days), def for an
+ * unknown target. */
+static unsigned target_days(const struct collconf *c, const unsigned *v, const char *name,
+                            unsigned def)
+{
+    for (size_t i = 0; i < c->targets.ntargets; i++)
+        if (strcmp(c->targets.targets[i].name, name) == 0)
+            return v != NULL ? v[i] : def;
+    return def;
+}
+
+/* The collector's own target keys for warnings: the diagnosis reads
+ * them, agents never see them (they are not in the wire's targets nor in
+ * its version hash). Returns 0, -1 with err, or -1 with err empty when out
+ * of memory. */
+static int load_warnings(const struct config *c, struct collconf *cc, char *err, size_t errlen)
+{
+    if (load_target_days(c, cc, "cert_warn_days", COLLCONF_DEFAULT_CERT_WARN_DAYS,
+                         COLLCONF_CERT_WARN_DAYS_MAX, &cc->cert_warn_days, err, errlen) < 0)
+        return -1;
+    return load_target_days(c, cc, "domain_warn_days", COLLCONF_DEFAULT_DOMAIN_WARN_DAYS,
+                            COLLCONF_DOMAIN_WARN_DAYS_MAX, &cc->domain_warn_days, err, errlen);
 }
 
 unsigned collconf_cert_warn_days(const struct collconf *c, const char *name)
 {
-    for (size_t i = 0; i < c->targets.ntargets; i++)
-        if (strcmp(c->targets.targets[i].name, name) == 0)
-            return c->cert_warn_days != NULL ? c->cert_warn_days[i]
-                                             : COLLCONF_DEFAULT_CERT_WARN_DAYS;
-    return COLLCONF_DEFAULT_CERT_WARN_DAYS;
+    return target_days(c, c->cert_warn_days, name, COLLCONF_DEFAULT_CERT_WARN_DAYS);
+}
+
+unsigned collconf_domain_warn_days(const struct collconf *c, const char *name)
+{
+    return target_days(c, c->domain_warn_days, name, COLLCONF_DEFAULT_DOMAIN_WARN_DAYS);
+}
+
+void collconf_warnings_into(const struct collconf *c, const char *name, struct analysis_input *in)
+{
+    unsigned days = collconf_cert_warn_days(c, name);
+    in->cert_warn_days = days == 0 ? -1 : (int)days;
+    days = collconf_domain_warn_days(c, name);
+    in->domain_warn_days = days == 0 ? -1 : (int)days;
+    const struct collconf_mailflow *mf = collconf_mailflow_of(c, name);
+    if (mf != NULL && mf->enabled)
+        in->delivery_warn_us = (uint64_t)mf->delivery_warn_ms * 1000;
 }
 
 struct collconf *collconf_load(const char *path, char *err, size_t errlen)

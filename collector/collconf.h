@@ -23,6 +23,7 @@
  * month is when a renewal is still routine. */
 #define COLLCONF_DEFAULT_RDAP_INTERVAL_MS (6u * 3600 * 1000)
 #define COLLCONF_DEFAULT_DOMAIN_WARN_DAYS 30
+#define COLLCONF_DOMAIN_WARN_DAYS_MAX     365 /* a registration runs one to ten years */
 #define COLLCONF_DEFAULT_RDAP_BOOTSTRAP   "https://data.iana.org/rdap/dns.json"
 
 struct config;
@@ -60,7 +61,7 @@ struct collconf {
     struct collconf_notify *notify;
     size_t nnotify;
     /* Per target, likewise: domain_warn_days (0 = no registration
-     * warnings); collconf_domain.c. */
+     * warnings). */
     unsigned *domain_warn_days;
 };
 
@@ -126,7 +127,7 @@ unsigned collconf_cert_warn_days(const struct collconf *c, const char *name);
 
 /* Target name's domain_warn_days: days before the domain's registration
  * expires that diagnose warns; 0 = never. COLLCONF_DEFAULT_DOMAIN_WARN_DAYS
- * for an unknown target (collconf_domain.c). */
+ * for an unknown target. */
 unsigned collconf_domain_warn_days(const struct collconf *c, const char *name);
 
 /* Puts target name's warning settings (cert_warn_days, domain_warn_days,

@@ -9,15 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "analysis.h"
 #include "spec.h"
 
 /* rdap_interval bounds: a second for tests and labs; a month at most,
  * since a longer gap would miss an expiry warning window entirely. */
 #define RDAP_INTERVAL_MIN_US 1000000LL
 #define RDAP_INTERVAL_MAX_US (30LL * 86400 * 1000000)
-/* domain_warn_days: a year at most; a registration runs one to ten. */
-#define DOMAIN_WARN_DAYS_MAX 365
 
 static bool has_check(const struct wire_target *t, const char *canon)
 {
@@ -83,35 +80,6 @@ int collconf_domain_checks(const struct config *c, const struct config_section *
     if (has_rdap(t))
         t->rdap_interval_ms = (uint32_t)(interval / 1000);
     return 0;
-}
-
-int collconf_domain_warnings(const struct config *c, struct collconf *cc, char *err, size_t errlen)
-{
-    cc->domain_warn_days =
-        calloc(cc->targets.ntargets ? cc->targets.ntargets : 1, sizeof(unsigned));
-    if (cc->domain_warn_days == NULL)
-        return -1;
-    size_t n = 0;
-    for (size_t i = 0; i < config_nsections(c); i++) {
-        const struct config_section *s = config_section_at(c, i);
-        if (strcmp(s->kind, "target") != 0)
-            continue;
-        uint64_t days;
-        if (config_get_uint(c, s, "domain_warn_days", COLLCONF_DEFAULT_DOMAIN_WARN_DAYS, 0,
-                            DOMAIN_WARN_DAYS_MAX, &days, err, errlen) < 0)
-            return -1;
-        cc->domain_warn_days[n++] = (unsigned)days;
-    }
-    return 0;
-}
-
-unsigned collconf_domain_warn_days(const struct collconf *c, const char *name)
-{
-    for (size_t i = 0; i < c->targets.ntargets; i++)
-        if (strcmp(c->targets.targets[i].name, name) == 0)
-            return c->domain_warn_days != NULL ? c->domain_warn_days[i]
-                                               : COLLCONF_DEFAULT_DOMAIN_WARN_DAYS;
-    return COLLCONF_DEFAULT_DOMAIN_WARN_DAYS;
 }
 
 /* Checks that j is an RFC 9224 registry naming at least one server. NULL,
@@ -196,15 +164,4 @@ int collconf_rdap_bootstrap(const struct config *c, const struct config_section 
      * refused by every agent; jansson has checked both. */
     w->rdap_bootstrap_json = buf;
     return 0;
-}
-
-void collconf_warnings_into(const struct collconf *c, const char *name, struct analysis_input *in)
-{
-    unsigned days = collconf_cert_warn_days(c, name);
-    in->cert_warn_days = days == 0 ? -1 : (int)days;
-    days = collconf_domain_warn_days(c, name);
-    in->domain_warn_days = days == 0 ? -1 : (int)days;
-    const struct collconf_mailflow *mf = collconf_mailflow_of(c, name);
-    if (mf != NULL && mf->enabled)
-        in->delivery_warn_us = (uint64_t)mf->delivery_warn_ms * 1000;
 }

@@ -2,7 +2,7 @@
  * collconf_domain — the registration keys of collector.conf
  * (docs/reference.md "Configuration"): what a target's domain adds
  * besides its DNS checks (autoconfig://D everywhere, rdap://D on a few
- * agents, collector/assign.c), rdap_interval, domain_warn_days, and the
+ * agents, collector/assign.c), rdap_interval, and the
  * collector's rdap_bootstrap pushed to agents. Part of collconf; only
  * collconf.c calls these.
  */
@@ -20,10 +20,6 @@
  * check. 0, or -1 with err (err empty: out of memory). */
 int collconf_domain_checks(const struct config *c, const struct config_section *s,
                            struct wire_target *t, char *err, size_t errlen);
-
-/* Reads every target's domain_warn_days into cc->domain_warn_days (in
- * the order of cc->targets). 0, or -1 with err (empty: out of memory). */
-int collconf_domain_warnings(const struct config *c, struct collconf *cc, char *err, size_t errlen);
 
 /* value: rdap_bootstrap as read (NULL = the default). A URL goes into
  * w->rdap_bootstrap_url as written; a file is read (bounded by
