@@ -680,16 +680,7 @@ out:
     return c->oom ? -1 : 0;
 }
 
-char *snapshot_passing_rows(struct ctx *c, const struct snap *s)
-{
-    size_t nrows = c->in->nstates;
-    char *ok = text_calloc(c, nrows, 1);
-    for (size_t i = 0; ok != NULL && i < nrows; i++)
-        ok[i] = snapshot_passing(c->in, s, i);
-    return ok;
-}
-
-bool snapshot_passing(const struct analysis_input *in, const struct snap *s, size_t i)
+static bool passing(const struct analysis_input *in, const struct snap *s, size_t i)
 {
     /* DNS lookups are no sample: the office's resolver answers most from
      * its cache without crossing the link, so they would hide a slow
@@ -701,4 +692,13 @@ bool snapshot_passing(const struct analysis_input *in, const struct snap *s, siz
     return s->rows[i].fresh && !s->rows[i].failing && in->states[i].total_us > 0 &&
            !snapshot_is_dns_check(s->checks.v[s->rows[i].check]) &&
            !delivery_is_mailflow(in->states[i].check) && !registration_is_rdap(in->states[i].check);
+}
+
+char *snapshot_passing_rows(struct ctx *c, const struct snap *s)
+{
+    size_t nrows = c->in->nstates;
+    char *ok = text_calloc(c, nrows, 1);
+    for (size_t i = 0; ok != NULL && i < nrows; i++)
+        ok[i] = passing(c->in, s, i);
+    return ok;
 }

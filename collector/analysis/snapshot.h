@@ -199,11 +199,10 @@ enum result_layer snapshot_phase_layer(enum result_phase p);
  * c->oom. */
 int snapshot_slow(struct ctx *c, struct snap *s, const char *self, const char *base,
                   const size_t *subset, size_t nsubset, bool each_agent, const struct group *proto);
-/* Whether row i is a sample for the slow rule: fresh, passing, timed, and
- * of a server check (not a DNS lookup). */
-bool snapshot_passing(const struct analysis_input *in, const struct snap *s, size_t i);
-/* snapshot_passing of every row, computed once (callers free it); NULL
- * with c->oom. */
+/* For every row, whether it is a sample for the slow rule: fresh,
+ * passing, timed, and of a server check (not a DNS lookup, test mail or
+ * the registry). Computed once per rule (callers free it); NULL with
+ * c->oom. */
 char *snapshot_passing_rows(struct ctx *c, const struct snap *s);
 
 bool snapshot_is_dns_check(const char *check);
