@@ -102,10 +102,9 @@ static int print_open(const struct store_finding *f, void *arg)
     return 0;
 }
 
-int findings_write(const struct collconf *c, struct store *s, const char *target, bool open_only,
-                   int64_t since_us, bool json, FILE *out)
+int findings_write(struct store *s, const char *target, bool open_only, int64_t since_us, bool json,
+                   FILE *out)
 {
-    (void)c;
     struct list_ctx x = {.out = out, .json = json};
     int rc;
     if (open_only) {
@@ -138,7 +137,7 @@ int findings_list(const struct collconf *c, const char *target, bool open_only, 
         fprintf(stderr, "vantage-collector: %s\n", err);
         return 2;
     }
-    int rc = findings_write(c, s, target, open_only, since_us, json, out);
+    int rc = findings_write(s, target, open_only, since_us, json, out);
     store_close(&s);
     return rc;
 }

@@ -24,7 +24,7 @@ int findings_list(const struct collconf *c, const char *target, bool open_only, 
 
 /* The same on an open store (the HTTP endpoint's /api/v1/findings). */
 struct store;
-int findings_write(const struct collconf *c, struct store *s, const char *target, bool open_only,
-                   int64_t since_us, bool json, FILE *out);
+int findings_write(struct store *s, const char *target, bool open_only, int64_t since_us, bool json,
+                   FILE *out);
 
 #endif

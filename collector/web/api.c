@@ -34,7 +34,7 @@ unsigned api_answer(const struct collconf *c, struct store *s, const char *endpo
                      target);
             return error_reply(out, 404, msg);
         }
-        return findings_write(c, s, target, open_only, 0, true, out) == 2 ? 500 : 200;
+        return findings_write(s, target, open_only, 0, true, out) == 2 ? 500 : 200;
     }
     enum cli_report what;
     if (strcmp(endpoint, "diagnose") == 0)
