@@ -17,8 +17,9 @@ struct store {
     char err[STORE_ERR_MAX]; /* last failure, "" when none yet */
 };
 
-/* Backends compiled in; a PostgreSQL one joins this list. */
-static const struct store_ops *const backends[] = {&store_sqlite_ops};
+/* Backends compiled in; the first is the one of a plain path. */
+static const struct store_ops *const backends[] = {&store_sqlite_ops, &store_pg_ops,
+                                                   &store_postgres_ops};
 
 /* The scheme of "scheme:rest" when the prefix looks like a URI scheme
  * (letters, digits, '+', '-', '.'; at least two characters so that a
@@ -53,16 +54,16 @@ struct store *store_open(const char *location, char *err, size_t errlen)
         }
         if (ops == NULL) {
             snprintf(err, errlen,
-                     "database %s: unknown backend \"%.*s\" (this build has: sqlite:PATH or a "
-                     "plain PATH)",
-                     location, (int)n, location);
+                     "database: unknown backend \"%.*s\" (this build has: sqlite:PATH or a "
+                     "plain PATH, postgresql://… or postgres://…)",
+                     (int)n, location);
             return NULL;
         }
         path = location + n + 1;
     }
     struct store *s = calloc(1, sizeof(*s));
     if (s == NULL) {
-        snprintf(err, errlen, "database %s: out of memory", location);
+        snprintf(err, errlen, "database: out of memory");
         return NULL;
     }
     s->ops = ops;
@@ -82,6 +83,13 @@ void store_close(struct store **sp)
     s->ops->close(s->b);
     free(s);
     *sp = NULL;
+}
+
+void *store_backend(struct store *s, const struct store_ops **ops)
+{
+    if (ops != NULL)
+        *ops = s->ops;
+    return s->b;
 }
 
 const char *store_error(const struct store *s)
