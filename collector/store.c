@@ -35,6 +35,34 @@ static size_t scheme_len(const char *loc)
     return (i >= 2 && loc[i] == ':') ? i : 0;
 }
 
+void store_location_redact(const char *location, char *out, size_t n)
+{
+    size_t o = 0;
+    for (const char *p = location; *p != '\0' && o + 1 < n;) {
+        /* URI userinfo: "//user:password@" */
+        if (p[0] == '/' && p[1] == '/') {
+            const char *at = strpbrk(p + 2, "@/?");
+            const char *colon = strchr(p + 2, ':');
+            if (at != NULL && *at == '@' && colon != NULL && colon < at) {
+                o += (size_t)snprintf(out + o, n - o, "%.*s:***@", (int)(colon - p), p);
+                p = at + 1;
+                continue;
+            }
+        }
+        /* "password=" in conninfo or a URI's query */
+        if (strncmp(p, "password=", 9) == 0 &&
+            (p == location || p[-1] == ' ' || p[-1] == '?' || p[-1] == '&')) {
+            o += (size_t)snprintf(out + o, n - o, "password=***");
+            p += 9 + strcspn(p + 9, " &");
+            continue;
+        }
+        out[o++] = *p++;
+    }
+    if (o >= n)
+        o = n - 1;
+    out[o] = '\0';
+}
+
 struct store *store_open(const char *location, char *err, size_t errlen)
 {
     if (location == NULL || location[0] == '\0') {

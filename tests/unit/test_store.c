@@ -1215,6 +1215,25 @@ static void test_pg_error_paths(void **state)
     assert_int_equal(count_results(f->s, NULL, &w), 0);
 }
 
+/* What serve logs and errors print of a location never holds a password. */
+static void test_location_redact(void **state)
+{
+    (void)state;
+    char out[256];
+    store_location_redact("postgresql://vantage:s3cret@db.example:5433/v?sslmode=require", out,
+                          sizeof(out));
+    assert_string_equal(out, "postgresql://vantage:***@db.example:5433/v?sslmode=require");
+    store_location_redact("postgresql:host=db password=s3cret dbname=v", out, sizeof(out));
+    assert_string_equal(out, "postgresql:host=db password=*** dbname=v");
+    store_location_redact("postgres:///v?host=/run/pg&password=s3cret&user=u", out, sizeof(out));
+    assert_string_equal(out, "postgres:///v?host=/run/pg&password=***&user=u");
+    store_location_redact("/var/lib/vantage/vantage.db", out, sizeof(out));
+    assert_string_equal(out, "/var/lib/vantage/vantage.db");
+    store_location_redact("postgresql://u:s3cret@h/db", out, 12);
+    assert_null(strstr(out, "s3cret"));
+    assert_int_equal(strlen(out), 11);
+}
+
 /* The contract's tests, run on each backend. */
 #define CONTRACT_TESTS(SETUP, TEARDOWN)                                                            \
     cmocka_unit_test_setup_teardown(test_agent_ids_and_update, SETUP, TEARDOWN),                   \
@@ -1236,6 +1255,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fresh_file_is_migrated_from_zero, setup, teardown),
         cmocka_unit_test(test_streak_rule),
         cmocka_unit_test(test_episodes),
+        cmocka_unit_test(test_location_redact),
         cmocka_unit_test_setup_teardown(test_error_paths, setup, teardown),
     };
     const struct CMUnitTest pg_tests[] = {
