@@ -914,7 +914,7 @@ static const char latest_put[] =
 
 static int send_latest(PGconn *conn, const struct latest *l)
 {
-    char v[20][24];
+    char v[27][24]; /* at most one number per parameter */
     int k = 0;
     const char *p[27];
     p[0] = store_pg_i64(v[k++], l->agent_id);
