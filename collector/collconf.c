@@ -102,6 +102,15 @@ static int default_control(const struct config *c, const struct config_section *
                            struct collconf *cc, char *err, size_t errlen)
 {
     const char *db = strncmp(cc->database, "sqlite:", 7) == 0 ? cc->database + 7 : cc->database;
+    /* A PostgreSQL location is no file to sit beside (and may hold a
+     * password): the socket goes beside the configuration instead. */
+    char beside_conf[CONFIG_IPC_PATH_MAX + 64];
+    if (strncmp(db, "postgresql:", 11) == 0 || strncmp(db, "postgres:", 9) == 0) {
+        const char *slash = strrchr(config_path(c), '/');
+        snprintf(beside_conf, sizeof(beside_conf), "%.*s/vantage-collector",
+                 slash ? (int)(slash - config_path(c)) : 1, slash ? config_path(c) : ".");
+        db = beside_conf;
+    }
     size_t len = strlen(db) + 16;
     cc->control = malloc(len);
     if (cc->control == NULL) {

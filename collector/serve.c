@@ -748,7 +748,8 @@ int serve_run(struct collconf **confp, struct log *log)
     s.store = store_open(conf->database, err, sizeof(err));
     if (s.store == NULL) {
         log_conf_error(log, conf, "database", err,
-                       "give database = a path in a directory this user can write");
+                       "give database = a path in a directory this user can write, or a "
+                       "PostgreSQL location this user may connect to");
         goto out;
     }
     s.ingest = ingest_create(s.store, log);
@@ -806,9 +807,11 @@ int serve_run(struct collconf **confp, struct log *log)
         log_error(log, "%s", err);
         goto out;
     }
+    char where[512];
+    store_location_redact(conf->database, where, sizeof(where));
     log_info(log, "listening on %s (%s), %zu targets, %zu authorized agents, database %s",
              conf->listen, conf->insecure_plaintext ? "PLAINTEXT, loopback only" : "CURVE",
-             conf->targets.ntargets, auth_count(s.auth), conf->database);
+             conf->targets.ntargets, auth_count(s.auth), where);
     sdnotify_send("READY=1");
     rc = serve_loop(&s);
     log_info(

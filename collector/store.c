@@ -17,8 +17,9 @@ struct store {
     char err[STORE_ERR_MAX]; /* last failure, "" when none yet */
 };
 
-/* Backends compiled in; a PostgreSQL one joins this list. */
-static const struct store_ops *const backends[] = {&store_sqlite_ops};
+/* Backends compiled in; the first is the one of a plain path. */
+static const struct store_ops *const backends[] = {&store_sqlite_ops, &store_pg_ops,
+                                                   &store_postgres_ops};
 
 /* The scheme of "scheme:rest" when the prefix looks like a URI scheme
  * (letters, digits, '+', '-', '.'; at least two characters so that a
@@ -32,6 +33,34 @@ static size_t scheme_len(const char *loc)
             ((loc[i] >= '0' && loc[i] <= '9') || loc[i] == '+' || loc[i] == '-' || loc[i] == '.')))
         i++;
     return (i >= 2 && loc[i] == ':') ? i : 0;
+}
+
+void store_location_redact(const char *location, char *out, size_t n)
+{
+    size_t o = 0;
+    for (const char *p = location; *p != '\0' && o + 1 < n;) {
+        /* URI userinfo: "//user:password@" */
+        if (p[0] == '/' && p[1] == '/') {
+            const char *at = strpbrk(p + 2, "@/?");
+            const char *colon = strchr(p + 2, ':');
+            if (at != NULL && *at == '@' && colon != NULL && colon < at) {
+                o += (size_t)snprintf(out + o, n - o, "%.*s:***@", (int)(colon - p), p);
+                p = at + 1;
+                continue;
+            }
+        }
+        /* "password=" in conninfo or a URI's query */
+        if (strncmp(p, "password=", 9) == 0 &&
+            (p == location || p[-1] == ' ' || p[-1] == '?' || p[-1] == '&')) {
+            o += (size_t)snprintf(out + o, n - o, "password=***");
+            p += 9 + strcspn(p + 9, " &");
+            continue;
+        }
+        out[o++] = *p++;
+    }
+    if (o >= n)
+        o = n - 1;
+    out[o] = '\0';
 }
 
 struct store *store_open(const char *location, char *err, size_t errlen)
@@ -53,16 +82,16 @@ struct store *store_open(const char *location, char *err, size_t errlen)
         }
         if (ops == NULL) {
             snprintf(err, errlen,
-                     "database %s: unknown backend \"%.*s\" (this build has: sqlite:PATH or a "
-                     "plain PATH)",
-                     location, (int)n, location);
+                     "database: unknown backend \"%.*s\" (this build has: sqlite:PATH or a "
+                     "plain PATH, postgresql://… or postgres://…)",
+                     (int)n, location);
             return NULL;
         }
         path = location + n + 1;
     }
     struct store *s = calloc(1, sizeof(*s));
     if (s == NULL) {
-        snprintf(err, errlen, "database %s: out of memory", location);
+        snprintf(err, errlen, "database: out of memory");
         return NULL;
     }
     s->ops = ops;
@@ -82,6 +111,13 @@ void store_close(struct store **sp)
     s->ops->close(s->b);
     free(s);
     *sp = NULL;
+}
+
+void *store_backend(struct store *s, const struct store_ops **ops)
+{
+    if (ops != NULL)
+        *ops = s->ops;
+    return s->b;
 }
 
 const char *store_error(const struct store *s)

@@ -11,8 +11,9 @@
  * Writes happen inside store_begin()/store_commit(); the latest-state rows
  * touched by a transaction are written once, at commit.
  *
- * Backends: "sqlite:PATH" or a plain PATH (sqlite3, WAL). The schema is
- * versioned; store_open() applies missing migrations in order.
+ * Backends: "sqlite:PATH" or a plain PATH (sqlite3, WAL); "postgresql:"
+ * or "postgres:" then a libpq URI or key=value conninfo (store_pg.c). The
+ * schema is versioned; store_open() applies missing migrations in order.
  */
 #ifndef VANTAGE_STORE_H
 #define VANTAGE_STORE_H
@@ -112,6 +113,10 @@ struct store_result_filter {
     size_t limit;       /* 0 = no limit; newest rows kept */
     uint64_t seq;       /* with agent: that one result (0 = any); rdap facts, report.c */
 };
+
+/* location as it may be printed: a password in it (a PostgreSQL URI's
+ * user:password@, password=…) is replaced by "***". */
+void store_location_redact(const char *location, char *out, size_t n);
 
 /* Opens (creating and migrating) a store. NULL with err on failure. */
 struct store *store_open(const char *location, char *err, size_t errlen);

@@ -3,8 +3,8 @@
  * (store.c), and the rules every backend shares.
  *
  * store.c picks a backend by the location's prefix ("sqlite:PATH", or a
- * plain PATH for sqlite) and forwards each store_* call to the backend's
- * operation of the same name. A backend keeps its own state behind a void
+ * plain PATH for sqlite; "postgresql:" or "postgres:" for PostgreSQL) and forwards each store_*
+ * call to the backend's operation of the same name. A backend keeps its own state behind a void
  * pointer and writes its failures into the err buffer of each call; the
  * dispatcher keeps that message for store_error(). The contracts are those
  * of store.h; only the first argument differs.
@@ -67,6 +67,14 @@ struct store_ops {
 };
 
 extern const struct store_ops store_sqlite_ops;
+/* PostgreSQL (store_pg.c): "postgresql:" and "postgres:", a libpq URI
+ * (postgresql://…) or key=value conninfo after the colon. */
+extern const struct store_ops store_pg_ops;
+extern const struct store_ops store_postgres_ops;
+
+/* The backend behind s and its operations (tools that work below the
+ * store interface: migrate-store, the tests of a backend). */
+void *store_backend(struct store *s, const struct store_ops **ops);
 
 /* The largest encoded result a store accepts: one wire message. A result
  * decoded by wire is far smaller; this only stops a caller's bug from

@@ -463,6 +463,10 @@ static char *resolve_value(const char *conf_path, enum config_kind kind, const c
         if (strstr(v, "://") != NULL)
             return strdup(v);
         n = scheme_prefix(v);
+        /* "postgresql:host=db dbname=vantage": key=value pairs, no path. */
+        if (n > 0 && strspn(v + n, "abcdefghijklmnopqrstuvwxyz_") > 0 &&
+            v[n + strspn(v + n, "abcdefghijklmnopqrstuvwxyz_")] == '=')
+            return strdup(v);
         return resolve_after(conf_path, v, n, v + n);
     case CONFIG_ENDPOINT:
         /* "ipc://@name" is Linux's abstract namespace: not a file. */

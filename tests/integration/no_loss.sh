@@ -32,7 +32,7 @@ write_conf() { # $1 = yes to include the target
     {
         echo "[collector]"
         echo "listen = tcp://127.0.0.1:$CPORT"
-        echo "database = vantage.db"
+        echo "database = $(store_location)"
         echo "secret_key = keys/collector.key"
         echo "authorized_keys = authorized_keys"
         if [ "$1" = yes ]; then

@@ -1,6 +1,10 @@
 /*
- * Unit tests of collector/store.c and store_sqlite.c against real sqlite
- * files in a fresh temporary directory per test.
+ * Unit tests of collector/store.c and its backends: every test of the
+ * store's contract runs twice, against a real sqlite file in a fresh
+ * temporary directory and against a real PostgreSQL 15 (started for this
+ * run by tests/servers/pg-up, a fresh schema per test). Backend-specific
+ * tests (files, schema versions, partitions) follow each group. The
+ * PostgreSQL group skips, saying why, where no server can be started.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,18 +18,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <libpq-fe.h>
 
 #include "store.h"
 #include "store_impl.h"
+#include "store_pg.h"
 #include "wire.h"
 
 #define STR_(x) #x
 #define STR(x)  STR_(x)
 
+/* The PostgreSQL server of this run (group state). */
+struct pg_server {
+    char dir[256];    /* "" = none could be started */
+    char why[512];    /* why not */
+    unsigned schemas; /* schemas made so far: one per test */
+};
+
 struct fixture {
     char dir[64];
     char path[128];
+    char loc[512]; /* the store's location: path, or the PostgreSQL URI */
+    struct pg_server *pg;
     struct store *s;
 };
 
@@ -36,6 +53,7 @@ static int setup(void **state)
     snprintf(f->dir, sizeof(f->dir), "/tmp/vantage-test-store-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof(f->path), "%s/v.db", f->dir);
+    snprintf(f->loc, sizeof(f->loc), "%s", f->path);
     char err[STORE_ERR_MAX];
     f->s = store_open(f->path, err, sizeof(err));
     if (f->s == NULL)
@@ -52,6 +70,123 @@ static int teardown(void **state)
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
     assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+/* ---- PostgreSQL ---- */
+
+static int pg_group_setup(void **state)
+{
+    struct pg_server *g = calloc(1, sizeof(*g));
+    assert_non_null(g);
+    *state = g;
+    const char *src = getenv("VANTAGE_SOURCE_DIR");
+    char cmd[512], out[] = "/tmp/vantage-test-store-pg-XXXXXX";
+    int fd = mkstemp(out);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(cmd, sizeof(cmd), "'%s/tests/servers/pg-up' >'%s' 2>&1", src ? src : ".", out);
+    int rc = system(cmd);
+    FILE *fp = fopen(out, "r");
+    char line[512] = "";
+    if (fp != NULL) {
+        if (fgets(line, sizeof(line), fp) == NULL)
+            line[0] = '\0';
+        fclose(fp);
+    }
+    unlink(out);
+    line[strcspn(line, "\n")] = '\0';
+    if (rc != 0 || line[0] != '/') {
+        snprintf(g->why, sizeof(g->why), "no PostgreSQL server could be started (%s%s)",
+                 src ? "" : "VANTAGE_SOURCE_DIR unset; ", line);
+        fprintf(stderr, "SKIP [test_store postgresql]: %s\n", g->why);
+        return 0;
+    }
+    snprintf(g->dir, sizeof(g->dir), "%s", line);
+    return 0;
+}
+
+static int pg_group_teardown(void **state)
+{
+    struct pg_server *g = *state;
+    const char *src = getenv("VANTAGE_SOURCE_DIR");
+    if (g->dir[0] != '\0') {
+        char cmd[600];
+        snprintf(cmd, sizeof(cmd), "'%s/tests/servers/pg-down' '%s'", src ? src : ".", g->dir);
+        assert_int_equal(system(cmd), 0);
+    }
+    free(g);
+    return 0;
+}
+
+/* Runs sql as the server's superuser in database "postgres". */
+static void pg_admin(const struct pg_server *g, const char *sql)
+{
+    char conninfo[400];
+    snprintf(conninfo, sizeof(conninfo),
+             "host=%s user=vantage_admin dbname=postgres options=-cclient_min_messages=warning",
+             g->dir);
+    PGconn *c = PQconnectdb(conninfo);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("admin connection: %s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* The first value of sql's first row, as the superuser, -1 when none. */
+static long long pg_int(const struct pg_server *g, const char *sql)
+{
+    char conninfo[400];
+    snprintf(conninfo, sizeof(conninfo), "host=%s user=vantage_admin dbname=postgres", g->dir);
+    PGconn *c = PQconnectdb(conninfo);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("admin connection: %s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    long long v = PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? atoll(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+/* Each test gets a schema of its own in database "postgres", chosen by
+ * the location's search_path: cheaper than a database per test. */
+static int pg_setup(void **state)
+{
+    struct pg_server *g = *state;
+    if (g->dir[0] == '\0')
+        skip();
+    struct fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    f->pg = g;
+    snprintf(f->dir, sizeof(f->dir), "s%u", ++g->schemas);
+    char sql[80];
+    snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", f->dir);
+    pg_admin(g, sql);
+    snprintf(f->loc, sizeof(f->loc),
+             "postgresql:///postgres?host=%s&user=vantage_admin&options=-csearch_path%%3D%s",
+             g->dir, f->dir);
+    char err[STORE_ERR_MAX];
+    f->s = store_open(f->loc, err, sizeof(err));
+    if (f->s == NULL)
+        fail_msg("store_open: %s", err);
+    *state = f;
+    return 0;
+}
+
+static int pg_teardown(void **state)
+{
+    struct fixture *f = *state;
+    store_close(&f->s);
+    assert_null(f->s);
+    /* The schema stays: the server and its data go at the end of the run. */
+    *state = f->pg;
     free(f);
     return 0;
 }
@@ -832,8 +967,9 @@ static void test_error_paths(void **state)
     assert_null(store_open(loc, err, sizeof(err)));
     assert_non_null(strstr(err, loc));
 
-    assert_null(store_open("postgresql://db.example/vantage", err, sizeof(err)));
-    assert_non_null(strstr(err, "unknown backend \"postgresql\""));
+    assert_null(store_open("mysql://u:secret@db.example/vantage", err, sizeof(err)));
+    assert_non_null(strstr(err, "unknown backend \"mysql\""));
+    assert_null(strstr(err, "secret"));
     assert_null(store_open("", err, sizeof(err)));
     assert_non_null(strstr(err, "database ="));
     assert_null(store_open("sqlite:", err, sizeof(err)));
@@ -862,7 +998,7 @@ static void test_two_connections(void **state)
 {
     struct fixture *f = *state;
     char err[STORE_ERR_MAX];
-    struct store *r = store_open(f->path, err, sizeof(err));
+    struct store *r = store_open(f->loc, err, sizeof(err));
     assert_non_null(r);
     int64_t a = agent(f->s, "a1");
     assert_int_equal(store_begin(f->s), 0);
@@ -877,24 +1013,260 @@ static void test_two_connections(void **state)
     store_close(&r);
 }
 
+/* ---- PostgreSQL only ---- */
+
+/* pg_int of sql with every "@" replaced by the test's schema. */
+static long long in_schema(struct fixture *f, const char *sql)
+{
+    char out[600];
+    size_t n = 0;
+    for (const char *c = sql; *c && n + sizeof(f->dir) + 1 < sizeof(out); c++) {
+        if (*c == '@')
+            n += (size_t)snprintf(out + n, sizeof(out) - n, "%s", f->dir);
+        else
+            out[n++] = *c;
+    }
+    out[n] = '\0';
+    return pg_int(f->pg, out);
+}
+
+static void test_pg_open_migrate_reopen(void **state)
+{
+    struct fixture *f = *state;
+    int64_t a = agent(f->s, "a1");
+    store_close(&f->s);
+    assert_int_equal(in_schema(f, "SELECT version FROM @.vantage_schema"), STORE_PG_SCHEMA_VERSION);
+    /* results is partitioned, with a default partition and today's. */
+    assert_int_equal(in_schema(f, "SELECT count(*) FROM pg_partitioned_table p JOIN pg_class c"
+                                  " ON c.oid = p.partrelid JOIN pg_namespace n ON n.oid ="
+                                  " c.relnamespace WHERE n.nspname = '@' AND c.relname ="
+                                  " 'results'"),
+                     1);
+    long long parts = in_schema(f, "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid ="
+                                   " i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+                                   " WHERE n.nspname = '@' AND c.relname LIKE 'results_%'");
+    assert_true(parts >= 2);
+
+    /* Reopening keeps the data and migrates nothing; postgres:// is the
+     * same backend. */
+    char loc[600], err[STORE_ERR_MAX];
+    assert_int_equal(strncmp(f->loc, "postgresql:", 11), 0);
+    snprintf(loc, sizeof(loc), "postgres:%s", f->loc + 11);
+    f->s = store_open(loc, err, sizeof(err));
+    if (f->s == NULL)
+        fail_msg("reopen: %s", err);
+    assert_int_equal(agent(f->s, "a1"), a);
+    store_close(&f->s);
+
+    /* A schema from a newer collector is refused and left as it is. */
+    char sql[200];
+    snprintf(sql, sizeof(sql), "UPDATE %s.vantage_schema SET version = 99", f->dir);
+    pg_admin(f->pg, sql);
+    long long tables = in_schema(f, "SELECT count(*) FROM pg_tables WHERE schemaname = '@'");
+    f->s = store_open(f->loc, err, sizeof(err));
+    assert_null(f->s);
+    assert_non_null(strstr(err, "newer"));
+    assert_non_null(strstr(err, "99"));
+    assert_non_null(strstr(err, "nothing was changed"));
+    assert_int_equal(in_schema(f, "SELECT version FROM @.vantage_schema"), 99);
+    assert_int_equal(in_schema(f, "SELECT count(*) FROM pg_tables WHERE schemaname = '@'"), tables);
+    snprintf(sql, sizeof(sql), "UPDATE %s.vantage_schema SET version = %d", f->dir,
+             STORE_PG_SCHEMA_VERSION);
+    pg_admin(f->pg, sql);
+    f->s = store_open(f->loc, err, sizeof(err));
+    assert_non_null(f->s);
+}
+
+/* A result whose day has no partition (a skewed clock) lands in the
+ * default partition; creating that day's partition later moves it, and
+ * it stays a duplicate: exactly once does not depend on partitions. */
+static void test_pg_partitions(void **state)
+{
+    struct fixture *f = *state;
+    int64_t a = agent(f->s, "a1");
+    const int64_t old = 86400000000LL * 3 + 5; /* 1970-01-04 */
+    int64_t now = (int64_t)time(NULL) * 1000000;
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(add(f->s, a, "n", "corp", "tcp://x:1", 1, old, RESULT_OK), 1);
+    assert_int_equal(add(f->s, a, "n", "corp", "tcp://x:1", 2, now, RESULT_OK), 1);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(in_schema(f, "SELECT count(*) FROM @.results_default"), 1);
+    assert_int_equal(in_schema(f, "SELECT count(*) FROM @.results"), 2);
+
+    const struct store_ops *ops;
+    void *b = store_backend(f->s, &ops);
+    assert_ptr_equal(ops, &store_pg_ops);
+    char err[STORE_ERR_MAX];
+    if (store_pg_partition_ensure(b, old, err, sizeof(err)) < 0)
+        fail_msg("%s", err);
+    /* Twice is harmless. */
+    assert_int_equal(store_pg_partition_ensure(b, old + 1000, err, sizeof(err)), 0);
+    assert_int_equal(in_schema(f, "SELECT count(*) FROM @.results_default"), 0);
+    assert_int_equal(in_schema(f, "SELECT count(*) FROM @.results_19700104"), 1);
+
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(add(f->s, a, "n", "corp", "tcp://x:1", 1, old, RESULT_OK), 0);
+    assert_int_equal(add(f->s, a, "n", "corp", "tcp://x:1", 1, now, RESULT_OK), 0);
+    assert_int_equal(add(f->s, a, "n", "corp", "tcp://x:1", 3, old + 7, RESULT_OK), 1);
+    assert_int_equal(store_commit(f->s), 0);
+    struct rows w;
+    assert_int_equal(count_results(f->s, NULL, &w), 3);
+    assert_int_equal(w.seq[0], 1);
+    assert_int_equal(w.seq[1], 3);
+    assert_int_equal(w.seq[2], 2);
+    assert_int_equal(in_schema(f, "SELECT count(*) FROM @.results_19700104"), 2);
+}
+
+/* Two collectors on one database: what one committed is a duplicate for
+ * the other, and each agent's committed seq is the highest of both. */
+static void test_pg_two_collectors(void **state)
+{
+    struct fixture *f = *state;
+    char err[STORE_ERR_MAX];
+    struct store *other = store_open(f->loc, err, sizeof(err));
+    if (other == NULL)
+        fail_msg("%s", err);
+    int64_t a = agent(f->s, "a1");
+    assert_int_equal(agent(other, "a1"), a);
+    assert_int_equal(store_begin(f->s), 0);
+    for (uint64_t seq = 1; seq <= 5; seq++)
+        assert_int_equal(add(f->s, a, "n", "corp", "imaps://m", seq, 100 * seq, RESULT_OK), 1);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_begin(other), 0);
+    for (uint64_t seq = 3; seq <= 7; seq++)
+        assert_int_equal(add(other, a, "n", "corp", "imaps://m", seq, 100 * seq, RESULT_OK),
+                         seq > 5);
+    assert_int_equal(store_commit(other), 0);
+    assert_int_equal(committed(f->s, a), 7);
+    struct rows w;
+    assert_int_equal(count_results(f->s, NULL, &w), 7);
+    for (size_t i = 0; i < w.n; i++)
+        assert_int_equal(w.seq[i], i + 1);
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_latest_each(other, NULL, latest_cb, &w), 0);
+    assert_int_equal(w.n, 1);
+    assert_int_equal(w.seq[0], 7);
+    assert_int_equal(w.since[0], 100);
+    store_close(&other);
+}
+
+static void test_pg_error_paths(void **state)
+{
+    struct fixture *f = *state;
+    char err[STORE_ERR_MAX], loc[700];
+
+    /* No server there: the socket is named, and what to check. */
+    assert_null(store_open("postgresql:///vantage?host=/nonexistent-vantage-pg&user=v"
+                           "&password=hunter2secret",
+                           err, sizeof(err)));
+    assert_non_null(strstr(err, "cannot connect"));
+    assert_non_null(strstr(err, "/nonexistent-vantage-pg"));
+    assert_non_null(strstr(err, "check that PostgreSQL runs"));
+    assert_null(strstr(err, "hunter2secret"));
+
+    /* Not a location libpq can read. */
+    assert_null(store_open("postgresql:nonsense", err, sizeof(err)));
+    assert_non_null(strstr(err, "not a valid PostgreSQL location"));
+
+    /* A wrong password: the role is named, the password never. */
+    pg_admin(f->pg, "DO $$ BEGIN IF to_regrole('pwauth') IS NULL THEN CREATE ROLE pwauth;"
+                    " CREATE ROLE pwuser LOGIN PASSWORD 'right-one' IN ROLE pwauth; END IF;"
+                    " END $$");
+    snprintf(loc, sizeof(loc), "postgresql://pwuser:hunter2secret@/postgres?host=%s", f->pg->dir);
+    assert_null(store_open(loc, err, sizeof(err)));
+    assert_non_null(strstr(err, "password authentication failed"));
+    assert_non_null(strstr(err, "pwuser"));
+    assert_non_null(strstr(err, "check the user and password"));
+    assert_null(strstr(err, "hunter2secret"));
+
+    /* A role without privileges: named, with the statement to run. */
+    pg_admin(f->pg, "DO $$ BEGIN IF to_regrole('nopriv') IS NULL THEN CREATE ROLE nopriv LOGIN;"
+                    " END IF; END $$");
+    snprintf(loc, sizeof(loc), "postgresql:host=%s user=nopriv dbname=postgres", f->pg->dir);
+    assert_null(store_open(loc, err, sizeof(err)));
+    assert_non_null(strstr(err, "role \"nopriv\" lacks a privilege"));
+    assert_non_null(strstr(err, "ALTER DATABASE \"postgres\" OWNER TO \"nopriv\""));
+
+    /* Somebody else's tables: refused, not written into. */
+    char sql[200];
+    snprintf(sql, sizeof(sql), "CREATE SCHEMA %sx; CREATE TABLE %sx.theirs (x int)", f->dir,
+             f->dir);
+    pg_admin(f->pg, sql);
+    snprintf(loc, sizeof(loc),
+             "postgresql:///postgres?host=%s&user=vantage_admin&options=-csearch_path%%3D%sx",
+             f->pg->dir, f->dir);
+    assert_null(store_open(loc, err, sizeof(err)));
+    assert_non_null(strstr(err, "not a Vantage database"));
+    snprintf(sql, sizeof(sql), "DROP SCHEMA %sx CASCADE", f->dir);
+    pg_admin(f->pg, sql);
+
+    /* Misuse of transactions is refused with a reason, as on sqlite. */
+    int64_t a = agent(f->s, "a1");
+    assert_int_equal(add(f->s, a, "n", "t", "tcp://x:1", 1, 10, RESULT_OK), -1);
+    assert_non_null(strstr(store_error(f->s), "outside a transaction"));
+    assert_int_equal(store_commit(f->s), -1);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_begin(f->s), -1);
+    assert_int_equal(add(f->s, 777, "n", "t", "tcp://x:1", 1, 10, RESULT_OK), -1);
+    assert_non_null(strstr(store_error(f->s), "no agent with id 777"));
+    assert_int_equal(add(f->s, a, "n", "t", "tcp://x:1", 1, 10, RESULT_OK), 1);
+    store_rollback(f->s);
+    struct rows w;
+    assert_int_equal(count_results(f->s, NULL, &w), 0);
+}
+
+/* What serve logs and errors print of a location never holds a password. */
+static void test_location_redact(void **state)
+{
+    (void)state;
+    char out[256];
+    store_location_redact("postgresql://vantage:s3cret@db.example:5433/v?sslmode=require", out,
+                          sizeof(out));
+    assert_string_equal(out, "postgresql://vantage:***@db.example:5433/v?sslmode=require");
+    store_location_redact("postgresql:host=db password=s3cret dbname=v", out, sizeof(out));
+    assert_string_equal(out, "postgresql:host=db password=*** dbname=v");
+    store_location_redact("postgres:///v?host=/run/pg&password=s3cret&user=u", out, sizeof(out));
+    assert_string_equal(out, "postgres:///v?host=/run/pg&password=***&user=u");
+    store_location_redact("/var/lib/vantage/vantage.db", out, sizeof(out));
+    assert_string_equal(out, "/var/lib/vantage/vantage.db");
+    store_location_redact("postgresql://u:s3cret@h/db", out, 12);
+    assert_null(strstr(out, "s3cret"));
+    assert_int_equal(strlen(out), 11);
+}
+
+/* The contract's tests, run on each backend. */
+#define CONTRACT_TESTS(SETUP, TEARDOWN)                                                            \
+    cmocka_unit_test_setup_teardown(test_agent_ids_and_update, SETUP, TEARDOWN),                   \
+        cmocka_unit_test_setup_teardown(test_agent_spool_drains_to_zero, SETUP, TEARDOWN),         \
+        cmocka_unit_test_setup_teardown(test_agent_lost, SETUP, TEARDOWN),                         \
+        cmocka_unit_test_setup_teardown(test_results_and_duplicates, SETUP, TEARDOWN),             \
+        cmocka_unit_test_setup_teardown(test_rollback, SETUP, TEARDOWN),                           \
+        cmocka_unit_test_setup_teardown(test_mailflow_result, SETUP, TEARDOWN),                    \
+        cmocka_unit_test_setup_teardown(test_latest_streaks, SETUP, TEARDOWN),                     \
+        cmocka_unit_test_setup_teardown(test_results_filter, SETUP, TEARDOWN),                     \
+        cmocka_unit_test_setup_teardown(test_changes, SETUP, TEARDOWN),                            \
+        cmocka_unit_test_setup_teardown(test_two_connections, SETUP, TEARDOWN)
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest sqlite_tests[] = {
+        CONTRACT_TESTS(setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_migrate_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fresh_file_is_migrated_from_zero, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_agent_ids_and_update, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_agent_spool_drains_to_zero, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_agent_lost, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_results_and_duplicates, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_mailflow_result, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_latest_streaks, setup, teardown),
         cmocka_unit_test(test_streak_rule),
         cmocka_unit_test(test_episodes),
-        cmocka_unit_test_setup_teardown(test_results_filter, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_changes, setup, teardown),
+        cmocka_unit_test(test_location_redact),
         cmocka_unit_test_setup_teardown(test_error_paths, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_two_connections, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest pg_tests[] = {
+        CONTRACT_TESTS(pg_setup, pg_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_open_migrate_reopen, pg_setup, pg_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_partitions, pg_setup, pg_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_two_collectors, pg_setup, pg_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_error_paths, pg_setup, pg_teardown),
+    };
+    int failed = cmocka_run_group_tests_name("sqlite", sqlite_tests, NULL, NULL);
+    failed +=
+        cmocka_run_group_tests_name("postgresql", pg_tests, pg_group_setup, pg_group_teardown);
+    return failed;
 }

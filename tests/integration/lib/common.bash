@@ -19,6 +19,8 @@ cleanup() {
     for pid in "${PIDS[@]}"; do
         wait "$pid" 2>/dev/null
     done
+    # The test's PostgreSQL (store_location), after the collectors using it.
+    [ -f "$T/pg.dir" ] && "$SRC/tests/servers/pg-down" "$(cat "$T/pg.dir")"
     if [ "${KEEP_TEST_DIR:-}" = 1 ]; then
         echo "kept $T" >&2
     else
@@ -118,15 +120,43 @@ count_results() {
     "$BIN/vantage-collector" -c "$conf" results --json "$@" | wc -l
 }
 
+# store_location — the database = value of this test: vantage.db in the
+# test's directory, or with VANTAGE_TEST_STORE=pg (the integration.pg.*
+# variants, tests/CMakeLists.txt) a database in a PostgreSQL started for
+# this test (tests/servers/pg-up; stopped by the EXIT trap). Works from a
+# subshell: the server's directory is kept in $T/pg.dir.
+store_location() {
+    if [ "${VANTAGE_TEST_STORE:-sqlite}" != pg ]; then
+        echo vantage.db
+        return
+    fi
+    if [ ! -f "$T/pg.dir" ]; then
+        local dir rc=0
+        dir=$("$SRC/tests/servers/pg-up" 2>"$T/pg-up.err") || rc=$?
+        [ "$rc" -eq 77 ] && skip "PostgreSQL variant: $(cat "$T/pg-up.err")"
+        [ "$rc" -eq 0 ] || fail "PostgreSQL did not start: $(cat "$T/pg-up.err")"
+        echo "$dir" >"$T/pg.dir"
+        "$SRC/tests/servers/pg-db" "$dir" vantage >"$T/pg.location" ||
+            fail "cannot create the test's PostgreSQL database"
+    fi
+    cat "$T/pg.location"
+}
+
 # collector_section — the [collector] section most tests use: CURVE with
-# keys/collector.key, authorized_keys and vantage.db in the test's
-# directory, listening on loopback port $CPORT.
+# keys/collector.key, authorized_keys and the database (store_location)
+# in the test's directory, listening on loopback port $CPORT.
 collector_section() {
     cat <<CONF
 [collector]
 listen = tcp://127.0.0.1:$CPORT
-database = vantage.db
+database = $(store_location)
 secret_key = keys/collector.key
 authorized_keys = authorized_keys
 CONF
 }
+
+# The PostgreSQL variant starts its server here, in the test's own shell:
+# inside $(...) a skip or failure would only end the subshell.
+if [ "${VANTAGE_TEST_STORE:-sqlite}" = pg ]; then
+    store_location >/dev/null
+fi

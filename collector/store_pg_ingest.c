@@ -1,0 +1,1011 @@
+/*
+ * store_pg_ingest — results, the latest state, agents and their sequence
+ * numbers in the PostgreSQL backend (store_pg.h).
+ *
+ * A transaction's results are buffered as binary COPY data and sent at
+ * commit in one COPY; the latest state of every key the transaction
+ * touched and each agent's stored sequence numbers follow in one
+ * pipeline. Per transaction and agent, ingest costs two round trips (the
+ * agent's row, locked, and its latest rows), whatever the batch size.
+ * Duplicates are decided in memory from the agent's `stored` set
+ * (store_pg.c explains why there is no unique index).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_impl.h"
+#include "store_pg.h"
+
+/* Interned names kept in memory per table, as on sqlite: bounded by the
+ * configuration and the fleet; past this the cache is emptied. */
+#define INTERN_MAX 65536
+/* First size of the in-memory maps. */
+#define MAP_MIN 64
+/* A map grown past this by one transaction is freed at its end. */
+#define MAP_KEEP 8192
+/* An agent's stored set has one range per gap in its sequence (results
+ * its spool dropped). A million gaps would take a spool that overflowed a
+ * million separate times; past that the agent's results are refused with
+ * a clear error rather than the set read without a bound. */
+#define RANGES_MAX 1000000
+/* The stored set's text: "{[1,6),[7,10)}"; at most two 20-digit numbers
+ * and four characters per range. */
+#define RANGES_TEXT_MAX ((size_t)RANGES_MAX * 44 + 3)
+/* Latest rows sent in one pipeline before its results are read, so that
+ * neither side's socket buffer fills while the other waits. */
+#define PIPELINE_MAX 512
+
+/* int64[3] key -> index, open addressing (agents: {id,0,0}; latest:
+ * {agent, target, check}). */
+struct map_slot {
+    int64_t k[3];
+    uint32_t idx1; /* index + 1; 0 = empty */
+};
+
+struct map {
+    struct map_slot *slots;
+    size_t cap, n;
+};
+
+struct name_slot {
+    uint64_t hash;
+    char *name; /* NULL = empty */
+    int64_t id;
+};
+
+struct names {
+    const char *table;
+    struct name_slot *slots;
+    size_t cap, n;
+};
+
+struct range {
+    int64_t lo, hi; /* [lo, hi) */
+};
+
+/* An agent touched by the transaction: its row is locked. */
+struct agent {
+    int64_t id;
+    struct range *r;
+    size_t nr, capr;
+    uint64_t max_seq; /* highest seq stored by this transaction */
+    bool dirty;
+};
+
+/* As store_sqlite.c's: one key's latest state as the transaction sees it. */
+struct latest {
+    int64_t agent_id, target_id, check_id, network_id;
+    bool had, dirty, ok, discovered;
+    int layer, error;
+    uint64_t seq;
+    int64_t at_us, since_us;
+    uint64_t total_us;
+    char *detail; /* NULL = none */
+    struct store_streak streak;
+    int fail_layer, fail_error, phase;
+    uint64_t phase_us, delivery_us;
+    uint64_t fact_hash[STORE_FACT_LAST];
+    char *fact_text[STORE_FACT_LAST]; /* set when changed by this txn */
+    bool texts_loaded;
+};
+
+struct store_pg_ingest {
+    struct names targets, checks, networks;
+    struct map agent_map, latest_map;
+    struct agent *agents;
+    size_t nagents, capagents;
+    struct latest *latest;
+    size_t nlatest, caplatest;
+    struct store_pg_copy copy;
+    char *before[STORE_FACT_LAST]; /* store_prev texts of the last call */
+};
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 14695981039346656037ull; /* FNV-1a */
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static uint64_t hash_ids(const int64_t k[3])
+{
+    uint64_t h = (uint64_t)k[0] * 0x9E3779B97F4A7C15ull;
+    h ^= (uint64_t)k[1] + 0xBF58476D1CE4E5B9ull + (h << 6) + (h >> 2);
+    h ^= (uint64_t)k[2] + 0x94D049BB133111EBull + (h << 6) + (h >> 2);
+    h ^= h >> 31;
+    return h * 0x9E3779B97F4A7C15ull;
+}
+
+static int map_grow(struct map *m)
+{
+    size_t ncap = m->cap ? m->cap * 2 : MAP_MIN;
+    struct map_slot *slots = calloc(ncap, sizeof(*slots));
+    if (slots == NULL)
+        return -1;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (m->slots[i].idx1 == 0)
+            continue;
+        size_t j = hash_ids(m->slots[i].k) & (ncap - 1);
+        while (slots[j].idx1 != 0)
+            j = (j + 1) & (ncap - 1);
+        slots[j] = m->slots[i];
+    }
+    free(m->slots);
+    m->slots = slots;
+    m->cap = ncap;
+    return 0;
+}
+
+/* The index of key; when absent, adds it as next (*added). -1: no memory. */
+static int64_t map_get(struct map *m, const int64_t k[3], uint32_t next, bool *added)
+{
+    *added = false;
+    if ((m->n + 1) * 2 > m->cap && map_grow(m) < 0)
+        return -1;
+    size_t i = hash_ids(k) & (m->cap - 1);
+    for (; m->slots[i].idx1 != 0; i = (i + 1) & (m->cap - 1))
+        if (memcmp(m->slots[i].k, k, sizeof(m->slots[i].k)) == 0)
+            return m->slots[i].idx1 - 1;
+    memcpy(m->slots[i].k, k, sizeof(m->slots[i].k));
+    m->slots[i].idx1 = next + 1;
+    m->n++;
+    *added = true;
+    return next;
+}
+
+static void map_reset(struct map *m)
+{
+    if (m->cap > MAP_KEEP) {
+        free(m->slots);
+        m->slots = NULL;
+        m->cap = 0;
+    } else if (m->cap > 0) {
+        memset(m->slots, 0, m->cap * sizeof(*m->slots));
+    }
+    m->n = 0;
+}
+
+static void names_clear(struct names *in)
+{
+    for (size_t i = 0; i < in->cap; i++)
+        free(in->slots[i].name);
+    free(in->slots);
+    in->slots = NULL;
+    in->cap = in->n = 0;
+}
+
+static void names_place(struct names *in, uint64_t h, char *name, int64_t id)
+{
+    size_t i = h & (in->cap - 1);
+    while (in->slots[i].name != NULL)
+        i = (i + 1) & (in->cap - 1);
+    in->slots[i] = (struct name_slot){h, name, id};
+    in->n++;
+}
+
+static int names_grow(struct names *in)
+{
+    size_t ncap = in->cap ? in->cap * 2 : MAP_MIN, ocap = in->cap;
+    struct name_slot *old = in->slots;
+    in->slots = calloc(ncap, sizeof(*in->slots));
+    if (in->slots == NULL) {
+        in->slots = old;
+        return -1;
+    }
+    in->cap = ncap;
+    in->n = 0;
+    for (size_t i = 0; i < ocap; i++)
+        if (old[i].name != NULL)
+            names_place(in, old[i].hash, old[i].name, old[i].id);
+    free(old);
+    return 0;
+}
+
+struct store_pg_ingest *store_pg_ingest_create(void)
+{
+    struct store_pg_ingest *in = calloc(1, sizeof(*in));
+    if (in == NULL)
+        return NULL;
+    in->targets.table = "targets";
+    in->checks.table = "checks";
+    in->networks.table = "networks";
+    if (store_pg_copy_init(&in->copy) < 0) {
+        free(in);
+        return NULL;
+    }
+    return in;
+}
+
+void store_pg_ingest_reset(struct store_pg_ingest *in, bool forget_ids)
+{
+    if (in == NULL)
+        return;
+    for (size_t i = 0; i < in->nlatest; i++) {
+        free(in->latest[i].detail);
+        for (int f = 0; f < STORE_FACT_LAST; f++)
+            free(in->latest[i].fact_text[f]);
+    }
+    for (size_t i = 0; i < in->nagents; i++)
+        free(in->agents[i].r);
+    in->nlatest = in->nagents = 0;
+    map_reset(&in->agent_map);
+    map_reset(&in->latest_map);
+    if (in->caplatest > MAP_KEEP) {
+        free(in->latest);
+        in->latest = NULL;
+        in->caplatest = 0;
+    }
+    if (in->capagents > MAP_KEEP) {
+        free(in->agents);
+        in->agents = NULL;
+        in->capagents = 0;
+    }
+    if (in->copy.cap > ((size_t)64 << 20)) /* one burst does not pin its memory */
+        store_pg_copy_free(&in->copy);
+    if (store_pg_copy_init(&in->copy) < 0) /* out of memory: shows at the next row */
+        in->copy.len = 0;
+    if (forget_ids) {
+        names_clear(&in->targets);
+        names_clear(&in->checks);
+        names_clear(&in->networks);
+    }
+}
+
+void store_pg_ingest_destroy(struct store_pg_ingest **ip)
+{
+    if (ip == NULL || *ip == NULL)
+        return;
+    struct store_pg_ingest *in = *ip;
+    store_pg_ingest_reset(in, true);
+    free(in->agents);
+    free(in->latest);
+    free(in->agent_map.slots);
+    free(in->latest_map.slots);
+    store_pg_copy_free(&in->copy);
+    for (int f = 0; f < STORE_FACT_LAST; f++)
+        free(in->before[f]);
+    free(in);
+    *ip = NULL;
+}
+
+/* The id of name in an interned table, inserting the row the first time.
+ * A NULL name is stored as "" (a result without a target). */
+static int intern_id(void *b, struct names *in, const char *name, int64_t *id, char *err,
+                     size_t errlen)
+{
+    if (name == NULL)
+        name = "";
+    uint64_t h = hash_str(name);
+    if (in->cap > 0) {
+        for (size_t i = h & (in->cap - 1); in->slots[i].name != NULL; i = (i + 1) & (in->cap - 1))
+            if (in->slots[i].hash == h && strcmp(in->slots[i].name, name) == 0) {
+                *id = in->slots[i].id;
+                return 0;
+            }
+    }
+    /* ON CONFLICT DO NOTHING returns no row when another collector (or
+     * an earlier run) has the name: the second SELECT finds it. */
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "WITH ins AS (INSERT INTO %s(name) VALUES ($1) ON CONFLICT (name) DO NOTHING"
+             " RETURNING id) SELECT id FROM ins UNION ALL SELECT id FROM %s WHERE name = $1",
+             in->table, in->table);
+    const char *p[] = {name};
+    PGresult *res = store_pg_query(b, sql, 1, p, in->table, err, errlen);
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) < 1) {
+        PQclear(res);
+        snprintf(err, errlen, "database %s: %s: no row for a name", store_pg_where(b), in->table);
+        return -1;
+    }
+    *id = store_pg_get_i64(res, 0, 0);
+    PQclear(res);
+    if (in->n >= INTERN_MAX)
+        names_clear(in);
+    if ((in->n + 1) * 2 > in->cap && names_grow(in) < 0)
+        return 0; /* the id is right; it is only not cached */
+    char *copy = strdup(name);
+    if (copy != NULL)
+        names_place(in, h, copy, *id);
+    return 0;
+}
+
+int store_pg_agent_id(void *b, const char *name, int64_t *id, char *err, size_t errlen)
+{
+    if (name == NULL || name[0] == '\0') {
+        snprintf(err, errlen, "database: an agent needs a name");
+        return -1;
+    }
+    const char *p[] = {name};
+    PGresult *res = store_pg_query(
+        b,
+        "WITH ins AS (INSERT INTO agents(name) VALUES ($1) ON CONFLICT (name) DO NOTHING"
+        " RETURNING id) SELECT id FROM ins UNION ALL SELECT id FROM agents WHERE name = $1",
+        1, p, "adding an agent", err, errlen);
+    if (res == NULL)
+        return -1;
+    int ok = PQntuples(res) > 0;
+    if (ok)
+        *id = store_pg_get_i64(res, 0, 0);
+    PQclear(res);
+    if (!ok)
+        snprintf(err, errlen, "database %s: adding agent %s: no row", store_pg_where(b), name);
+    return ok ? 0 : -1;
+}
+
+static const char *u64p(char *buf, uint64_t v)
+{
+    return store_pg_i64(buf, v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v);
+}
+
+int store_pg_agent_update(void *b, int64_t id, const struct store_agent *a, char *err,
+                          size_t errlen)
+{
+    char v[6][24];
+    const char *p[] = {store_pg_i64(v[0], id),
+                       a->site,
+                       a->network,
+                       a->version,
+                       a->address,
+                       a->netctx,
+                       store_pg_i64(v[1], a->first_seen_us),
+                       store_pg_i64(v[2], a->last_seen_us),
+                       u64p(v[3], a->spool_dropped),
+                       u64p(v[4], a->spool_pending),
+                       a->has_spool ? "t" : "f"};
+    PGresult *res = store_pg_query(
+        b,
+        "UPDATE agents SET site = COALESCE($2, site), network = COALESCE($3, network),"
+        " version = COALESCE($4, version), address = COALESCE($5, address),"
+        " netctx = COALESCE($6, netctx),"
+        " first_seen_us = CASE WHEN $7::bigint <> 0 AND (first_seen_us = 0 OR"
+        "   $7::bigint < first_seen_us) THEN $7::bigint ELSE first_seen_us END,"
+        " last_seen_us = CASE WHEN $8::bigint <> 0 THEN $8::bigint ELSE last_seen_us END,"
+        " spool_dropped = CASE WHEN $11::boolean OR $9::bigint <> 0 THEN $9::bigint"
+        "   ELSE spool_dropped END,"
+        " spool_pending = CASE WHEN $11::boolean OR $10::bigint <> 0 THEN $10::bigint"
+        "   ELSE spool_pending END"
+        " WHERE id = $1",
+        11, p, "updating an agent", err, errlen);
+    if (res == NULL)
+        return -1;
+    int ok = strcmp(PQcmdTuples(res), "1") == 0;
+    PQclear(res);
+    if (!ok)
+        snprintf(err, errlen, "database: no agent with id %lld", (long long)id);
+    return ok ? 0 : -1;
+}
+
+int store_pg_agent_committed_seq(void *b, int64_t id, uint64_t *seq, char *err, size_t errlen)
+{
+    char v[24];
+    const char *p[] = {store_pg_i64(v, id)};
+    PGresult *res = store_pg_query(b, "SELECT committed_seq FROM agents WHERE id = $1", 1, p,
+                                   "reading the committed seq", err, errlen);
+    if (res == NULL)
+        return -1;
+    int ok = PQntuples(res) == 1;
+    if (ok)
+        *seq = (uint64_t)store_pg_get_i64(res, 0, 0);
+    PQclear(res);
+    if (!ok)
+        snprintf(err, errlen, "database: no agent with id %lld", (long long)id);
+    return ok ? 0 : -1;
+}
+
+int store_pg_agent_lost_add(void *b, int64_t id, uint64_t n, char *err, size_t errlen)
+{
+    char v[2][24];
+    const char *p[] = {store_pg_i64(v[0], id), u64p(v[1], n)};
+    return store_pg_run(b, "UPDATE agents SET lost = lost + $2 WHERE id = $1", 2, p,
+                        "counting lost results", err, errlen);
+}
+
+int store_pg_change_add(void *b, const struct store_change *c, char *err, size_t errlen)
+{
+    if (c->kind == NULL) {
+        snprintf(err, errlen, "database: a change needs a kind");
+        return -1;
+    }
+    struct store_pg_ingest *in = store_pg_ingest_of(b);
+    int64_t agent_id = 0, target_id = 0;
+    if (c->agent != NULL && store_pg_agent_id(b, c->agent, &agent_id, err, errlen) < 0)
+        return -1;
+    if (c->target != NULL && intern_id(b, &in->targets, c->target, &target_id, err, errlen) < 0)
+        return -1;
+    char v[3][24];
+    const char *p[] = {store_pg_i64(v[0], c->at_us),
+                       c->agent != NULL ? store_pg_i64(v[1], agent_id) : NULL,
+                       c->target != NULL ? store_pg_i64(v[2], target_id) : NULL,
+                       c->kind,
+                       c->subject,
+                       c->before,
+                       c->after};
+    return store_pg_run(b,
+                        "INSERT INTO changes(at_us, agent_id, target_id, kind, subject, before,"
+                        " after) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        7, p, "recording a change", err, errlen);
+}
+
+/* ---- the stored set of an agent's sequence numbers ---------------------------- */
+
+/* One number of the set's text at *p, followed by the character want. */
+static int range_number(const char **p, const char *end, char want, int64_t *v)
+{
+    char *stop;
+    errno = 0;
+    long long x = strtoll(*p, &stop, 10);
+    if (errno != 0 || stop == *p || stop >= end || *stop != want)
+        return -1;
+    *v = x;
+    *p = stop + 1;
+    return 0;
+}
+
+/* Parses "{[1,6),[7,10)}" (int8multirange's canonical text; libpq's
+ * values end in a NUL, so strtoll stops in bounds). */
+static int ranges_parse(struct agent *a, const char *s, size_t len)
+{
+    if (len > RANGES_TEXT_MAX || len < 2 || s[0] != '{' || s[len - 1] != '}')
+        return -1;
+    const char *p = s + 1, *end = s + len;
+    while (p < end && *p != '}') {
+        if (*p == ',')
+            p++;
+        if (p >= end || *p != '[')
+            return -1;
+        p++;
+        int64_t lo, hi;
+        if (range_number(&p, end, ',', &lo) < 0 || range_number(&p, end, ')', &hi) < 0 || lo >= hi)
+            return -1;
+        if (a->nr == a->capr) {
+            size_t ncap = a->capr ? a->capr * 2 : 4;
+            if (ncap > RANGES_MAX)
+                return -1;
+            struct range *r = realloc(a->r, ncap * sizeof(*r));
+            if (r == NULL)
+                return -1;
+            a->r = r;
+            a->capr = ncap;
+        }
+        a->r[a->nr++] = (struct range){lo, hi};
+    }
+    return 0;
+}
+
+/* Index of the first range with hi > seq. */
+static size_t ranges_find(const struct agent *a, int64_t seq)
+{
+    size_t lo = 0, hi = a->nr;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (a->r[mid].hi <= seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static bool ranges_has(const struct agent *a, int64_t seq)
+{
+    size_t i = ranges_find(a, seq);
+    return i < a->nr && a->r[i].lo <= seq;
+}
+
+/* Adds seq (known absent), merging with its neighbours. 0 or -1. */
+static int ranges_add(struct agent *a, int64_t seq)
+{
+    size_t i = ranges_find(a, seq);
+    bool join_prev = i > 0 && a->r[i - 1].hi == seq;
+    bool join_next = i < a->nr && a->r[i].lo == seq + 1;
+    if (join_prev && join_next) {
+        a->r[i - 1].hi = a->r[i].hi;
+        memmove(&a->r[i], &a->r[i + 1], (a->nr - i - 1) * sizeof(*a->r));
+        a->nr--;
+    } else if (join_prev) {
+        a->r[i - 1].hi = seq + 1;
+    } else if (join_next) {
+        a->r[i].lo = seq;
+    } else {
+        if (a->nr == a->capr) {
+            size_t ncap = a->capr ? a->capr * 2 : 4;
+            if (ncap > RANGES_MAX)
+                return -1;
+            struct range *r = realloc(a->r, ncap * sizeof(*r));
+            if (r == NULL)
+                return -1;
+            a->r = r;
+            a->capr = ncap;
+        }
+        memmove(&a->r[i + 1], &a->r[i], (a->nr - i) * sizeof(*a->r));
+        a->r[i] = (struct range){seq, seq + 1};
+        a->nr++;
+    }
+    return 0;
+}
+
+static char *ranges_text(const struct agent *a)
+{
+    size_t cap = a->nr * 44 + 3;
+    char *s = malloc(cap);
+    if (s == NULL)
+        return NULL;
+    size_t n = 0;
+    s[n++] = '{';
+    for (size_t i = 0; i < a->nr; i++)
+        n += (size_t)snprintf(s + n, cap - n, "%s[%" PRId64 ",%" PRId64 ")", i ? "," : "",
+                              a->r[i].lo, a->r[i].hi);
+    snprintf(s + n, cap - n, "}");
+    return s;
+}
+
+/* ---- per-transaction state ------------------------------------------------------- */
+
+static struct latest *latest_slot(struct store_pg_ingest *in, const int64_t key[3], bool *added)
+{
+    if (in->nlatest == in->caplatest) {
+        size_t ncap = in->caplatest ? in->caplatest * 2 : MAP_MIN;
+        struct latest *v = realloc(in->latest, ncap * sizeof(*v));
+        if (v == NULL)
+            return NULL;
+        in->latest = v;
+        in->caplatest = ncap;
+    }
+    int64_t i = map_get(&in->latest_map, key, (uint32_t)in->nlatest, added);
+    if (i < 0)
+        return NULL;
+    if (*added) {
+        in->latest[in->nlatest++] =
+            (struct latest){.agent_id = key[0], .target_id = key[1], .check_id = key[2]};
+    }
+    return &in->latest[i];
+}
+
+/* Loads the agent's latest rows into the transaction's map. */
+static int latest_load(void *b, struct store_pg_ingest *in, int64_t agent_id, char *err,
+                       size_t errlen)
+{
+    char v[24];
+    const char *p[] = {store_pg_i64(v, agent_id)};
+    PGresult *res = store_pg_query(b,
+                                   "SELECT target_id, check_id, seq, ok, since_us, episode_us,"
+                                   " flips, streak_n, fail_layer, fail_error, dns_hash,"
+                                   " addr_hash, cert_hash, at_us FROM latest WHERE agent_id = $1",
+                                   1, p, "reading the latest state", err, errlen);
+    if (res == NULL)
+        return -1;
+    for (int row = 0; row < PQntuples(res); row++) {
+        const int64_t key[3] = {agent_id, store_pg_get_i64(res, row, 0),
+                                store_pg_get_i64(res, row, 1)};
+        bool added;
+        struct latest *l = latest_slot(in, key, &added);
+        if (l == NULL) {
+            PQclear(res);
+            snprintf(err, errlen, "database: out of memory tracking the latest state");
+            return -1;
+        }
+        l->had = true;
+        l->seq = (uint64_t)store_pg_get_i64(res, row, 2);
+        l->ok = PQgetvalue(res, row, 3)[0] == 't';
+        l->since_us = store_pg_get_i64(res, row, 4);
+        l->streak = (struct store_streak){
+            .had = true,
+            .ok = l->ok,
+            .since_us = l->since_us,
+            .episode_us = store_pg_get_i64(res, row, 5),
+            .flips = (uint32_t)store_pg_get_i64(res, row, 6),
+            .n = (uint32_t)store_pg_get_i64(res, row, 7),
+            .fail_error = (int)store_pg_get_i64(res, row, 9),
+        };
+        l->fail_layer = (int)store_pg_get_i64(res, row, 8);
+        l->fail_error = (int)store_pg_get_i64(res, row, 9);
+        for (int f = 0; f < STORE_FACT_LAST; f++)
+            l->fact_hash[f] = (uint64_t)store_pg_get_i64(res, row, 10 + f);
+        l->at_us = store_pg_get_i64(res, row, 13);
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* The agent's state in this transaction: on first touch its row is
+ * locked and its stored set and latest rows are read. */
+static struct agent *agent_touch(void *b, struct store_pg_ingest *in, int64_t agent_id, char *err,
+                                 size_t errlen)
+{
+    /* Batches come from one agent at a time: the last one first. */
+    if (in->nagents > 0 && in->agents[in->nagents - 1].id == agent_id)
+        return &in->agents[in->nagents - 1];
+    const int64_t key[3] = {agent_id, 0, 0};
+    if (in->nagents == in->capagents) {
+        size_t ncap = in->capagents ? in->capagents * 2 : MAP_MIN;
+        struct agent *v = realloc(in->agents, ncap * sizeof(*v));
+        if (v == NULL)
+            goto oom;
+        in->agents = v;
+        in->capagents = ncap;
+    }
+    bool added;
+    int64_t i = map_get(&in->agent_map, key, (uint32_t)in->nagents, &added);
+    if (i < 0)
+        goto oom;
+    if (!added)
+        return &in->agents[i];
+    struct agent *a = &in->agents[in->nagents++];
+    *a = (struct agent){.id = agent_id};
+    char v[24];
+    const char *p[] = {store_pg_i64(v, agent_id)};
+    PGresult *res = store_pg_query(b, "SELECT stored::text FROM agents WHERE id = $1 FOR UPDATE", 1,
+                                   p, "locking an agent's row", err, errlen);
+    if (res == NULL)
+        goto undo;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        snprintf(err, errlen, "database: no agent with id %lld", (long long)agent_id);
+        goto undo;
+    }
+    int rc = ranges_parse(a, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    PQclear(res);
+    if (rc < 0) {
+        snprintf(err, errlen,
+                 "database %s: agent id %lld: its stored sequence numbers are not readable "
+                 "(more than %d gaps?)",
+                 store_pg_where(b), (long long)agent_id, RANGES_MAX);
+        goto undo;
+    }
+    if (latest_load(b, in, agent_id, err, errlen) < 0)
+        goto undo;
+    return a;
+undo:
+    /* The map still names the slot: forget the whole transaction's agent
+     * map, which the caller's rollback does anyway. */
+    free(a->r);
+    in->nagents--;
+    map_reset(&in->agent_map);
+    for (size_t j = 0; j < in->nagents; j++) {
+        const int64_t k[3] = {in->agents[j].id, 0, 0};
+        (void)map_get(&in->agent_map, k, (uint32_t)j, &added);
+    }
+    return NULL;
+oom:
+    snprintf(err, errlen, "database: out of memory tracking agents");
+    return NULL;
+}
+
+/* ---- results ---------------------------------------------------------------------- */
+
+static int load_texts(void *b, struct latest *l, char *err, size_t errlen)
+{
+    char v[3][24];
+    const char *p[] = {store_pg_i64(v[0], l->agent_id), store_pg_i64(v[1], l->target_id),
+                       store_pg_i64(v[2], l->check_id)};
+    PGresult *res = store_pg_query(b,
+                                   "SELECT dns, address, cert FROM latest WHERE agent_id = $1"
+                                   " AND target_id = $2 AND check_id = $3",
+                                   3, p, "reading the last facts", err, errlen);
+    if (res == NULL)
+        return -1;
+    for (int g = 0; PQntuples(res) == 1 && g < STORE_FACT_LAST; g++) {
+        const char *t = store_pg_get_text(res, 0, g);
+        if (l->fact_text[g] == NULL && t != NULL && (l->fact_text[g] = strdup(t)) == NULL) {
+            PQclear(res);
+            snprintf(err, errlen, "database: out of memory tracking facts");
+            return -1;
+        }
+    }
+    PQclear(res);
+    l->texts_loaded = true;
+    return 0;
+}
+
+/* As store_sqlite.c's facts_touch: keeps the result's facts as the key's
+ * last known ones and reports in prev those that changed. */
+static int facts_touch(void *b, struct store_pg_ingest *in, struct latest *l,
+                       const struct store_facts *facts, struct store_prev *prev, char *err,
+                       size_t errlen)
+{
+    for (int f = 0; f < STORE_FACT_LAST; f++) {
+        uint64_t h = facts->hash[f];
+        if (h == 0 || h == l->fact_hash[f])
+            continue;
+        if (l->fact_hash[f] != 0 && prev != NULL) {
+            if (l->fact_text[f] == NULL && !l->texts_loaded && load_texts(b, l, err, errlen) < 0)
+                return -1;
+            free(in->before[f]);
+            in->before[f] = strdup(l->fact_text[f] != NULL ? l->fact_text[f] : "");
+            if (in->before[f] == NULL)
+                goto oom;
+            prev->changed[f] = true;
+            prev->before[f] = in->before[f];
+        }
+        char *now = strdup(facts->text[f] != NULL ? facts->text[f] : "");
+        if (now == NULL)
+            goto oom;
+        free(l->fact_text[f]);
+        l->fact_text[f] = now;
+        l->fact_hash[f] = h;
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "database: out of memory tracking facts");
+    return -1;
+}
+
+static int slowest_phase(const struct result *r, uint64_t *us)
+{
+    int best = RESULT_PHASE_TOTAL;
+    *us = r->phases_us[RESULT_PHASE_TOTAL];
+    uint64_t max = 0;
+    for (int p = 0; p < RESULT_PHASE_LAST; p++) {
+        if (p != RESULT_PHASE_TOTAL && r->phases_us[p] > max) {
+            max = r->phases_us[p];
+            best = p;
+        }
+    }
+    if (best != RESULT_PHASE_TOTAL)
+        *us = max;
+    return best;
+}
+
+static int latest_touch(void *b, struct store_pg_ingest *in, const int64_t key[3],
+                        int64_t network_id, const struct result *r, const struct store_facts *facts,
+                        struct store_prev *prev, char *err, size_t errlen)
+{
+    bool added;
+    struct latest *l = latest_slot(in, key, &added);
+    if (l == NULL)
+        goto oom;
+    if (l->had && r->seq <= l->seq)
+        return 0; /* an older result arriving late: history, not state */
+    if (prev != NULL)
+        prev->before_at_us = l->had ? l->at_us : 0;
+    if (facts != NULL && facts_touch(b, in, l, facts, prev, err, errlen) < 0)
+        return -1;
+    free(l->detail);
+    l->detail = NULL;
+    if (r->detail != NULL && (l->detail = strdup(r->detail)) == NULL)
+        goto oom;
+    store_streak_next(&l->streak, r->ok, r->error, r->started_at_us);
+    l->since_us = l->streak.since_us;
+    if (!r->ok) {
+        l->fail_layer = r->layer;
+        l->fail_error = r->error;
+    }
+    l->phase = slowest_phase(r, &l->phase_us);
+    l->delivery_us = r->delivery != NULL ? r->delivery->delivery_us : 0;
+    l->had = l->dirty = true;
+    l->network_id = network_id;
+    l->ok = r->ok;
+    l->discovered = r->discovered;
+    l->layer = r->layer;
+    l->error = r->error;
+    l->seq = r->seq;
+    l->at_us = r->started_at_us;
+    l->total_us = r->phases_us[RESULT_PHASE_TOTAL];
+    return 0;
+oom:
+    snprintf(err, errlen, "database: out of memory tracking the latest state");
+    return -1;
+}
+
+int store_pg_result_add_facts(void *b, int64_t agent_id, const char *network,
+                              const struct result *r, const uint8_t *record, size_t len,
+                              const struct store_facts *facts, struct store_prev *prev, char *err,
+                              size_t errlen)
+{
+    if (prev != NULL)
+        *prev = (struct store_prev){0};
+    struct store_pg_ingest *in = store_pg_ingest_of(b);
+    if (!store_pg_in_txn(b)) {
+        snprintf(err, errlen, "database: store_result_add outside a transaction");
+        return -1;
+    }
+    if (!r->has_seq || r->seq > INT64_MAX - 1 || r->check == NULL || record == NULL ||
+        len > STORE_RECORD_MAX) {
+        snprintf(err, errlen,
+                 "database: a stored result needs a seq, a check and its "
+                 "encoded bytes (at most STORE_RECORD_MAX)");
+        return -1;
+    }
+    struct agent *a = agent_touch(b, in, agent_id, err, errlen);
+    if (a == NULL)
+        return -1;
+    if (ranges_has(a, (int64_t)r->seq))
+        return 0; /* (agent, seq) is stored already, or earlier in this txn */
+    int64_t target_id, check_id, network_id = 0;
+    if (intern_id(b, &in->targets, r->target, &target_id, err, errlen) < 0 ||
+        intern_id(b, &in->checks, r->check, &check_id, err, errlen) < 0 ||
+        (network != NULL && intern_id(b, &in->networks, network, &network_id, err, errlen) < 0))
+        return -1;
+    struct store_pg_row row = {.agent_id = agent_id,
+                               .seq = (int64_t)r->seq,
+                               .network_id = network_id,
+                               .target_id = target_id,
+                               .check_id = check_id,
+                               .started_at_us = r->started_at_us,
+                               .ok = r->ok,
+                               .layer = (int16_t)r->layer,
+                               .error = (int16_t)r->error,
+                               .total_us = (int64_t)r->phases_us[RESULT_PHASE_TOTAL],
+                               .record = record,
+                               .len = len};
+    /* agent_touch may have realloc'ed in->agents: a is still valid (it
+     * was taken after). */
+    if (ranges_add(a, (int64_t)r->seq) < 0 || store_pg_copy_row(&in->copy, &row) < 0) {
+        snprintf(err, errlen, "database: out of memory buffering results");
+        return -1;
+    }
+    if (r->seq > a->max_seq)
+        a->max_seq = r->seq;
+    a->dirty = true;
+    const int64_t key[3] = {agent_id, target_id, check_id};
+    if (latest_touch(b, in, key, network_id, r, facts, prev, err, errlen) < 0)
+        return -1;
+    return 1;
+}
+
+int store_pg_result_add(void *b, int64_t agent_id, const char *network, const struct result *r,
+                        const uint8_t *record, size_t len, char *err, size_t errlen)
+{
+    return store_pg_result_add_facts(b, agent_id, network, r, record, len, NULL, NULL, err, errlen);
+}
+
+/* ---- commit --------------------------------------------------------------------- */
+
+/* Reads the results of n pipelined statements and the sync. */
+static int pipeline_read(void *b, size_t n, char *err, size_t errlen)
+{
+    PGconn *conn = store_pg_conn(b);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        PGresult *res = PQgetResult(conn);
+        if (res == NULL) {
+            if (rc == 0)
+                rc = store_pg_fail(b, "writing the latest state", NULL, err, errlen);
+            break;
+        }
+        ExecStatusType st = PQresultStatus(res);
+        if (st != PGRES_COMMAND_OK && rc == 0)
+            rc = store_pg_fail(b, "writing the latest state", res, err, errlen);
+        else
+            PQclear(res);
+        /* Each statement's results end with a NULL. */
+        while ((res = PQgetResult(conn)) != NULL)
+            PQclear(res);
+    }
+    PGresult *res = PQgetResult(conn);
+    if (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+        if (rc == 0)
+            rc = store_pg_fail(b, "ending a pipeline", res, err, errlen);
+        else
+            PQclear(res);
+    } else {
+        PQclear(res);
+    }
+    return rc;
+}
+
+static const char latest_put[] =
+    "INSERT INTO latest(agent_id, target_id, check_id, network_id, discovered, ok, layer,"
+    " error, seq, at_us, since_us, total_us, detail, episode_us, flips, streak_n,"
+    " fail_layer, fail_error, phase, phase_us, dns_hash, dns, addr_hash, address,"
+    " cert_hash, cert, delivery_us)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,"
+    " $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
+    " ON CONFLICT(agent_id, target_id, check_id) DO UPDATE SET"
+    " network_id = excluded.network_id, discovered = excluded.discovered,"
+    " ok = excluded.ok, layer = excluded.layer, error = excluded.error,"
+    " seq = excluded.seq, at_us = excluded.at_us, since_us = excluded.since_us,"
+    " total_us = excluded.total_us, detail = excluded.detail,"
+    " episode_us = excluded.episode_us, flips = excluded.flips,"
+    " streak_n = excluded.streak_n, fail_layer = excluded.fail_layer,"
+    " fail_error = excluded.fail_error, phase = excluded.phase,"
+    " phase_us = excluded.phase_us, dns_hash = excluded.dns_hash,"
+    " dns = COALESCE(excluded.dns, latest.dns), addr_hash = excluded.addr_hash,"
+    " address = COALESCE(excluded.address, latest.address), cert_hash = excluded.cert_hash,"
+    " cert = COALESCE(excluded.cert, latest.cert), delivery_us = excluded.delivery_us";
+
+static int send_latest(PGconn *conn, const struct latest *l)
+{
+    char v[27][24]; /* at most one number per parameter */
+    int k = 0;
+    const char *p[27];
+    p[0] = store_pg_i64(v[k++], l->agent_id);
+    p[1] = store_pg_i64(v[k++], l->target_id);
+    p[2] = store_pg_i64(v[k++], l->check_id);
+    p[3] = l->network_id != 0 ? store_pg_i64(v[k++], l->network_id) : NULL;
+    p[4] = l->discovered ? "t" : "f";
+    p[5] = l->ok ? "t" : "f";
+    p[6] = store_pg_i64(v[k++], l->layer);
+    p[7] = store_pg_i64(v[k++], l->error);
+    p[8] = store_pg_i64(v[k++], (int64_t)l->seq);
+    p[9] = store_pg_i64(v[k++], l->at_us);
+    p[10] = store_pg_i64(v[k++], l->since_us);
+    p[11] = store_pg_i64(v[k++], (int64_t)l->total_us);
+    p[12] = l->detail;
+    p[13] = store_pg_i64(v[k++], l->streak.episode_us);
+    p[14] = store_pg_i64(v[k++], l->streak.flips);
+    p[15] = store_pg_i64(v[k++], l->streak.n);
+    p[16] = store_pg_i64(v[k++], l->fail_layer);
+    p[17] = store_pg_i64(v[k++], l->fail_error);
+    p[18] = store_pg_i64(v[k++], l->phase);
+    p[19] = store_pg_i64(v[k++], (int64_t)l->phase_us);
+    for (int f = 0; f < STORE_FACT_LAST; f++) {
+        p[20 + 2 * f] = store_pg_i64(v[k++], (int64_t)l->fact_hash[f]);
+        p[21 + 2 * f] = l->fact_text[f];
+    }
+    p[26] = store_pg_i64(v[k++], (int64_t)l->delivery_us);
+    return PQsendQueryParams(conn, latest_put, 27, NULL, p, NULL, NULL, 0) == 1 ? 0 : -1;
+}
+
+/* Sends one more pipelined statement; every PIPELINE_MAX, reads them. */
+static int pipeline_step(void *b, size_t *sent, char *err, size_t errlen)
+{
+    if (++*sent < PIPELINE_MAX)
+        return 0;
+    size_t n = *sent;
+    *sent = 0;
+    if (PQpipelineSync(store_pg_conn(b)) != 1)
+        return store_pg_fail(b, "writing the latest state", NULL, err, errlen);
+    return pipeline_read(b, n, err, errlen);
+}
+
+int store_pg_ingest_flush(void *b, struct store_pg_ingest *in, char *err, size_t errlen)
+{
+    PGconn *conn = store_pg_conn(b);
+    if (in->copy.rows > 0 &&
+        store_pg_copy_send(conn, &in->copy, store_pg_where(b), err, errlen) < 0)
+        return -1;
+    if (PQenterPipelineMode(conn) != 1)
+        return store_pg_fail(b, "entering pipeline mode", NULL, err, errlen);
+    int rc = 0;
+    size_t sent = 0;
+    for (size_t i = 0; rc == 0 && i < in->nlatest; i++) {
+        if (!in->latest[i].dirty)
+            continue;
+        if (send_latest(conn, &in->latest[i]) < 0)
+            rc = store_pg_fail(b, "writing the latest state", NULL, err, errlen);
+        else
+            rc = pipeline_step(b, &sent, err, errlen);
+    }
+    for (size_t i = 0; rc == 0 && i < in->nagents; i++) {
+        struct agent *a = &in->agents[i];
+        if (!a->dirty)
+            continue;
+        char *set = ranges_text(a);
+        char v[2][24];
+        const char *p[] = {store_pg_i64(v[0], a->id), u64p(v[1], a->max_seq), set};
+        int ok = set != NULL &&
+                 PQsendQueryParams(conn,
+                                   "UPDATE agents SET committed_seq = GREATEST(committed_seq,"
+                                   " $2::bigint), stored = $3::int8multirange WHERE id = $1",
+                                   3, NULL, p, NULL, NULL, 0) == 1;
+        free(set);
+        if (!ok)
+            rc = store_pg_fail(b, "recording the committed seq", NULL, err, errlen);
+        else
+            rc = pipeline_step(b, &sent, err, errlen);
+    }
+    /* What was sent is read even after a failure: the connection must
+     * leave pipeline mode idle for the rollback. */
+    if (sent > 0) {
+        if (PQpipelineSync(conn) != 1) {
+            if (rc == 0)
+                rc = store_pg_fail(b, "writing the latest state", NULL, err, errlen);
+        } else {
+            char e2[STORE_ERR_MAX];
+            if (pipeline_read(b, sent, rc == 0 ? err : e2, rc == 0 ? errlen : sizeof(e2)) < 0)
+                rc = -1;
+        }
+    }
+    if (PQexitPipelineMode(conn) != 1 && rc == 0)
+        rc = store_pg_fail(b, "leaving pipeline mode", NULL, err, errlen);
+    return rc;
+}
