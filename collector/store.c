@@ -274,3 +274,21 @@ void store_streak_next(struct store_streak *st, bool ok, int error, int64_t star
     st->since_us = started_at_us;
     st->n = 1;
 }
+
+int store_rollup(struct store *s, size_t max, uint64_t *rolled)
+{
+    return s->ops->rollup(s->b, max, rolled, s->err, sizeof(s->err));
+}
+
+int store_prune(struct store *s, int64_t results_before_us, int64_t rollups_before_us, size_t max,
+                struct store_pruned *removed)
+{
+    return s->ops->prune(s->b, results_before_us, rollups_before_us, max, removed, s->err,
+                         sizeof(s->err));
+}
+
+int store_rollups_each(struct store *s, const struct store_rollup_filter *f, store_rollup_cb cb,
+                       void *arg)
+{
+    return s->ops->rollups_each(s->b, f, cb, arg, s->err, sizeof(s->err));
+}
