@@ -22,7 +22,7 @@
 
 /* The aggregates follow ingest within this long: history and timeline
  * see results stored a few seconds ago. */
-#define RETENTION_ROLLUP_EVERY_US (5LL * 1000000)
+#define RETENTION_ROLLUP_EVERY_US (2LL * 1000000)
 /* A prune run starts at start-up, on SIGHUP and then this often: raw
  * results outlive retention by at most this much, and the log gets a line
  * an hour at most. */
