@@ -154,8 +154,9 @@ static const char *const migrations[] = {
      * (target, check, network) that outlive raw results, and the highest
      * results.id they count (every row up to it is counted exactly once;
      * pruning never removes the row of the highest id, so ids are never
-     * reused below it). Results stored before this version are rolled up
-     * by the first store_rollup() calls. */
+     * reused below it, nor the latest result of a key). Results stored
+     * before this version are rolled up by the first store_rollup()
+     * calls. */
     "CREATE TABLE rollups ("
     " target_id INTEGER NOT NULL, check_id INTEGER NOT NULL, network_id INTEGER NOT NULL,"
     " hour_us INTEGER NOT NULL, n INTEGER NOT NULL, ok INTEGER NOT NULL,"
@@ -165,7 +166,9 @@ static const char *const migrations[] = {
     "CREATE INDEX rollups_hour ON rollups(hour_us);"
     "CREATE TABLE rollup_state (one INTEGER PRIMARY KEY CHECK (one = 1),"
     " rolled_id INTEGER NOT NULL);"
-    "INSERT INTO rollup_state VALUES (1, 0);",
+    "INSERT INTO rollup_state VALUES (1, 0);"
+    /* pruning keeps each key's latest result: found by (agent, seq) */
+    "CREATE INDEX latest_agent_seq ON latest(agent_id, seq);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SQLITE_SCHEMA_VERSION,

@@ -179,8 +179,26 @@ int store_sqlite_rollup(void *p, size_t max, uint64_t *rolled, char *err, size_t
     *rolled = 0;
     if (max == 0)
         return 0;
+    if (b->in_txn) {
+        snprintf(err, errlen, "database: rolling up results inside a transaction");
+        return -1;
+    }
     if (max > ROLLUP_CHUNK_MAX)
         max = ROLLUP_CHUNK_MAX;
+    /* Nothing new (serve asks every 2 s, mostly for nothing): a read,
+     * without taking the write lock or touching the WAL. */
+    int64_t done = 0, newest = 0;
+    sqlite3_stmt *peek;
+    if (rolled_id(b, &done, err, errlen) < 0 ||
+        prep(b, &peek, "SELECT COALESCE(MAX(id), 0) FROM results", err, errlen) < 0)
+        return -1;
+    int prc = sqlite3_step(peek);
+    newest = prc == SQLITE_ROW ? sqlite3_column_int64(peek, 0) : 0;
+    sqlite3_finalize(peek);
+    if (prc != SQLITE_ROW)
+        return fail(b, "reading the newest result", err, errlen);
+    if (newest <= done)
+        return 0;
     struct rollup_row *rows = malloc(max * sizeof(*rows));
     if (rows == NULL) {
         snprintf(err, errlen, "database: out of memory rolling up");
@@ -267,13 +285,18 @@ int store_sqlite_prune(void *p, int64_t results_before_us, int64_t rollups_befor
         return -1;
     int64_t rolled = 0;
     /* The IN over targets walks the (target_id, started_at_us) index
-     * from its oldest end per target instead of scanning the table; the
-     * row of the highest id stays (see the top of this file). */
+     * from its oldest end per target instead of scanning the table. The
+     * row of the highest id stays (see the top of this file), and so does
+     * the latest result of every (agent, target, check): compare and
+     * diagnose read facts from it (a certificate's expiry, an rdap://
+     * check's registration, run every 6 h) however old it is. */
     bool ok = rolled_id(b, &rolled, err, errlen) == 0 &&
               delete_some(b,
-                          "DELETE FROM results WHERE id IN (SELECT id FROM results"
+                          "DELETE FROM results WHERE id IN (SELECT id FROM results r"
                           " WHERE target_id IN (SELECT id FROM targets) AND started_at_us < ?1"
-                          " AND id <= ?3 AND id < (SELECT MAX(id) FROM results) LIMIT ?2)",
+                          " AND id <= ?3 AND id < (SELECT MAX(id) FROM results)"
+                          " AND NOT EXISTS (SELECT 1 FROM latest l"
+                          "  WHERE l.agent_id = r.agent_id AND l.seq = r.seq) LIMIT ?2)",
                           results_before_us, rolled, max, &removed->results, err, errlen) == 0;
     if (ok && rollups_before_us != 0 && removed->results < max)
         ok = delete_some(b,
