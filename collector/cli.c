@@ -328,8 +328,8 @@ static int timeline_history(const struct collconf *c, struct store *s, const cha
         clock_format_iso_us(horizon, false, when, sizeof(when));
         fprintf(out,
                 "\nBefore %s (raw results are kept for retention, %lldh), hours with "
-                "failures from the hourly history (%zu runs%s):\n%s",
-                when, (long long)(c->retention_us / 3600000000LL), n,
+                "failures from the hourly history (%zu run%s%s):\n%s",
+                when, (long long)(c->retention_us / 3600000000LL), n, n == 1 ? "" : "s",
                 n == HISTORY_RUNS_MAX ? ", the newest" : "", text);
     }
     free(text);

@@ -48,7 +48,7 @@ static int print_hour(const struct store_rollup *h, void *arg)
     const struct rollup *r = &h->r;
     bool failed = r->ok < r->n;
     uint64_t mean = r->n > 0 ? r->total_us_sum / r->n : 0;
-    char hour[40], first[40] = "-";
+    char hour[40], first[40] = "";
     iso(h->hour_us, hour, sizeof(hour));
     if (failed) /* to the millisecond: "when did it start?" */
         clock_format_iso_us(r->first_fail_us, true, first, sizeof(first));
@@ -74,10 +74,11 @@ static int print_hour(const struct store_rollup *h, void *arg)
     if (x->n == 1)
         fprintf(x->out, "%-20s %-14s %-40s %7s %7s %9s %9s  %-24s %s\n", "HOUR", "NETWORK", "CHECK",
                 "RESULTS", "FAILED", "MEAN", "MAX", "FIRST FAILURE", "ERROR");
-    fprintf(x->out, "%-20s %-14s %-40s %7llu %7llu %7.1fms %7.1fms  %-24s %s\n", hour,
+    fprintf(x->out, "%-20s %-14s %-40s %7llu %7llu %7.1fms %7.1fms  %s%s%s\n", hour,
             h->network ? h->network : "-", h->check, (unsigned long long)r->n,
             (unsigned long long)(r->n - r->ok), (double)mean / 1000.0,
-            (double)r->total_us_max / 1000.0, first, error ? error : "");
+            (double)r->total_us_max / 1000.0, failed ? first : "-", failed ? " " : "",
+            error ? error : "");
     return 0;
 }
 
