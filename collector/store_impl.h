@@ -64,7 +64,7 @@ struct store_ops {
                               size_t errlen);
     int (*notifications_pending)(void *b, uint64_t *n, int64_t *next_at_us, char *err,
                                  size_t errlen);
-    /* retention (store.h) */
+    /* retention (store.h); NULL in a backend that has none yet */
     int (*rollup)(void *b, size_t max, uint64_t *rolled, char *err, size_t errlen);
     int (*prune)(void *b, int64_t results_before_us, int64_t rollups_before_us, size_t max,
                  struct store_pruned *removed, char *err, size_t errlen);
