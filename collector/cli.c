@@ -18,6 +18,7 @@
 #include "analysis.h"
 #include "clock.h"
 #include "config.h"
+#include "history.h"
 #include "lifecycle.h"
 #include "probenow.h"
 #include "report.h"
@@ -300,14 +301,50 @@ static int diagnosis_status(const struct analysis_diagnosis *d)
     return d->status == ANALYSIS_STATUS_PROBLEM ? 1 : 0; /* a warning alone is 0 */
 }
 
+/* timeline's failures from before retention, where the raw results are
+ * gone (history.h): JSON lines before the timeline's (time order), or a
+ * section after it. Returns 0 or -1 (err). */
+static int timeline_history(const struct collconf *c, struct store *s, const char *target,
+                            int64_t now_us, bool json, FILE *out, bool before, char *err,
+                            size_t errlen)
+{
+    int64_t horizon = now_us - c->retention_us;
+    size_t n = 0;
+    if (json)
+        return before ? history_failures_write(s, target, horizon, true, out, &n, err, errlen) : 0;
+    if (before)
+        return 0;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (mem == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = history_failures_write(s, target, horizon, false, mem, &n, err, errlen);
+    fclose(mem);
+    if (rc == 0 && n > 0) {
+        char when[40];
+        clock_format_iso_us(horizon, false, when, sizeof(when));
+        fprintf(out,
+                "\nBefore %s (raw results are kept for retention, %lldh), hours with "
+                "failures from the hourly history (%zu run%s%s):\n%s",
+                when, (long long)(c->retention_us / 3600000000LL), n, n == 1 ? "" : "s",
+                n == HISTORY_RUNS_MAX ? ", the newest" : "", text);
+    }
+    free(text);
+    return rc;
+}
+
 /* Loads one target's snapshot and runs cmd on it. Returns the exit
  * status. */
 static int analyse_one(const struct collconf *c, struct store *s, const struct wire_target *t,
                        enum analysis_cmd cmd, bool json, FILE *out)
 {
     char err[STORE_ERR_MAX + 128];
+    int64_t now = clock_wall_us();
     struct report_snapshot *snap =
-        report_snapshot_load(s, t, clock_wall_us(), cmd == CMD_TIMELINE, err, sizeof(err));
+        report_snapshot_load(s, t, now, cmd == CMD_TIMELINE, err, sizeof(err));
     if (snap == NULL) {
         fprintf(stderr, "vantage-collector: %s\n", err);
         return 2;
@@ -316,7 +353,13 @@ static int analyse_one(const struct collconf *c, struct store *s, const struct w
     const struct analysis_input *in = &input;
     int rc = 0;
     if (cmd == CMD_TIMELINE) {
-        rc = report_timeline(out, in, json) < 0 ? 2 : 0;
+        err[0] = '\0';
+        if (timeline_history(c, s, t->name, now, json, out, true, err, sizeof(err)) < 0 ||
+            report_timeline(out, in, json) < 0 ||
+            timeline_history(c, s, t->name, now, json, out, false, err, sizeof(err)) < 0) {
+            fprintf(stderr, "vantage-collector: %s\n", err[0] ? err : "cannot write the output");
+            rc = 2;
+        }
         report_snapshot_destroy(&snap);
         return rc;
     }

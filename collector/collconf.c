@@ -30,6 +30,9 @@ static const struct config_key collector_keys[] = {
     {"http", CONFIG_TEXT, false},
     {"http_token_file", CONFIG_PATH, false},
     {"metrics_per", CONFIG_TEXT, false},
+    /* retention and hourly rollups (load_retention) */
+    {"retention", CONFIG_TEXT, false},
+    {"rollup_retention", CONFIG_TEXT, false},
     {NULL, CONFIG_TEXT, false}};
 /* clang-format on */
 static const struct config_key target_keys[] = {{"domain", CONFIG_TEXT, false},
@@ -48,6 +51,37 @@ static const struct config_key target_keys[] = {{"domain", CONFIG_TEXT, false},
                                                 {"rdap_interval", CONFIG_TEXT, false},
                                                 {"domain_warn_days", CONFIG_TEXT, false},
                                                 {NULL, CONFIG_TEXT, false}};
+
+/* ---- retention: retention, rollup_retention ---------------------------------
+ *
+ * Raw results for retention, hourly aggregates for rollup_retention, which
+ * may not be shorter: an hour whose results are still stored keeps its
+ * aggregate. @unittest: tests/unit/test_collconf_retention.c
+ */
+static int load_retention(const struct config *c, const struct config_section *s,
+                          struct collconf *cc, char *err, size_t errlen)
+{
+    if (config_get_duration(c, s, "retention", COLLCONF_DEFAULT_RETENTION_US,
+                            COLLCONF_RETENTION_MIN_US, COLLCONF_RETENTION_MAX_US, &cc->retention_us,
+                            err, errlen) < 0 ||
+        config_get_duration(c, s, "rollup_retention", COLLCONF_DEFAULT_ROLLUP_RETENTION_US,
+                            COLLCONF_RETENTION_MIN_US, COLLCONF_RETENTION_MAX_US,
+                            &cc->rollup_retention_us, err, errlen) < 0)
+        return -1;
+    if (cc->rollup_retention_us < cc->retention_us) {
+        const struct config_entry *e = config_get(s, "rollup_retention");
+        if (e == NULL)
+            e = config_get(s, "retention");
+        config_error(c, e, err, errlen,
+                     "rollup_retention (%lld h) is shorter than retention (%lld h): hourly "
+                     "aggregates must outlive the raw results they count; raise "
+                     "rollup_retention or lower retention",
+                     (long long)(cc->rollup_retention_us / 3600000000LL),
+                     (long long)(cc->retention_us / 3600000000LL));
+        return -1;
+    }
+    return 0;
+}
 
 /* ---- the HTTP endpoint: http, http_token_file, metrics_per ----------------
  *
@@ -610,6 +644,8 @@ struct collconf *collconf_load(const char *path, char *err, size_t errlen)
     /* A second at least: less would be busy work; a day at most. */
     if (config_get_duration(c, main_s, "evaluate_every", COLLCONF_DEFAULT_EVALUATE_MS * 1000LL,
                             1000000, 86400LL * 1000000, &cc->evaluate_every_us, err, errlen) < 0)
+        goto fail;
+    if (load_retention(c, main_s, cc, err, errlen) < 0)
         goto fail;
     if (make_version(&cc->targets) < 0)
         goto oom;

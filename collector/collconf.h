@@ -63,6 +63,9 @@ struct collconf {
     /* Per target, likewise: domain_warn_days (0 = no registration
      * warnings). */
     unsigned *domain_warn_days;
+    /* retention (collector/retention.h): raw results, hourly aggregates */
+    int64_t retention_us;
+    int64_t rollup_retention_us;
 };
 
 /* Continuous diagnosis and notifications (docs/reference.md
@@ -72,6 +75,16 @@ struct collconf {
 #define COLLCONF_DEFAULT_EVALUATE_MS 15000
 #define COLLCONF_NOTIFY_TIMEOUT_MS   10000
 #define COLLCONF_NOTIFY_URL_MAX      1024
+
+/* Retention (docs/reference.md "Retention"): a month of raw results
+ * answers "what happened last week?" with every detail; hourly aggregates
+ * for a year answer "has this happened before?" and "when did it start?"
+ * after the details are gone. An hour at least (the unit of the
+ * aggregates); 366 days at most (the longest duration config.c reads). */
+#define COLLCONF_DEFAULT_RETENTION_US        (30LL * 86400 * 1000000)
+#define COLLCONF_DEFAULT_ROLLUP_RETENTION_US (365LL * 86400 * 1000000)
+#define COLLCONF_RETENTION_MIN_US            (3600LL * 1000000)
+#define COLLCONF_RETENTION_MAX_US            (366LL * 86400 * 1000000)
 
 /* One [notify NAME] section (collconf_notify.c). */
 struct collconf_notify {

@@ -18,6 +18,7 @@
 #include "check.h"
 #include "cli.h"
 #include "findings.h"
+#include "history.h"
 #include "probenow.h"
 #include "clock.h"
 #include "collconf.h"
@@ -44,6 +45,9 @@ enum {
     OPT_SITE = 1 << 9,
     OPT_EXPIRES = 1 << 10,
     OPT_ADDRESS = 1 << 11,
+    /* history */
+    OPT_NETWORK = 1 << 12,
+    OPT_CHECK = 1 << 13,
 };
 
 /* Whether a command takes a TARGET argument. */
@@ -148,6 +152,20 @@ static const struct command commands[] = {
      "  --json              JSON Lines: the finding object of diagnose --json with\n"
      "                      target, and event and at (or opened_at with --open)\n" OPTION_HELP,
      EXIT_PLAIN, OPT_CONFIG | OPT_JSON | OPT_TARGET | OPT_SINCE | OPT_OPEN, ARG_NONE},
+    {"history", "hourly results and failures, kept beyond the raw results",
+     "[-c FILE] history TARGET [--network N] [--check C] [--since DUR] [--json]",
+     "Prints TARGET's hourly history, oldest hour first: per hour, network and check,\n"
+     "how many results there were, how many failed, their mean and maximum time, and\n"
+     "the hour's first failure. Hours are kept for rollup_retention (default a year),\n"
+     "long after the raw results (retention, default 30 days); every result counts\n"
+     "once in the hour it started, also when it arrived late.\n",
+     OPTION_CONFIG
+     "  --network N         only network N (default: every network)\n"
+     "  --check C           only check C, e.g. imaps://mail.example.com (default: every\n"
+     "                      check)\n"
+     "  --since DUR         only hours of the last DUR: 30m, 2h, 7d (default: all)\n"
+     "  --json              JSON Lines, one hour of one network and check per line\n" OPTION_HELP,
+     EXIT_PLAIN, OPT_CONFIG | OPT_JSON | OPT_SINCE | OPT_NETWORK | OPT_CHECK, ARG_TARGET},
     {"check", "Nagios/Icinga plugin: one status line with perfdata", "[-c FILE] check TARGET",
      "Diagnoses TARGET and prints one line for Nagios or Icinga: VANTAGE OK, WARNING,\n"
      "CRITICAL or UNKNOWN, what is wrong, and performance data (problems, warnings,\n"
@@ -257,7 +275,8 @@ static void bad_option_name(int ch, int argc, char **argv, char *buf, size_t len
 }
 
 static int run_command(const struct command *c, const char *config, const char *target, bool json,
-                       const struct store_result_filter *filter, int wait_s, bool open_only)
+                       const struct store_result_filter *filter, int wait_s, bool open_only,
+                       const struct store_rollup_filter *hours)
 {
     char err[1024];
     struct collconf *conf = collconf_load(config, err, sizeof(err));
@@ -270,7 +289,11 @@ static int run_command(const struct command *c, const char *config, const char *
         return 2;
     }
     int rc;
-    if (strcmp(c->name, "findings") == 0) {
+    if (strcmp(c->name, "history") == 0) {
+        struct store_rollup_filter h = *hours;
+        h.target = target;
+        rc = history_list(conf, &h, json, stdout);
+    } else if (strcmp(c->name, "findings") == 0) {
         rc = findings_list(conf, filter->target, open_only, filter->since_us, json, stdout);
     } else if (strcmp(c->name, "check") == 0) {
         rc = check_run(conf, target, stdout);
@@ -416,6 +439,7 @@ static int run(int argc, char **argv, bool *check)
     int wait_s = PROBENOW_DEFAULT_WAIT_S;
     struct store_result_filter filter = {0};
     struct enroll_opts enroll_opts = {.ttl_s = ENROLL_DEFAULT_TTL_S};
+    struct store_rollup_filter hours = {0}; /* history's --network, --check */
     static const struct option all_opts[] = {
         {"config", required_argument, NULL, 'c'},  {"json", no_argument, NULL, 'j'},
         {"target", required_argument, NULL, 't'},  {"agent", required_argument, NULL, 'a'},
@@ -423,11 +447,12 @@ static int run(int argc, char **argv, bool *check)
         {"wait", required_argument, NULL, 'w'},    {"out", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},          {"open", no_argument, NULL, 'O'},
         {"site", required_argument, NULL, 'S'},    {"expires", required_argument, NULL, 'E'},
-        {"address", required_argument, NULL, 'A'}, {NULL, 0, NULL, 0}};
+        {"address", required_argument, NULL, 'A'}, {"network", required_argument, NULL, 'N'},
+        {"check", required_argument, NULL, 'C'},   {NULL, 0, NULL, 0}};
     /* The bit of each entry of all_opts, in order (help: always). */
-    static const unsigned opt_bits[] = {OPT_CONFIG, OPT_JSON,    OPT_TARGET, OPT_AGENT, OPT_SINCE,
-                                        OPT_LIMIT,  OPT_WAIT,    OPT_OUT,    ~0u,       OPT_OPEN,
-                                        OPT_SITE,   OPT_EXPIRES, OPT_ADDRESS};
+    static const unsigned opt_bits[] = {
+        OPT_CONFIG, OPT_JSON, OPT_TARGET, OPT_AGENT,   OPT_SINCE,   OPT_LIMIT,   OPT_WAIT, OPT_OUT,
+        ~0u,        OPT_OPEN, OPT_SITE,   OPT_EXPIRES, OPT_ADDRESS, OPT_NETWORK, OPT_CHECK};
     int ch, idx;
     char name[64];
     optind = 1;
@@ -475,6 +500,7 @@ static int run(int argc, char **argv, bool *check)
             if (clock_parse_duration(optarg, &us) < 0)
                 return fail_usage(c, "--since '%s' is not a duration (e.g. 30m, 2h, 7d)", optarg);
             filter.since_us = clock_wall_us() - us;
+            hours.since_us = filter.since_us;
             break;
         }
         case 'l': {
@@ -495,6 +521,12 @@ static int run(int argc, char **argv, bool *check)
         }
         case 'S':
             enroll_opts.site = optarg;
+            break;
+        case 'N':
+            hours.network = optarg;
+            break;
+        case 'C':
+            hours.check = optarg;
             break;
         case 'A':
             enroll_opts.address = optarg;
@@ -532,7 +564,7 @@ static int run(int argc, char **argv, bool *check)
             return fail_usage(c, "%s", "keygen needs --out DIR");
         return cmd_keygen(out_dir);
     }
-    int rc = run_command(c, config, target, json, &filter, wait_s, open_only);
+    int rc = run_command(c, config, target, json, &filter, wait_s, open_only, &hours);
     *check = false; /* the plugin's own status, 2 = CRITICAL included */
     return rc;
 }

@@ -22,6 +22,7 @@
 #include "ingest.h"
 #include "sdnotify.h"
 #include "monitor.h"
+#include "retention.h"
 #include "store.h"
 #include "transport.h"
 #include "web/web.h"
@@ -83,6 +84,7 @@ struct serve {
     struct assign *assign;
     uint64_t connected_sig;
     int64_t last_assign_us;
+    struct retention *retention; /* rollups and pruning between transactions */
 };
 
 static struct session *session_find(struct serve *s, const uint8_t *id, size_t idlen)
@@ -601,6 +603,7 @@ static void reload(struct serve *s)
     }
     monitor_reload(s->monitor);
     reload_keys(s);
+    retention_prune_soon(s->retention); /* retention may have been lowered */
     bool changed = strcmp(fresh->targets.version, (*s->conf)->targets.version) != 0;
     /* The assignment points into the targets it was made from. */
     assign_destroy(&s->assign);
@@ -714,6 +717,7 @@ static int serve_loop(struct serve *s)
             }
         flush_last_seen(s, false);
         update_assignment(s, false);
+        retention_tick(s->retention, *s->conf, clock_wall_us());
     }
     flush_last_seen(s, true);
     return 0;
@@ -753,8 +757,9 @@ int serve_run(struct collconf **confp, struct log *log)
         goto out;
     }
     s.ingest = ingest_create(s.store, log);
+    s.retention = retention_create(s.store, log);
     s.ctx = zmq_ctx_new();
-    if (s.ingest == NULL || s.ctx == NULL || s.sigfd < 0) {
+    if (s.ingest == NULL || s.retention == NULL || s.ctx == NULL || s.sigfd < 0) {
         log_error(log, "cannot start: out of resources");
         goto out;
     }
@@ -828,6 +833,7 @@ out:
     if (s.ctx != NULL)
         zmq_ctx_term(s.ctx);
     ingest_destroy(&s.ingest);
+    retention_destroy(&s.retention);
     store_close(&s.store);
     free(s.sessions);
     assign_destroy(&s.assign);

@@ -310,3 +310,38 @@ void store_streak_next(struct store_streak *st, bool ok, int error, int64_t star
     st->since_us = started_at_us;
     st->n = 1;
 }
+
+/* Retention is optional for a backend: one without it says so (serve
+ * logs it once per run) instead of crashing. */
+static int no_retention(struct store *s)
+{
+    snprintf(s->err, sizeof(s->err),
+             "database: this backend (%s) has no hourly rollups and retention yet", s->ops->scheme);
+    return -1;
+}
+
+int store_rollup(struct store *s, size_t max, uint64_t *rolled)
+{
+    *rolled = 0;
+    if (s->ops->rollup == NULL)
+        return no_retention(s);
+    return s->ops->rollup(s->b, max, rolled, s->err, sizeof(s->err));
+}
+
+int store_prune(struct store *s, int64_t results_before_us, int64_t rollups_before_us, size_t max,
+                struct store_pruned *removed)
+{
+    *removed = (struct store_pruned){0};
+    if (s->ops->prune == NULL)
+        return no_retention(s);
+    return s->ops->prune(s->b, results_before_us, rollups_before_us, max, removed, s->err,
+                         sizeof(s->err));
+}
+
+int store_rollups_each(struct store *s, const struct store_rollup_filter *f, store_rollup_cb cb,
+                       void *arg)
+{
+    if (s->ops->rollups_each == NULL)
+        return no_retention(s);
+    return s->ops->rollups_each(s->b, f, cb, arg, s->err, sizeof(s->err));
+}

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "result.h"
+#include "rollup.h"
 
 #define STORE_ERR_MAX 512
 
@@ -188,6 +189,61 @@ int store_latest_each(struct store *s, const char *target, store_latest_cb cb, v
 
 typedef int (*store_change_cb)(const struct store_change *c, void *arg);
 int store_changes_each(struct store *s, const char *target, int64_t since_us, store_change_cb cb,
+                       void *arg);
+
+/* ---- retention: hourly rollups, pruning (docs/reference.md "Retention") ----
+ *
+ * Raw results are kept for `retention`; before they go, each is counted
+ * in the hourly aggregate (collector/rollup.h) of its (network, target,
+ * check) and started_at hour, exactly once: a result stored late (spooled
+ * through an outage, or from an agent whose clock was wrong) is added to
+ * its own hour whenever it arrives, even when that hour was rolled up
+ * before. serve calls these periodically, in bounded chunks, between its
+ * ingest transactions (collector/retention.h).
+ */
+
+/* One hour of one (network, target, check). */
+struct store_rollup {
+    const char *network; /* NULL: results stored without a network */
+    const char *target;
+    const char *check;
+    int64_t hour_us; /* start of the UTC hour */
+    struct rollup r;
+};
+
+struct store_rollup_filter {
+    const char *target;  /* required */
+    const char *network; /* NULL = every network */
+    const char *check;   /* NULL = every check */
+    int64_t since_us;    /* hours that end after this; 0 = all */
+    int64_t before_us;   /* hours that start before this; 0 = all */
+};
+
+/* What one store_prune() call removed. */
+struct store_pruned {
+    uint64_t results; /* raw results */
+    uint64_t rollups; /* hourly aggregates */
+};
+
+/* Counts at most max stored results that no aggregate counts yet into
+ * their hours, in one transaction of its own (never inside
+ * store_begin()); *rolled says how many (fewer than max: none is left).
+ * Returns 0 or -1. */
+int store_rollup(struct store *s, size_t max, uint64_t *rolled) __attribute__((warn_unused_result));
+
+/* Removes, in one transaction of its own, at most max rows in all: raw
+ * results started before results_before_us that an aggregate counts
+ * already (a result not yet rolled up stays, whatever its age), then
+ * aggregates of hours that started before rollups_before_us (0: none).
+ * *removed says what went; fewer than max in all means nothing is left
+ * to remove. Returns 0 or -1. */
+int store_prune(struct store *s, int64_t results_before_us, int64_t rollups_before_us, size_t max,
+                struct store_pruned *removed) __attribute__((warn_unused_result));
+
+/* The aggregates f selects, in (hour, network, check) order; a network
+ * of NULL sorts first. Returns 0 or -1. */
+typedef int (*store_rollup_cb)(const struct store_rollup *r, void *arg);
+int store_rollups_each(struct store *s, const struct store_rollup_filter *f, store_rollup_cb cb,
                        void *arg);
 
 /* ---- findings: the life of each finding of continuous diagnosis ----------

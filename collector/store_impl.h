@@ -64,6 +64,12 @@ struct store_ops {
                               size_t errlen);
     int (*notifications_pending)(void *b, uint64_t *n, int64_t *next_at_us, char *err,
                                  size_t errlen);
+    /* retention (store.h); NULL in a backend that has none yet */
+    int (*rollup)(void *b, size_t max, uint64_t *rolled, char *err, size_t errlen);
+    int (*prune)(void *b, int64_t results_before_us, int64_t rollups_before_us, size_t max,
+                 struct store_pruned *removed, char *err, size_t errlen);
+    int (*rollups_each)(void *b, const struct store_rollup_filter *f, store_rollup_cb cb, void *arg,
+                        char *err, size_t errlen);
 };
 
 extern const struct store_ops store_sqlite_ops;
@@ -126,7 +132,7 @@ void store_streak_next(struct store_streak *st, bool ok, int error, int64_t star
  * store inserts. Parameters: agent_id, seq, network_id, target_id,
  * check_id, started_at_us, ok, layer, error, total_us, record.
  */
-#define STORE_SQLITE_SCHEMA_VERSION 5
+#define STORE_SQLITE_SCHEMA_VERSION 6
 #define STORE_SQLITE_RESULT_INSERT                                                                 \
     "INSERT INTO results(agent_id, seq, network_id, target_id, check_id, started_at_us, ok,"       \
     " layer, error, total_us, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"       \

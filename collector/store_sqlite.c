@@ -150,6 +150,25 @@ static const char *const migrations[] = {
     " finding_id TEXT NOT NULL, event TEXT NOT NULL, body TEXT NOT NULL,"
     " attempts INTEGER NOT NULL, created_us INTEGER NOT NULL, next_at_us INTEGER NOT NULL);"
     "CREATE INDEX notifications_order ON notifications(notifier, finding_id, id);",
+    /* 6: retention (store_sqlite_retention.c): hourly aggregates per
+     * (target, check, network) that outlive raw results, and the highest
+     * results.id they count (every row up to it is counted exactly once;
+     * pruning never removes the row of the highest id, so ids are never
+     * reused below it, nor the latest result of a key). Results stored
+     * before this version are rolled up by the first store_rollup()
+     * calls. */
+    "CREATE TABLE rollups ("
+    " target_id INTEGER NOT NULL, check_id INTEGER NOT NULL, network_id INTEGER NOT NULL,"
+    " hour_us INTEGER NOT NULL, n INTEGER NOT NULL, ok INTEGER NOT NULL,"
+    " total_us_sum INTEGER NOT NULL, total_us_max INTEGER NOT NULL,"
+    " first_fail_us INTEGER NOT NULL, fail_layer INTEGER NOT NULL, fail_error INTEGER NOT NULL,"
+    " PRIMARY KEY (target_id, check_id, network_id, hour_us)) WITHOUT ROWID;"
+    "CREATE INDEX rollups_hour ON rollups(hour_us);"
+    "CREATE TABLE rollup_state (one INTEGER PRIMARY KEY CHECK (one = 1),"
+    " rolled_id INTEGER NOT NULL);"
+    "INSERT INTO rollup_state VALUES (1, 0);"
+    /* pruning keeps each key's latest result: found by (agent, seq) */
+    "CREATE INDEX latest_agent_seq ON latest(agent_id, seq);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SQLITE_SCHEMA_VERSION,
@@ -611,4 +630,8 @@ const struct store_ops store_sqlite_ops = {
     .notification_done = store_sqlite_notification_done,
     .notification_retry = store_sqlite_notification_retry,
     .notifications_pending = store_sqlite_notifications_pending,
+    /* retention: store_sqlite_retention.c */
+    .rollup = store_sqlite_rollup,
+    .prune = store_sqlite_prune,
+    .rollups_each = store_sqlite_rollups_each,
 };

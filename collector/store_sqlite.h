@@ -2,7 +2,8 @@
  * store_sqlite — what the sqlite backend's files share. store_sqlite.c
  * owns the connection, the schema and transactions;
  * store_sqlite_ingest.c the writes of ingest and the in-memory maps they
- * use; store_sqlite_read.c the readers; store_sqlite_findings.c keeps
+ * use; store_sqlite_read.c the readers; store_sqlite_retention.c the
+ * hourly rollups and pruning; store_sqlite_findings.c keeps
  * findings, their events and the notification queue on the connection
  * (store.h "findings"). The backend's state (struct sqlite_store) is
  * defined here for these files alone; nothing outside them includes this
@@ -168,5 +169,12 @@ int store_sqlite_notification_retry(void *b, int64_t id, uint32_t attempts, int6
                                     char *err, size_t errlen);
 int store_sqlite_notifications_pending(void *b, uint64_t *n, int64_t *next_at_us, char *err,
                                        size_t errlen);
+
+/* store_ops of store_sqlite_retention.c. */
+int store_sqlite_rollup(void *b, size_t max, uint64_t *rolled, char *err, size_t errlen);
+int store_sqlite_prune(void *b, int64_t results_before_us, int64_t rollups_before_us, size_t max,
+                       struct store_pruned *removed, char *err, size_t errlen);
+int store_sqlite_rollups_each(void *b, const struct store_rollup_filter *f, store_rollup_cb cb,
+                              void *arg, char *err, size_t errlen);
 
 #endif

@@ -10,6 +10,10 @@
  *
  * options: --endpoint E --server-key PUBFILE --keys DIR --agents N
  *          --results N --batch N --window N --plaintext
+ *          --ago S          results started S seconds ago (a spooled backlog,
+ *                           or an agent whose clock is behind), 1 ms apart
+ *          --fail-every N   every result whose seq is a multiple of N fails
+ *                           (tcp_timeout), the others pass
  */
 #include <errno.h>
 #include <getopt.h>
@@ -44,6 +48,8 @@ struct opts {
     uint64_t window;
     int plaintext;
     int64_t seq_base;
+    int64_t ago_us;      /* --ago: started_at is this long before now */
+    uint64_t fail_every; /* --fail-every; 0 = every result passes */
 };
 
 static int read_line(const char *path, char *buf, size_t len)
@@ -122,14 +128,26 @@ static void fill_result(struct result *rp)
     *rp = r;
 }
 
-/* Built once: the generator must cost the collector's machine little. */
-static int make_result(struct result *tmpl, uint64_t seq, uint8_t **buf, size_t *len)
+/* Built once: the generator must cost the collector's machine little.
+ * With --ago, base_us is the first result's time and each seq is 1 ms
+ * later; with --fail-every, some of them fail. */
+static int make_result(struct result *tmpl, const struct opts *o, int64_t base_us, uint64_t seq,
+                       uint8_t **buf, size_t *len)
 {
     tmpl->seq = seq;
+    if (o->ago_us != 0)
+        tmpl->started_at_us = base_us + (int64_t)seq * 1000;
+    if (o->fail_every != 0) {
+        bool fail = seq % o->fail_every == 0;
+        tmpl->ok = !fail;
+        tmpl->error = fail ? RESULT_TCP_TIMEOUT : RESULT_OK;
+        tmpl->layer = fail ? RESULT_LAYER_TCP : RESULT_LAYER_PROTOCOL;
+    }
     return wire_result_encode(tmpl, buf, len);
 }
 
-static int send_batch(struct agent *a, int batch, struct result *tmpl)
+static int send_batch(struct agent *a, int batch, struct result *tmpl, const struct opts *o,
+                      int64_t base_us)
 {
     uint8_t *bufs[WIRE_BATCH_MAX];
     const uint8_t *ptrs[WIRE_BATCH_MAX];
@@ -137,7 +155,7 @@ static int send_batch(struct agent *a, int batch, struct result *tmpl)
     int n = 0;
     uint64_t after = a->next_seq - 1;
     while (n < batch && a->next_seq <= a->target) {
-        if (make_result(tmpl, a->next_seq, &bufs[n], &lens[n]) < 0)
+        if (make_result(tmpl, o, base_us, a->next_seq, &bufs[n], &lens[n]) < 0)
             return -1;
         ptrs[n] = bufs[n];
         n++;
@@ -257,6 +275,7 @@ static int cmd_load(void *ctx, const struct opts *o)
     struct result tmpl;
     fill_result(&tmpl);
     tmpl.started_at_us = clock_wall_us();
+    int64_t base_us = tmpl.started_at_us - o->ago_us;
     uint64_t t0 = clock_mono_us();
     uint64_t last_progress = t0;
     for (;;) {
@@ -264,7 +283,7 @@ static int cmd_load(void *ctx, const struct opts *o)
         for (int i = 0; i < o->agents; i++) {
             struct agent *a = &ag[i];
             while (a->next_seq <= a->target && a->next_seq - 1 - a->acked < o->window)
-                if (send_batch(a, o->batch, &tmpl) < 0) {
+                if (send_batch(a, o->batch, &tmpl, o, base_us) < 0) {
                     fprintf(stderr, "vantage-loadgen: send failed: %s\n", zmq_strerror(errno));
                     return 2;
                 }
@@ -372,6 +391,8 @@ int main(int argc, char **argv)
                                        {"batch", required_argument, NULL, 'b'},
                                        {"window", required_argument, NULL, 'w'},
                                        {"plaintext", no_argument, NULL, 'p'},
+                                       {"ago", required_argument, NULL, 'g'},
+                                       {"fail-every", required_argument, NULL, 'f'},
                                        {NULL, 0, NULL, 0}};
     int ch;
     optind = 2;
@@ -400,6 +421,12 @@ int main(int argc, char **argv)
             break;
         case 'p':
             o.plaintext = 1;
+            break;
+        case 'g':
+            o.ago_us = strtoll(optarg, NULL, 10) * 1000000;
+            break;
+        case 'f':
+            o.fail_every = strtoull(optarg, NULL, 10);
             break;
         default:
             return 2;

@@ -1,0 +1,291 @@
+/*
+ * Unit tests of the store's retention operations (store.h "retention")
+ * on the sqlite backend, against real sqlite files: every result counted
+ * once in its hour (in chunks, late, after its hour was rolled up, from
+ * before the schema had rollups), and pruning that removes only what is
+ * counted.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "wire.h"
+
+#define H  ROLLUP_HOUR_US
+#define T0 (1796000000LL * 1000000 / H * H) /* an hour in 2026 */
+
+struct fixture {
+    char dir[64];
+    char path[128];
+    struct store *s;
+    int64_t agent;
+    uint64_t seq;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/vantage-test-retention-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof(f->path), "%s/v.db", f->dir);
+    char err[STORE_ERR_MAX];
+    f->s = store_open(f->path, err, sizeof(err));
+    if (f->s == NULL)
+        fail_msg("store_open: %s", err);
+    assert_int_equal(store_agent_id(f->s, "a1", &f->agent), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    store_close(&f->s);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+/* Stores one result of target corp in its own transaction. */
+static void add(struct fixture *f, const char *network, const char *check, int64_t at,
+                enum result_error error, uint64_t total_us)
+{
+    struct result r;
+    result_init(&r);
+    r.has_seq = true;
+    r.seq = ++f->seq;
+    assert_int_equal(result_set_str(&r.target, "corp"), 0);
+    assert_int_equal(result_set_str(&r.check, check), 0);
+    r.started_at_us = at;
+    r.ok = error == RESULT_OK;
+    r.error = error;
+    r.layer = result_error_layer(error);
+    r.phases_us[RESULT_PHASE_TOTAL] = total_us;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(wire_result_encode(&r, &buf, &len), 0);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_result_add(f->s, f->agent, network, &r, buf, len), 1);
+    assert_int_equal(store_commit(f->s), 0);
+    free(buf);
+    result_clear(&r);
+}
+
+#define HOURS_MAX 32
+
+struct hours {
+    size_t n;
+    char network[HOURS_MAX][16];
+    char check[HOURS_MAX][32];
+    int64_t hour[HOURS_MAX];
+    struct rollup r[HOURS_MAX];
+};
+
+static int hour_cb(const struct store_rollup *r, void *arg)
+{
+    struct hours *h = arg;
+    assert_true(h->n < HOURS_MAX);
+    assert_string_equal(r->target, "corp");
+    snprintf(h->network[h->n], sizeof(h->network[0]), "%s", r->network ? r->network : "-");
+    snprintf(h->check[h->n], sizeof(h->check[0]), "%s", r->check);
+    h->hour[h->n] = r->hour_us;
+    h->r[h->n] = r->r;
+    h->n++;
+    return 0;
+}
+
+static size_t hours(struct store *s, const struct store_rollup_filter *flt, struct hours *h)
+{
+    memset(h, 0, sizeof(*h));
+    struct store_rollup_filter all = {.target = "corp"};
+    if (store_rollups_each(s, flt ? flt : &all, hour_cb, h) < 0)
+        fail_msg("rollups_each: %s", store_error(s));
+    return h->n;
+}
+
+/* Rolls up everything, chunk by chunk; returns how many results. */
+static uint64_t roll_all(struct store *s, size_t chunk)
+{
+    uint64_t total = 0, n;
+    do {
+        if (store_rollup(s, chunk, &n) < 0)
+            fail_msg("rollup: %s", store_error(s));
+        total += n;
+    } while (n == chunk);
+    return total;
+}
+
+static int count_cb(const struct result *r, void *arg)
+{
+    (void)r;
+    (*(size_t *)arg)++;
+    return 0;
+}
+
+static size_t raw(struct store *s)
+{
+    size_t n = 0;
+    struct store_result_filter all = {0};
+    if (store_results_each(s, &all, count_cb, &n) < 0)
+        fail_msg("results_each: %s", store_error(s));
+    return n;
+}
+
+static void test_rollup_exact(void **state)
+{
+    struct fixture *f = *state;
+    /* Hour 0: lyon imaps 3 results (1 failure), paris imaps 1; hour 1:
+     * lyon imaps 2; hour 0 again, lyon smtp 1. */
+    add(f, "lyon", "imaps://m", T0 + 10, RESULT_OK, 100);
+    add(f, "lyon", "imaps://m", T0 + 20, RESULT_TCP_TIMEOUT, 9000);
+    add(f, "paris", "imaps://m", T0 + 30, RESULT_OK, 50);
+    add(f, "lyon", "imaps://m", T0 + H + 1, RESULT_OK, 10);
+    add(f, "lyon", "imaps://m", T0 + 40, RESULT_OK, 200);
+    add(f, "lyon", "smtp://m", T0 + 50, RESULT_OK, 70);
+    add(f, "lyon", "imaps://m", T0 + 2 * H - 1, RESULT_OK, 30);
+    assert_int_equal(roll_all(f->s, 2), 7); /* four chunks: 2, 2, 2, 1 */
+    uint64_t n = 99;
+    assert_int_equal(store_rollup(f->s, 100, &n), 0);
+    assert_int_equal(n, 0); /* nothing is counted twice */
+    struct hours h;
+    assert_int_equal(hours(f->s, NULL, &h), 4);
+    /* (hour, network, check) order */
+    assert_true(h.hour[0] == T0);
+    assert_string_equal(h.network[0], "lyon");
+    assert_string_equal(h.check[0], "imaps://m");
+    assert_true(h.r[0].n == 3 && h.r[0].ok == 2);
+    assert_true(h.r[0].total_us_sum == 9300 && h.r[0].total_us_max == 9000);
+    assert_true(h.r[0].first_fail_us == T0 + 20);
+    assert_int_equal(h.r[0].fail_error, RESULT_TCP_TIMEOUT);
+    assert_string_equal(h.check[1], "smtp://m");
+    assert_true(h.r[1].n == 1);
+    assert_string_equal(h.network[2], "paris");
+    assert_true(h.hour[3] == T0 + H && h.r[3].n == 2 && h.r[3].ok == 2);
+
+    /* A late result (spooled, or a wrong clock) for an hour rolled up
+     * already: added to that hour, once. Its failure is earlier. */
+    add(f, "lyon", "imaps://m", T0 + 5, RESULT_DNS_SERVFAIL, 400);
+    add(f, "lyon", "imaps://m", T0 + 6, RESULT_OK, 1);
+    assert_int_equal(roll_all(f->s, 1000), 2);
+    struct store_rollup_filter one = {.target = "corp", .network = "lyon", .check = "imaps://m"};
+    assert_int_equal(hours(f->s, &one, &h), 2);
+    assert_true(h.r[0].n == 5 && h.r[0].ok == 3);
+    assert_true(h.r[0].total_us_sum == 9701);
+    assert_true(h.r[0].first_fail_us == T0 + 5);
+    assert_int_equal(h.r[0].fail_error, RESULT_DNS_SERVFAIL);
+
+    /* since and before select by the hour's span. */
+    struct store_rollup_filter late = {.target = "corp", .since_us = T0 + H + 5};
+    assert_int_equal(hours(f->s, &late, &h), 1);
+    struct store_rollup_filter early = {.target = "corp", .before_us = T0 + H};
+    assert_int_equal(hours(f->s, &early, &h), 3);
+    struct store_rollup_filter none = {.target = "other"};
+    assert_int_equal(hours(f->s, &none, &h), 0);
+}
+
+static void test_prune(void **state)
+{
+    struct fixture *f = *state;
+    for (int i = 0; i < 5; i++)
+        add(f, "lyon", "imaps://m", T0 + i, RESULT_OK, 10);
+    add(f, "lyon", "imaps://m", T0 + 3 * H, RESULT_OK, 10);
+    assert_int_equal(roll_all(f->s, 100), 6);
+    /* Not yet rolled up: stays whatever its age. */
+    add(f, "lyon", "imaps://m", T0 + 7, RESULT_TCP_REFUSED, 10);
+    struct store_pruned p;
+    assert_int_equal(store_prune(f->s, T0 + H, 0, 2, &p), 0);
+    assert_true(p.results == 2 && p.rollups == 0); /* bounded chunk */
+    assert_int_equal(store_prune(f->s, T0 + H, 0, 100, &p), 0);
+    assert_true(p.results == 3);
+    assert_int_equal(raw(f->s), 2);
+    assert_int_equal(roll_all(f->s, 100), 1);
+    struct hours h;
+    assert_int_equal(hours(f->s, NULL, &h), 2);
+    assert_true(h.r[0].n == 6 && h.r[0].ok == 5); /* the pruned 5 and the late one */
+    /* Everything rolled up and old: all goes but the newest row, whose id
+     * must stay so that ids are never reused below the rolled-up mark. */
+    assert_int_equal(store_prune(f->s, T0 + 10 * H, 0, 100, &p), 0);
+    assert_true(p.results == 1);
+    assert_int_equal(raw(f->s), 1);
+    add(f, "lyon", "imaps://m", T0 + 8, RESULT_OK, 10);
+    assert_int_equal(roll_all(f->s, 100), 1);
+    assert_int_equal(hours(f->s, NULL, &h), 2);
+    assert_true(h.r[0].n == 7);
+    /* The latest result of a key stays however old: compare and diagnose
+     * read its facts (an rdap:// check runs every 6 h). */
+    add(f, "lyon", "rdap://example.com", T0 + 9, RESULT_OK, 10);
+    add(f, "lyon", "imaps://m", T0 + 3 * H + 1, RESULT_OK, 10);
+    assert_int_equal(roll_all(f->s, 100), 2);
+    assert_int_equal(store_prune(f->s, T0 + 10 * H, 0, 100, &p), 0);
+    assert_true(p.results == 2); /* two older imaps rows; not the rdap one */
+    assert_int_equal(raw(f->s), 2);
+    /* Aggregates older than their own horizon. */
+    assert_int_equal(store_prune(f->s, 0, T0 + H, 100, &p), 0);
+    assert_true(p.results == 0 && p.rollups == 2);
+    assert_int_equal(hours(f->s, NULL, &h), 1);
+    assert_true(h.hour[0] == T0 + 3 * H);
+    assert_true(h.r[0].n == 2);
+}
+
+/* A database of schema 5 (results, no rollups) rolls up what it had. */
+static void test_from_schema_5(void **state)
+{
+    struct fixture *f = *state;
+    add(f, "lyon", "imaps://m", T0, RESULT_OK, 10);
+    add(f, "lyon", "imaps://m", T0 + 1, RESULT_OK, 10);
+    store_close(&f->s);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "DROP TABLE rollups; DROP TABLE rollup_state; DROP INDEX latest_agent_seq;"
+                     " PRAGMA user_version = 5",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    char err[STORE_ERR_MAX];
+    f->s = store_open(f->path, err, sizeof(err));
+    assert_non_null(f->s);
+    assert_int_equal(roll_all(f->s, 100), 2);
+    struct hours h;
+    assert_int_equal(hours(f->s, NULL, &h), 1);
+    assert_true(h.r[0].n == 2);
+}
+
+static void test_not_inside_ingest(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t n;
+    struct store_pruned p;
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_rollup(f->s, 10, &n), -1);
+    assert_non_null(strstr(store_error(f->s), "inside a transaction"));
+    assert_int_equal(store_prune(f->s, T0, 0, 10, &p), -1);
+    store_rollback(f->s);
+    struct store_rollup_filter none = {0};
+    assert_int_equal(store_rollups_each(f->s, &none, hour_cb, NULL), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_rollup_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_from_schema_5, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_inside_ingest, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
