@@ -160,6 +160,22 @@ static const char *const migrations[] = {
     " finding_id TEXT NOT NULL, event TEXT NOT NULL, body TEXT NOT NULL,"
     " attempts INTEGER NOT NULL, created_us INTEGER NOT NULL, next_at_us INTEGER NOT NULL);"
     "CREATE INDEX notifications_order ON notifications(notifier, finding_id, id);",
+    /* 6 (issue 13's "several collectors"; the retention migration may
+     * come first: renumber, never reorder): the registry of running
+     * collectors, leases, and the probe-now queue with its answers
+     * (store_sqlite_cluster.c). */
+    "CREATE TABLE collectors ("
+    " id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,"
+    " started_us INTEGER NOT NULL, heartbeat_us INTEGER NOT NULL, version TEXT NOT NULL,"
+    " targets TEXT NOT NULL, agents INTEGER NOT NULL);"
+    "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL,"
+    " expires_us INTEGER NOT NULL);"
+    "CREATE TABLE probe_requests ("
+    " id INTEGER PRIMARY KEY, target TEXT NOT NULL, created_us INTEGER NOT NULL,"
+    " expires_us INTEGER NOT NULL);"
+    "CREATE TABLE probe_answers ("
+    " request_id INTEGER NOT NULL, collector TEXT NOT NULL, agents TEXT NOT NULL,"
+    " at_us INTEGER NOT NULL, PRIMARY KEY (request_id, collector));",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SQLITE_SCHEMA_VERSION,
