@@ -642,6 +642,13 @@ static void on_queued_request(const char *target, uint64_t request_id, char *ask
                               size_t asked_len, void *arg)
 {
     struct serve *s = arg;
+    /* Its agents have only this collector's targets: a target it does
+     * not have is nobody's here (the target lists differ, as logged). */
+    if (target[0] != '\0' && collconf_target(*s->conf, target) == NULL) {
+        log_warn(s->log, "probe-now %llu for %s: not a target of this collector; no agent asked",
+                 (unsigned long long)request_id, target);
+        return;
+    }
     json_t *asked = run_now(s, target, request_id);
     char *text = json_dumps(asked, JSON_COMPACT);
     if (text != NULL && strlen(text) < asked_len)
@@ -654,6 +661,9 @@ static void on_queued_request(const char *target, uint64_t request_id, char *ask
  * decides whether this collector's monitor evaluates and notifies. */
 static void cluster_step(struct serve *s, bool woken)
 {
+    /* Called on every turn of the loop: nothing to do most of them. */
+    if (!woken && cluster_timeout_ms(s->cluster) > 0)
+        return;
     int64_t now = clock_wall_us();
     uint32_t agents = 0;
     for (size_t i = 0; i < s->nsessions; i++)

@@ -11,7 +11,8 @@
 #   `agents` say so;
 # - A, the lease holder, is killed with SIGKILL: B takes the lease over
 #   within its bound and sends "resolved" when the fault heals, once
-#   (every event reaches the receiver exactly once).
+#   (every event reaches the receiver exactly once); A's configuration
+#   still lists b1 as connected and runs probe-now through B.
 . "$(dirname "$0")/lib/common.bash"
 need_bins vantage-agent vantage-collector
 
@@ -144,6 +145,11 @@ stop_pid "$PID_A" KILL
 wait_for 12 "B to take the lease over" evaluates b.conf "$PID_B"
 echo "B took over $((SECONDS - t0)) s after A's SIGKILL"
 grep -q "now runs continuous diagnosis" collB.log || fail "B does not say it took over"
+# With A dead, A's configuration still answers for the agents of B.
+OUT=$("${A[@]}" agents --json)
+grep -q '"name":"b1".*"connected":true' <<<"$OUT" || fail "b1 (on B) not connected as A's CLI sees it: $OUT"
+OUT=$("${A[@]}" probe-now slow --wait 15 --json 2>probe.err) || fail "probe-now with A dead: $(cat probe.err)"
+grep -q '"asked":1,"answered":1,"collectors":1' <<<"$OUT" || fail "probe-now with A dead: $(head -1 <<<"$OUT") $(cat probe.err)"
 # a1 fell silent with A, so B may see a1's last failure alone for a
 # moment (a finding of its own); every finding that opened must resolve,
 # each event sent once.
