@@ -14,8 +14,9 @@
 #include "clock.h"
 
 #define CLUSTER_HOST_MAX 256
-/* The JSON list of the agents asked by one request: PROBENOW_AGENTS_MAX
- * names of RESULT_NAME_MAX characters, quoted. */
+/* The JSON list of the agents asked by one request: room for
+ * PROBENOW_AGENTS_MAX (4096) names of up to 64 characters, quoted; a
+ * collector with more records those that fit. */
 #define CLUSTER_ASKED_MAX (4096 * 68)
 /* How many differing collectors one log line names. */
 #define CLUSTER_NAMED_MAX 8
@@ -70,9 +71,9 @@ struct cluster *cluster_create(struct store *s, struct log *log, const char *tar
         free(c);
         return NULL;
     }
-    /* Requests queued before this collector started were served by the
-     * collectors that ran then; a request still open is served now, so
-     * that agents which moved here answer it. */
+    /* last_request starts at 0: a request queued before this collector
+     * started and not expired yet is served at the first look, so that
+     * agents which moved here answer it too. */
     log_info(log, "registered as collector %s (%s, pid %d) in the database", c->id, c->host,
              (int)getpid());
     return c;

@@ -650,10 +650,24 @@ static void on_queued_request(const char *target, uint64_t request_id, char *ask
         return;
     }
     json_t *asked = run_now(s, target, request_id);
-    char *text = json_dumps(asked, JSON_COMPACT);
+    /* The names that fit, in the order asked (the CLI follows at most
+     * PROBENOW_AGENTS_MAX agents anyway); escapes may make the estimate
+     * short, and then the check below records none rather than a cut. */
+    json_t *fit = json_array();
+    size_t used = 2;
+    for (size_t i = 0; i < json_array_size(asked); i++) {
+        json_t *name = json_array_get(asked, i);
+        size_t len = strlen(json_string_value(name)) + 3;
+        if (used + len + 8 > asked_len)
+            break;
+        json_array_append(fit, name);
+        used += len;
+    }
+    char *text = json_dumps(fit, JSON_COMPACT);
     if (text != NULL && strlen(text) < asked_len)
         memcpy(asked_out, text, strlen(text) + 1);
     free(text);
+    json_decref(fit);
     json_decref(asked);
 }
 
