@@ -17,6 +17,7 @@
 
 #include "analysis.h"
 #include "clock.h"
+#include "collectors.h"
 #include "config.h"
 #include "history.h"
 #include "lifecycle.h"
@@ -204,7 +205,13 @@ int cli_agents(const struct collconf *c, bool json, FILE *out)
     struct store *s = open_store(c);
     if (s == NULL)
         return 2;
-    struct agents_ctx x = {.collector_stopped = collector_liveness(c->control) == LIVE_STOPPED};
+    /* Agents may be connected to another collector of this database:
+     * nobody is connected only when no collector runs at all. */
+    size_t alive = 0, differ = 0;
+    if (collectors_count(s, c->targets.version, clock_wall_us(), &alive, &differ) < 0)
+        alive = differ = 0;
+    struct agents_ctx x = {.collector_stopped =
+                               alive == 0 && collector_liveness(c->control) == LIVE_STOPPED};
     int rc = write_agents(s, x.collector_stopped, json, out, &x.n);
     if (rc == 0 && x.n == 0 && !json)
         fprintf(out,
@@ -216,6 +223,12 @@ int cli_agents(const struct collconf *c, bool json, FILE *out)
                 "The collector is not running (nothing answers on %s), so no agent is "
                 "connected: start it with 'vantage-collector -c %s serve'.\n",
                 c->control, c->path ? c->path : "collector.conf");
+    if (rc >= 0 && differ > 0 && !json)
+        fprintf(out,
+                "%zu running collector%s of this database ha%s a different target list than %s: "
+                "see 'vantage-collector collectors'.\n",
+                differ, differ == 1 ? "" : "s", differ == 1 ? "s" : "ve",
+                c->path ? c->path : "this configuration");
     store_close(&s);
     return rc < 0 ? 2 : 0;
 }
@@ -452,8 +465,9 @@ int cli_probe_now(const struct collconf *c, const char *target, int wait_s, bool
         json_t *t = json_string(target);
         json_dumpf(t, out, JSON_ENCODE_ANY);
         json_decref(t);
-        fprintf(out, ",\"requested_at\":\"%s\",\"asked\":%zu,\"answered\":%zu}}\n", when, o.asked,
-                o.answered);
+        fprintf(out,
+                ",\"requested_at\":\"%s\",\"asked\":%zu,\"answered\":%zu,\"collectors\":%zu}}\n",
+                when, o.asked, o.answered, o.collectors);
     } else {
         fprintf(out, "%zu of %zu agents answered.\n\n", o.answered, o.asked);
     }

@@ -17,6 +17,7 @@
 
 #include "check.h"
 #include "cli.h"
+#include "collectors.h"
 #include "findings.h"
 #include "history.h"
 #include "probenow.h"
@@ -95,8 +96,9 @@ static const struct command commands[] = {
      "Lists every agent that has reported: network, egress address, version, whether\n"
      "it is connected, when it was last seen, what its spool dropped and what was\n"
      "lost. 'connected' means the agent's last message is less than 30 s old (agents\n"
-     "send a heartbeat every 10 s) and the collector is running (its control socket\n"
-     "answers); an agent of a stopped collector is never shown as connected.\n",
+     "send a heartbeat every 10 s) and a collector of the database is running (this\n"
+     "one's control socket answers, or another has a heartbeat); when none runs, no\n"
+     "agent is shown as connected.\n",
      OPTION_CONFIG "  --json              JSON Lines, one agent per line\n" OPTION_HELP, EXIT_PLAIN,
      OPT_CONFIG | OPT_JSON, ARG_NONE},
     {"results", "stored results, oldest first",
@@ -131,9 +133,9 @@ static const struct command commands[] = {
      OPT_CONFIG | OPT_JSON, ARG_TARGET},
     {"probe-now", "every connected agent probes TARGET now, then compare",
      "[-c FILE] probe-now TARGET [--wait S] [--json]",
-     "Asks every connected agent, through the running collector's control socket, to\n"
-     "probe TARGET now; shows which agents answered (on stderr), then the fresh\n"
-     "comparison and findings, as compare does.\n",
+     "Asks every connected agent, through every collector running on the database\n"
+     "(a request queued in the store), to probe TARGET now; shows which agents\n"
+     "answered (on stderr), then the fresh comparison and findings, as compare does.\n",
      OPTION_CONFIG
      "  --wait S            wait at most S seconds for the agents, 1 to 3600\n"
      "                      (default 30)\n"
@@ -194,6 +196,15 @@ static const struct command commands[] = {
      "collector, which refuses everything the agent sends from that moment, without a\n"
      "restart. Its stored results stay.\n",
      OPTION_CONFIG OPTION_HELP, EXIT_PLAIN, OPT_CONFIG, ARG_NAME},
+    {"collectors", "collectors on this database: running, evaluating, same targets?",
+     "[-c FILE] collectors [--json]",
+     "Lists the collectors that run (or lately ran) on this collector.conf's database:\n"
+     "host, pid, start, last heartbeat, version, connected agents, which one runs\n"
+     "continuous diagnosis and notifications (one at a time, under a lease), and\n"
+     "whether each one's target list is the one of this collector.conf. A collector\n"
+     "without a heartbeat for 5 s is gone; its lease passes to another within 6 s.\n",
+     OPTION_CONFIG "  --json              JSON Lines, one collector per line\n" OPTION_HELP,
+     EXIT_PLAIN, OPT_CONFIG | OPT_JSON, ARG_NONE},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -317,6 +328,8 @@ static int run_command(const struct command *c, const char *config, const char *
         rc = cli_compare(conf, target, json, stdout);
     } else if (strcmp(c->name, "probe-now") == 0) {
         rc = cli_probe_now(conf, target, wait_s, json, stdout);
+    } else if (strcmp(c->name, "collectors") == 0) {
+        rc = collectors_list(conf, json, stdout);
     } else {
         rc = cli_timeline(conf, target, json, stdout);
     }

@@ -9,15 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zmq.h>
 
 #include "clock.h"
+#include "cluster.h"
 #include "config.h"
 #include "store.h"
 
-#define PROBENOW_REPLY_MAX  65536  /* the reply lists agent names */
-#define PROBENOW_POLL_US    250000 /* how often the store is looked at */
-#define PROBENOW_CONNECT_MS 3000   /* a running collector answers at once */
+#define PROBENOW_POLL_US 100000 /* how often the store is looked at */
 
 struct tracked {
     char name[RESULT_NAME_MAX + 1];
@@ -54,99 +52,173 @@ static int count_fresh(const struct store_latest *l, void *arg)
     return 0;
 }
 
-/* Sends the request; returns the parsed reply or NULL after printing why. */
-static json_t *request(const struct collconf *c, const char *target)
+/* The collectors expected to answer: those alive when it was queued. */
+#define PROBENOW_COLLECTORS_MAX 64
+
+struct alive_ctx {
+    int64_t after_us;
+    char ids[PROBENOW_COLLECTORS_MAX][STORE_COLLECTOR_ID_MAX + 1];
+    bool answered[PROBENOW_COLLECTORS_MAX];
+    size_t n;
+};
+
+static int note_alive(const struct store_collector *o, void *arg)
 {
-    void *ctx = zmq_ctx_new();
-    void *req = zmq_socket(ctx, ZMQ_REQ);
-    json_t *reply = NULL;
-    int t = PROBENOW_CONNECT_MS, linger = 0;
-    zmq_setsockopt(req, ZMQ_RCVTIMEO, &t, sizeof(t));
-    zmq_setsockopt(req, ZMQ_SNDTIMEO, &t, sizeof(t));
-    zmq_setsockopt(req, ZMQ_LINGER, &linger, sizeof(linger));
-    char *text = NULL;
-    json_t *o = json_pack("{s:s, s:s}", "cmd", "probe-now", "target", target);
-    text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    char buf[PROBENOW_REPLY_MAX + 1];
-    int n = -1;
-    if (zmq_connect(req, c->control) == 0 && zmq_send(req, text, strlen(text), 0) >= 0)
-        n = zmq_recv(req, buf, PROBENOW_REPLY_MAX, 0);
-    if (n < 0) {
-        fprintf(stderr,
-                "vantage-collector: no answer on %s: is 'vantage-collector -c %s serve' running?\n",
-                c->control, c->path);
-    } else {
-        buf[n > PROBENOW_REPLY_MAX ? PROBENOW_REPLY_MAX : n] = '\0';
-        json_error_t jerr;
-        reply = json_loads(buf, 0, &jerr);
-        const char *e = reply ? json_string_value(json_object_get(reply, "error")) : "bad reply";
-        if (e != NULL) {
-            fprintf(stderr, "vantage-collector: the collector refused probe-now: %s\n", e);
-            json_decref(reply);
-            reply = NULL;
-        }
-    }
-    free(text);
-    zmq_close(req);
-    zmq_ctx_term(ctx);
-    return reply;
+    struct alive_ctx *x = arg;
+    if (o->heartbeat_us > x->after_us && x->n < PROBENOW_COLLECTORS_MAX)
+        snprintf(x->ids[x->n++], sizeof(x->ids[0]), "%s", o->id);
+    return 0;
 }
 
-int probenow_run(const struct collconf *c, const char *target, int wait_s, FILE *progress,
-                 struct probenow_outcome *out)
-{
-    memset(out, 0, sizeof(*out));
-    if (collconf_target(c, target) == NULL) {
-        fprintf(stderr, "vantage-collector: no target '%s' in %s\n", target, c->path);
-        return 2;
-    }
-    json_t *reply = request(c, target);
-    if (reply == NULL)
-        return 2;
-    json_t *agents = json_object_get(reply, "agents");
-    struct scan sc = {.since_us = json_integer_value(json_object_get(reply, "at_us"))};
-    size_t n = json_array_size(agents);
-    if (n > PROBENOW_AGENTS_MAX)
-        n = PROBENOW_AGENTS_MAX;
-    sc.agents = calloc(n ? n : 1, sizeof(*sc.agents));
-    if (sc.agents == NULL) {
-        json_decref(reply);
-        fprintf(stderr, "vantage-collector: out of memory\n");
-        return 2;
-    }
-    for (size_t i = 0; i < n; i++)
-        snprintf(sc.agents[i].name, sizeof(sc.agents[i].name), "%s",
-                 json_string_value(json_array_get(agents, i)));
-    sc.n = n;
-    out->asked = n;
-    out->at_us = sc.since_us;
-    json_decref(reply);
-    const struct wire_target *wt = collconf_target(c, target);
-    size_t expected = 0;
-    for (size_t i = 0; i < wt->nchecks; i++)
-        expected += strncmp(wt->checks[i], "rdap://", 7) != 0;
-    if (progress != NULL)
-        fprintf(progress, "asked %zu connected agents to probe %s now; waiting up to %ds\n", n,
-                target, wait_s);
+struct answers_ctx {
+    struct alive_ctx *alive;
+    struct scan *sc;
+    size_t new_answers;
+};
 
+/* One collector's answer: the agents it asked join those waited for. */
+static int take_answer(const struct store_probe_answer *a, void *arg)
+{
+    struct answers_ctx *x = arg;
+    size_t i = 0;
+    while (i < x->alive->n && strcmp(x->alive->ids[i], a->collector) != 0)
+        i++;
+    if (i < x->alive->n && x->alive->answered[i])
+        return 0;
+    if (i == x->alive->n) {
+        if (x->alive->n == PROBENOW_COLLECTORS_MAX)
+            return 0;
+        /* One that started after the request was queued. */
+        snprintf(x->alive->ids[i], sizeof(x->alive->ids[0]), "%s", a->collector);
+        x->alive->n++;
+    }
+    x->alive->answered[i] = true;
+    x->new_answers++;
+    json_error_t jerr;
+    json_t *names = json_loads(a->agents, 0, &jerr);
+    for (size_t k = 0; k < json_array_size(names); k++) {
+        const char *name = json_string_value(json_array_get(names, k));
+        if (name == NULL || x->sc->n == PROBENOW_AGENTS_MAX)
+            continue;
+        size_t j = 0;
+        while (j < x->sc->n && strcmp(x->sc->agents[j].name, name) != 0)
+            j++;
+        if (j == x->sc->n)
+            snprintf(x->sc->agents[x->sc->n++].name, sizeof(x->sc->agents[0].name), "%s", name);
+    }
+    json_decref(names);
+    return 0;
+}
+
+static size_t count_answered(const struct alive_ctx *a)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->n; i++)
+        n += a->answered[i];
+    return n;
+}
+
+/* Opens the store and queues the request; 0, or 2 after printing why. */
+static int queue_request(const struct collconf *c, const char *target, int wait_s,
+                         struct store **stp, struct alive_ctx *alive, int64_t *id, int64_t *at_us)
+{
     char err[STORE_ERR_MAX];
     struct store *st = store_open(c->database, err, sizeof(err));
     if (st == NULL) {
         char msg[STORE_ERR_MAX + CONFIG_ERR_MAX];
         collconf_error(c, "database", err, msg, sizeof(msg));
         fprintf(stderr, "vantage-collector: %s\n", msg);
-        free(sc.agents);
         return 2;
     }
-    uint64_t deadline = clock_mono_us() + (uint64_t)wait_s * 1000000;
-    while (out->answered < n && clock_mono_us() < deadline) {
+    *at_us = clock_wall_us();
+    alive->after_us = *at_us - CLUSTER_ALIVE_US;
+    if (store_collectors_each(st, note_alive, alive) < 0) {
+        fprintf(stderr, "vantage-collector: cannot read the collectors: %s\n", store_error(st));
+        store_close(&st);
+        return 2;
+    }
+    if (alive->n == 0) {
+        fprintf(stderr,
+                "vantage-collector: no collector of database %s is running (none has recorded a "
+                "heartbeat in the last %llds): is 'vantage-collector -c %s serve' running?\n",
+                c->database, CLUSTER_ALIVE_US / 1000000, c->path);
+        store_close(&st);
+        return 2;
+    }
+    struct store_probe_request r = {
+        .target = target, .created_us = *at_us, .expires_us = *at_us + wait_s * 1000000LL};
+    if (store_probe_request_add(st, &r, id) < 0) {
+        fprintf(stderr, "vantage-collector: cannot queue the request: %s\n", store_error(st));
+        store_close(&st);
+        return 2;
+    }
+    *stp = st;
+    return 0;
+}
+
+int probenow_run(const struct collconf *c, const char *target, int wait_s, FILE *progress,
+                 struct probenow_outcome *out)
+{
+    memset(out, 0, sizeof(*out));
+    const struct wire_target *wt = collconf_target(c, target);
+    if (wt == NULL) {
+        fprintf(stderr, "vantage-collector: no target '%s' in %s\n", target, c->path);
+        return 2;
+    }
+    struct scan sc = {0};
+    sc.agents = calloc(PROBENOW_AGENTS_MAX, sizeof(*sc.agents));
+    struct alive_ctx *alive = calloc(1, sizeof(*alive));
+    if (sc.agents == NULL || alive == NULL) {
+        free(sc.agents);
+        free(alive);
+        fprintf(stderr, "vantage-collector: out of memory\n");
+        return 2;
+    }
+    struct store *st = NULL;
+    int64_t id = 0;
+    int rc = queue_request(c, target, wait_s, &st, alive, &id, &sc.since_us);
+    if (rc != 0) {
+        free(sc.agents);
+        free(alive);
+        return rc;
+    }
+    out->at_us = sc.since_us;
+    size_t expected = 0;
+    for (size_t i = 0; i < wt->nchecks; i++)
+        expected += strncmp(wt->checks[i], "rdap://", 7) != 0;
+
+    uint64_t start = clock_mono_us();
+    uint64_t deadline = start + (uint64_t)wait_s * 1000000;
+    /* Collectors read the queue every CLUSTER_POLL_US at least (and at
+     * each heartbeat): one that has not answered in a few heartbeats is
+     * busy or dying, and its agents are not waited for. */
+    uint64_t answers_deadline = start + 3 * CLUSTER_HEARTBEAT_US;
+    bool answers_done = false;
+    while (clock_mono_us() < deadline) {
         usleep(PROBENOW_POLL_US);
-        for (size_t i = 0; i < n; i++)
+        if (!answers_done) {
+            struct answers_ctx ax = {.alive = alive, .sc = &sc};
+            if (store_probe_answers_each(st, id, take_answer, &ax) < 0)
+                continue; /* the daemons may hold the write lock for a moment */
+            out->collectors = count_answered(alive);
+            answers_done = out->collectors == alive->n || clock_mono_us() >= answers_deadline;
+            if (answers_done && progress != NULL) {
+                fprintf(progress,
+                        "asked %zu connected agents (through %zu collector%s) to probe %s now; "
+                        "waiting up to %ds\n",
+                        sc.n, out->collectors, out->collectors == 1 ? "" : "s", target, wait_s);
+                for (size_t i = 0; i < alive->n; i++)
+                    if (!alive->answered[i])
+                        fprintf(progress,
+                                "  collector %s did not answer: its agents are not asked\n",
+                                alive->ids[i]);
+            }
+        }
+        for (size_t i = 0; i < sc.n; i++)
             sc.agents[i].checks = sc.agents[i].fresh = 0;
         if (store_latest_each(st, target, count_fresh, &sc) < 0)
-            continue; /* the daemon may hold the write lock for a moment */
-        for (size_t i = 0; i < n; i++) {
+            continue;
+        for (size_t i = 0; i < sc.n; i++) {
             struct tracked *t = &sc.agents[i];
             size_t want = expected > t->checks ? expected : t->checks;
             if (t->answered || want == 0 || t->fresh < want)
@@ -157,15 +229,19 @@ int probenow_run(const struct collconf *c, const char *target, int wait_s, FILE 
                 fprintf(progress, "  %-20s %-16s answered after %.1fs (%zu checks)\n", t->name,
                         t->network, (double)(clock_wall_us() - sc.since_us) / 1e6, t->fresh);
         }
+        if (answers_done && out->answered == sc.n)
+            break;
     }
-    if (progress != NULL && out->answered < n) {
+    out->asked = sc.n;
+    if (progress != NULL && out->answered < sc.n) {
         fprintf(progress, "missing after %ds:", wait_s);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < sc.n; i++)
             if (!sc.agents[i].answered)
                 fprintf(progress, " %s", sc.agents[i].name);
         fputc('\n', progress);
     }
     store_close(&st);
     free(sc.agents);
+    free(alive);
     return 0;
 }

@@ -2,10 +2,11 @@
  * probenow — `vantage-collector probe-now TARGET [--wait S]`: "try it from
  * another computer and another network" in seconds.
  *
- * Asks the running collector (over its control socket) to send run-now to
- * every connected agent, then watches the store as their fresh results
- * arrive, showing which agents answered and which are missing, until all
- * have answered or the wait ends.
+ * Queues the request in the store, where every running collector of the
+ * database finds it (cluster.h) and sends run-now to the agents connected
+ * to it, recording whom it asked; then watches the store as the answers
+ * and the agents' fresh results arrive, showing which agents answered and
+ * which are missing, until all have answered or the wait ends.
  */
 #ifndef VANTAGE_PROBENOW_H
 #define VANTAGE_PROBENOW_H
@@ -22,7 +23,8 @@
 struct probenow_outcome {
     size_t asked;
     size_t answered;
-    int64_t at_us; /* when the request was made (wall clock) */
+    size_t collectors; /* that answered the request */
+    int64_t at_us;     /* when the request was made (wall clock) */
 };
 
 /* Runs the request and the wait; progress goes to progress (NULL: none).

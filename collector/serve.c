@@ -17,6 +17,7 @@
 #include "auth.h"
 #include "changes.h"
 #include "clock.h"
+#include "cluster.h"
 #include "enroll.h"
 #include "enroll_line.h"
 #include "ingest.h"
@@ -71,6 +72,7 @@ struct serve {
     struct store *store;
     struct ingest *ingest;
     struct monitor *monitor; /* continuous diagnosis, its own thread */
+    struct cluster *cluster; /* registry, lease, probe-now queue (cluster.h) */
     int sigfd;
     struct session *sessions;
     size_t nsessions;
@@ -616,6 +618,81 @@ static void reload(struct serve *s)
     update_assignment(s, true);
 }
 
+/* Sends run-now for target ("" = every target) to every connected agent
+ * of this collector; returns the JSON array of the names asked. */
+static json_t *run_now(struct serve *s, const char *target, uint64_t id)
+{
+    int64_t now = clock_wall_us();
+    json_t *asked = json_array();
+    struct wire_msg m = {.kind = WIRE_RUN_NOW};
+    m.u.run_now.target = (char *)target;
+    m.u.run_now.request_id = id;
+    for (size_t i = 0; i < s->nsessions; i++) {
+        struct session *se = &s->sessions[i];
+        if (now - se->last_seen_us >= SERVE_CONNECTED_WINDOW_US || se->revoked)
+            continue;
+        if (send_msg(s, se, &m) == 0)
+            json_array_append_new(asked, json_string(se->name));
+    }
+    log_info(s->log, "probe-now %llu for %s: asked %zu agents", (unsigned long long)id,
+             target[0] ? target : "all targets", json_array_size(asked));
+    return asked;
+}
+
+/* A request from the store's queue (cluster.h): probe-now run through
+ * any collector of the database reaches the agents connected here. */
+static void on_queued_request(const char *target, uint64_t request_id, char *asked_out,
+                              size_t asked_len, void *arg)
+{
+    struct serve *s = arg;
+    /* Its agents have only this collector's targets: a target it does
+     * not have is nobody's here (the target lists differ, as logged). */
+    if (target[0] != '\0' && collconf_target(*s->conf, target) == NULL) {
+        log_warn(s->log, "probe-now %llu for %s: not a target of this collector; no agent asked",
+                 (unsigned long long)request_id, target);
+        return;
+    }
+    json_t *asked = run_now(s, target, request_id);
+    /* The names that fit, in the order asked (the CLI follows at most
+     * PROBENOW_AGENTS_MAX agents anyway); escapes may make the estimate
+     * short, and then the check below records none rather than a cut. */
+    json_t *fit = json_array();
+    size_t used = 2;
+    for (size_t i = 0; i < json_array_size(asked); i++) {
+        json_t *name = json_array_get(asked, i);
+        size_t len = strlen(json_string_value(name)) + 3;
+        if (used + len + 8 > asked_len)
+            break;
+        json_array_append(fit, name);
+        used += len;
+    }
+    char *text = json_dumps(fit, JSON_COMPACT);
+    if (text != NULL && strlen(text) < asked_len)
+        memcpy(asked_out, text, strlen(text) + 1);
+    free(text);
+    json_decref(fit);
+    json_decref(asked);
+}
+
+/* Heartbeat, lease and queued probe-now requests (cluster.h); the lease
+ * decides whether this collector's monitor evaluates and notifies. */
+static void cluster_step(struct serve *s, bool woken)
+{
+    /* Called on every turn of the loop: nothing to do most of them. */
+    if (!woken && cluster_timeout_ms(s->cluster) > 0)
+        return;
+    int64_t now = clock_wall_us();
+    uint32_t agents = 0;
+    for (size_t i = 0; i < s->nsessions; i++)
+        agents += session_connected(&s->sessions[i], now);
+    struct cluster_tick t = {.targets = (*s->conf)->targets.version,
+                             .agents = agents,
+                             .woken = woken,
+                             .request = on_queued_request,
+                             .arg = s};
+    monitor_set_lease(s->monitor, cluster_tick(s->cluster, &t));
+}
+
 /* One control request: {"cmd":"probe-now","target":T}. The reply names
  * the agents that were asked, so the CLI knows whom to wait for. */
 static void handle_control(struct serve *s)
@@ -643,19 +720,7 @@ static void handle_control(struct serve *s)
     } else {
         uint64_t id = ++s->next_request;
         int64_t now = clock_wall_us();
-        json_t *asked = json_array();
-        struct wire_msg m = {.kind = WIRE_RUN_NOW};
-        m.u.run_now.target = (char *)(target ? target : "");
-        m.u.run_now.request_id = id;
-        for (size_t i = 0; i < s->nsessions; i++) {
-            struct session *se = &s->sessions[i];
-            if (now - se->last_seen_us >= SERVE_CONNECTED_WINDOW_US || se->revoked)
-                continue;
-            if (send_msg(s, se, &m) == 0)
-                json_array_append_new(asked, json_string(se->name));
-        }
-        log_info(s->log, "probe-now %llu for %s: asked %zu agents", (unsigned long long)id,
-                 target && target[0] ? target : "all targets", json_array_size(asked));
+        json_t *asked = run_now(s, target ? target : "", id);
         json_object_set_new(reply, "request_id", json_integer((json_int_t)id));
         json_object_set_new(reply, "at_us", json_integer((json_int_t)now));
         json_object_set_new(reply, "agents", asked);
@@ -676,8 +741,12 @@ static int serve_loop(struct serve *s)
             {auth_socket(s->auth), 0, ZMQ_POLLIN, 0},
             {NULL, s->sigfd, ZMQ_POLLIN, 0},
             {s->control, 0, ZMQ_POLLIN, 0},
+            {NULL, cluster_fd(s->cluster), ZMQ_POLLIN, 0},
         };
-        if (zmq_poll(items, 4, SERVE_POLL_MS) < 0 && errno != EINTR) {
+        int timeout = cluster_timeout_ms(s->cluster);
+        if (timeout > SERVE_POLL_MS)
+            timeout = SERVE_POLL_MS;
+        if (zmq_poll(items, items[4].fd >= 0 ? 5 : 4, timeout) < 0 && errno != EINTR) {
             log_error(s->log, "poll failed: %s", zmq_strerror(errno));
             return -1;
         }
@@ -718,6 +787,7 @@ static int serve_loop(struct serve *s)
         flush_last_seen(s, false);
         update_assignment(s, false);
         retention_tick(s->retention, *s->conf, clock_wall_us());
+        cluster_step(s, items[4].fd >= 0 && (items[4].revents & ZMQ_POLLIN));
     }
     flush_last_seen(s, true);
     return 0;
@@ -803,7 +873,13 @@ int serve_run(struct collconf **confp, struct log *log)
     }
     int linger = 0;
     zmq_setsockopt(s.control, ZMQ_LINGER, &linger, sizeof(linger));
-    s.monitor = monitor_start(conf->path, log, err, sizeof(err));
+    s.cluster = cluster_create(s.store, log, conf->targets.version, err, sizeof(err));
+    if (s.cluster == NULL) {
+        log_conf_error(log, conf, "database", err,
+                       "give database = a database this user can write");
+        goto out;
+    }
+    s.monitor = monitor_start(conf->path, log, cluster_id(s.cluster), err, sizeof(err));
     if (s.monitor == NULL) {
         log_error(log, "cannot start continuous diagnosis: %s", err);
         goto out;
@@ -827,6 +903,7 @@ int serve_run(struct collconf **confp, struct log *log)
 out:
     web_stop(&s.web);
     monitor_stop(&s.monitor);
+    cluster_destroy(&s.cluster);
     transport_close(&s.router);
     transport_close(&s.control);
     auth_destroy(&s.auth);

@@ -13,13 +13,17 @@
 
 struct store {
     const struct store_ops *ops;
-    void *b;                 /* the backend's state */
-    char err[STORE_ERR_MAX]; /* last failure, "" when none yet */
+    const struct store_cluster_ops *cluster; /* NULL: the backend has none */
+    void *b;                                 /* the backend's state */
+    char err[STORE_ERR_MAX];                 /* last failure, "" when none yet */
 };
 
 /* Backends compiled in; the first is the one of a plain path. */
 static const struct store_ops *const backends[] = {&store_sqlite_ops, &store_pg_ops,
                                                    &store_postgres_ops};
+
+/* Their operations for several collectors on one database, by scheme. */
+static const struct store_cluster_ops *const cluster_backends[] = {&store_sqlite_cluster_ops};
 
 /* The scheme of "scheme:rest" when the prefix looks like a URI scheme
  * (letters, digits, '+', '-', '.'; at least two characters so that a
@@ -95,6 +99,9 @@ struct store *store_open(const char *location, char *err, size_t errlen)
         return NULL;
     }
     s->ops = ops;
+    for (size_t i = 0; i < sizeof(cluster_backends) / sizeof(cluster_backends[0]); i++)
+        if (strcmp(cluster_backends[i]->scheme, ops->scheme) == 0)
+            s->cluster = cluster_backends[i];
     s->b = ops->open(path, err, errlen);
     if (s->b == NULL) {
         free(s);
@@ -267,6 +274,114 @@ int store_notification_retry(struct store *s, int64_t id, uint32_t attempts, int
 int store_notifications_pending(struct store *s, uint64_t *n, int64_t *next_at_us)
 {
     return s->ops->notifications_pending(s->b, n, next_at_us, s->err, sizeof(s->err));
+}
+
+/* ---- several collectors on one database ---- */
+
+/* Refuses a cluster operation on a backend without them. */
+static int no_cluster(struct store *s)
+{
+    snprintf(s->err, sizeof(s->err), "this database backend (%s) cannot be shared by collectors",
+             s->ops->scheme);
+    return -1;
+}
+
+int store_collector_put(struct store *s, const struct store_collector *c)
+{
+    if (s->cluster == NULL)
+        return no_cluster(s);
+    return s->cluster->collector_put(s->b, c, s->err, sizeof(s->err));
+}
+
+int store_collector_delete(struct store *s, const char *id, int64_t forget_before_us)
+{
+    if (s->cluster == NULL)
+        return no_cluster(s);
+    return s->cluster->collector_delete(s->b, id, forget_before_us, s->err, sizeof(s->err));
+}
+
+int store_collectors_each(struct store *s, store_collector_cb cb, void *arg)
+{
+    if (s->cluster == NULL)
+        return no_cluster(s);
+    return s->cluster->collectors_each(s->b, cb, arg, s->err, sizeof(s->err));
+}
+
+int store_lease_take(struct store *s, const char *name, const char *holder, int64_t now_us,
+                     int64_t ttl_us, struct store_lease *out)
+{
+    if (s->cluster == NULL)
+        return no_cluster(s);
+    struct store_lease ignored;
+    return s->cluster->lease_take(s->b, name, holder, now_us, ttl_us, out ? out : &ignored, s->err,
+                                  sizeof(s->err));
+}
+
+int store_lease_release(struct store *s, const char *name, const char *holder)
+{
+    if (s->cluster == NULL)
+        return no_cluster(s);
+    return s->cluster->lease_release(s->b, name, holder, s->err, sizeof(s->err));
+}
+
+int store_lease_get(struct store *s, const char *name, struct store_lease *out)
+{
+    if (s->cluster == NULL)
+        return no_cluster(s);
+    return s->cluster->lease_get(s->b, name, out, s->err, sizeof(s->err));
+}
+
+int store_lease_held(struct store *s, const char *name, const char *holder, int64_t now_us)
+{
+    if (s->cluster == NULL)
+        return no_cluster(s);
+    return s->cluster->lease_held(s->b, name, holder, now_us, s->err, sizeof(s->err));
+}
+
+int store_probe_request_add(struct store *s, const struct store_probe_request *r, int64_t *id)
+{
+    if (s->cluster == NULL)
+        return no_cluster(s);
+    return s->cluster->probe_request_add(s->b, r, id, s->err, sizeof(s->err));
+}
+
+int store_probe_requests_after(struct store *s, int64_t after_id, int64_t now_us,
+                               store_probe_request_cb cb, void *arg)
+{
+    if (s->cluster == NULL)
+        return no_cluster(s);
+    return s->cluster->probe_requests_after(s->b, after_id, now_us, cb, arg, s->err,
+                                            sizeof(s->err));
+}
+
+int store_probe_answer_add(struct store *s, const struct store_probe_answer *a)
+{
+    if (s->cluster == NULL)
+        return no_cluster(s);
+    return s->cluster->probe_answer_add(s->b, a, s->err, sizeof(s->err));
+}
+
+int store_probe_answers_each(struct store *s, int64_t request_id, store_probe_answer_cb cb,
+                             void *arg)
+{
+    if (s->cluster == NULL)
+        return no_cluster(s);
+    return s->cluster->probe_answers_each(s->b, request_id, cb, arg, s->err, sizeof(s->err));
+}
+
+int store_probe_listen(struct store *s, int *fd)
+{
+    *fd = -1;
+    if (s->cluster == NULL)
+        return no_cluster(s);
+    return s->cluster->probe_listen(s->b, fd, s->err, sizeof(s->err));
+}
+
+int store_probe_drain(struct store *s)
+{
+    if (s->cluster == NULL)
+        return no_cluster(s);
+    return s->cluster->probe_drain(s->b, s->err, sizeof(s->err));
 }
 
 int64_t store_streak_since(bool had_prev, bool prev_ok, int64_t prev_since_us, bool ok,

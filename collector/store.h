@@ -363,4 +363,125 @@ int store_notification_retry(struct store *s, int64_t id, uint32_t attempts, int
 int store_notifications_pending(struct store *s, uint64_t *n, int64_t *next_at_us)
     __attribute__((warn_unused_result));
 
+/* ---- several collectors on one database ----------------------------------
+ *
+ * Collectors that share a database keep nothing but their agent
+ * connections to themselves (collector/cluster.h): a registry of the
+ * running collectors, leases that let exactly one of them do what must
+ * run once (continuous diagnosis and notifications), and the queue of
+ * probe-now requests that each collector serves for the agents connected
+ * to it, with its answer (whom it asked) flowing back through the store.
+ */
+
+#define STORE_COLLECTOR_ID_MAX 32 /* "c-" and 16 hex digits, with room */
+
+/* One running (or lately running) collector. */
+struct store_collector {
+    const char *id; /* drawn at start: unique per run */
+    const char *host;
+    int64_t pid;
+    int64_t started_us;
+    int64_t heartbeat_us; /* its last heartbeat (its own clock) */
+    const char *version;  /* the collector's software version */
+    const char *targets;  /* the version (a hash) of its target list */
+    uint32_t agents;      /* agents connected to it at that heartbeat */
+};
+
+/* Registers c or records its heartbeat (a row per id; every field is
+ * replaced). Returns 0 or -1. */
+int store_collector_put(struct store *s, const struct store_collector *c)
+    __attribute__((warn_unused_result));
+
+/* Removes collector id (a clean stop) and rows whose heartbeat is older
+ * than forget_before_us (collectors that died long ago; 0 = none).
+ * Returns 0 or -1. */
+int store_collector_delete(struct store *s, const char *id, int64_t forget_before_us)
+    __attribute__((warn_unused_result));
+
+/* Every registered collector, oldest start first. Returns 0 or -1. */
+typedef int (*store_collector_cb)(const struct store_collector *c, void *arg);
+int store_collectors_each(struct store *s, store_collector_cb cb, void *arg);
+
+/* A lease: name (what it allows, e.g. "evaluate"), who holds it and until
+ * when (the holder's clock). */
+struct store_lease {
+    char holder[STORE_COLLECTOR_ID_MAX + 1]; /* "" when nobody does */
+    int64_t expires_us;
+};
+
+/*
+ * Takes or renews lease name for holder, atomically: it is taken when
+ * nobody holds it, when holder already does, or when its holder let it
+ * expire (expires_us <= now_us); it then runs until now_us + ttl_us.
+ * Returns 1 when holder holds it now, 0 when another does, -1 on error;
+ * *out (may be NULL) is the lease as it stands after the call.
+ */
+int store_lease_take(struct store *s, const char *name, const char *holder, int64_t now_us,
+                     int64_t ttl_us, struct store_lease *out) __attribute__((warn_unused_result));
+
+/* Gives lease name up if holder holds it, so that another takes it at
+ * once (a clean stop). Returns 0 or -1. */
+int store_lease_release(struct store *s, const char *name, const char *holder)
+    __attribute__((warn_unused_result));
+
+/* The lease as it stands (holder "" when there is none). Returns 0 or -1. */
+int store_lease_get(struct store *s, const char *name, struct store_lease *out)
+    __attribute__((warn_unused_result));
+
+/* Whether holder holds lease name at now_us: inside a transaction, the
+ * fence that keeps a holder who lost its lease (a stall past its expiry)
+ * from writing what the new holder writes. Returns 1, 0, or -1. */
+int store_lease_held(struct store *s, const char *name, const char *holder, int64_t now_us)
+    __attribute__((warn_unused_result));
+
+/* A probe-now request: every collector sends run-now for target to the
+ * agents connected to it while the request has not expired. */
+struct store_probe_request {
+    int64_t id; /* set by the store, increasing */
+    const char *target;
+    int64_t created_us;
+    int64_t expires_us;
+};
+
+/* What one collector did with a request: agents is a JSON array of the
+ * names of the agents it asked (possibly empty). */
+struct store_probe_answer {
+    int64_t request_id;
+    const char *collector;
+    const char *agents;
+    int64_t at_us;
+};
+
+/* Queues a request (r->id ignored; *id gets it) and wakes the collectors
+ * (PostgreSQL: NOTIFY at commit). Requests that expired an hour before
+ * r->created_us are removed with their answers. Returns 0 or -1. */
+int store_probe_request_add(struct store *s, const struct store_probe_request *r, int64_t *id)
+    __attribute__((warn_unused_result));
+
+/* Requests with an id above after_id not expired at now_us, oldest
+ * first. Returns 0 or -1. */
+typedef int (*store_probe_request_cb)(const struct store_probe_request *r, void *arg);
+int store_probe_requests_after(struct store *s, int64_t after_id, int64_t now_us,
+                               store_probe_request_cb cb, void *arg);
+
+/* Records collector's answer to a request (one per collector: a second
+ * replaces the first). Returns 0 or -1. */
+int store_probe_answer_add(struct store *s, const struct store_probe_answer *a)
+    __attribute__((warn_unused_result));
+
+/* The answers to request_id so far. Returns 0 or -1. */
+typedef int (*store_probe_answer_cb)(const struct store_probe_answer *a, void *arg);
+int store_probe_answers_each(struct store *s, int64_t request_id, store_probe_answer_cb cb,
+                             void *arg);
+
+/* Starts listening for new requests on this connection. *fd is a
+ * descriptor that becomes readable when one may have arrived (then call
+ * store_probe_drain), or -1 when the backend cannot wake anyone (sqlite:
+ * poll store_probe_requests_after at a short interval). Returns 0 or -1. */
+int store_probe_listen(struct store *s, int *fd) __attribute__((warn_unused_result));
+
+/* Consumes the wake-ups waiting on the listening descriptor. Returns 1
+ * when there was one, 0 when none, -1 on error. */
+int store_probe_drain(struct store *s);
+
 #endif

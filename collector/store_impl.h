@@ -82,6 +82,37 @@ extern const struct store_ops store_postgres_ops;
  * store interface: migrate-store, the tests of a backend). */
 void *store_backend(struct store *s, const struct store_ops **ops);
 
+/*
+ * The operations of several collectors on one database (store.h), kept
+ * apart from store_ops so that each backend adds them in a file of its
+ * own (store_sqlite_cluster.c): store.c finds a backend's table by its
+ * scheme. Contracts as in store.h; only the first argument differs.
+ */
+struct store_cluster_ops {
+    const char *scheme;
+    int (*collector_put)(void *b, const struct store_collector *c, char *err, size_t errlen);
+    int (*collector_delete)(void *b, const char *id, int64_t forget_before_us, char *err,
+                            size_t errlen);
+    int (*collectors_each)(void *b, store_collector_cb cb, void *arg, char *err, size_t errlen);
+    int (*lease_take)(void *b, const char *name, const char *holder, int64_t now_us, int64_t ttl_us,
+                      struct store_lease *out, char *err, size_t errlen);
+    int (*lease_release)(void *b, const char *name, const char *holder, char *err, size_t errlen);
+    int (*lease_get)(void *b, const char *name, struct store_lease *out, char *err, size_t errlen);
+    int (*lease_held)(void *b, const char *name, const char *holder, int64_t now_us, char *err,
+                      size_t errlen);
+    int (*probe_request_add)(void *b, const struct store_probe_request *r, int64_t *id, char *err,
+                             size_t errlen);
+    int (*probe_requests_after)(void *b, int64_t after_id, int64_t now_us,
+                                store_probe_request_cb cb, void *arg, char *err, size_t errlen);
+    int (*probe_answer_add)(void *b, const struct store_probe_answer *a, char *err, size_t errlen);
+    int (*probe_answers_each)(void *b, int64_t request_id, store_probe_answer_cb cb, void *arg,
+                              char *err, size_t errlen);
+    int (*probe_listen)(void *b, int *fd, char *err, size_t errlen);
+    int (*probe_drain)(void *b, char *err, size_t errlen);
+};
+
+extern const struct store_cluster_ops store_sqlite_cluster_ops;
+
 /* The largest encoded result a store accepts: one wire message. A result
  * decoded by wire is far smaller; this only stops a caller's bug from
  * writing an unbounded row. */
@@ -132,7 +163,7 @@ void store_streak_next(struct store_streak *st, bool ok, int error, int64_t star
  * store inserts. Parameters: agent_id, seq, network_id, target_id,
  * check_id, started_at_us, ok, layer, error, total_us, record.
  */
-#define STORE_SQLITE_SCHEMA_VERSION 6
+#define STORE_SQLITE_SCHEMA_VERSION 7
 #define STORE_SQLITE_RESULT_INSERT                                                                 \
     "INSERT INTO results(agent_id, seq, network_id, target_id, check_id, started_at_us, ok,"       \
     " layer, error, total_us, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"       \

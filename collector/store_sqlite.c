@@ -169,6 +169,21 @@ static const char *const migrations[] = {
     "INSERT INTO rollup_state VALUES (1, 0);"
     /* pruning keeps each key's latest result: found by (agent, seq) */
     "CREATE INDEX latest_agent_seq ON latest(agent_id, seq);",
+    /* 7 (issue 13's "several collectors"): the registry of running
+     * collectors, leases, and the probe-now queue with its answers
+     * (store_sqlite_cluster.c). */
+    "CREATE TABLE collectors ("
+    " id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,"
+    " started_us INTEGER NOT NULL, heartbeat_us INTEGER NOT NULL, version TEXT NOT NULL,"
+    " targets TEXT NOT NULL, agents INTEGER NOT NULL);"
+    "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL,"
+    " expires_us INTEGER NOT NULL);"
+    "CREATE TABLE probe_requests ("
+    " id INTEGER PRIMARY KEY, target TEXT NOT NULL, created_us INTEGER NOT NULL,"
+    " expires_us INTEGER NOT NULL);"
+    "CREATE TABLE probe_answers ("
+    " request_id INTEGER NOT NULL, collector TEXT NOT NULL, agents TEXT NOT NULL,"
+    " at_us INTEGER NOT NULL, PRIMARY KEY (request_id, collector));",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SQLITE_SCHEMA_VERSION,

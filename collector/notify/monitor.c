@@ -17,6 +17,7 @@
 
 #include "analysis.h"
 #include "clock.h"
+#include "cluster.h"
 #include "collconf.h"
 #include "lifecycle.h"
 #include "notifier.h"
@@ -34,6 +35,8 @@ struct monitor {
     struct store *store;
     struct notifier *notifier;
     int wake_fd;
+    char *holder;             /* this collector's id; NULL: no lease */
+    _Atomic int64_t lease_us; /* the lease's expiry; 0: not ours */
     atomic_bool stop;
     atomic_bool reload;
     pthread_t thread;
@@ -97,6 +100,15 @@ static void evaluate_target(struct monitor *m, const struct wire_target *t, int6
     }
     if (store_begin(m->store) < 0) {
         log_warn(m->log, "evaluating %s: %s", t->name, store_error(m->store));
+        goto out;
+    }
+    /* The fence: a collector that stalled past its lease's expiry must
+     * not write what the collector that took over writes. */
+    if (m->holder != NULL &&
+        store_lease_held(m->store, CLUSTER_LEASE_EVALUATE, m->holder, clock_wall_us()) != 1) {
+        log_info(m->log, "evaluating %s: this collector no longer holds the lease; skipped",
+                 t->name);
+        store_rollback(m->store);
         goto out;
     }
     struct enqueue_ctx x = {m, now_us};
@@ -178,10 +190,17 @@ static void reload(struct monitor *m)
     m->conf = fresh;
 }
 
+/* Whether this collector evaluates and notifies now (cluster.h). */
+static bool leading(struct monitor *m)
+{
+    return m->holder == NULL || atomic_load(&m->lease_us) > clock_wall_us();
+}
+
 static void *run(void *arg)
 {
     struct monitor *m = arg;
     uint64_t next_eval = clock_mono_us() + (uint64_t)m->conf->evaluate_every_us;
+    bool led = false, ever_led = false;
     while (!atomic_load(&m->stop)) {
         uint64_t drained;
         if (read(m->wake_fd, &drained, sizeof(drained)) < 0 && errno != EAGAIN)
@@ -189,7 +208,15 @@ static void *run(void *arg)
         if (atomic_exchange(&m->reload, false))
             reload(m);
         uint64_t mono = clock_mono_us();
-        if (mono >= next_eval) {
+        bool lead = leading(m);
+        /* A collector that takes the lease over evaluates at once: the
+         * one before it may have died just before its turn. (At start it
+         * waits evaluate_every, as a lone collector always has.) */
+        if (lead && !led && ever_led)
+            next_eval = mono;
+        led = lead;
+        ever_led = ever_led || lead;
+        if (lead && mono >= next_eval) {
             int64_t now = clock_wall_us();
             for (size_t i = 0; i < m->conf->targets.ntargets && !atomic_load(&m->stop); i++)
                 evaluate_target(m, &m->conf->targets.targets[i], now);
@@ -204,9 +231,13 @@ static void *run(void *arg)
             if (next_eval < clock_mono_us())
                 next_eval = clock_mono_us();
         }
-        notifier_pump(m->notifier, m->store, m->conf, clock_wall_us());
+        if (lead)
+            notifier_pump(m->notifier, m->store, m->conf, clock_wall_us());
         mono = clock_mono_us();
-        uint64_t wait_us = next_eval > mono ? next_eval - mono : 0;
+        /* Standing by: monitor_set_lease wakes it when that changes. */
+        uint64_t wait_us = !lead              ? MONITOR_WAIT_MAX_MS * 1000ull
+                           : next_eval > mono ? next_eval - mono
+                                              : 0;
         int wait_ms = (int)(wait_us / 1000) + 1;
         if (wait_ms > MONITOR_WAIT_MAX_MS)
             wait_ms = MONITOR_WAIT_MAX_MS;
@@ -222,11 +253,13 @@ static void destroy(struct monitor *m)
     collconf_destroy(&m->conf);
     if (m->wake_fd >= 0)
         close(m->wake_fd);
+    free(m->holder);
     free(m->path);
     free(m);
 }
 
-struct monitor *monitor_start(const char *conf_path, struct log *log, char *err, size_t errlen)
+struct monitor *monitor_start(const char *conf_path, struct log *log, const char *lease_holder,
+                              char *err, size_t errlen)
 {
     struct monitor *m = calloc(1, sizeof(*m));
     if (m == NULL) {
@@ -237,7 +270,9 @@ struct monitor *monitor_start(const char *conf_path, struct log *log, char *err,
     m->log = log;
     atomic_init(&m->stop, false);
     atomic_init(&m->reload, false);
-    if (m->wake_fd < 0 || (m->path = strdup(conf_path)) == NULL) {
+    atomic_init(&m->lease_us, 0);
+    if (m->wake_fd < 0 || (m->path = strdup(conf_path)) == NULL ||
+        (lease_holder != NULL && (m->holder = strdup(lease_holder)) == NULL)) {
         snprintf(err, errlen, "out of resources");
         goto fail;
     }
@@ -266,6 +301,15 @@ static void wake(struct monitor *m)
     uint64_t one = 1;
     if (write(m->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
         return; /* the thread still sees the flag within MONITOR_WAIT_MAX_MS */
+}
+
+void monitor_set_lease(struct monitor *m, int64_t expires_us)
+{
+    if (m == NULL)
+        return;
+    int64_t was = atomic_exchange(&m->lease_us, expires_us);
+    if ((was > 0) != (expires_us > 0))
+        wake(m);
 }
 
 void monitor_reload(struct monitor *m)

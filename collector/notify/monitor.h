@@ -16,14 +16,24 @@
 #define VANTAGE_MONITOR_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "log.h"
 
 struct monitor;
 
-/* Starts the thread for collector.conf at conf_path. NULL with err when
- * it cannot start (the configuration, the store, libcurl or the thread). */
-struct monitor *monitor_start(const char *conf_path, struct log *log, char *err, size_t errlen);
+/* Starts the thread for collector.conf at conf_path. With lease_holder
+ * (this collector's id, cluster.h) it evaluates and sends only while
+ * monitor_set_lease says it holds the lease, and writes each evaluation
+ * only if the store still says so in the same transaction; NULL: always.
+ * NULL with err when it cannot start (the configuration, the store,
+ * libcurl or the thread). */
+struct monitor *monitor_start(const char *conf_path, struct log *log, const char *lease_holder,
+                              char *err, size_t errlen);
+
+/* The expiry (wall clock) of this collector's lease; 0: another
+ * collector holds it, so this one neither evaluates nor notifies. */
+void monitor_set_lease(struct monitor *m, int64_t expires_us);
 
 /* Asks the thread to read collector.conf again (SIGHUP); it keeps the
  * configuration it has when the file does not load. */

@@ -70,7 +70,7 @@ grep -qF -- "agents does not take '--wait'" "$T/stderr.txt" || fail "agents --wa
 expect_status 2 "${C[@]}" compare
 expect_status 2 "${C[@]}" diagnose nosuchtarget
 expect_status 2 "${C[@]}" probe-now good --wait 1
-grep -q "no answer on" "$T/stderr.txt" || fail "probe-now without a collector: $(cat "$T/stderr.txt")"
+grep -q "no collector of database .* is running" "$T/stderr.txt" || fail "probe-now without a collector: $(cat "$T/stderr.txt")"
 
 start_bg collector "${C[@]}" serve
 COLLECTOR=$LAST_PID
