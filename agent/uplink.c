@@ -66,6 +66,10 @@ struct uplink {
     bool plaintext;
     struct transport_keys keys; /* for the links of later switches; wiped at the end */
     char *server_key;
+    /* Switches since any collector last answered: after a whole round of
+     * them, the trouble warnings (growing apart) speak for the outage and
+     * the switches go to the debug log. */
+    size_t silent_switches;
     uint64_t down_since_us;  /* monotonic: the link has no handshake since; 0 = up */
     uint64_t answer_due_us;  /* monotonic: sent something unanswered since; 0 = none */
     uint64_t next_probe_us;  /* monotonic: when to ask the earlier collectors again */
@@ -231,11 +235,14 @@ static void warn_trouble(struct uplink *u, uint64_t now)
     if (u->warn_step + 1 < TROUBLE_WARN_STEPS)
         u->warn_step++;
     unsigned next = trouble_warn_s[u->warn_step];
+    char which[64] = "the collector";
+    if (u->nendpoints > 1)
+        snprintf(which, sizeof(which), "any of the %zu collectors", u->nendpoints);
     log_warn(u->log,
-             "no answer from the collector for %llus: %s (results wait in the spool; "
+             "no answer from %s for %llus: %s (results wait in the spool; "
              "'vantage-agent check-connection -c agent.conf' tests the link once; next warning "
              "in %us)",
-             (unsigned long long)((now - u->trouble_since_us) / 1000000), why, next);
+             which, (unsigned long long)((now - u->trouble_since_us) / 1000000), why, next);
     u->next_warn_us = now + next * 1000000ULL;
 }
 
@@ -249,6 +256,7 @@ static void handle(struct uplink *u, const uint8_t *buf, size_t len)
     }
     u->last_rx_us = clock_mono_us();
     u->answer_due_us = 0;
+    u->silent_switches = 0;
     if (!u->was_connected) {
         u->was_connected = true;
         log_info(u->log, "collector %s answered", u->endpoint);
@@ -483,11 +491,12 @@ static void check_failover(struct uplink *u, uint64_t now)
     else
         linkstate_explain(&u->linkst, u->endpoint, u->name, why, sizeof(why));
     size_t next = (u->cur + 1) % u->nendpoints;
-    log_warn(u->log,
-             "collector %s (%zu of %zu) does not answer: %s; switching to %s (%zu of %zu); "
-             "unacknowledged results are sent again from the spool",
-             u->endpoint, u->cur + 1, u->nendpoints, why, u->endpoints[next], next + 1,
-             u->nendpoints);
+    bool round_done = ++u->silent_switches > u->nendpoints;
+    log_msg(u->log, round_done ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN,
+            "collector %s (%zu of %zu) does not answer: %s; switching to %s (%zu of %zu); "
+            "unacknowledged results are sent again from the spool",
+            u->endpoint, u->cur + 1, u->nendpoints, why, u->endpoints[next], next + 1,
+            u->nendpoints);
     snprintf(reason, sizeof(reason), "%s (%zu of %zu) did not answer", u->endpoint, u->cur + 1,
              u->nendpoints);
     switch_to(u, next, reason);

@@ -141,6 +141,9 @@ stop_pid "$CA" TERM
 grep -q "stopping: [1-9][0-9]* results stored" collector-a.log ||
     fail "the restarted collector a stored nothing after the agent returned"
 
+# Two writers on one sqlite file: each waits for the other's transaction
+# (busy timeout) instead of failing.
+grep -E "Z error " collector-a.log collector-b.log && fail "a collector logged an error"
 n=$(($(sqlite3 spool.db "SELECT value FROM meta WHERE key='next_seq'") - 1))
 left=$(sqlite3 spool.db "SELECT count(*) FROM results")
 dropped=$(sqlite3 spool.db "SELECT value FROM meta WHERE key='dropped'")
