@@ -79,7 +79,7 @@ start_bg agent "$BIN/vantage-agent" run -c agent.conf
 AGENT=$LAST_PID
 count() { count_results collector-a.conf; }
 at_least() { [ "$(count)" -ge "$1" ]; }
-wait_for 20 "results through collector a" at_least 20
+wait_for 20 "results through collector a" at_least 10
 grep -q "agent f1 .* says hello" collector-b.log && fail "the agent said hello to b while a answered"
 
 echo "1. kill -9 collector a while results flow"
@@ -87,7 +87,7 @@ stop_pid "$CA" KILL
 killed_at=$(date +%s.%N)
 before=$(count)
 wait_for 15 "the agent to switch to b" grep -q "switching to tcp://127.0.0.1:$PB (2 of 2)" agent.log
-wait_for 15 "results stored through b" at_least $((before + 8))
+wait_for 15 "results stored through b" at_least $((before + 4))
 moved=$(date +%s.%N)
 grep -q "agent f1 .* says hello" collector-b.log || fail "b never heard the agent's hello"
 echo "   results stored through b $(python3 -c "print(round($moved - $killed_at, 1))") s after the kill"
@@ -100,7 +100,7 @@ wait_for 15 "the agent to return to a" grep -q "collector tcp://127.0.0.1:$PA (1
 hello_a() { [ "$(grep -c "agent f1 .* says hello" collector-a.log)" -ge 2 ]; }
 wait_for 10 "the agent's hello to a" hello_a
 back=$(count)
-wait_for 15 "results stored through a again" at_least $((back + 8))
+wait_for 15 "results stored through a again" at_least $((back + 4))
 "$BIN/vantage-agent" check-connection -c agent.conf --timeout 5 >cc.out 2>&1 ||
     fail "check-connection after the return: $(cat cc.out)"
 
@@ -113,7 +113,7 @@ grep -q "does not answer: it left what was sent to it unanswered" agent.log ||
 hello_b() { [ "$(grep -c "agent f1 .* says hello" collector-b.log)" -ge 2 ]; }
 wait_for 10 "the agent's second hello to b" hello_b
 mid=$(count)
-wait_for 15 "results stored through b again" at_least $((mid + 8))
+wait_for 15 "results stored through b again" at_least $((mid + 4))
 echo "4. collector a wakes up (SIGCONT) with a stale view of the agent; the agent returns"
 kill -CONT "$CA"
 returned() { [ "$(grep -c "collector tcp://127.0.0.1:$PA (1 of 2) answers again" agent.log)" -ge 2 ]; }
@@ -122,7 +122,7 @@ wait_for 15 "the agent to return to a again" returned
 # from what b committed since, or every batch would look like a gap.
 wait_for 10 "a to resume from the database's committed seq" grep -q "agent f1: seq [0-9]* committed meanwhile" collector-a.log
 back=$(count)
-wait_for 15 "results stored through a after the hang" at_least $((back + 8))
+wait_for 15 "results stored through a after the hang" at_least $((back + 4))
 
 echo "5. withdraw the targets; the agent drains its spool"
 write_conf a no
@@ -131,7 +131,7 @@ kill -HUP "$CA" "$CB"
 stable() {
     local c1 c2
     c1=$(count)
-    sleep 1.5
+    sleep 1
     c2=$(count)
     [ "$c1" = "$c2" ]
 }
@@ -161,7 +161,7 @@ missing = sorted(set(range(1, n + 1)) - set(seqs))
 extra = sorted(set(seqs) - set(range(1, n + 1)))
 print(f"   produced {n}, stored {len(seqs)}: duplicates {dups}, missing {len(missing)}, "
       f"unknown {len(extra)}; agents: committed_seq {a['committed_seq']}, lost {a['lost']}")
-sys.exit(0 if n > 40 and not dups and not missing and not extra
+sys.exit(0 if n > 20 and not dups and not missing and not extra
          and a["committed_seq"] == n and a["lost"] == 0 else 1)
 PY
 pass "failover to b within the timeout and back to a: $n results, none lost, none twice"
