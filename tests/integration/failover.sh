@@ -75,8 +75,20 @@ out=$("$BIN/vantage-agent" check-connection -c agent.conf --timeout 5) ||
 echo "$out" | grep -q "at tcp://127.0.0.1:$PB (collector 2 of 2)" || fail "check-connection: $out"
 echo "$out" | grep -q "2 of 2 collectors answer" || fail "check-connection: $out"
 
-start_bg agent "$BIN/vantage-agent" run -c agent.conf
+# systemd's notify socket, played by a datagram listener: the agent's
+# STATUS= says which collector it sends to (systemctl status).
+start_bg notify python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a", buffering=1) as out:
+    while True:
+        out.write(s.recv(4096).decode().replace("\n", " | ") + "\n")
+' "$T/notify.sock" "$T/notify.out"
+wait_for 10 "the notify socket" test -S "$T/notify.sock"
+NOTIFY_SOCKET=$T/notify.sock start_bg agent "$BIN/vantage-agent" run -c agent.conf
 AGENT=$LAST_PID
+wait_for 10 "the agent's first STATUS" grep -q "^STATUS=sending to tcp://127.0.0.1:$PA (collector 1 of 2)$" notify.out
 count() { count_results collector-a.conf; }
 at_least() { [ "$(count)" -ge "$1" ]; }
 wait_for 20 "results through collector a" at_least 10
@@ -90,6 +102,8 @@ wait_for 15 "the agent to switch to b" grep -q "switching to tcp://127.0.0.1:$PB
 wait_for 15 "results stored through b" at_least $((before + 4))
 moved=$(date +%s.%N)
 grep -q "agent f1 .* says hello" collector-b.log || fail "b never heard the agent's hello"
+grep -q "^STATUS=sending to tcp://127.0.0.1:$PB (collector 2 of 2): tcp://127.0.0.1:$PA (1 of 2) did not answer$" notify.out ||
+    fail "no STATUS naming collector b and why: $(cat notify.out)"
 echo "   results stored through b $(python3 -c "print(round($moved - $killed_at, 1))") s after the kill"
 
 echo "2. collector a comes back; the agent returns to it"
@@ -97,6 +111,8 @@ start_bg collector-a "$BIN/vantage-collector" -c collector-a.conf serve
 CA=$LAST_PID
 wait_for 15 "the agent to return to a" grep -q "collector tcp://127.0.0.1:$PA (1 of 2) answers again" agent.log
 # The second "says hello" in a's log is the return (the first was before the kill).
+[ "$(grep -c "^STATUS=sending to tcp://127.0.0.1:$PA (collector 1 of 2)$" notify.out)" -ge 2 ] ||
+    fail "no STATUS naming collector a after the return: $(cat notify.out)"
 hello_a() { [ "$(grep -c "agent f1 .* says hello" collector-a.log)" -ge 2 ]; }
 wait_for 10 "the agent's hello to a" hello_a
 back=$(count)
