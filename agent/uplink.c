@@ -8,6 +8,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "agentconf.h"
 #include "clock.h"
 #include "collink.h"
 #include "linkstate.h"
@@ -685,8 +686,10 @@ struct uplink *uplink_create(const struct uplink_params *p, char *err, size_t er
     u->arg = p->arg;
     u->hello_due = true;
     u->plaintext = p->plaintext;
-    u->failover_us = p->failover_us > 0 ? (uint64_t)p->failover_us : 10000000;
-    u->failback_us = p->failback_us > 0 ? (uint64_t)p->failback_us : 30000000;
+    u->failover_us =
+        (uint64_t)(p->failover_us > 0 ? p->failover_us : AGENTCONF_FAILOVER_DEFAULT_US);
+    u->failback_us =
+        (uint64_t)(p->failback_us > 0 ? p->failback_us : AGENTCONF_FAILBACK_DEFAULT_US);
     if (!p->plaintext && p->keys != NULL)
         u->keys = *p->keys;
     bool oom = false;

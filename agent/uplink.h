@@ -63,8 +63,8 @@ struct uplink_params {
     const char *site;             /* may be NULL */
     const char *const *endpoints; /* in order of preference; copied */
     size_t nendpoints;            /* 1 to UPLINK_ENDPOINTS_MAX */
-    int64_t failover_us;          /* with several: no answer this long, the next */
-    int64_t failback_us;          /* with several: how often earlier ones are asked */
+    int64_t failover_us;          /* with several: no answer this long, the next; 0 = default */
+    int64_t failback_us;          /* with several: how often earlier ones are asked; 0 = default */
     bool plaintext;
     const struct transport_keys *keys;
     const char *server_key;
