@@ -7,7 +7,8 @@
 # Then the targets are withdrawn and the agent drains its spool: the store
 # must hold exactly the sequences 1..N the agent assigned, none twice, and
 # `agents` must say committed N, lost 0. check-connection names which
-# collectors answer.
+# collectors answer. VANTAGE_TEST_DATABASE=postgresql://… runs the two
+# collectors on a PostgreSQL database instead of one sqlite file.
 . "$(dirname "$0")/lib/common.bash"
 need_bins vantage-agent vantage-collector
 command -v sqlite3 >/dev/null || skip "sqlite3 CLI missing (scripts/install-deps installs it)"
