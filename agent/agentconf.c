@@ -22,7 +22,7 @@
  * are paths, resolved from the config file's directory (config.h). */
 static const struct config_key agent_keys[] = {{"name", CONFIG_TEXT, false},
                                                {"site", CONFIG_TEXT, false},
-                                               {"collector", CONFIG_ENDPOINT, false},
+                                               {"collector", CONFIG_ENDPOINT, true},
                                                {"collector_public_key", CONFIG_TEXT, false},
                                                {"secret_key", CONFIG_PATH, false},
                                                {"spool", CONFIG_PATH, false},
@@ -31,6 +31,8 @@ static const struct config_key agent_keys[] = {{"name", CONFIG_TEXT, false},
                                                {"insecure_plaintext", CONFIG_TEXT, false},
                                                {"spool_max_results", CONFIG_TEXT, false},
                                                {"log_level", CONFIG_TEXT, false},
+                                               {"failover_timeout", CONFIG_TEXT, false},
+                                               {"failback_interval", CONFIG_TEXT, false},
                                                {NULL, CONFIG_TEXT, false}};
 static const struct config_key cred_keys[] = {{"user", CONFIG_TEXT, false},
                                               {"password_file", CONFIG_PATH, false},
@@ -112,6 +114,45 @@ static int load_credentials(const struct config *c, const struct config_section 
     return 0;
 }
 
+/* Every collector = line in order, at most AGENTCONF_COLLECTORS_MAX,
+ * none twice; with insecure_plaintext each must be local. */
+static int load_collectors(const struct config *c, const struct config_section *s,
+                           struct agentconf *ac, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < s->nentries; i++) {
+        const struct config_entry *e = &s->entries[i];
+        if (strcmp(e->key, "collector") != 0)
+            continue;
+        if (ac->ncollectors == AGENTCONF_COLLECTORS_MAX) {
+            config_error(c, e, err, errlen,
+                         "more than %d collectors; list at most %d (the agent tries them in "
+                         "order)",
+                         AGENTCONF_COLLECTORS_MAX, AGENTCONF_COLLECTORS_MAX);
+            return -1;
+        }
+        char *ep;
+        if (config_entry_string(c, s, agent_keys, e, &ep, err, errlen) < 0)
+            return -1;
+        for (size_t j = 0; j < ac->ncollectors; j++)
+            if (strcmp(ac->collectors[j], ep) == 0) {
+                config_error(c, e, err, errlen, "%s is listed twice; remove this line", ep);
+                free(ep);
+                return -1;
+            }
+        ac->collectors[ac->ncollectors++] = ep;
+        if (ac->insecure_plaintext && !transport_endpoint_is_local(ep)) {
+            config_error(c, config_get(s, "insecure_plaintext"), err, errlen,
+                         "plaintext is allowed only to a loopback or ipc collector, and "
+                         "collector = %.200s (line %d) is not; remove this line and set "
+                         "secret_key and collector_public_key (CURVE)",
+                         ep, e->line);
+            return -1;
+        }
+    }
+    ac->collector = ac->ncollectors ? ac->collectors[0] : NULL;
+    return 0;
+}
+
 /* Checks, while the file is at hand, what would otherwise fail later with
  * no file or line: the log level, the resolver's form, the trust anchors. */
 static int check_values(const struct config *c, const struct config_section *s,
@@ -189,8 +230,6 @@ struct agentconf *agentconf_load(const char *path, char *err, size_t errlen)
     host[sizeof(host) - 1] = '\0';
     if (config_get_string(c, main_s, agent_keys, "name", host, &ac->name, err, errlen) < 0 ||
         config_get_string(c, main_s, agent_keys, "site", NULL, &ac->site, err, errlen) < 0 ||
-        config_get_string(c, main_s, agent_keys, "collector", NULL, &ac->collector, err, errlen) <
-            0 ||
         config_get_string(c, main_s, agent_keys, "collector_public_key", NULL,
                           &ac->collector_public_key, err, errlen) < 0 ||
         config_get_string(c, main_s, agent_keys, "resolver", NULL, &ac->resolver, err, errlen) <
@@ -203,7 +242,13 @@ struct agentconf *agentconf_load(const char *path, char *err, size_t errlen)
         config_get_string(c, main_s, agent_keys, "spool", AGENTCONF_DEFAULT_SPOOL, &ac->spool, err,
                           errlen) < 0)
         goto fail;
-    if (check_values(c, main_s, ac, err, errlen) < 0)
+    if (check_values(c, main_s, ac, err, errlen) < 0 ||
+        load_collectors(c, main_s, ac, err, errlen) < 0 ||
+        config_get_duration(c, main_s, "failover_timeout", AGENTCONF_FAILOVER_DEFAULT_US, 1000000LL,
+                            600 * 1000000LL, &ac->failover_timeout_us, err, errlen) < 0 ||
+        config_get_duration(c, main_s, "failback_interval", AGENTCONF_FAILBACK_DEFAULT_US,
+                            1000000LL, 3600 * 1000000LL, &ac->failback_interval_us, err,
+                            errlen) < 0)
         goto fail;
 
     bool bad_name = ac->name[0] == '\0';
@@ -243,11 +288,6 @@ struct agentconf *agentconf_load(const char *path, char *err, size_t errlen)
             config_error(c, e, err, errlen, "%s", why);
             goto fail;
         }
-    } else if (!transport_endpoint_is_local(ac->collector)) {
-        config_error(c, config_get(main_s, "insecure_plaintext"), err, errlen,
-                     "plaintext is allowed only to a loopback or ipc collector; remove this line "
-                     "and set secret_key and collector_public_key (CURVE)");
-        goto fail;
     }
     ac->credentials = calloc(ncred ? ncred : 1, sizeof(*ac->credentials));
     if (ac->credentials == NULL)
@@ -282,7 +322,8 @@ void agentconf_destroy(struct agentconf **cp)
     free(c->path);
     free(c->name);
     free(c->site);
-    free(c->collector);
+    for (size_t i = 0; i < c->ncollectors; i++)
+        free(c->collectors[i]);
     free(c->collector_public_key);
     free(c->secret_key);
     free(c->spool);

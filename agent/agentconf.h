@@ -12,6 +12,12 @@
 
 #define AGENTCONF_DEFAULT_SPOOL "/var/lib/vantage/spool.db"
 #define AGENTCONF_PASSWORD_MAX  1024 /* longer passwords are not typed by people */
+/* collector = lines: collectors that share one database are a handful per
+ * fleet; more lines would only make an outage cost more switches. */
+#define AGENTCONF_COLLECTORS_MAX 8
+/* failover_timeout and failback_interval (docs/reference.md, agent.conf). */
+#define AGENTCONF_FAILOVER_DEFAULT_US (10 * 1000000LL)
+#define AGENTCONF_FAILBACK_DEFAULT_US (30 * 1000000LL)
 
 struct config;
 
@@ -25,7 +31,13 @@ struct agentconf {
     char *path;
     char *name;      /* default: hostname */
     char *site;      /* NULL: the collector derives the network */
-    char *collector; /* endpoint */
+    char *collector; /* the first endpoint: collectors[0] (not a copy) */
+    /* Every collector = in order: the first is preferred, the others take
+     * over when it does not answer (uplink.h). */
+    char *collectors[AGENTCONF_COLLECTORS_MAX];
+    size_t ncollectors;
+    int64_t failover_timeout_us;  /* no answer this long: the next collector */
+    int64_t failback_interval_us; /* how often an earlier one is asked again */
     char *collector_public_key;
     char *secret_key; /* path */
     char *spool;      /* path */

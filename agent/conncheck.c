@@ -16,6 +16,8 @@
 
 struct attempt {
     const struct agentconf *conf;
+    const char *endpoint; /* one of conf->collectors */
+    unsigned serial;      /* names the monitor's inproc endpoint */
     void *ctx;
     void *sock;
     void *monitor;
@@ -41,7 +43,7 @@ static int setup(struct attempt *a, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create a ZeroMQ context: %s", zmq_strerror(errno));
         return -1;
     }
-    struct transport_opts o = {.endpoint = conf->collector,
+    struct transport_opts o = {.endpoint = a->endpoint,
                                .plaintext = conf->insecure_plaintext,
                                .keys = conf->insecure_plaintext ? NULL : &keys,
                                .server_key = conf->collector_public_key};
@@ -49,7 +51,8 @@ static int setup(struct attempt *a, char *err, size_t errlen)
     explicit_bzero(&keys, sizeof(keys));
     if (a->sock == NULL)
         return -1;
-    const char *mon_ep = "inproc://conncheck-monitor";
+    char mon_ep[64];
+    snprintf(mon_ep, sizeof(mon_ep), "inproc://conncheck-monitor-%u", a->serial);
     if (zmq_socket_monitor(a->sock, mon_ep, LINKSTATE_EVENTS) != 0 ||
         (a->monitor = zmq_socket(a->ctx, ZMQ_PAIR)) == NULL ||
         zmq_connect(a->monitor, mon_ep) != 0) {
@@ -111,66 +114,121 @@ static bool settled_failure(const struct attempt *a)
     return a->link.stage == LINKSTATE_NO_ANSWER && a->link.attempts_failed > 0;
 }
 
+/* One poll round over the attempts not yet settled: monitor events, the
+ * hello once the handshake is done, the answer. */
+static int poll_round(struct attempt *as, size_t n, long wait_ms)
+{
+    zmq_pollitem_t items[2 * AGENTCONF_COLLECTORS_MAX];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        items[k++] = (zmq_pollitem_t){as[i].sock, 0, ZMQ_POLLIN, 0};
+        items[k++] = (zmq_pollitem_t){as[i].monitor, 0, ZMQ_POLLIN, 0};
+    }
+    if (zmq_poll(items, (int)k, wait_ms) < 0 && errno != EINTR)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        struct attempt *a = &as[i];
+        uint16_t event;
+        uint32_t value;
+        while (linkstate_read(a->monitor, &event, &value) == 1)
+            linkstate_note(&a->link, event, value);
+        /* With ZMQ_IMMEDIATE the hello is taken only once the handshake is
+         * done; until then the send fails with EAGAIN and is tried again. */
+        if (!a->hello_sent && zmq_send(a->sock, a->hello, a->hello_len, ZMQ_DONTWAIT) >= 0)
+            a->hello_sent = true;
+        while (!a->acked && read_answer(a) >= 0)
+            ;
+    }
+    return 0;
+}
+
+static void report_ok(const struct attempt *a, const char *label, FILE *out)
+{
+    const struct agentconf *conf = a->conf;
+    fprintf(out, "connected to the collector at %s%s (%s): %s\n", a->endpoint, label,
+            conf->insecure_plaintext ? "PLAINTEXT" : "CURVE",
+            conf->insecure_plaintext ? "it answered this agent's hello"
+                                     : "the handshake succeeded, the collector accepted this "
+                                       "agent's key and answered its hello");
+    if (a->name[0] != '\0' && strcmp(a->name, conf->name) != 0)
+        fprintf(out,
+                "warning: the collector knows this agent as '%s' (its authorized_keys), not "
+                "'%s' (name = in %s): results are stored as '%s'; make the two names the "
+                "same\n",
+                a->name, conf->name, conf->path, a->name);
+    else if (a->name[0] != '\0')
+        fprintf(out, "the collector knows this agent as '%s'\n", a->name);
+}
+
+static void report_failure(const struct attempt *a, const char *label, int timeout_ms, FILE *errout)
+{
+    char err[768];
+    linkstate_explain(&a->link, a->endpoint, a->conf->name, err, sizeof(err));
+    if (a->link.stage == LINKSTATE_NO_ANSWER && a->link.attempts_failed == 0)
+        fprintf(errout, "vantage-agent: connection%s failed: no answer within %ds: %s\n", label,
+                timeout_ms / 1000, err);
+    else
+        fprintf(errout, "vantage-agent: connection%s failed: %s\n", label, err);
+    if (a->link.stage == LINKSTATE_REFUSED)
+        fprintf(errout, "the line to add to authorized_keys: %s %s\n", a->public_key,
+                a->conf->name);
+}
+
 enum conncheck_status conncheck_run(const struct agentconf *conf, int timeout_ms, FILE *out,
                                     FILE *errout)
 {
-    struct attempt a = {.conf = conf};
+    /* Every collector = at once, so that several cost one timeout. */
+    struct attempt as[AGENTCONF_COLLECTORS_MAX];
+    size_t n = conf->ncollectors;
     char err[768];
-    linkstate_reset(&a.link);
-    if (setup(&a, err, sizeof(err)) < 0) {
-        fprintf(errout, "vantage-agent: %s\n", err);
-        teardown(&a);
-        return CONNCHECK_ERROR;
+    enum conncheck_status rc = CONNCHECK_OK;
+    memset(as, 0, sizeof(as));
+    for (size_t i = 0; i < n; i++) {
+        as[i] =
+            (struct attempt){.conf = conf, .endpoint = conf->collectors[i], .serial = (unsigned)i};
+        linkstate_reset(&as[i].link);
+        if (setup(&as[i], err, sizeof(err)) < 0) {
+            fprintf(errout, "vantage-agent: %s\n", err);
+            rc = CONNCHECK_ERROR;
+            goto out;
+        }
     }
     uint64_t deadline = clock_mono_us() + (uint64_t)timeout_ms * 1000;
-    while (!a.acked && !settled_failure(&a)) {
+    for (;;) {
+        bool pending = false;
+        for (size_t i = 0; i < n; i++)
+            pending |= !as[i].acked && !settled_failure(&as[i]);
         uint64_t now = clock_mono_us();
-        if (now >= deadline)
+        if (!pending || now >= deadline)
             break;
         uint64_t left_ms = (deadline - now + 999) / 1000;
-        zmq_pollitem_t items[] = {{a.sock, 0, ZMQ_POLLIN, 0}, {a.monitor, 0, ZMQ_POLLIN, 0}};
         long wait_ms = left_ms < CONNCHECK_POLL_MS ? (long)left_ms : CONNCHECK_POLL_MS;
-        if (zmq_poll(items, 2, wait_ms) < 0 && errno != EINTR) {
+        if (poll_round(as, n, wait_ms) < 0) {
             fprintf(errout, "vantage-agent: poll failed: %s\n", zmq_strerror(errno));
-            teardown(&a);
-            return CONNCHECK_ERROR;
+            rc = CONNCHECK_ERROR;
+            goto out;
         }
-        uint16_t event;
-        uint32_t value;
-        while (linkstate_read(a.monitor, &event, &value) == 1)
-            linkstate_note(&a.link, event, value);
-        /* With ZMQ_IMMEDIATE the hello is taken only once the handshake is
-         * done; until then the send fails with EAGAIN and is tried again. */
-        if (!a.hello_sent && zmq_send(a.sock, a.hello, a.hello_len, ZMQ_DONTWAIT) >= 0)
-            a.hello_sent = true;
-        while (!a.acked && read_answer(&a) >= 0)
-            ;
     }
-    if (a.acked) {
-        fprintf(out, "connected to the collector at %s (%s): %s\n", conf->collector,
-                conf->insecure_plaintext ? "PLAINTEXT" : "CURVE",
-                conf->insecure_plaintext ? "it answered this agent's hello"
-                                         : "the handshake succeeded, the collector accepted this "
-                                           "agent's key and answered its hello");
-        if (a.name[0] != '\0' && strcmp(a.name, conf->name) != 0)
-            fprintf(out,
-                    "warning: the collector knows this agent as '%s' (its authorized_keys), not "
-                    "'%s' (name = in %s): results are stored as '%s'; make the two names the "
-                    "same\n",
-                    a.name, conf->name, conf->path, a.name);
-        else if (a.name[0] != '\0')
-            fprintf(out, "the collector knows this agent as '%s'\n", a.name);
-        teardown(&a);
-        return CONNCHECK_OK;
+    size_t answered = 0;
+    for (size_t i = 0; i < n; i++) {
+        char label[64] = "";
+        if (n > 1)
+            snprintf(label, sizeof(label), " (collector %zu of %zu)", i + 1, n);
+        if (as[i].acked) {
+            report_ok(&as[i], label, out);
+            answered++;
+        } else {
+            report_failure(&as[i], label, timeout_ms, errout);
+        }
     }
-    linkstate_explain(&a.link, conf->collector, conf->name, err, sizeof(err));
-    if (a.link.stage == LINKSTATE_NO_ANSWER && a.link.attempts_failed == 0)
-        fprintf(errout, "vantage-agent: connection failed: no answer within %ds: %s\n",
-                timeout_ms / 1000, err);
-    else
-        fprintf(errout, "vantage-agent: connection failed: %s\n", err);
-    if (a.link.stage == LINKSTATE_REFUSED)
-        fprintf(errout, "the line to add to authorized_keys: %s %s\n", a.public_key, conf->name);
-    teardown(&a);
-    return CONNCHECK_FAILED;
+    if (n > 1)
+        fprintf(answered == n ? out : errout, "%zu of %zu collectors answer%s\n", answered, n,
+                answered == 0  ? ": results wait in the spool until one does"
+                : answered < n ? ": the agent sends to the first that answers"
+                               : "");
+    rc = answered == n ? CONNCHECK_OK : CONNCHECK_FAILED;
+out:
+    for (size_t i = 0; i < n; i++)
+        teardown(&as[i]);
+    return rc;
 }

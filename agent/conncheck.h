@@ -4,6 +4,9 @@
  * answered by an ack), and says plainly whether it works and, if not,
  * which of the usual causes the socket monitor points at (linkstate.h).
  *
+ * With several collector = lines every one is tried at once (one timeout
+ * for all), and each is reported: the link works when all answer.
+ *
  * The hello is marked check_only, so a collector records nothing and the
  * running daemon's session is left alone.
  */
@@ -23,8 +26,9 @@ enum conncheck_status {
     CONNCHECK_ERROR = 2,  /* could not try: keys, sockets */
 };
 
-/* Tries once, for at most timeout_ms. The verdict goes to out when the
- * link works and to errout otherwise; the return says which. */
+/* Tries once, for at most timeout_ms. Each collector's verdict goes to
+ * out when its link works and to errout otherwise; CONNCHECK_OK only when
+ * every collector answered. */
 enum conncheck_status conncheck_run(const struct agentconf *conf, int timeout_ms, FILE *out,
                                     FILE *errout);
 

@@ -252,7 +252,10 @@ int daemon_run(const struct agentconf *conf, struct log *log)
                                .spool = d->spool,
                                .name = conf->name,
                                .site = conf->site,
-                               .endpoint = conf->collector,
+                               .endpoints = (const char *const *)conf->collectors,
+                               .nendpoints = conf->ncollectors,
+                               .failover_us = conf->failover_timeout_us,
+                               .failback_us = conf->failback_interval_us,
                                .plaintext = conf->insecure_plaintext,
                                .keys = conf->insecure_plaintext ? NULL : &keys,
                                .server_key = conf->collector_public_key,
@@ -286,8 +289,14 @@ int daemon_run(const struct agentconf *conf, struct log *log)
 
     struct spool_stats st;
     spool_get_stats(d->spool, &st);
-    log_info(log, "agent %s%s%s started: collector %s (%s), spool %s with %llu pending", conf->name,
-             conf->site ? " at " : "", conf->site ? conf->site : "", conf->collector,
+    char collectors[2048];
+    size_t used = 0;
+    for (size_t i = 0; i < conf->ncollectors && used < sizeof(collectors); i++)
+        used += (size_t)snprintf(collectors + used, sizeof(collectors) - used, "%s%s",
+                                 i ? ", then " : "", conf->collectors[i]);
+    log_info(log, "agent %s%s%s started: collector%s %s (%s), spool %s with %llu pending",
+             conf->name, conf->site ? " at " : "", conf->site ? conf->site : "",
+             conf->ncollectors > 1 ? "s" : "", collectors,
              conf->insecure_plaintext ? "PLAINTEXT" : "CURVE", conf->spool,
              (unsigned long long)st.pending);
     sdnotify_send("READY=1");

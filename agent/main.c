@@ -187,14 +187,15 @@ static void check_connection_usage(FILE *out)
             "link works and, if not, the likely cause: nothing answers at the address, the\n"
             "handshake fails (collector_public_key is not the line of that collector's\n"
             "collector.pub), or the collector refuses this agent's key (not in its\n"
-            "authorized_keys).\n"
+            "authorized_keys). With several collector = lines it tries them all at once\n"
+            "and says which answer.\n"
             "\n"
             "  -c, --config FILE   agent configuration (default " DEFAULT_CONFIG ")\n"
             "  --timeout S         give up after S seconds (default %d)\n"
             "  -h, --help          this help\n"
             "\n"
-            "exit status: 0 connected and accepted, 1 the connection failed, 2 usage or\n"
-            "configuration error\n",
+            "exit status: 0 connected and accepted (by every collector), 1 a connection\n"
+            "failed, 2 usage or configuration error\n",
             CONNCHECK_DEFAULT_TIMEOUT_S);
 }
 

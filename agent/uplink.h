@@ -10,6 +10,16 @@
  * Target configurations and run-now commands from the collector are handed
  * to the callbacks. ZMQ_FD is edge-triggered, so ZMQ_EVENTS is re-read
  * after every send and receive, and a timer re-checks it as a safety net.
+ *
+ * Failover: with several collector endpoints (collectors that share one
+ * database), it sends to one at a time, the first at start. When that one
+ * has no connection, or leaves what was sent to it unanswered, for
+ * failover_us, it closes the link (so no late ack of the old one is ever
+ * read) and sends to the next, starting with a hello and a resend of
+ * everything unacknowledged; the new collector acks from what the database
+ * has committed. While it is not on the first, every failback_us it asks
+ * the earlier ones with a check-only hello (nothing recorded) and goes
+ * back to the first that answers. Each switch is logged once, with why.
  */
 #ifndef VANTAGE_UPLINK_H
 #define VANTAGE_UPLINK_H
@@ -37,6 +47,8 @@
 #define UPLINK_ACK_TIMEOUT_MS 5000
 /* Results are held this long to travel together instead of one by one. */
 #define UPLINK_COALESCE_MS 100
+/* collector = lines an agent may list (agentconf.h says why). */
+#define UPLINK_ENDPOINTS_MAX 8
 
 struct uplink;
 
@@ -48,8 +60,11 @@ struct uplink_params {
     struct log *log;
     struct spool *spool; /* not owned */
     const char *name;
-    const char *site; /* may be NULL */
-    const char *endpoint;
+    const char *site;             /* may be NULL */
+    const char *const *endpoints; /* in order of preference; copied */
+    size_t nendpoints;            /* 1 to UPLINK_ENDPOINTS_MAX */
+    int64_t failover_us;          /* with several: no answer this long, the next; 0 = default */
+    int64_t failback_us;          /* with several: how often earlier ones are asked; 0 = default */
     bool plaintext;
     const struct transport_keys *keys;
     const char *server_key;
@@ -76,5 +91,8 @@ void uplink_set_config_version(struct uplink *u, const char *version);
 
 /* Whether the collector answered within UPLINK_SILENCE_MS. */
 bool uplink_connected(const struct uplink *u);
+
+/* The endpoint of the collector the agent sends to now. */
+const char *uplink_endpoint(const struct uplink *u);
 
 #endif

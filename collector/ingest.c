@@ -73,10 +73,12 @@ int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const c
             log_warn(in->log, "agent %s: refused a result without a sequence number", agent);
             continue;
         }
-        if (r.seq > *max_seq) {
-            lost += r.seq - *max_seq - 1;
+        /* The gap before a row is counted by whoever stores the row: a
+         * batch ingested twice (by two collectors sharing the database,
+         * after a failover) must not count its gaps twice. */
+        uint64_t gap = r.seq > *max_seq ? r.seq - *max_seq - 1 : 0;
+        if (r.seq > *max_seq)
             *max_seq = r.seq;
-        }
         /* Change detection rides on the store's latest state: hashes on
          * the hot path, change rows only when a fact differs. */
         char dns_text[CHANGES_TEXT_MAX];
@@ -92,9 +94,10 @@ int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const c
                       store_error(in->store));
             return -1;
         }
-        if (rc == 1)
+        if (rc == 1) {
             stats->stored++;
-        else
+            lost += gap;
+        } else
             stats->duplicates++;
     }
     if (lost > 0) {

@@ -385,8 +385,29 @@ static int commit(struct serve *s, bool *in_txn)
     return rc;
 }
 
-/* Receives one message; returns 1 if it was a batch that was ingested, 0
- * for anything else, -1 when nothing was waiting. */
+/* A new connection of a known agent (its routing id changed): with
+ * collectors sharing one database it may come back from another collector
+ * that stored its results meanwhile (agent failover), so the acks and the
+ * gap check resume from what the database has committed, read after this
+ * collector's own open transaction is committed. Without this the session
+ * would ack an old seq and call every batch a gap, for ever. */
+static int session_resync(struct serve *s, struct session *se, bool *in_txn)
+{
+    if (*in_txn && commit(s, in_txn) < 0)
+        return -1;
+    uint64_t committed;
+    if (store_agent_committed_seq(s->store, se->agent_id, &committed) < 0) {
+        log_error(s->log, "cannot read agent %s: %s", se->name, store_error(s->store));
+        return -1;
+    }
+    if (committed > se->ack_seq) {
+        log_info(s->log, "agent %s: seq %llu committed meanwhile (by another collector)", se->name,
+                 (unsigned long long)committed);
+        se->ack_seq = se->txn_seq = committed;
+    }
+    return 0;
+}
+
 /* From a key admitted only to enroll (auth.h): an Enroll, answered with
  * Enrolled; anything else is dropped. The secret is never logged. */
 static void on_enrollee(struct serve *s, zmq_msg_t *idm, const char *key, const struct wire_msg *m,
@@ -422,6 +443,8 @@ static void on_enrollee(struct serve *s, zmq_msg_t *idm, const char *key, const 
     send_to(s, zmq_msg_data(idm), zmq_msg_size(idm), key, &r);
 }
 
+/* Receives one message; returns 1 if it was a batch that was ingested, 0
+ * for anything else, -1 when nothing was waiting. */
 static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
 {
     zmq_msg_t idm, body;
@@ -494,6 +517,8 @@ static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
         log_debug(s->log, "dropped a %s from revoked agent %s", wire_kind_name(m->kind), se->name);
         goto out;
     }
+    if (se->fresh && session_resync(s, se, in_txn) < 0)
+        goto out;
     se->last_seen_us = clock_wall_us();
     se->dirty = true;
     if (peer != NULL)

@@ -546,13 +546,11 @@ int config_check_section(const struct config *c, const struct config_section *s,
     return config_check_keys(c, s, scalars, lists, err, errlen);
 }
 
-int config_get_string(const struct config *c, const struct config_section *s,
-                      const struct config_key *keys, const char *key, const char *def, char **out,
-                      char *err, size_t errlen)
+/* Reads one entry (or the default def when e is NULL) as k says. */
+static int entry_string(const struct config *c, const struct config_section *s,
+                        const struct config_key *k, const struct config_entry *e, const char *def,
+                        char **out, char *err, size_t errlen)
 {
-    const struct config_key *k = find_key(keys, key);
-    assert(k != NULL); /* a key outside the table is a programmer's error */
-    const struct config_entry *e = config_get(s, key);
     const char *v = e ? e->value : def;
     *out = NULL;
     if (v == NULL)
@@ -572,13 +570,31 @@ int config_get_string(const struct config *c, const struct config_section *s,
         if (e != NULL)
             config_error(c, e, err, errlen, "%s", why);
         else
-            snprintf(err, errlen, "%s:%d: [%s] default %s = %s: %s", c->path, s->line, s->kind, key,
-                     *out, why);
+            snprintf(err, errlen, "%s:%d: [%s] default %s = %s: %s", c->path, s->line, s->kind,
+                     k->name, *out, why);
         free(*out);
         *out = NULL;
         return -1;
     }
     return 0;
+}
+
+int config_get_string(const struct config *c, const struct config_section *s,
+                      const struct config_key *keys, const char *key, const char *def, char **out,
+                      char *err, size_t errlen)
+{
+    const struct config_key *k = find_key(keys, key);
+    assert(k != NULL); /* a key outside the table is a programmer's error */
+    return entry_string(c, s, k, config_get(s, key), def, out, err, errlen);
+}
+
+int config_entry_string(const struct config *c, const struct config_section *s,
+                        const struct config_key *keys, const struct config_entry *e, char **out,
+                        char *err, size_t errlen)
+{
+    const struct config_key *k = find_key(keys, e->key);
+    assert(k != NULL); /* a key outside the table is a programmer's error */
+    return entry_string(c, s, k, e, NULL, out, err, errlen);
 }
 
 void config_key_error(const struct config *c, const struct config_section *s, const char *key,

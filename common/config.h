@@ -116,6 +116,12 @@ int config_get_string(const struct config *c, const struct config_section *s,
                       const struct config_key *keys, const char *key, const char *def, char **out,
                       char *err, size_t errlen);
 
+/* config_get_string() for one entry e of s (an item of a list key, such
+ * as a repeated collector =), read as its key's kind in keys says. */
+int config_entry_string(const struct config *c, const struct config_section *s,
+                        const struct config_key *keys, const struct config_entry *e, char **out,
+                        char *err, size_t errlen);
+
 /* For errors found when a value is used (opening, binding, connecting):
  * formats "FILE:LINE: key 'K': <fmt>" from key's line in s, or, when s does
  * not set key, "FILE:LINE: [SECTION] key 'K' is not set, so its default

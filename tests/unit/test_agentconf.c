@@ -184,12 +184,70 @@ static void test_use_time_errors(void **state)
     agentconf_destroy(&c);
 }
 
+/* Several collector = lines: kept in order, each an endpoint (ipc paths
+ * resolved), at most AGENTCONF_COLLECTORS_MAX, none twice, and plaintext
+ * only when every one of them is local. */
+static void test_several_collectors(void **state)
+{
+    (void)state;
+    char err[1024];
+    struct agentconf *c = load(HEAD "collector = tcp://127.0.0.1:7400\n"
+                                    "collector = ipc://c2.sock\n"
+                                    "collector = tcp://[::1]:7401\n"
+                                    "failover_timeout = 2s\nfailback_interval = 500ms\n",
+                               err, sizeof(err));
+    if (c != NULL)
+        fail_msg("a failback_interval under 1 s was accepted");
+    assert_non_null(strstr(err, "sub/agent.conf:8: key 'failback_interval'"));
+    c = load(HEAD "collector = tcp://127.0.0.1:7400\n"
+                  "collector = ipc://c2.sock\n"
+                  "collector = tcp://[::1]:7401\n"
+                  "failover_timeout = 2s\nfailback_interval = 5s\n",
+             err, sizeof(err));
+    if (c == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(c->ncollectors, 3);
+    assert_string_equal(c->collectors[0], "tcp://127.0.0.1:7400");
+    assert_string_equal(c->collectors[1], "ipc://sub/c2.sock");
+    assert_string_equal(c->collectors[2], "tcp://[::1]:7401");
+    assert_ptr_equal(c->collector, c->collectors[0]);
+    assert_int_equal(c->failover_timeout_us, 2000000);
+    assert_int_equal(c->failback_interval_us, 5000000);
+    agentconf_destroy(&c);
+
+    c = load(HEAD "collector = tcp://127.0.0.1:7400\n", err, sizeof(err));
+    if (c == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(c->ncollectors, 1);
+    assert_int_equal(c->failover_timeout_us, AGENTCONF_FAILOVER_DEFAULT_US);
+    assert_int_equal(c->failback_interval_us, AGENTCONF_FAILBACK_DEFAULT_US);
+    agentconf_destroy(&c);
+
+    char text[2048];
+    int n = snprintf(text, sizeof(text), "%s", HEAD);
+    for (int i = 0; i <= AGENTCONF_COLLECTORS_MAX; i++)
+        n += snprintf(text + n, sizeof(text) - (size_t)n, "collector = tcp://127.0.0.1:%d\n",
+                      7400 + i);
+    load_fails(text, "sub/agent.conf:12: key 'collector'", "at most 8", NULL);
+    load_fails(HEAD "collector = tcp://127.0.0.1:7400\ncollector = tcp://127.0.0.1:7400\n",
+               "sub/agent.conf:5: key 'collector'", "listed twice", NULL);
+    load_fails(HEAD "collector = tcp://127.0.0.1:7400\ncollector = tcp://127.0.0.1\n",
+               "sub/agent.conf:5: key 'collector'", "port 1-65535", NULL);
+    load_fails("[agent]\ninsecure_plaintext = yes\ncollector = tcp://127.0.0.1:7400\n"
+               "collector = tcp://198.51.100.7:7400\n",
+               "sub/agent.conf:2: key 'insecure_plaintext'", "tcp://198.51.100.7:7400 (line 4)",
+               "loopback", NULL);
+    load_fails(HEAD "collector = tcp://127.0.0.1:7400\nfailover_timeout = soon\n",
+               "sub/agent.conf:5: key 'failover_timeout'", NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_path_keys_resolved),
         cmocka_unit_test(test_errors_name_line_and_key),
         cmocka_unit_test(test_use_time_errors),
+        cmocka_unit_test(test_several_collectors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
