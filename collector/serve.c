@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <jansson.h>
@@ -38,6 +39,8 @@
 #define SERVE_POLL_MS         1000    /* wake-up for housekeeping */
 #define SERVE_FLUSH_US        1000000 /* write last_seen at most once a second */
 #define SERVE_CONTROL_MAX     4096    /* a control request: a command and a target */
+/* Descriptors for a fleet of 10,000 agents (one each) with room. */
+#define SERVE_NOFILE_WANTED 16384
 
 struct session {
     uint8_t id[SESSION_ID_MAX];
@@ -719,6 +722,33 @@ static int serve_loop(struct serve *s)
     return 0;
 }
 
+/* Every connected agent holds one descriptor, and service managers start
+ * daemons with a soft limit of 1024 (systemd's default): beyond about
+ * 1000 agents libzmq could accept no more connections, and agents would
+ * wait unanswered. The hard limit is what the administrator allows, so
+ * the collector takes all of it (integration.fleet_smoke starts one with
+ * a soft limit of 64 and connects 150 agents). */
+static void raise_nofile(struct log *log)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            log_warn(log, "cannot raise the descriptor limit from %llu: %s",
+                     (unsigned long long)was, strerror(errno));
+            return;
+        }
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < SERVE_NOFILE_WANTED)
+        log_warn(log,
+                 "at most %llu descriptors (one per connected agent): raise the hard limit "
+                 "(LimitNOFILE= in the unit, ulimit -Hn) for a larger fleet",
+                 (unsigned long long)rl.rlim_cur);
+}
+
 /* Logs err, found using the setting key, with the line that set it. */
 static void log_conf_error(struct log *log, const struct collconf *conf, const char *key,
                            const char *err, const char *todo)
@@ -744,6 +774,7 @@ int serve_run(struct collconf **confp, struct log *log)
     sigaddset(&mask, SIGINT);
     sigprocmask(SIG_BLOCK, &mask, NULL);
     s.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    raise_nofile(log);
 
     s.store = store_open(conf->database, err, sizeof(err));
     if (s.store == NULL) {
