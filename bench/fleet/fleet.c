@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -38,6 +39,8 @@
 /* Descriptors the simulator needs per agent: the TCP connection and the
  * socket's mailbox (an eventfd). */
 #define FLEET_FDS_PER_AGENT 2
+#define FLEET_FDS_SPARE     256
+#define FLEET_PROCS_MAX     64
 
 struct opts {
     const char *dir;
@@ -59,6 +62,7 @@ struct opts {
     const char *log_level;
     const char *target;
     bool no_count;
+    int procs; /* simulator processes; 0 = as the descriptor limit needs */
 };
 
 struct run {
@@ -79,7 +83,7 @@ static void usage(FILE *f)
     fputs("usage: vantage-fleet --dir DIR [--agents N] [--checks N] [--interval S]\n"
           "         [--threads N] [--collectors N] [--database PATH|URI] [--bin COLLECTOR]\n"
           "         [--warmup S] [--duration S] [--drain S] [--connect-rate N]\n"
-          "         [--per-network N] [--cli-runs N] [--log-level L] [--no-count]\n"
+          "         [--per-network N] [--cli-runs N] [--log-level L] [--no-count] [--procs N]\n"
           "       vantage-fleet --dir DIR --endpoint E [--endpoint E2] [--pid PID] ...\n",
           f);
 }
@@ -98,26 +102,23 @@ static void sleep_s(double s)
         ;
 }
 
-/* Enough descriptors for every agent's socket; root may raise the hard
- * limit too. */
-static int raise_nofile(size_t agents)
+/* Takes every descriptor the hard limit allows and returns how many
+ * agents one simulator process can hold with them: a fleet larger than
+ * that is split over processes (without CAP_SYS_RESOURCE, even root
+ * cannot go past the hard limit). */
+static size_t agents_per_proc(void)
 {
-    rlim_t need = (rlim_t)(agents * FLEET_FDS_PER_AGENT + 256);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return -1;
-    if (rl.rlim_cur >= need)
-        return 0;
-    struct rlimit want = {need, rl.rlim_max > need ? rl.rlim_max : need};
-    if (setrlimit(RLIMIT_NOFILE, &want) == 0)
         return 0;
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
-    fprintf(stderr,
-            "vantage-fleet: %zu agents need %llu descriptors; the limit is %llu (run as root or "
-            "raise ulimit -n)\n",
-            agents, (unsigned long long)need, (unsigned long long)rl.rlim_max);
-    return -1;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return FLEET_AGENTS_MAX;
+    if (rl.rlim_cur <= FLEET_FDS_SPARE)
+        return 0;
+    return (size_t)(rl.rlim_cur - FLEET_FDS_SPARE) / FLEET_FDS_PER_AGENT;
 }
 
 static int read_line(const char *path, char *buf, size_t len)
@@ -360,7 +361,7 @@ static int count_one(const struct result *res, void *arg)
 /* Every agent's results 1..G stored once: count G, highest seq G and the
  * sum of seqs G(G+1)/2 (the store's UNIQUE (agent, seq) forbids twins;
  * the sum catches a missing seq made up by a stray one). */
-static int count_store(const struct run *r, const struct fleet_sim *sim, uint64_t *stored)
+static int count_store(const struct run *r, const uint64_t *generated, uint64_t *stored)
 {
     char err[512], db[PATH_MAX];
     if (r->o.database != NULL)
@@ -378,15 +379,14 @@ static int count_store(const struct run *r, const struct fleet_sim *sim, uint64_
     store_close(&st);
     size_t bad = 0;
     for (size_t i = 0; rc == 0 && i < r->o.agents; i++) {
-        uint64_t g = fleet_sim_agent_generated(sim, i);
+        uint64_t g = generated[i];
         if (c.per[i].n != g || c.per[i].max != g || c.per[i].sum != g * (g + 1) / 2) {
-            char why[256];
-            fleet_sim_agent_describe(sim, i, why, sizeof(why));
             if (bad++ < 5)
                 fprintf(stderr,
-                        "vantage-fleet: agent %zu: %llu results stored (highest seq %llu); it "
-                        "%s\n",
-                        i, (unsigned long long)c.per[i].n, (unsigned long long)c.per[i].max, why);
+                        "vantage-fleet: agent %zu: generated %llu, stored %llu (highest seq "
+                        "%llu)\n",
+                        i, (unsigned long long)g, (unsigned long long)c.per[i].n,
+                        (unsigned long long)c.per[i].max);
         }
     }
     free(c.per);
@@ -418,6 +418,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
                                        {"cli-runs", required_argument, NULL, 'R'},
                                        {"log-level", required_argument, NULL, 'l'},
                                        {"no-count", no_argument, NULL, 'N'},
+                                       {"procs", required_argument, NULL, 'P'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
     int ch;
@@ -483,6 +484,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         case 'N':
             o->no_count = true;
             break;
+        case 'P':
+            o->procs = (int)strtol(optarg, &end, 10);
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -495,7 +499,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     if (o->dir == NULL || o->agents < 1 || o->agents > FLEET_AGENTS_MAX || o->threads < 1 ||
         o->checks < 1 || o->interval_s <= 0 || o->collectors < 1 ||
         o->collectors > FLEET_COLLECTORS_MAX || o->per_network < 1 || o->connect_rate < 1 ||
-        o->cli_runs < 0 || o->cli_runs > FLEET_CLI_RUNS_MAX || optind != argc)
+        o->cli_runs < 0 || o->cli_runs > FLEET_CLI_RUNS_MAX || o->procs < 0 ||
+        o->procs > FLEET_PROCS_MAX || optind != argc)
         return -1;
     return 0;
 }
@@ -514,6 +519,170 @@ static void default_bin(char *buf, size_t len)
     if (slash != NULL)
         *slash = '\0';
     snprintf(buf, len, "%s/vantage-collector", self);
+}
+
+/* What the parent tells each simulator process once every process's
+ * agents are connected: when to start producing results, when to measure
+ * (CLOCK_MONOTONIC is the same clock in every process). */
+struct schedule {
+    double gen_at, m0, m1, drain_s;
+};
+
+struct child_report {
+    struct fleet_sim_counts c0, c1, end;
+    uint64_t nlat;
+};
+
+struct child {
+    pid_t pid;
+    int rd, wr; /* from and to the child */
+    size_t first, n;
+};
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int read_all(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    while (len > 0) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void sleep_until(double t)
+{
+    sleep_s(t - now_s());
+}
+
+/* One simulator process: connects its agents, says so, follows the
+ * schedule, then reports its counts, latencies and per-agent seqs. */
+static int child_main(const struct run *r, const struct fleet_sim_params *base, size_t first,
+                      size_t n, int rd, int wr)
+{
+    struct fleet_sim_params p = *base;
+    p.first = first;
+    p.agents = n;
+    p.threads = base->threads < (int)n ? base->threads : (int)n;
+    p.connect_rate = (int)((double)base->connect_rate * (double)n / (double)base->fleet) + 1;
+    char err[512];
+    struct fleet_sim *sim = fleet_sim_start(&p, err, sizeof(err));
+    if (sim == NULL) {
+        fprintf(stderr, "vantage-fleet: %s\n", err);
+        return 2;
+    }
+    struct fleet_sim_counts c;
+    double limit = now_s() + (double)n / p.connect_rate + 60;
+    do {
+        sleep_s(0.02);
+        fleet_sim_counts(sim, &c);
+    } while (c.hellos < n && now_s() < limit);
+    uint64_t hellos = c.hellos;
+    struct schedule sc;
+    struct child_report rep = {0};
+    if (write_all(wr, &hellos, sizeof(hellos)) < 0 || read_all(rd, &sc, sizeof(sc)) < 0 ||
+        hellos < n) {
+        fleet_sim_destroy(&sim);
+        return 2;
+    }
+    sleep_until(sc.gen_at);
+    fleet_sim_generate(sim, true);
+    sleep_until(sc.m0);
+    fleet_sim_counts(sim, &rep.c0);
+    fleet_sim_measure(sim, true);
+    sleep_until(sc.m1);
+    fleet_sim_measure(sim, false);
+    fleet_sim_counts(sim, &rep.c1);
+    fleet_sim_generate(sim, false);
+    limit = now_s() + sc.drain_s;
+    do {
+        sleep_s(0.05);
+        fleet_sim_counts(sim, &c);
+    } while (c.acked < c.generated && now_s() < limit);
+    fleet_sim_stop(sim);
+    fleet_sim_counts(sim, &rep.end);
+    size_t nlat;
+    const uint32_t *lat = fleet_sim_latencies(sim, &nlat);
+    rep.nlat = nlat;
+    uint64_t *gen = calloc(n, sizeof(*gen));
+    int rc = gen == NULL ? 2 : 0;
+    for (size_t i = 0; gen != NULL && i < n; i++) {
+        gen[i] = fleet_sim_agent_generated(sim, i);
+        if (fleet_sim_agent_acked(sim, i) < gen[i] && rc++ < 5) {
+            char why[256];
+            fleet_sim_agent_describe(sim, i, why, sizeof(why));
+            fprintf(stderr, "vantage-fleet: agent %zu: %s\n", first + i, why);
+        }
+    }
+    if (gen == NULL || write_all(wr, &rep, sizeof(rep)) < 0 ||
+        (nlat > 0 && write_all(wr, lat, nlat * sizeof(*lat)) < 0) ||
+        write_all(wr, gen, n * sizeof(*gen)) < 0)
+        rc = 2;
+    free(gen);
+    fleet_sim_destroy(&sim);
+    (void)r;
+    return rc > 2 ? 1 : rc;
+}
+
+static int spawn_children(const struct run *r, const struct fleet_sim_params *p, struct child *ch,
+                          int procs)
+{
+    for (int i = 0; i < procs; i++) {
+        ch[i].first = r->o.agents * (size_t)i / (size_t)procs;
+        ch[i].n = r->o.agents * (size_t)(i + 1) / (size_t)procs - ch[i].first;
+        int down[2], up[2];
+        if (pipe2(down, O_CLOEXEC) != 0 || pipe2(up, O_CLOEXEC) != 0)
+            return -1;
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid < 0)
+            return -1;
+        if (pid == 0) {
+            close(down[1]);
+            close(up[0]);
+            _exit(child_main(r, p, ch[i].first, ch[i].n, down[0], up[1]));
+        }
+        close(down[0]);
+        close(up[1]);
+        ch[i].pid = pid;
+        ch[i].rd = up[0];
+        ch[i].wr = down[1];
+    }
+    return 0;
+}
+
+static void add_counts(struct fleet_sim_counts *sum, const struct fleet_sim_counts *c)
+{
+    sum->generated += c->generated;
+    sum->acked += c->acked;
+    sum->batches += c->batches;
+    sum->resent += c->resent;
+    sum->hellos += c->hellos;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
 }
 
 int main(int argc, char **argv)
@@ -543,12 +712,25 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     mkdir(r.o.dir, 0700);
     getrlimit(RLIMIT_NOFILE, &r.nofile);
-    if (raise_nofile(r.o.agents) < 0 || prepare_keys(&r) < 0)
+    size_t per_proc = agents_per_proc();
+    int procs = r.o.procs;
+    if (procs == 0)
+        procs = per_proc ? (int)((r.o.agents + per_proc - 1) / per_proc) : FLEET_PROCS_MAX + 1;
+    if (procs > FLEET_PROCS_MAX || (size_t)procs > r.o.agents ||
+        (r.o.agents + (size_t)procs - 1) / (size_t)procs > per_proc) {
+        fprintf(stderr, "vantage-fleet: %zu agents do not fit %d processes of %zu descriptors\n",
+                r.o.agents, procs, per_proc * FLEET_FDS_PER_AGENT + FLEET_FDS_SPARE);
+        return 2;
+    }
+    if (prepare_keys(&r) < 0)
         return 2;
     const char *eps[FLEET_COLLECTORS_MAX];
     size_t neps;
     int rc = 2;
-    struct fleet_sim *sim = NULL;
+    struct child ch[FLEET_PROCS_MAX];
+    int nch = 0;
+    uint32_t *lat = NULL;
+    uint64_t *gen = NULL;
     if (r.o.nendpoints > 0) {
         memcpy(eps, r.o.endpoints, sizeof(eps));
         neps = r.o.nendpoints;
@@ -564,13 +746,14 @@ int main(int argc, char **argv)
         neps = (size_t)r.o.collectors;
     }
     double offered = (double)r.o.agents * r.o.checks / r.o.interval_s;
-    printf("fleet: %zu agents (%d threads) -> %zu collector(s), %d checks every %.3g s each: "
-           "offered %.1f results/s\n",
-           r.o.agents, r.o.threads, neps, r.o.checks, r.o.interval_s, offered);
+    printf("fleet: %zu agents (%d process(es), %d threads each) -> %zu collector(s), %d checks "
+           "every %.3g s each: offered %.1f results/s\n",
+           r.o.agents, procs, r.o.threads, neps, r.o.checks, r.o.interval_s, offered);
     struct fleet_proc_usage base, conn, u0, u1, end;
     usage_sum(&r, &base);
 
     struct fleet_sim_params p = {.agents = r.o.agents,
+                                 .fleet = r.o.agents,
                                  .threads = r.o.threads,
                                  .endpoints = eps,
                                  .nendpoints = neps,
@@ -583,58 +766,74 @@ int main(int argc, char **argv)
                                  .fail_network = r.o.agents > (size_t)r.o.per_network ? 1 : -1,
                                  .window = 4000,
                                  .connect_rate = r.o.connect_rate};
-    char err[512];
     double t0 = now_s();
-    sim = fleet_sim_start(&p, err, sizeof(err));
-    if (sim == NULL) {
-        fprintf(stderr, "vantage-fleet: %s\n", err);
+    if (spawn_children(&r, &p, ch, procs) < 0) {
+        fprintf(stderr, "vantage-fleet: cannot start the simulator processes\n");
         goto out;
     }
-    struct fleet_sim_counts c0, c1, cend;
-    double limit = t0 + (double)r.o.agents / r.o.connect_rate + 60;
-    do {
-        sleep_s(0.02);
-        fleet_sim_counts(sim, &c0);
-    } while (c0.hellos < r.o.agents && now_s() < limit);
-    if (c0.hellos < r.o.agents) {
+    nch = procs;
+    uint64_t hellos = 0;
+    for (int i = 0; i < nch; i++) {
+        uint64_t h = 0;
+        if (read_all(ch[i].rd, &h, sizeof(h)) < 0)
+            h = 0;
+        hellos += h;
+    }
+    if (hellos < r.o.agents) {
         fprintf(stderr, "vantage-fleet: only %llu of %zu agents were answered\n",
-                (unsigned long long)c0.hellos, r.o.agents);
+                (unsigned long long)hellos, r.o.agents);
         goto out;
     }
     printf("connect: %zu agents answered in %.2f s\n", r.o.agents, now_s() - t0);
     sleep_s(1); /* the last hellos' session state settles */
     usage_sum(&r, &conn);
-
-    fleet_sim_generate(sim, true);
-    sleep_s(r.o.warmup_s);
-    fleet_sim_counts(sim, &c0);
+    struct schedule sc = {.gen_at = now_s() + 0.1};
+    sc.m0 = sc.gen_at + r.o.warmup_s;
+    sc.m1 = sc.m0 + r.o.duration_s;
+    sc.drain_s = r.o.drain_s;
+    for (int i = 0; i < nch; i++)
+        if (write_all(ch[i].wr, &sc, sizeof(sc)) < 0)
+            goto out;
+    sleep_until(sc.m0);
     usage_sum(&r, &u0);
-    double m0 = now_s();
-    fleet_sim_measure(sim, true);
     struct cli_times ct = {0};
-    double mend = m0 + r.o.duration_s;
-    for (int i = 0; i < r.o.cli_runs && now_s() < mend; i++)
+    for (int i = 0; i < r.o.cli_runs && now_s() < sc.m1; i++)
         cli_round(&r, &ct);
-    sleep_s(mend - now_s());
-    fleet_sim_measure(sim, false);
-    fleet_sim_counts(sim, &c1);
+    sleep_until(sc.m1);
     usage_sum(&r, &u1);
-    double m1 = now_s();
 
-    fleet_sim_generate(sim, false);
-    limit = now_s() + r.o.drain_s;
-    do {
-        sleep_s(0.05);
-        fleet_sim_counts(sim, &cend);
-    } while (cend.acked < cend.generated && now_s() < limit);
+    struct fleet_sim_counts c0 = {0}, c1 = {0}, cend = {0};
+    size_t nlat = 0;
+    gen = calloc(r.o.agents, sizeof(*gen));
+    if (gen == NULL)
+        goto out;
+    int child_failed = 0;
+    for (int i = 0; i < nch; i++) {
+        struct child_report rep;
+        if (read_all(ch[i].rd, &rep, sizeof(rep)) < 0) {
+            child_failed++;
+            continue;
+        }
+        uint32_t *grown = realloc(lat, (nlat + rep.nlat + 1) * sizeof(*lat));
+        if (grown == NULL)
+            goto out;
+        lat = grown;
+        if (read_all(ch[i].rd, lat + nlat, rep.nlat * sizeof(*lat)) < 0 ||
+            read_all(ch[i].rd, gen + ch[i].first, ch[i].n * sizeof(*gen)) < 0) {
+            child_failed++;
+            continue;
+        }
+        nlat += rep.nlat;
+        add_counts(&c0, &rep.c0);
+        add_counts(&c1, &rep.c1);
+        add_counts(&cend, &rep.end);
+    }
     usage_sum(&r, &end);
-    fleet_sim_stop(sim);
-    fleet_sim_counts(sim, &cend);
+    if (lat != NULL)
+        qsort(lat, nlat, sizeof(*lat), cmp_u32);
 
-    double secs = m1 - m0;
+    double secs = sc.m1 - sc.m0;
     double rate = (double)(c1.acked - c0.acked) / secs;
-    size_t nlat;
-    const uint32_t *lat = fleet_sim_latencies(sim, &nlat);
     printf("ingest: %.1f results/s acknowledged over %.1f s (offered %.1f; %.3f of it), "
            "backlog at the end %llu results\n",
            rate, secs, offered, rate / offered, (unsigned long long)(c1.generated - c1.acked));
@@ -664,13 +863,13 @@ int main(int argc, char **argv)
         printf("%s\n", ct.failed ? " - some runs FAILED" : "");
     }
     stop_collectors(&r);
-    rc = cend.acked == cend.generated && ct.failed == 0 ? 0 : 1;
+    rc = cend.acked == cend.generated && ct.failed == 0 && child_failed == 0 ? 0 : 1;
     printf("exact: %llu results generated, %llu acknowledged, %llu batches, %llu resent",
            (unsigned long long)cend.generated, (unsigned long long)cend.acked,
            (unsigned long long)cend.batches, (unsigned long long)cend.resent);
-    if (!r.o.no_count) {
+    if (!r.o.no_count && child_failed == 0) {
         uint64_t stored = 0;
-        int cr = count_store(&r, sim, &stored);
+        int cr = count_store(&r, gen, &stored);
         printf(", %llu stored: %s\n", (unsigned long long)stored,
                cr == 0 ? "each once" : "MISMATCH");
         if (cr != 0)
@@ -681,8 +880,19 @@ int main(int argc, char **argv)
     if (rc != 0)
         printf("FAILED: not every result was acknowledged and stored once\n");
 out:
-    fleet_sim_destroy(&sim);
+    for (int i = 0; i < nch; i++) {
+        int st;
+        close(ch[i].wr);
+        close(ch[i].rd);
+        if (rc == 2)
+            kill(ch[i].pid, SIGTERM);
+        waitpid(ch[i].pid, &st, 0);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            rc = rc ? rc : 1;
+    }
     stop_collectors(&r);
+    free(lat);
+    free(gen);
     free(r.secrets);
     return rc;
 }

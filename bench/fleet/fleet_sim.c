@@ -399,7 +399,7 @@ static void rounds(struct thread *t, uint64_t now)
         t->gen_start_us = gen;
         /* Phases spread evenly over the interval across the whole fleet. */
         for (size_t i = 0; i < t->n; i++)
-            t->ag[i].next_round_us = gen + s->p.interval_us * t->ag[i].index / s->p.agents;
+            t->ag[i].next_round_us = gen + s->p.interval_us * t->ag[i].index / s->p.fleet;
         t->ptr = 0;
     }
     if (gen == 0 || t->created < t->n)
@@ -449,8 +449,8 @@ static void *thread_main(void *arg)
 
 struct fleet_sim *fleet_sim_start(const struct fleet_sim_params *p, char *err, size_t errlen)
 {
-    if (p->agents == 0 || p->threads < 1 || p->nendpoints == 0 || p->checks < 1 ||
-        p->checks > SIM_CHECKS_MAX || p->per_network < 1 || p->interval_us == 0) {
+    if (p->agents == 0 || p->fleet < p->first + p->agents || p->threads < 1 || p->nendpoints == 0 ||
+        p->checks < 1 || p->checks > SIM_CHECKS_MAX || p->per_network < 1 || p->interval_us == 0) {
         snprintf(err, errlen, "bad fleet parameters");
         return NULL;
     }
@@ -479,7 +479,7 @@ struct fleet_sim *fleet_sim_start(const struct fleet_sim_params *p, char *err, s
             goto fail;
         }
         for (size_t k = 0; k < t->n; k++)
-            t->ag[k].index = k * (size_t)p->threads + (size_t)i;
+            t->ag[k].index = p->first + k * (size_t)p->threads + (size_t)i;
     }
     for (int i = 0; i < p->threads; i++) {
         if (pthread_create(&s->th[i].tid, NULL, thread_main, &s->th[i]) != 0) {

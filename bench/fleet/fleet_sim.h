@@ -17,12 +17,14 @@
 /* A result is due every interval_us / checks per agent; this keeps one
  * agent's round in one batch whatever the rate. */
 struct fleet_sim_params {
-    size_t agents;
+    size_t agents; /* simulated here: agents first .. first + agents - 1 */
+    size_t first;
+    size_t fleet; /* agents in the whole fleet (over every process): phases */
     int threads;
     const char *const *endpoints; /* agent i dials endpoints[i % nendpoints] */
     size_t nendpoints;
     const char *server_key;        /* Z85 public key of the collector(s) */
-    const char (*secret_keys)[41]; /* agents' Z85 secret keys */
+    const char (*secret_keys)[41]; /* Z85 secret keys of the whole fleet, by agent number */
     const char *target;            /* target name of every result */
     int checks;                    /* results per round */
     uint64_t interval_us;          /* between rounds of one agent */
@@ -62,8 +64,8 @@ void fleet_sim_counts(struct fleet_sim *s, struct fleet_sim_counts *c);
  * fleet_sim_stop(). NULL when none were recorded. */
 const uint32_t *fleet_sim_latencies(struct fleet_sim *s, size_t *n);
 
-/* Per agent (index = agent number), after fleet_sim_stop(): the highest
- * seq generated and the highest seq acknowledged. */
+/* Per agent (i counts from params.first), after fleet_sim_stop(): the
+ * highest seq generated and the highest seq acknowledged. */
 uint64_t fleet_sim_agent_generated(const struct fleet_sim *s, size_t i);
 uint64_t fleet_sim_agent_acked(const struct fleet_sim *s, size_t i);
 
