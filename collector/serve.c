@@ -22,6 +22,7 @@
 #include "enroll_line.h"
 #include "ingest.h"
 #include "sdnotify.h"
+#include "sessmap.h"
 #include "monitor.h"
 #include "store.h"
 #include "transport.h"
@@ -41,6 +42,11 @@
 #define SERVE_CONTROL_MAX     4096    /* a control request: a command and a target */
 /* Descriptors for a fleet of 10,000 agents (one each) with room. */
 #define SERVE_NOFILE_WANTED 16384
+/* ZeroMQ I/O threads (see serve_io_threads): at least this many even on
+ * a small machine, since the walks shrink with their number, at most
+ * this many since each costs a thread. */
+#define SERVE_IO_THREADS_MIN 4
+#define SERVE_IO_THREADS_MAX 8
 
 struct session {
     uint8_t id[SESSION_ID_MAX];
@@ -76,6 +82,8 @@ struct serve {
     int sigfd;
     struct session *sessions;
     size_t nsessions;
+    struct sessmap *by_id;   /* sessions by routing id */
+    struct sessmap *by_name; /* sessions by agent name */
     size_t cap;
     int64_t last_flush_us;
     uint64_t invalid_msgs;
@@ -88,12 +96,24 @@ struct serve {
     int64_t last_assign_us;
 };
 
+static size_t key_of_id(size_t i, const void **key, void *arg)
+{
+    const struct serve *s = arg;
+    *key = s->sessions[i].id;
+    return s->sessions[i].idlen;
+}
+
+static size_t key_of_name(size_t i, const void **key, void *arg)
+{
+    const struct serve *s = arg;
+    *key = s->sessions[i].name;
+    return strlen(s->sessions[i].name);
+}
+
 static struct session *session_find(struct serve *s, const uint8_t *id, size_t idlen)
 {
-    for (size_t i = 0; i < s->nsessions; i++)
-        if (s->sessions[i].idlen == idlen && memcmp(s->sessions[i].id, id, idlen) == 0)
-            return &s->sessions[i];
-    return NULL;
+    size_t i = sessmap_get(s->by_id, id, idlen);
+    return i == SESSMAP_NONE ? NULL : &s->sessions[i];
 }
 
 /* A reconnecting agent gets a new routing id; its old session is dropped
@@ -104,16 +124,19 @@ static struct session *session_get(struct serve *s, const uint8_t *id, size_t id
     struct session *se = session_find(s, id, idlen);
     if (se != NULL && strcmp(se->name, name) == 0)
         return se;
-    for (size_t i = 0; i < s->nsessions; i++)
-        if (strcmp(s->sessions[i].name, name) == 0) {
-            se = &s->sessions[i];
-            memcpy(se->id, id, idlen);
-            se->idlen = idlen;
-            se->config_version[0] = '\0';
-            se->fresh = true;
-            se->revoked = !auth_knows(s->auth, name);
-            return se;
-        }
+    size_t i = sessmap_get(s->by_name, name, strlen(name));
+    if (i != SESSMAP_NONE) {
+        se = &s->sessions[i];
+        sessmap_del(s->by_id, se->id, se->idlen);
+        memcpy(se->id, id, idlen);
+        se->idlen = idlen;
+        if (sessmap_put(s->by_id, se->id, se->idlen, i) < 0)
+            return NULL;
+        se->config_version[0] = '\0';
+        se->fresh = true;
+        se->revoked = !auth_knows(s->auth, name);
+        return se;
+    }
     if (s->nsessions == SESSIONS_MAX)
         return NULL;
     if (s->nsessions == s->cap) {
@@ -142,6 +165,13 @@ static struct session *session_get(struct serve *s, const uint8_t *id, size_t id
     se->idlen = idlen;
     snprintf(se->name, sizeof(se->name), "%s", name);
     se->revoked = !auth_knows(s->auth, name);
+    /* sessmap_put moves a key that another session held to this one. */
+    if (sessmap_put(s->by_id, se->id, se->idlen, s->nsessions) < 0 ||
+        sessmap_put(s->by_name, se->name, strlen(se->name), s->nsessions) < 0) {
+        sessmap_del(s->by_id, se->id, se->idlen);
+        log_error(s->log, "out of memory registering agent %s", name);
+        return NULL;
+    }
     s->nsessions++;
     return se;
 }
@@ -749,6 +779,22 @@ static void raise_nofile(struct log *log)
                  (unsigned long long)rl.rlim_cur);
 }
 
+/* libzmq 4.3.4 keeps an I/O thread's timers in one std::multimap and
+ * cancels a timer by walking it, and every message received on a
+ * connection with ZMTP heartbeats cancels one: with all agents on one
+ * I/O thread each agent's heartbeat walks the timers of every other
+ * agent, and at a few thousand agents that thread saturates a core
+ * before any result is stored (bench/fleet, bench/RESULTS.md). Several
+ * I/O threads split the connections, so each walk is that much shorter,
+ * and CURVE's per-message cryptography spreads over the cores too. */
+static int serve_io_threads(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < SERVE_IO_THREADS_MIN)
+        return SERVE_IO_THREADS_MIN;
+    return cpus > SERVE_IO_THREADS_MAX ? SERVE_IO_THREADS_MAX : (int)cpus;
+}
+
 /* Logs err, found using the setting key, with the line that set it. */
 static void log_conf_error(struct log *log, const struct collconf *conf, const char *key,
                            const char *err, const char *todo)
@@ -783,8 +829,12 @@ int serve_run(struct collconf **confp, struct log *log)
         goto out;
     }
     s.ingest = ingest_create(s.store, log);
+    s.by_id = sessmap_create(key_of_id, &s);
+    s.by_name = sessmap_create(key_of_name, &s);
     s.ctx = zmq_ctx_new();
-    if (s.ingest == NULL || s.ctx == NULL || s.sigfd < 0) {
+    if (s.ctx != NULL)
+        zmq_ctx_set(s.ctx, ZMQ_IO_THREADS, serve_io_threads());
+    if (s.ingest == NULL || s.ctx == NULL || s.sigfd < 0 || s.by_id == NULL || s.by_name == NULL) {
         log_error(log, "cannot start: out of resources");
         goto out;
     }
@@ -858,6 +908,8 @@ out:
     ingest_destroy(&s.ingest);
     store_close(&s.store);
     free(s.sessions);
+    sessmap_destroy(&s.by_id);
+    sessmap_destroy(&s.by_name);
     assign_destroy(&s.assign);
     if (s.sigfd >= 0)
         close(s.sigfd);

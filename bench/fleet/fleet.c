@@ -591,7 +591,7 @@ static int child_main(const struct run *r, const struct fleet_sim_params *base, 
         return 2;
     }
     struct fleet_sim_counts c;
-    double limit = now_s() + (double)n / p.connect_rate + 60;
+    double limit = now_s() + (double)n / p.connect_rate + 300;
     do {
         sleep_s(0.02);
         fleet_sim_counts(sim, &c);

@@ -447,6 +447,19 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
+/* libzmq 4.3.4 keeps an I/O thread's timers in one std::multimap and
+ * cancels one by walking it: every handshake and every ZMTP heartbeat
+ * costs a walk over the timers of all the thread's connections. Spread
+ * over more I/O threads, each walk is shorter (one thread per
+ * SIM_CONNS_PER_IO_THREAD connections). */
+#define SIM_CONNS_PER_IO_THREAD 1000
+#define SIM_IO_THREADS_MAX      8
+static int sim_io_threads(size_t agents)
+{
+    size_t n = agents / SIM_CONNS_PER_IO_THREAD + 1;
+    return n > SIM_IO_THREADS_MAX ? SIM_IO_THREADS_MAX : (int)n;
+}
+
 struct fleet_sim *fleet_sim_start(const struct fleet_sim_params *p, char *err, size_t errlen)
 {
     if (p->agents == 0 || p->fleet < p->first + p->agents || p->threads < 1 || p->nendpoints == 0 ||
@@ -464,7 +477,8 @@ struct fleet_sim *fleet_sim_start(const struct fleet_sim_params *p, char *err, s
     s->ctx = zmq_ctx_new();
     s->th = calloc((size_t)p->threads, sizeof(*s->th));
     if (s->ctx == NULL || s->th == NULL ||
-        zmq_ctx_set(s->ctx, ZMQ_MAX_SOCKETS, (int)p->agents + 64) != 0) {
+        zmq_ctx_set(s->ctx, ZMQ_MAX_SOCKETS, (int)p->agents + 64) != 0 ||
+        zmq_ctx_set(s->ctx, ZMQ_IO_THREADS, sim_io_threads(p->agents)) != 0) {
         snprintf(err, errlen, "cannot make a ZeroMQ context for %zu sockets", p->agents);
         goto fail;
     }
