@@ -710,6 +710,7 @@ int main(int argc, char **argv)
         r.o.bin = bin;
     }
     signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress as it happens, into a file too */
     mkdir(r.o.dir, 0700);
     getrlimit(RLIMIT_NOFILE, &r.nofile);
     size_t per_proc = agents_per_proc();
