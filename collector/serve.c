@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <jansson.h>
@@ -22,6 +23,7 @@
 #include "enroll_line.h"
 #include "ingest.h"
 #include "sdnotify.h"
+#include "sessmap.h"
 #include "monitor.h"
 #include "retention.h"
 #include "store.h"
@@ -40,6 +42,13 @@
 #define SERVE_POLL_MS         1000    /* wake-up for housekeeping */
 #define SERVE_FLUSH_US        1000000 /* write last_seen at most once a second */
 #define SERVE_CONTROL_MAX     4096    /* a control request: a command and a target */
+/* Descriptors for a fleet of 10,000 agents (one each) with room. */
+#define SERVE_NOFILE_WANTED 16384
+/* ZeroMQ I/O threads (see serve_io_threads): at least this many even on
+ * a small machine, since the walks shrink with their number, at most
+ * this many since each costs a thread. */
+#define SERVE_IO_THREADS_MIN 4
+#define SERVE_IO_THREADS_MAX 8
 
 struct session {
     uint8_t id[SESSION_ID_MAX];
@@ -76,6 +85,8 @@ struct serve {
     int sigfd;
     struct session *sessions;
     size_t nsessions;
+    struct sessmap *by_id;   /* sessions by routing id */
+    struct sessmap *by_name; /* sessions by agent name */
     size_t cap;
     int64_t last_flush_us;
     uint64_t invalid_msgs;
@@ -89,12 +100,24 @@ struct serve {
     struct retention *retention; /* rollups and pruning between transactions */
 };
 
+static size_t key_of_id(size_t i, const void **key, void *arg)
+{
+    const struct serve *s = arg;
+    *key = s->sessions[i].id;
+    return s->sessions[i].idlen;
+}
+
+static size_t key_of_name(size_t i, const void **key, void *arg)
+{
+    const struct serve *s = arg;
+    *key = s->sessions[i].name;
+    return strlen(s->sessions[i].name);
+}
+
 static struct session *session_find(struct serve *s, const uint8_t *id, size_t idlen)
 {
-    for (size_t i = 0; i < s->nsessions; i++)
-        if (s->sessions[i].idlen == idlen && memcmp(s->sessions[i].id, id, idlen) == 0)
-            return &s->sessions[i];
-    return NULL;
+    size_t i = sessmap_get(s->by_id, id, idlen);
+    return i == SESSMAP_NONE ? NULL : &s->sessions[i];
 }
 
 /* A reconnecting agent gets a new routing id; its old session is dropped
@@ -105,16 +128,19 @@ static struct session *session_get(struct serve *s, const uint8_t *id, size_t id
     struct session *se = session_find(s, id, idlen);
     if (se != NULL && strcmp(se->name, name) == 0)
         return se;
-    for (size_t i = 0; i < s->nsessions; i++)
-        if (strcmp(s->sessions[i].name, name) == 0) {
-            se = &s->sessions[i];
-            memcpy(se->id, id, idlen);
-            se->idlen = idlen;
-            se->config_version[0] = '\0';
-            se->fresh = true;
-            se->revoked = !auth_knows(s->auth, name);
-            return se;
-        }
+    size_t i = sessmap_get(s->by_name, name, strlen(name));
+    if (i != SESSMAP_NONE) {
+        se = &s->sessions[i];
+        sessmap_del(s->by_id, se->id, se->idlen);
+        memcpy(se->id, id, idlen);
+        se->idlen = idlen;
+        if (sessmap_put(s->by_id, se->id, se->idlen, i) < 0)
+            return NULL;
+        se->config_version[0] = '\0';
+        se->fresh = true;
+        se->revoked = !auth_knows(s->auth, name);
+        return se;
+    }
     if (s->nsessions == SESSIONS_MAX)
         return NULL;
     if (s->nsessions == s->cap) {
@@ -143,6 +169,13 @@ static struct session *session_get(struct serve *s, const uint8_t *id, size_t id
     se->idlen = idlen;
     snprintf(se->name, sizeof(se->name), "%s", name);
     se->revoked = !auth_knows(s->auth, name);
+    /* sessmap_put moves a key that another session held to this one. */
+    if (sessmap_put(s->by_id, se->id, se->idlen, s->nsessions) < 0 ||
+        sessmap_put(s->by_name, se->name, strlen(se->name), s->nsessions) < 0) {
+        sessmap_del(s->by_id, se->id, se->idlen);
+        log_error(s->log, "out of memory registering agent %s", name);
+        return NULL;
+    }
     s->nsessions++;
     return se;
 }
@@ -605,10 +638,16 @@ static void flush_last_seen(struct serve *s, bool force)
     if (!force && now - s->last_flush_us < SERVE_FLUSH_US)
         return;
     s->last_flush_us = now;
+    /* One transaction for all of them: a write per agent, each its own
+     * commit, stalled the loop for seconds at 5,000 agents (bench/fleet:
+     * ack p99 6.7 s). */
+    bool in_txn = false;
     for (size_t i = 0; i < s->nsessions; i++) {
         struct session *se = &s->sessions[i];
         if (!se->dirty)
             continue;
+        if (!in_txn)
+            in_txn = store_begin(s->store) == 0;
         struct store_agent a = {.last_seen_us = se->last_seen_us,
                                 .address = se->address[0] ? se->address : NULL,
                                 .spool_dropped = se->spool.dropped,
@@ -617,6 +656,10 @@ static void flush_last_seen(struct serve *s, bool force)
         if (store_agent_update(s->store, se->agent_id, &a) < 0)
             log_warn(s->log, "cannot record last_seen of %s: %s", se->name, store_error(s->store));
         se->dirty = false;
+    }
+    if (in_txn && store_commit(s->store) < 0) {
+        log_warn(s->log, "cannot record last_seen: %s", store_error(s->store));
+        store_rollback(s->store);
     }
 }
 
@@ -818,6 +861,49 @@ static int serve_loop(struct serve *s)
     return 0;
 }
 
+/* Every connected agent holds one descriptor, and service managers start
+ * daemons with a soft limit of 1024 (systemd's default): beyond about
+ * 1000 agents libzmq could accept no more connections, and agents would
+ * wait unanswered. The hard limit is what the administrator allows, so
+ * the collector takes all of it (integration.fleet_smoke starts one with
+ * a soft limit of 64 and connects 150 agents). */
+static void raise_nofile(struct log *log)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            log_warn(log, "cannot raise the descriptor limit from %llu: %s",
+                     (unsigned long long)was, strerror(errno));
+            return;
+        }
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < SERVE_NOFILE_WANTED)
+        log_warn(log,
+                 "at most %llu descriptors (one per connected agent): raise the hard limit "
+                 "(LimitNOFILE= in the unit, ulimit -Hn) for a larger fleet",
+                 (unsigned long long)rl.rlim_cur);
+}
+
+/* libzmq 4.3.4 keeps an I/O thread's timers in one std::multimap and
+ * cancels a timer by walking it, and every message received on a
+ * connection with ZMTP heartbeats cancels one: with all agents on one
+ * I/O thread each agent's heartbeat walks the timers of every other
+ * agent, and at a few thousand agents that thread saturates a core
+ * before any result is stored (bench/fleet, bench/RESULTS.md). Several
+ * I/O threads split the connections, so each walk is that much shorter,
+ * and CURVE's per-message cryptography spreads over the cores too. */
+static int serve_io_threads(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < SERVE_IO_THREADS_MIN)
+        return SERVE_IO_THREADS_MIN;
+    return cpus > SERVE_IO_THREADS_MAX ? SERVE_IO_THREADS_MAX : (int)cpus;
+}
+
 /* Logs err, found using the setting key, with the line that set it. */
 static void log_conf_error(struct log *log, const struct collconf *conf, const char *key,
                            const char *err, const char *todo)
@@ -843,6 +929,7 @@ int serve_run(struct collconf **confp, struct log *log)
     sigaddset(&mask, SIGINT);
     sigprocmask(SIG_BLOCK, &mask, NULL);
     s.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    raise_nofile(log);
 
     s.store = store_open(conf->database, err, sizeof(err));
     if (s.store == NULL) {
@@ -853,8 +940,13 @@ int serve_run(struct collconf **confp, struct log *log)
     }
     s.ingest = ingest_create(s.store, log);
     s.retention = retention_create(s.store, log);
+    s.by_id = sessmap_create(key_of_id, &s);
+    s.by_name = sessmap_create(key_of_name, &s);
     s.ctx = zmq_ctx_new();
-    if (s.ingest == NULL || s.retention == NULL || s.ctx == NULL || s.sigfd < 0) {
+    if (s.ctx != NULL)
+        zmq_ctx_set(s.ctx, ZMQ_IO_THREADS, serve_io_threads());
+    if (s.ingest == NULL || s.retention == NULL || s.ctx == NULL || s.sigfd < 0 ||
+        s.by_id == NULL || s.by_name == NULL) {
         log_error(log, "cannot start: out of resources");
         goto out;
     }
@@ -938,6 +1030,8 @@ out:
     retention_destroy(&s.retention);
     store_close(&s.store);
     free(s.sessions);
+    sessmap_destroy(&s.by_id);
+    sessmap_destroy(&s.by_name);
     assign_destroy(&s.assign);
     if (s.sigfd >= 0)
         close(s.sigfd);

@@ -241,6 +241,7 @@ void *transport_server_create(void *ctx, const struct transport_opts *o, char *e
      * keeps them from stalling while a transaction commits. */
     if (common_opts(s) != 0 || setopt_int(s, ZMQ_ROUTER_MANDATORY, 1) != 0 ||
         setopt_int(s, ZMQ_RCVHWM, 100000) != 0 || setopt_int(s, ZMQ_SNDHWM, 100000) != 0 ||
+        setopt_int(s, ZMQ_BACKLOG, TRANSPORT_BACKLOG) != 0 ||
         zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, TRANSPORT_ZAP_DOMAIN, strlen(TRANSPORT_ZAP_DOMAIN)) != 0)
         goto fail;
     if (!o->plaintext) {
