@@ -6,11 +6,13 @@
 #include <stdlib.h>
 
 #include "changes.h"
+#include "writefail.h"
 
 struct ingest {
     struct wire_arena *arena; /* decoded results of the current batch */
     struct store *store;
     struct log *log;
+    struct writefail *wf; /* a failing database logged once per run */
     int in_txn;
 };
 
@@ -22,7 +24,10 @@ struct ingest *ingest_create(struct store *store, struct log *log)
     in->store = store;
     in->log = log;
     in->arena = wire_arena_create();
-    if (in->arena == NULL) {
+    in->wf = writefail_create(log);
+    if (in->arena == NULL || in->wf == NULL) {
+        wire_arena_destroy(&in->arena);
+        writefail_destroy(&in->wf);
         free(in);
         return NULL;
     }
@@ -36,14 +41,17 @@ void ingest_destroy(struct ingest **ip)
     if ((*ip)->in_txn)
         store_rollback((*ip)->store);
     wire_arena_destroy(&(*ip)->arena);
+    writefail_destroy(&(*ip)->wf);
     free(*ip);
     *ip = NULL;
 }
 
 int ingest_begin(struct ingest *in)
 {
-    if (store_begin(in->store) < 0)
+    if (store_begin(in->store) < 0) {
+        writefail_failed(in->wf, "beginning a transaction", store_error(in->store));
         return -1;
+    }
     in->in_txn = 1;
     return 0;
 }
@@ -88,8 +96,9 @@ int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const c
         if (rc == 1 && changes_record(in->store, agent, &r, &facts, &prev) < 0)
             rc = -1;
         if (rc < 0) {
-            log_error(in->log, "agent %s: cannot store a result: %s", agent,
-                      store_error(in->store));
+            char what[RESULT_NAME_MAX + 64];
+            snprintf(what, sizeof(what), "storing a result of agent %s", agent);
+            writefail_failed(in->wf, what, store_error(in->store));
             return -1;
         }
         if (rc == 1)
@@ -99,8 +108,9 @@ int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const c
     }
     if (lost > 0) {
         if (store_agent_lost_add(in->store, agent_id, lost) < 0) {
-            log_error(in->log, "agent %s: cannot count lost results: %s", agent,
-                      store_error(in->store));
+            char what[RESULT_NAME_MAX + 64];
+            snprintf(what, sizeof(what), "counting lost results of agent %s", agent);
+            writefail_failed(in->wf, what, store_error(in->store));
             return -1;
         }
         log_warn(in->log, "agent %s: %llu results never arrived (dropped by its bounded spool)",
@@ -113,7 +123,7 @@ int ingest_commit(struct ingest *in)
 {
     in->in_txn = 0;
     if (store_commit(in->store) < 0) {
-        log_error(in->log, "commit failed: %s", store_error(in->store));
+        writefail_failed(in->wf, "committing results", store_error(in->store));
         return -1;
     }
     return 0;
@@ -124,4 +134,9 @@ void ingest_rollback(struct ingest *in)
     if (in->in_txn)
         store_rollback(in->store);
     in->in_txn = 0;
+}
+
+struct writefail *ingest_writefail(struct ingest *in)
+{
+    return in->wf;
 }
