@@ -400,6 +400,13 @@ static int commit(struct serve *s, bool *in_txn)
     return rc;
 }
 
+/* A peer flooding garbage must not flood the log: bad messages are
+ * logged at the 1st, 2nd, 4th, 8th... (all of them at debug level). */
+static enum log_level bad_msg_level(uint64_t n)
+{
+    return (n & (n - 1)) == 0 ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG;
+}
+
 /* Receives one message; returns 1 if it was a batch that was ingested, 0
  * for anything else, -1 when nothing was waiting. */
 /* From a key admitted only to enroll (auth.h): an Enroll, answered with
@@ -473,8 +480,11 @@ static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
         wire_msg_decode(zmq_msg_data(&body), zmq_msg_size(&body), err, sizeof(err));
     if (m == NULL) {
         s->invalid_msgs++;
-        log_warn(s->log, "dropped a message from %s (%s): %s", user ? user : "an agent",
-                 peer ? peer : "?", err);
+        log_msg(s->log, bad_msg_level(s->invalid_msgs),
+                "dropped a message from %s (%s): %s (%llu bad messages so far; logged at the "
+                "1st, 2nd, 4th, 8th...)",
+                user ? user : "an agent", peer ? peer : "?", err,
+                (unsigned long long)s->invalid_msgs);
         goto out;
     }
     if (user != NULL && user[0] == AUTH_ENROLLEE_MARK) {

@@ -156,7 +156,24 @@ out:
     return rc;
 }
 
-static void recv_acks(struct agent *a, int64_t now)
+/* Ack delay: from when a result was made (its schedule) to its ack. */
+struct delay {
+    int64_t t0;
+    double per_agent_us;
+    int64_t max_us;
+};
+
+static void note_delay(struct delay *d, uint64_t from, uint64_t to, int64_t now)
+{
+    if (d == NULL || d->per_agent_us <= 0 || to < from)
+        return;
+    /* The oldest newly acknowledged result waited longest. */
+    int64_t made = d->t0 + (int64_t)((double)from * d->per_agent_us);
+    if (now - made > d->max_us)
+        d->max_us = now - made;
+}
+
+static void recv_acks(struct agent *a, int64_t now, struct delay *d)
 {
     for (;;) {
         zmq_msg_t m;
@@ -169,6 +186,7 @@ static void recv_acks(struct agent *a, int64_t now)
         struct wire_msg *w = wire_msg_decode(zmq_msg_data(&m), zmq_msg_size(&m), err, sizeof(err));
         if (w != NULL && w->kind == WIRE_ACK) {
             if (w->u.ack.seq > a->acked) {
+                note_delay(d, a->acked + 1, w->u.ack.seq, now);
                 a->acked = w->u.ack.seq;
                 a->last_ack_us = now;
             }
@@ -201,6 +219,7 @@ static int cmd_run(void *ctx, const struct opts *o)
     fill_result(&tmpl);
     uint64_t resends = 0;
     double per_agent_us = o->rate > 0 ? 1e6 * o->agents / o->rate : 0;
+    struct delay delay = {.t0 = t0, .per_agent_us = per_agent_us};
     int rc = 1;
     for (;;) {
         int64_t now = mono_us();
@@ -212,7 +231,7 @@ static int cmd_run(void *ctx, const struct opts *o)
         int done = 1;
         for (int i = 0; i < o->agents; i++) {
             struct agent *a = &ag[i];
-            recv_acks(a, now);
+            recv_acks(a, now, &delay);
             if (a->acked < o->results)
                 done = 0;
             if (a->next_seq - 1 > a->acked && now - a->last_ack_us > CHAOS_RESEND_US) {
@@ -244,9 +263,10 @@ static int cmd_run(void *ctx, const struct opts *o)
     double secs = (double)(mono_us() - t0) / 1e6;
     if (rc == 0)
         printf("chaosload: %d agents x %llu results acknowledged in %.1f s (%.0f results/s), "
-               "%llu resends after silence\n",
+               "%llu resends after silence, ack delay at most %lld ms\n",
                o->agents, (unsigned long long)o->results, secs,
-               (double)o->results * o->agents / secs, (unsigned long long)resends);
+               (double)o->results * o->agents / secs, (unsigned long long)resends,
+               (long long)(delay.max_us / 1000));
     result_clear(&tmpl);
     for (int i = 0; i < o->agents; i++)
         transport_close(&ag[i].sock);
@@ -276,9 +296,9 @@ static int cmd_flood(void *ctx, const struct opts *o)
     int64_t end = mono_us() + (int64_t)o->seconds * 1000000;
     while (mono_us() < end) {
         int64_t now = mono_us();
-        recv_acks(&a, now);
+        recv_acks(&a, now, NULL);
         int sent = 0;
-        if (zmq_send(a.sock, junk, CHAOS_GARBAGE_BYTES, ZMQ_DONTWAIT) == 0) {
+        if (zmq_send(a.sock, junk, CHAOS_GARBAGE_BYTES, ZMQ_DONTWAIT) >= 0) {
             garbage++;
             sent = 1;
         }

@@ -34,8 +34,12 @@ figure() {
 check_exactly_once() {
     local conf=$1 per=$2
     shift 2
-    "$BIN/vantage-collector" -c "$conf" results --json >"$T/all.jsonl" ||
-        fail "results --json failed"
+    local a
+    : >"$T/all.jsonl"
+    for a in "$@"; do
+        "$BIN/vantage-collector" -c "$conf" results --json --agent "$a" >>"$T/all.jsonl" ||
+            fail "results --json --agent $a failed"
+    done
     "$BIN/vantage-collector" -c "$conf" agents --json >"$T/agents.jsonl" ||
         fail "agents --json failed"
     python3 - "$per" "$T/all.jsonl" "$T/agents.jsonl" "$@" <<'PY' || fail "not every result stored exactly once"
