@@ -6,13 +6,19 @@
 #include <stdlib.h>
 
 #include "changes.h"
+#include "clock.h"
 #include "writefail.h"
+
+/* How far ahead of the collector's clock a result may have started: NTP
+ * keeps agents within milliseconds, a badly set clock is hours off. */
+#define INGEST_FUTURE_MAX_US (300LL * 1000000)
 
 struct ingest {
     struct wire_arena *arena; /* decoded results of the current batch */
     struct store *store;
     struct log *log;
     struct writefail *wf; /* a failing database logged once per run */
+    uint64_t clamped;     /* results from the future, ever (for the log's pace) */
     int in_txn;
 };
 
@@ -85,16 +91,44 @@ int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const c
             lost += r.seq - *max_seq - 1;
             *max_seq = r.seq;
         }
+        /* A result from hours ahead (an agent's clock set wrong) would be
+         * its check's latest state until real time caught up with it,
+         * hiding every newer result from the analysis: it is stored at
+         * our time instead, the record re-encoded to say so. */
+        const uint8_t *record = b->results[i];
+        size_t rlen = b->lens[i];
+        uint8_t *clamped = NULL;
+        int64_t now = clock_wall_us();
+        if (r.started_at_us > now + INGEST_FUTURE_MAX_US) {
+            int64_t ahead_s = (r.started_at_us - now) / 1000000;
+            r.started_at_us = now;
+            if (wire_result_encode(&r, &clamped, &rlen) < 0) {
+                stats->invalid++;
+                log_error(in->log, "agent %s: out of memory clamping a result", agent);
+                continue;
+            }
+            record = clamped;
+            stats->clamped++;
+            in->clamped++;
+            if ((in->clamped & (in->clamped - 1)) == 0)
+                log_warn(in->log,
+                         "agent %s: result %llu started %lld s in the future (is its clock "
+                         "wrong?); stored at the collector's time (%llu results clamped so far; "
+                         "logged at the 1st, 2nd, 4th...)",
+                         agent, (unsigned long long)r.seq, (long long)ahead_s,
+                         (unsigned long long)in->clamped);
+        }
         /* Change detection rides on the store's latest state: hashes on
          * the hot path, change rows only when a fact differs. */
         char dns_text[CHANGES_TEXT_MAX];
         struct store_facts facts;
         struct store_prev prev;
         changes_facts(&r, &facts, dns_text, sizeof(dns_text));
-        int rc = store_result_add_facts(in->store, agent_id, network, &r, b->results[i], b->lens[i],
-                                        &facts, &prev);
+        int rc =
+            store_result_add_facts(in->store, agent_id, network, &r, record, rlen, &facts, &prev);
         if (rc == 1 && changes_record(in->store, agent, &r, &facts, &prev) < 0)
             rc = -1;
+        free(clamped);
         if (rc < 0) {
             char what[RESULT_NAME_MAX + 64];
             snprintf(what, sizeof(what), "storing a result of agent %s", agent);

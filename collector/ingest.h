@@ -25,6 +25,7 @@ struct ingest_stats {
     uint64_t stored;     /* new rows */
     uint64_t duplicates; /* (agent, seq) already stored: resends */
     uint64_t invalid;    /* refused by validation */
+    uint64_t clamped;    /* started in the future: stored at the collector's time */
 };
 
 struct ingest *ingest_create(struct store *store, struct log *log);

@@ -386,6 +386,7 @@ static int commit(struct serve *s, bool *in_txn)
         s->totals.stored += s->txn_stats.stored;
         s->totals.duplicates += s->txn_stats.duplicates;
         s->totals.invalid += s->txn_stats.invalid;
+        s->totals.clamped += s->txn_stats.clamped;
     }
     s->txn_stats = (struct ingest_stats){0};
     for (size_t i = 0; i < s->nsessions; i++) {
@@ -846,9 +847,11 @@ int serve_run(struct collconf **confp, struct log *log)
     rc = serve_loop(&s);
     log_info(
         log,
-        "stopping: %llu results stored, %llu duplicates, %llu invalid results, %llu bad messages",
+        "stopping: %llu results stored, %llu duplicates, %llu invalid results, %llu bad messages, "
+        "%llu results from the future clamped",
         (unsigned long long)s.totals.stored, (unsigned long long)s.totals.duplicates,
-        (unsigned long long)s.totals.invalid, (unsigned long long)s.invalid_msgs);
+        (unsigned long long)s.totals.invalid, (unsigned long long)s.invalid_msgs,
+        (unsigned long long)s.totals.clamped);
 out:
     web_stop(&s.web);
     monitor_stop(&s.monitor);

@@ -12,6 +12,12 @@
  *   vantage-chaosload flood [options]  agent 0 sends garbage and valid
  *                                      batches as fast as it can for
  *                                      --seconds
+ *   vantage-chaosload hostile [options] agent --first: a batch, its
+ *                                      replay, a batch from 5 h ahead, a
+ *                                      truncated batch, then a good one;
+ *                                      prints the ack after each
+ *   vantage-chaosload revoked [options] agent --first sends a batch; exits
+ *                                      0 when no ack comes (it is refused)
  *
  * options: --endpoint E --server-key PUBFILE --keys DIR (from
  *          `vantage-loadgen keys`) --agents N --first K (use keys
@@ -41,6 +47,10 @@
 #define CHAOS_RECONNECT_MAX_MS 300
 #define CHAOS_TICK_MS          10
 #define CHAOS_GARBAGE_BYTES    65536
+#define CHAOS_HOSTILE_N        10
+#define CHAOS_AHEAD_US         (5LL * 3600 * 1000000) /* an agent clock 5 h fast */
+#define CHAOS_ACK_WAIT_MS      5000
+#define CHAOS_REFUSE_WAIT_MS   2000
 
 struct agent {
     void *sock;
@@ -321,10 +331,141 @@ static int cmd_flood(void *ctx, const struct opts *o)
     return 0;
 }
 
+/* Waits up to ms for the ack to reach want; returns the ack then. */
+static uint64_t wait_ack(struct agent *a, uint64_t want, int ms)
+{
+    int64_t end = mono_us() + (int64_t)ms * 1000;
+    while (a->acked < want && mono_us() < end) {
+        zmq_pollitem_t it = {a->sock, 0, ZMQ_POLLIN, 0};
+        zmq_poll(&it, 1, CHAOS_TICK_MS);
+        recv_acks(a, mono_us(), NULL);
+    }
+    return a->acked;
+}
+
+/* Sends within CHAOS_REFUSE_WAIT_MS or gives up: a refused key never
+ * completes its handshake, and the socket queues nothing until one does. */
+static int send_bounded(void *sock, const void *buf, size_t len)
+{
+    int64_t end = mono_us() + (int64_t)CHAOS_REFUSE_WAIT_MS * 1000;
+    while (zmq_send(sock, buf, len, ZMQ_DONTWAIT) < 0) {
+        if (errno != EAGAIN || mono_us() > end)
+            return -1;
+        zmq_pollitem_t it = {sock, 0, ZMQ_POLLOUT, 0};
+        zmq_poll(&it, 1, CHAOS_TICK_MS);
+    }
+    return 0;
+}
+
+static int send_heartbeat(struct agent *a)
+{
+    struct wire_msg hb = {.kind = WIRE_HEARTBEAT, .agent = a->name};
+    uint8_t *buf;
+    size_t len;
+    if (wire_msg_encode(&hb, &buf, &len) < 0)
+        return -1;
+    int rc = send_bounded(a->sock, buf, len);
+    free(buf);
+    return rc;
+}
+
+/* Encodes seqs [from, from + n) started at `at` as one batch message. */
+static int encode_batch(struct agent *a, uint64_t from, size_t n, int64_t at, uint8_t **out,
+                        size_t *olen)
+{
+    uint8_t *bufs[WIRE_BATCH_MAX];
+    const uint8_t *ptrs[WIRE_BATCH_MAX];
+    size_t lens[WIRE_BATCH_MAX];
+    struct result r;
+    fill_result(&r);
+    r.started_at_us = at;
+    size_t k = 0;
+    int rc = -1;
+    for (; k < n; k++) {
+        r.seq = from + k;
+        if (wire_result_encode(&r, &bufs[k], &lens[k]) < 0)
+            goto out;
+        ptrs[k] = bufs[k];
+    }
+    struct wire_msg m = {.kind = WIRE_BATCH, .agent = a->name};
+    m.u.batch.results = ptrs;
+    m.u.batch.lens = lens;
+    m.u.batch.nresults = n;
+    m.u.batch.after_seq = from - 1;
+    rc = wire_msg_encode(&m, out, olen);
+out:
+    for (size_t i = 0; i < k; i++)
+        free(bufs[i]);
+    result_clear(&r);
+    return rc;
+}
+
+static int send_encoded(struct agent *a, uint64_t from, size_t n, int64_t at, size_t cut)
+{
+    uint8_t *out;
+    size_t olen;
+    if (encode_batch(a, from, n, at, &out, &olen) < 0)
+        return -1;
+    int rc = send_bounded(a->sock, out, cut ? cut : olen);
+    free(out);
+    return rc;
+}
+
+/* The acks after each step, for the test to compare: 10 10 20 20 30. */
+static int cmd_hostile(void *ctx, const struct opts *o)
+{
+    struct agent a = {0};
+    a.sock = connect_agent(ctx, o, o->first, a.name);
+    if (a.sock == NULL || send_heartbeat(&a) < 0)
+        return 2;
+    int64_t now = clock_wall_us();
+    uint64_t acks[5];
+    int rc = 0;
+    rc |= send_encoded(&a, 1, CHAOS_HOSTILE_N, now, 0);
+    acks[0] = wait_ack(&a, 10, CHAOS_ACK_WAIT_MS);
+    rc |= send_encoded(&a, 1, CHAOS_HOSTILE_N, now, 0); /* replayed */
+    rc |= send_heartbeat(&a);
+    acks[1] = wait_ack(&a, 11, CHAOS_REFUSE_WAIT_MS);
+    rc |= send_encoded(&a, 11, CHAOS_HOSTILE_N, now + CHAOS_AHEAD_US, 0);
+    acks[2] = wait_ack(&a, 20, CHAOS_ACK_WAIT_MS);
+    rc |= send_encoded(&a, 21, CHAOS_HOSTILE_N, now, 100); /* truncated */
+    rc |= send_heartbeat(&a);
+    acks[3] = wait_ack(&a, 21, CHAOS_REFUSE_WAIT_MS);
+    rc |= send_encoded(&a, 21, CHAOS_HOSTILE_N, now, 0);
+    acks[4] = wait_ack(&a, 30, CHAOS_ACK_WAIT_MS);
+    printf("acks %llu %llu %llu %llu %llu\n", (unsigned long long)acks[0],
+           (unsigned long long)acks[1], (unsigned long long)acks[2], (unsigned long long)acks[3],
+           (unsigned long long)acks[4]);
+    transport_close(&a.sock);
+    return rc ? 2 : 0;
+}
+
+static int cmd_revoked(void *ctx, const struct opts *o)
+{
+    struct agent a = {0};
+    a.sock = connect_agent(ctx, o, o->first, a.name);
+    if (a.sock == NULL)
+        return 2;
+    /* Refused at the handshake: the sends time out; either way no ack. */
+    (void)send_heartbeat(&a);
+    (void)send_encoded(&a, o->results, CHAOS_HOSTILE_N, clock_wall_us(), 0);
+    uint64_t last = o->results + CHAOS_HOSTILE_N - 1;
+    uint64_t acked = wait_ack(&a, last, CHAOS_REFUSE_WAIT_MS);
+    transport_close(&a.sock);
+    printf("revoked: %s\n", acked >= last ? "acknowledged" : "not acknowledged");
+    return acked >= last ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "flood") != 0)) {
-        fputs("usage: vantage-chaosload run|flood [options] (see tests/chaos/chaosload.c)\n",
+    static const char *const cmds[] = {"run", "flood", "hostile", "revoked"};
+    int cmd = -1;
+    for (int i = 0; argc >= 2 && i < 4; i++)
+        if (strcmp(argv[1], cmds[i]) == 0)
+            cmd = i;
+    if (cmd < 0) {
+        fputs("usage: vantage-chaosload run|flood|hostile|revoked [options] (see "
+              "tests/chaos/chaosload.c)\n",
               stderr);
         return 2;
     }
@@ -387,7 +528,10 @@ int main(int argc, char **argv)
         return 2;
     }
     void *ctx = zmq_ctx_new();
-    int rc = strcmp(argv[1], "run") == 0 ? cmd_run(ctx, &o) : cmd_flood(ctx, &o);
+    int rc = cmd == 0   ? cmd_run(ctx, &o)
+             : cmd == 1 ? cmd_flood(ctx, &o)
+             : cmd == 2 ? cmd_hostile(ctx, &o)
+                        : cmd_revoked(ctx, &o);
     zmq_ctx_term(ctx);
     return rc;
 }
