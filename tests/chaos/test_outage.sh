@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.bash"
 need_bins vantage-agent vantage-collector
 command -v sqlite3 >/dev/null || skip "sqlite3 CLI missing (scripts/install-deps installs it)"
-OUTAGE=$(pick 15 60)
+OUTAGE=$(pick 10 60)
 CHECKS=20
 SPOOL_MAX=100
 OPEN=$(free_port)
