@@ -39,15 +39,29 @@ struct daemon {
     char targets_path[4096];
     char *config_version; /* of the targets being probed */
     uint64_t spooled;
+    uint64_t unspooled; /* results the spool refused in a row (disk full) */
 };
 
 static void on_result(struct result *r, void *arg)
 {
     struct daemon *d = arg;
     char err[512];
-    if (spool_append(d->spool, r, err, sizeof(err)) < 0)
-        log_error(d->log, "cannot spool a result of %s: %s", r->check, err);
-    else {
+    if (spool_append(d->spool, r, err, sizeof(err)) < 0) {
+        /* Once per run: a full disk fails every result until it is over. */
+        if (d->unspooled++ == 0)
+            log_error(d->log,
+                      "cannot spool results (from %s on): %s; they are counted as dropped until "
+                      "spooling works again, repeats are logged at debug level",
+                      r->check, err);
+        else
+            log_debug(d->log, "cannot spool a result of %s: %s", r->check, err);
+    } else {
+        if (d->unspooled > 0)
+            log_info(d->log,
+                     "spooling works again; %llu results could not be spooled and are "
+                     "counted as dropped",
+                     (unsigned long long)d->unspooled);
+        d->unspooled = 0;
         d->spooled++;
         log_debug(d->log, "%s %s: %s %s", r->target ? r->target : "-", r->check,
                   r->ok ? "ok" : "FAIL", result_error_name(r->error));

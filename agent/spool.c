@@ -61,9 +61,12 @@ static const char schema_sql[] =
 struct spool {
     sqlite3 *db;
     char *path;
-    uint64_t max;          /* rows held at most */
-    uint64_t first_seq;    /* lowest seq held; meaningful when pending > 0 */
-    bool unsynced;         /* appends since the last checkpoint */
+    uint64_t max;       /* rows held at most */
+    uint64_t first_seq; /* lowest seq held; meaningful when pending > 0 */
+    bool unsynced;      /* appends since the last checkpoint */
+    /* Results that could not be stored (a full disk): dropped, but the
+     * count can only be written with the next append that succeeds. */
+    uint64_t unspooled;
     struct spool_stats st; /* mirrors meta and the table, updated after COMMIT */
     sqlite3_stmt *begin;
     sqlite3_stmt *commit;
@@ -369,6 +372,8 @@ int spool_append(struct spool *s, struct result *r, char *err, size_t errlen)
     int rc = run(s->begin);
     if (rc == SQLITE_OK)
         rc = make_room(s, 1, &lost);
+    if (rc == SQLITE_OK && s->unspooled > 0)
+        rc = set_meta(s, "dropped", s->st.dropped + lost + s->unspooled);
     if (rc == SQLITE_OK) {
         sqlite3_bind_int64(s->insert, 1, (sqlite3_int64)seq);
         sqlite3_bind_blob64(s->insert, 2, buf, len, SQLITE_STATIC);
@@ -385,9 +390,12 @@ int spool_append(struct spool *s, struct result *r, char *err, size_t errlen)
         char what[64];
         snprintf(what, sizeof(what), "cannot store result %llu", (unsigned long long)seq);
         db_error(s, rc, what, err, errlen);
+        s->unspooled++;
         goto undo;
     }
     account_lost(s, lost);
+    s->st.dropped += s->unspooled;
+    s->unspooled = 0;
     if (s->st.pending == 0)
         s->first_seq = seq;
     s->st.pending++;
@@ -482,4 +490,5 @@ int spool_ack(struct spool *s, uint64_t seq)
 void spool_get_stats(const struct spool *s, struct spool_stats *out)
 {
     *out = s->st;
+    out->dropped += s->unspooled; /* reported before it can be written */
 }

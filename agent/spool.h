@@ -34,7 +34,9 @@ struct spool *spool_open(const char *path, uint64_t max_results, char *err, size
 void spool_close(struct spool **sp);
 
 /* Assigns r->seq (and has_seq), encodes r and stores it durably. Returns 0,
- * or -1 with err. Drops the oldest rows first if the bound is reached. */
+ * or -1 with err. Drops the oldest rows first if the bound is reached. A
+ * result that cannot be stored (disk full) counts as dropped: at once in
+ * spool_get_stats, in the file with the next append that succeeds. */
 int spool_append(struct spool *s, struct result *r, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 

@@ -6,11 +6,19 @@
 #include <stdlib.h>
 
 #include "changes.h"
+#include "clock.h"
+#include "writefail.h"
+
+/* How far ahead of the collector's clock a result may have started: NTP
+ * keeps agents within milliseconds, a badly set clock is hours off. */
+#define INGEST_FUTURE_MAX_US (300LL * 1000000)
 
 struct ingest {
     struct wire_arena *arena; /* decoded results of the current batch */
     struct store *store;
     struct log *log;
+    struct writefail *wf; /* a failing database logged once per run */
+    uint64_t clamped;     /* results from the future, ever (for the log's pace) */
     int in_txn;
 };
 
@@ -22,7 +30,10 @@ struct ingest *ingest_create(struct store *store, struct log *log)
     in->store = store;
     in->log = log;
     in->arena = wire_arena_create();
-    if (in->arena == NULL) {
+    in->wf = writefail_create(log);
+    if (in->arena == NULL || in->wf == NULL) {
+        wire_arena_destroy(&in->arena);
+        writefail_destroy(&in->wf);
         free(in);
         return NULL;
     }
@@ -36,14 +47,17 @@ void ingest_destroy(struct ingest **ip)
     if ((*ip)->in_txn)
         store_rollback((*ip)->store);
     wire_arena_destroy(&(*ip)->arena);
+    writefail_destroy(&(*ip)->wf);
     free(*ip);
     *ip = NULL;
 }
 
 int ingest_begin(struct ingest *in)
 {
-    if (store_begin(in->store) < 0)
+    if (store_begin(in->store) < 0) {
+        writefail_failed(in->wf, "beginning a transaction", store_error(in->store));
         return -1;
+    }
     in->in_txn = 1;
     return 0;
 }
@@ -79,19 +93,48 @@ int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const c
         uint64_t gap = r.seq > *max_seq ? r.seq - *max_seq - 1 : 0;
         if (r.seq > *max_seq)
             *max_seq = r.seq;
+        /* A result from hours ahead (an agent's clock set wrong) would be
+         * its check's latest state until real time caught up with it,
+         * hiding every newer result from the analysis: it is stored at
+         * our time instead, the record re-encoded to say so. */
+        const uint8_t *record = b->results[i];
+        size_t rlen = b->lens[i];
+        uint8_t *clamped = NULL;
+        int64_t now = clock_wall_us();
+        if (r.started_at_us > now + INGEST_FUTURE_MAX_US) {
+            int64_t ahead_s = (r.started_at_us - now) / 1000000;
+            r.started_at_us = now;
+            if (wire_result_encode(&r, &clamped, &rlen) < 0) {
+                stats->invalid++;
+                log_error(in->log, "agent %s: out of memory clamping a result", agent);
+                continue;
+            }
+            record = clamped;
+            stats->clamped++;
+            in->clamped++;
+            if ((in->clamped & (in->clamped - 1)) == 0)
+                log_warn(in->log,
+                         "agent %s: result %llu started %lld s in the future (is its clock "
+                         "wrong?); stored at the collector's time (%llu results clamped so far; "
+                         "logged at the 1st, 2nd, 4th...)",
+                         agent, (unsigned long long)r.seq, (long long)ahead_s,
+                         (unsigned long long)in->clamped);
+        }
         /* Change detection rides on the store's latest state: hashes on
          * the hot path, change rows only when a fact differs. */
         char dns_text[CHANGES_TEXT_MAX];
         struct store_facts facts;
         struct store_prev prev;
         changes_facts(&r, &facts, dns_text, sizeof(dns_text));
-        int rc = store_result_add_facts(in->store, agent_id, network, &r, b->results[i], b->lens[i],
-                                        &facts, &prev);
+        int rc =
+            store_result_add_facts(in->store, agent_id, network, &r, record, rlen, &facts, &prev);
         if (rc == 1 && changes_record(in->store, agent, &r, &facts, &prev) < 0)
             rc = -1;
+        free(clamped);
         if (rc < 0) {
-            log_error(in->log, "agent %s: cannot store a result: %s", agent,
-                      store_error(in->store));
+            char what[RESULT_NAME_MAX + 64];
+            snprintf(what, sizeof(what), "storing a result of agent %s", agent);
+            writefail_failed(in->wf, what, store_error(in->store));
             return -1;
         }
         if (rc == 1) {
@@ -102,8 +145,9 @@ int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const c
     }
     if (lost > 0) {
         if (store_agent_lost_add(in->store, agent_id, lost) < 0) {
-            log_error(in->log, "agent %s: cannot count lost results: %s", agent,
-                      store_error(in->store));
+            char what[RESULT_NAME_MAX + 64];
+            snprintf(what, sizeof(what), "counting lost results of agent %s", agent);
+            writefail_failed(in->wf, what, store_error(in->store));
             return -1;
         }
         log_warn(in->log, "agent %s: %llu results never arrived (dropped by its bounded spool)",
@@ -116,7 +160,7 @@ int ingest_commit(struct ingest *in)
 {
     in->in_txn = 0;
     if (store_commit(in->store) < 0) {
-        log_error(in->log, "commit failed: %s", store_error(in->store));
+        writefail_failed(in->wf, "committing results", store_error(in->store));
         return -1;
     }
     return 0;
@@ -127,4 +171,9 @@ void ingest_rollback(struct ingest *in)
     if (in->in_txn)
         store_rollback(in->store);
     in->in_txn = 0;
+}
+
+struct writefail *ingest_writefail(struct ingest *in)
+{
+    return in->wf;
 }

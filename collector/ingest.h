@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "log.h"
+#include "writefail.h"
 #include "store.h"
 #include "wire.h"
 
@@ -24,6 +25,7 @@ struct ingest_stats {
     uint64_t stored;     /* new rows */
     uint64_t duplicates; /* (agent, seq) already stored: resends */
     uint64_t invalid;    /* refused by validation */
+    uint64_t clamped;    /* started in the future: stored at the collector's time */
 };
 
 struct ingest *ingest_create(struct store *store, struct log *log);
@@ -41,5 +43,11 @@ int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const c
 
 int ingest_commit(struct ingest *in) __attribute__((warn_unused_result));
 void ingest_rollback(struct ingest *in);
+
+/* The run of failing writes (writefail.h) that ingest's own writes
+ * report to; the daemon reports its other writes (hello, last seen) to
+ * it too, so that a full disk is one log line, not one per write. Owned
+ * by in. */
+struct writefail *ingest_writefail(struct ingest *in);
 
 #endif

@@ -61,6 +61,7 @@ struct session {
     bool dirty;                              /* last_seen not yet written */
     bool acked;                              /* a batch was stored: send an ack */
     bool gap;                                /* a batch came after a missing one */
+    bool gap_logged;                         /* this run of refused batches is in the log already */
     bool fresh;                              /* no hello yet from this connection */
     uint64_t ack_seq;                        /* every seq <= this is stored */
     uint64_t txn_seq;                        /* ack_seq once the open txn commits */
@@ -91,7 +92,8 @@ struct serve {
     int64_t last_flush_us;
     uint64_t invalid_msgs;
     struct ingest_stats totals;
-    struct web *web; /* the HTTP endpoint (http =); NULL when off */
+    struct ingest_stats txn_stats; /* of the open transaction: totals once committed */
+    struct web *web;               /* the HTTP endpoint (http =); NULL when off */
     /* rdap:// checks per agent (assign.h), for the agents connected when
      * it was made: connected_sig says which. */
     struct assign *assign;
@@ -154,7 +156,9 @@ static struct session *session_get(struct serve *s, const uint8_t *id, size_t id
     se = &s->sessions[s->nsessions];
     memset(se, 0, sizeof(*se));
     if (store_agent_id(s->store, name, &se->agent_id) < 0) {
-        log_error(s->log, "cannot register agent %s: %s", name, store_error(s->store));
+        char what[RESULT_NAME_MAX + 64];
+        snprintf(what, sizeof(what), "registering agent %s", name);
+        writefail_failed(ingest_writefail(s->ingest), what, store_error(s->store));
         return NULL;
     }
     /* Batches are stored only in order (see WIRE_BATCH below), so the
@@ -383,8 +387,11 @@ static void on_hello(struct serve *s, struct session *se, const struct wire_hell
     if (changes_agent_hello(s->store, se->agent_id, &a, se->last_seen_us) < 0)
         log_warn(s->log, "cannot record a network change of %s: %s", se->name,
                  store_error(s->store));
-    if (store_agent_update(s->store, se->agent_id, &a) < 0)
-        log_error(s->log, "cannot record hello of %s: %s", se->name, store_error(s->store));
+    if (store_agent_update(s->store, se->agent_id, &a) < 0) {
+        char what[RESULT_NAME_MAX + 64];
+        snprintf(what, sizeof(what), "recording the hello of agent %s", se->name);
+        writefail_failed(ingest_writefail(s->ingest), what, store_error(s->store));
+    }
     se->dirty = false;
     se->spool = h->spool;
     se->have_spool = true;
@@ -408,8 +415,21 @@ static int commit(struct serve *s, bool *in_txn)
     int rc = ingest_commit(s->ingest);
     if (rc < 0)
         ingest_rollback(s->ingest);
+    /* Counted when they are really stored: a failing disk would
+     * otherwise count every resend of the same rows again. */
+    if (rc == 0 && s->txn_stats.stored > 0)
+        writefail_ok(ingest_writefail(s->ingest)); /* an empty commit proves nothing */
+    if (rc == 0) {
+        s->totals.stored += s->txn_stats.stored;
+        s->totals.duplicates += s->txn_stats.duplicates;
+        s->totals.invalid += s->txn_stats.invalid;
+        s->totals.clamped += s->txn_stats.clamped;
+    }
+    s->txn_stats = (struct ingest_stats){0};
     for (size_t i = 0; i < s->nsessions; i++) {
         struct session *se = &s->sessions[i];
+        if (rc == 0 && se->txn_seq > se->ack_seq)
+            se->gap_logged = false; /* progress: the next gap is news */
         if (rc == 0)
             se->ack_seq = se->txn_seq;
         else
@@ -441,6 +461,15 @@ static int session_resync(struct serve *s, struct session *se, bool *in_txn)
     return 0;
 }
 
+/* A peer flooding garbage must not flood the log: bad messages are
+ * logged at the 1st, 2nd, 4th, 8th... (all of them at debug level). */
+static enum log_level bad_msg_level(uint64_t n)
+{
+    return (n & (n - 1)) == 0 ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG;
+}
+
+/* Receives one message; returns 1 if it was a batch that was ingested, 0
+ * for anything else, -1 when nothing was waiting. */
 /* From a key admitted only to enroll (auth.h): an Enroll, answered with
  * Enrolled; anything else is dropped. The secret is never logged. */
 static void on_enrollee(struct serve *s, zmq_msg_t *idm, const char *key, const struct wire_msg *m,
@@ -514,8 +543,11 @@ static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
         wire_msg_decode(zmq_msg_data(&body), zmq_msg_size(&body), err, sizeof(err));
     if (m == NULL) {
         s->invalid_msgs++;
-        log_warn(s->log, "dropped a message from %s (%s): %s", user ? user : "an agent",
-                 peer ? peer : "?", err);
+        log_msg(s->log, bad_msg_level(s->invalid_msgs),
+                "dropped a message from %s (%s): %s (%llu bad messages so far; logged at the "
+                "1st, 2nd, 4th, 8th...)",
+                user ? user : "an agent", peer ? peer : "?", err,
+                (unsigned long long)s->invalid_msgs);
         goto out;
     }
     if (user != NULL && user[0] == AUTH_ENROLLEE_MARK) {
@@ -579,10 +611,8 @@ static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
                                       : "unknown");
         }
         if (!*in_txn) {
-            if (ingest_begin(s->ingest) < 0) {
-                log_error(s->log, "cannot begin a transaction: %s", store_error(s->store));
-                goto out;
-            }
+            if (ingest_begin(s->ingest) < 0)
+                goto out; /* ingest logged it (once per run of failures) */
             *in_txn = true;
         }
         se->acked = true;
@@ -594,14 +624,17 @@ static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
          * to resend from the ack. */
         if (m->u.batch.after_seq > se->txn_seq) {
             se->gap = true;
-            log_info(s->log,
-                     "agent %s: batch after seq %llu but only %llu stored; asking for a resend",
-                     se->name, (unsigned long long)m->u.batch.after_seq,
-                     (unsigned long long)se->txn_seq);
+            /* Once per run: the rest of the agent's window follows the
+             * same gap, and while the disk is full every resend does. */
+            log_msg(s->log, se->gap_logged ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+                    "agent %s: batch after seq %llu but only %llu stored; asking for a resend",
+                    se->name, (unsigned long long)m->u.batch.after_seq,
+                    (unsigned long long)se->txn_seq);
+            se->gap_logged = true;
             break;
         }
         uint64_t max_seq = se->txn_seq;
-        if (ingest_batch(s->ingest, se->agent_id, se->name, se->network, &m->u.batch, &s->totals,
+        if (ingest_batch(s->ingest, se->agent_id, se->name, se->network, &m->u.batch, &s->txn_stats,
                          &max_seq) < 0) {
             (void)commit(s, in_txn); /* fails: rolls back, acks nothing new */
             goto out;
@@ -653,8 +686,11 @@ static void flush_last_seen(struct serve *s, bool force)
                                 .spool_dropped = se->spool.dropped,
                                 .spool_pending = se->spool.pending,
                                 .has_spool = se->have_spool};
-        if (store_agent_update(s->store, se->agent_id, &a) < 0)
-            log_warn(s->log, "cannot record last_seen of %s: %s", se->name, store_error(s->store));
+        if (store_agent_update(s->store, se->agent_id, &a) < 0) {
+            char what[RESULT_NAME_MAX + 64];
+            snprintf(what, sizeof(what), "recording when agent %s was last seen", se->name);
+            writefail_failed(ingest_writefail(s->ingest), what, store_error(s->store));
+        }
         se->dirty = false;
     }
     if (in_txn && store_commit(s->store) < 0) {
@@ -1014,9 +1050,11 @@ int serve_run(struct collconf **confp, struct log *log)
     rc = serve_loop(&s);
     log_info(
         log,
-        "stopping: %llu results stored, %llu duplicates, %llu invalid results, %llu bad messages",
+        "stopping: %llu results stored, %llu duplicates, %llu invalid results, %llu bad messages, "
+        "%llu results from the future clamped",
         (unsigned long long)s.totals.stored, (unsigned long long)s.totals.duplicates,
-        (unsigned long long)s.totals.invalid, (unsigned long long)s.invalid_msgs);
+        (unsigned long long)s.totals.invalid, (unsigned long long)s.invalid_msgs,
+        (unsigned long long)s.totals.clamped);
 out:
     web_stop(&s.web);
     monitor_stop(&s.monitor);

@@ -237,10 +237,17 @@ void *transport_server_create(void *ctx, const struct transport_opts *o, char *e
         snprintf(err, errlen, "cannot create socket: %s", zmq_strerror(errno));
         return NULL;
     }
-    /* Agents may send a burst after a partition; a deep receive queue
-     * keeps them from stalling while a transaction commits. */
+    /* The receive queue is per connection: ZeroMQ reads no more from a
+     * peer whose queue is full, so TCP pushes back on that peer alone,
+     * while the socket takes one message from each peer in turn (fair
+     * queueing). An agent keeps at most 4 batches unacknowledged, so a
+     * queue of TRANSPORT_PEER_RCVHWM never stalls one that behaves, and
+     * one that floods holds at most that many messages of the collector's
+     * memory (it was 100000: a flooding agent grew the collector by
+     * 10 MB/s, chaos.flood). */
     if (common_opts(s) != 0 || setopt_int(s, ZMQ_ROUTER_MANDATORY, 1) != 0 ||
-        setopt_int(s, ZMQ_RCVHWM, 100000) != 0 || setopt_int(s, ZMQ_SNDHWM, 100000) != 0 ||
+        setopt_int(s, ZMQ_RCVHWM, TRANSPORT_PEER_RCVHWM) != 0 ||
+        setopt_int(s, ZMQ_SNDHWM, 100000) != 0 ||
         setopt_int(s, ZMQ_BACKLOG, TRANSPORT_BACKLOG) != 0 ||
         zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, TRANSPORT_ZAP_DOMAIN, strlen(TRANSPORT_ZAP_DOMAIN)) != 0)
         goto fail;

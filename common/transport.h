@@ -32,6 +32,9 @@
  * few seconds costs a collector nothing, and a restarted collector hears
  * from every agent within this long. */
 #define TRANSPORT_RECONNECT_MAX_MS 5000
+/* Messages the collector queues per agent connection (transport.c says
+ * why): 4 batches in flight, hello and heartbeats, with room to spare. */
+#define TRANSPORT_PEER_RCVHWM 32
 
 /* Connections waiting to be accepted. libzmq's default of 100 overflows
  * when a fleet reconnects at once (a collector restart: every agent

@@ -1,0 +1,65 @@
+#!/bin/bash
+# Issue 14, chaos 6: an authorized agent sends what an attacker or a broken
+# agent would: a replayed batch, a batch from 5 hours ahead (its clock is
+# wrong), a truncated message, an oversized one, and, once revoked, any
+# message at all. Each is refused or clamped and counted; nothing is
+# stored twice; the collector goes on serving the others.
+. "$(dirname "$0")/lib.bash"
+need_bins vantage-collector vantage-loadgen vantage-chaosload
+CPORT=$(free_port)
+cd "$T"
+"$BIN/vantage-collector" keygen --out keys >/dev/null
+"$BIN/vantage-loadgen" keys 2 lk >/dev/null
+cp lk/authorized_keys authorized_keys
+{
+    collector_section
+    echo "control = ipc://$T/control.sock"
+} >collector.conf
+start_bg collector "$BIN/vantage-collector" -c collector.conf serve
+COLLECTOR=$LAST_PID
+LG=(--endpoint "tcp://127.0.0.1:$CPORT" --server-key keys/collector.pub --keys lk)
+t0=$(date +%s)
+
+acks=$(timeout 30 "$BIN/vantage-chaosload" hostile "${LG[@]}" --first 0) || fail "hostile sender failed"
+echo "   $acks"
+# A batch, its replay (no new ack), one from the future (stored), a
+# truncated one (refused, no ack), the same again whole (stored).
+[ "$acks" = "acks 10 10 20 20 30" ] || fail "expected acks 10 10 20 20 30, got: $acks"
+timeout 20 "$BIN/vantage-loadgen" oversize "${LG[@]}" >/dev/null || fail "the oversized sender failed"
+timeout 30 "$BIN/vantage-chaosload" run "${LG[@]}" --first 1 --agents 1 --rate 1000 --results 100 \
+    --timeout 20 >bystander.log || fail "another agent was not served after the hostile input"
+timeout 20 "$BIN/vantage-collector" -c collector.conf revoke load0000 >revoke.out 2>&1 ||
+    fail "revoke: $(cat revoke.out)"
+timeout 20 "$BIN/vantage-chaosload" revoked "${LG[@]}" --first 0 --results 31 ||
+    fail "the revoked agent's batch was acknowledged"
+kill -0 "$COLLECTOR" || fail "the collector died"
+stop_pid "$COLLECTOR" TERM
+t1=$(date +%s)
+
+"$BIN/vantage-collector" -c collector.conf results --json --agent load0000 >r.jsonl
+python3 - "$t0" "$t1" <<'PY' || fail "load0000's stored results are wrong"
+import json, sys, datetime
+t0, t1 = int(sys.argv[1]), int(sys.argv[2])
+rows = [json.loads(l) for l in open("r.jsonl")]
+seqs = sorted(r["seq"] for r in rows)
+def t(s):
+    return datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+future = [r for r in rows if not t0 - 1 <= t(r["started_at"]) <= t1 + 1]
+print(f"   load0000: stored seqs {seqs[0]}..{seqs[-1]} ({len(seqs)} rows), "
+      f"{len(future)} outside the test's time")
+sys.exit(0 if seqs == list(range(1, 31)) and not future else 1)
+PY
+stopping=$(grep "stopping:" collector.log)
+echo "   ${stopping#*\] }"
+dups=$(echo "$stopping" | sed -n 's/.* \([0-9]*\) duplicates.*/\1/p')
+bad=$(echo "$stopping" | sed -n 's/.* \([0-9]*\) bad messages.*/\1/p')
+clamped=$(echo "$stopping" | sed -n 's/.* \([0-9]*\) results from the future clamped.*/\1/p')
+[ "$dups" = 10 ] || fail "the replayed batch should count 10 duplicates, not $dups"
+[ "$clamped" = 10 ] || fail "the batch from the future should count 10 clamped, not $clamped"
+# The truncated message; the revoked key is refused at the handshake.
+[ "$bad" -ge 1 ] || fail "refused messages counted: $bad (1 or more expected)"
+grep -q "refused agent key" collector.log || fail "the revoked key's connection was not refused"
+grep -q "started 1799[0-9] s in the future" collector.log || fail "the clamp is not in the log"
+figure "replayed batch (10 duplicates counted, none stored twice), batch from 5 h ahead (10 results clamped to the collector's time, counted, logged), truncated and oversized messages (dropped; the collector went on serving another agent), revoked key (refused at the CURVE handshake, logged, nothing stored): $bad bad messages counted; per-agent counters in 'agents' not yet"
+pass "replay, future, truncated, oversized, revoked: refused or clamped and counted"
