@@ -115,7 +115,7 @@ start_bg collector "$BIN/vantage-collector" -c collector.conf serve
 start_bg collector-plain "$BIN/vantage-collector" -c plain.conf serve
 wait_for 10 "collector" "$BIN/vantage-collector" -c collector.conf agents
 wait_for 10 "plaintext collector" "$BIN/vantage-collector" -c plain.conf agents
-wait_for 5 "relays" grep -q ready relay1.log relay2.log
+wait_for 20 "relays" grep -q ready relay1.log relay2.log
 
 # Enrollment through the relay: the line, then the agent's keys and conf.
 "$BIN/vantage-collector" -c collector.conf enroll e1 --site hq --address "tcp://127.0.0.1:$R1" \
