@@ -4,11 +4,12 @@
  *
  * c-ares reports which sockets it wants watched through sock_state_cb; each
  * becomes a uv_poll handle, and one uv_timer follows ares_timeout(). The
- * raw answer is parsed here rather than with ares_parse_*_reply, because
- * the result needs the rcode, every TTL and the CNAME hops of every type
- * alike. Model: curl lib/vdns/asyn-ares.c and lib/asyn-base.c.
+ * raw answer is parsed by dns_answer.c. Model: curl lib/vdns/asyn-ares.c
+ * and lib/asyn-base.c.
  */
 #include "resolver.h"
+
+#include "dns_answer.h"
 
 #include <ares.h>
 #include <arpa/inet.h>
@@ -24,13 +25,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define DNS_HEADER_LEN     12
-#define DNS_RR_FIXED_LEN   10 /* type, class, ttl, rdlength */
-#define DNS_CLASS_IN       1
 #define DNS_RCODE_NAME_MAX 16
-/* Presentation form of one answer: a TXT record may carry up to 64 KiB,
- * but results keep at most RESULT_STR_MAX bytes of any string. */
-#define ANSWER_TEXT_MAX RESULT_STR_MAX
+
+_Static_assert(DNS_ANSWER_CHAIN_MAX <= RESOLVER_CHAIN_MAX, "a reply has room for every CNAME hop");
 /* A query name (at most 255) plus a sentence about it. */
 #define DETAIL_MAX 512
 /* The parser's own complaint, inserted into a detail. */
@@ -565,231 +562,6 @@ void resolver_destroy(struct resolver **rp)
         destroy_now(r);
 }
 
-/* ---- answer parsing ------------------------------------------------------ */
-
-static uint16_t get16(const unsigned char *p)
-{
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/* Expands the name at p into out; returns its encoded length or -1. */
-static long expand(const unsigned char *p, const unsigned char *abuf, int alen, char *out,
-                   size_t outlen)
-{
-    char *name = NULL;
-    long enclen = 0;
-    if (ares_expand_name(p, abuf, alen, &name, &enclen) != ARES_SUCCESS)
-        return -1;
-    snprintf(out, outlen, "%s", name[0] ? name : ".");
-    ares_free_string(name);
-    return enclen;
-}
-
-/* Copies a name into a RESULT_NAME_MAX + 1 buffer, cut if longer. */
-static void copy_name(char *dst, const char *src)
-{
-    size_t n = strnlen(src, RESULT_NAME_MAX);
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
-struct parsed {
-    int rcode;
-    char **answers;
-    size_t nanswers;
-    uint32_t ttl; /* min over answers of the asked type */
-    bool have_ttl;
-    uint32_t neg_ttl; /* from the SOA in authority, for NXDOMAIN/NODATA */
-    bool have_neg_ttl;
-    char chain[RESOLVER_CHAIN_MAX][2][RESULT_NAME_MAX + 1]; /* alias -> target */
-    uint32_t chain_ttl[RESOLVER_CHAIN_MAX];
-    size_t nchain;
-    struct sockaddr_storage addrs[RESULT_LIST_MAX];
-    size_t naddrs;
-};
-
-/* Presentation form of one RR's data; 0, or -1 on a malformed record. */
-static int rdata_text(int type, const unsigned char *rd, size_t rdlen, const unsigned char *abuf,
-                      int alen, char *out, size_t outlen)
-{
-    char name[RESULT_NAME_MAX + 1];
-    switch (type) {
-    case ns_t_a:
-        if (rdlen != 4 || inet_ntop(AF_INET, rd, out, (socklen_t)outlen) == NULL)
-            return -1;
-        return 0;
-    case ns_t_aaaa:
-        if (rdlen != 16 || inet_ntop(AF_INET6, rd, out, (socklen_t)outlen) == NULL)
-            return -1;
-        return 0;
-    case ns_t_cname:
-        if (expand(rd, abuf, alen, out, outlen) < 0)
-            return -1;
-        return 0;
-    case ns_t_mx:
-        if (rdlen < 3 || expand(rd + 2, abuf, alen, name, sizeof(name)) < 0)
-            return -1;
-        snprintf(out, outlen, "%u %s", get16(rd), name);
-        return 0;
-    case ns_t_srv:
-        if (rdlen < 7 || expand(rd + 6, abuf, alen, name, sizeof(name)) < 0)
-            return -1;
-        snprintf(out, outlen, "%u %u %u %s", get16(rd), get16(rd + 2), get16(rd + 4), name);
-        return 0;
-    case ns_t_txt: {
-        /* The character-strings joined, as SPF and DKIM readers join
-         * them; bytes outside printable ASCII as \DDD. */
-        size_t o = 0, i = 0;
-        while (i < rdlen) {
-            size_t seg = rd[i++];
-            if (seg > rdlen - i)
-                return -1;
-            for (size_t k = 0; k < seg && o + 5 < outlen; k++) {
-                unsigned char ch = rd[i + k];
-                if (ch >= 0x20 && ch < 0x7f && ch != '\\')
-                    out[o++] = (char)ch;
-                else
-                    o += (size_t)snprintf(out + o, outlen - o, "\\%03u", ch);
-            }
-            i += seg;
-        }
-        out[o < outlen ? o : outlen - 1] = '\0';
-        return 0;
-    }
-    default:
-        return -1;
-    }
-}
-
-static void parsed_free(struct parsed *ps)
-{
-    for (size_t i = 0; i < ps->nanswers; i++)
-        free(ps->answers[i]);
-    free(ps->answers);
-    ps->answers = NULL;
-    ps->nanswers = 0;
-}
-
-/* Parses a DNS response for qname/qtype. 0, or -1 with why in err. */
-static int parse_answer(const unsigned char *abuf, int alen, const char *qname, int qtype,
-                        struct parsed *ps, char *err, size_t errlen)
-{
-    char owner[RESULT_NAME_MAX + 1];
-    char cur[RESULT_NAME_MAX + 1];
-    if (alen < DNS_HEADER_LEN) {
-        snprintf(err, errlen, "answer too short (%d bytes)", alen);
-        return -1;
-    }
-    ps->rcode = abuf[3] & 0x0f;
-    unsigned qd = get16(abuf + 4), an = get16(abuf + 6), ns = get16(abuf + 8);
-    const unsigned char *p = abuf + DNS_HEADER_LEN, *end = abuf + alen;
-    for (unsigned i = 0; i < qd; i++) {
-        long l = expand(p, abuf, alen, owner, sizeof(owner));
-        if (l < 0 || end - p < l + 4)
-            goto malformed;
-        p += l + 4;
-    }
-    snprintf(cur, sizeof(cur), "%s", qname);
-    size_t cl = strlen(cur);
-    if (cl > 1 && cur[cl - 1] == '.')
-        cur[cl - 1] = '\0';
-    for (unsigned i = 0; i < an + ns; i++) {
-        long l = expand(p, abuf, alen, owner, sizeof(owner));
-        if (l < 0 || end - p < l + DNS_RR_FIXED_LEN)
-            goto malformed;
-        p += l;
-        int type = get16(p), cls = get16(p + 2);
-        uint32_t ttl = get32(p + 4);
-        size_t rdlen = get16(p + 8);
-        p += DNS_RR_FIXED_LEN;
-        if ((size_t)(end - p) < rdlen)
-            goto malformed;
-        const unsigned char *rd = p;
-        p += rdlen;
-        if (cls != DNS_CLASS_IN)
-            continue;
-        if (i >= an) { /* authority: the SOA gives the negative-caching TTL */
-            if (type == ns_t_soa) {
-                char n1[RESULT_NAME_MAX + 1];
-                long l1 = expand(rd, abuf, alen, n1, sizeof(n1));
-                long l2 = l1 < 0 ? -1 : expand(rd + l1, abuf, alen, n1, sizeof(n1));
-                if (l2 >= 0 && (size_t)(l1 + l2 + 20) <= rdlen) {
-                    uint32_t minimum = get32(rd + l1 + l2 + 16);
-                    ps->neg_ttl = ttl < minimum ? ttl : minimum;
-                    ps->have_neg_ttl = true;
-                }
-            }
-            continue;
-        }
-        char text[ANSWER_TEXT_MAX + 1];
-        if (type == ns_t_cname && qtype != ns_t_cname) {
-            if (ps->nchain < RESOLVER_CHAIN_MAX && strcasecmp(owner, cur) == 0 &&
-                rdata_text(type, rd, rdlen, abuf, alen, text, sizeof(text)) == 0) {
-                copy_name(ps->chain[ps->nchain][0], owner);
-                copy_name(ps->chain[ps->nchain][1], text);
-                ps->chain_ttl[ps->nchain++] = ttl;
-                copy_name(cur, text);
-            }
-            continue;
-        }
-        if (type != qtype)
-            continue;
-        if (rdata_text(type, rd, rdlen, abuf, alen, text, sizeof(text)) < 0)
-            goto malformed;
-        if (result_list_add(&ps->answers, &ps->nanswers, text) < 0)
-            continue; /* past RESULT_LIST_MAX: the first ones are kept */
-        if (!ps->have_ttl || ttl < ps->ttl)
-            ps->ttl = ttl;
-        ps->have_ttl = true;
-        if ((type == ns_t_a || type == ns_t_aaaa) && ps->naddrs < RESULT_LIST_MAX) {
-            struct sockaddr_storage *ss = &ps->addrs[ps->naddrs++];
-            memset(ss, 0, sizeof(*ss));
-            if (type == ns_t_a) {
-                struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-                s4->sin_family = AF_INET;
-                memcpy(&s4->sin_addr, rd, 4);
-            } else {
-                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-                s6->sin6_family = AF_INET6;
-                memcpy(&s6->sin6_addr, rd, 16);
-            }
-        }
-    }
-    return 0;
-malformed:
-    snprintf(err, errlen, "malformed DNS answer");
-    return -1;
-}
-
-static int addr_cmp(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-    if (a->ss_family != b->ss_family)
-        return a->ss_family == AF_INET6 ? -1 : 1;
-    if (a->ss_family == AF_INET)
-        return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
-                      &((const struct sockaddr_in *)b)->sin_addr, 4);
-    return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-                  &((const struct sockaddr_in6 *)b)->sin6_addr, 16);
-}
-
-static void sort_addrs(struct sockaddr_storage *v, size_t n)
-{
-    for (size_t i = 1; i < n; i++) {
-        struct sockaddr_storage x = v[i];
-        size_t j = i;
-        while (j > 0 && addr_cmp(&v[j - 1], &x) > 0) {
-            v[j] = v[j - 1];
-            j--;
-        }
-        v[j] = x;
-    }
-}
-
 /* ---- queries ------------------------------------------------------------- */
 
 static void free_records(struct result_dns *recs, size_t n)
@@ -815,7 +587,7 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
         free(q);
         return;
     }
-    struct parsed *ps = calloc(1, sizeof(*ps));
+    struct dns_answer *ps = calloc(1, sizeof(*ps));
     struct result_dns *recs = calloc(1 + RESOLVER_CHAIN_MAX, sizeof(*recs));
     char detail[DETAIL_MAX] = "";
     char rbuf[DNS_RCODE_NAME_MAX];
@@ -834,7 +606,7 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
     bool parsed = false;
     if (abuf != NULL && alen > 0) {
         char perr[PARSE_ERR_MAX];
-        if (parse_answer(abuf, alen, q->name, q->qtype, ps, perr, sizeof(perr)) == 0) {
+        if (dns_answer_parse(abuf, (size_t)alen, q->name, q->qtype, ps, perr, sizeof(perr)) == 0) {
             parsed = true;
         } else {
             rep.error = RESULT_DNS_SERVFAIL;
@@ -861,7 +633,7 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
             c->ttl = ps->chain_ttl[i];
             (void)result_set_str(&c->resolver, recs[0].resolver);
         }
-        sort_addrs(ps->addrs, ps->naddrs);
+        dns_answer_sort_addrs(ps);
         rep.addrs = ps->addrs;
         rep.naddrs = ps->naddrs;
         if (rep.error != RESULT_OK)
@@ -926,7 +698,7 @@ deliver:
     if (recs != NULL)
         free_records(recs, rep.nrecords);
     if (ps != NULL)
-        parsed_free(ps);
+        dns_answer_clear(ps);
     free(ps);
     free(q);
 }
