@@ -128,6 +128,17 @@ static const char *const migrations[] = {
     " kind text NOT NULL, finding_id text NOT NULL, event text NOT NULL, body text NOT NULL,"
     " attempts bigint NOT NULL, created_us bigint NOT NULL, next_at_us bigint NOT NULL);"
     "CREATE INDEX notifications_order ON notifications(notifier, finding_id, id);",
+    /* 2: retention (store_pg_retention.c): each agent's set of sequence
+     * numbers the hourly aggregates count (beside stored), and the
+     * aggregates per (target, check, network, hour). */
+    "ALTER TABLE agents ADD COLUMN rolled int8multirange NOT NULL DEFAULT '{}';"
+    "CREATE TABLE rollups ("
+    " target_id bigint NOT NULL, check_id bigint NOT NULL, network_id bigint NOT NULL,"
+    " hour_us bigint NOT NULL, n bigint NOT NULL, ok bigint NOT NULL,"
+    " total_us_sum bigint NOT NULL, total_us_max bigint NOT NULL,"
+    " first_fail_us bigint NOT NULL, fail_layer smallint NOT NULL, fail_error smallint NOT NULL,"
+    " PRIMARY KEY (target_id, check_id, network_id, hour_us));"
+    "CREATE INDEX rollups_hour ON rollups(hour_us);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_PG_SCHEMA_VERSION,
@@ -735,6 +746,10 @@ const struct store_ops store_pg_ops = {
     .notification_done = store_pg_notification_done,
     .notification_retry = store_pg_notification_retry,
     .notifications_pending = store_pg_notifications_pending,
+    /* retention: store_pg_retention.c */
+    .rollup = store_pg_rollup,
+    .prune = store_pg_prune,
+    .rollups_each = store_pg_rollups_each,
 };
 
 /* libpq accepts both URI schemes; so does the store. */
@@ -767,4 +782,8 @@ const struct store_ops store_postgres_ops = {
     .notification_done = store_pg_notification_done,
     .notification_retry = store_pg_notification_retry,
     .notifications_pending = store_pg_notifications_pending,
+    /* retention: store_pg_retention.c */
+    .rollup = store_pg_rollup,
+    .prune = store_pg_prune,
+    .rollups_each = store_pg_rollups_each,
 };

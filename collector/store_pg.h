@@ -23,7 +23,7 @@
 #include "store.h"
 
 /* The schema version this build writes, kept in vantage_schema. */
-#define STORE_PG_SCHEMA_VERSION 1
+#define STORE_PG_SCHEMA_VERSION 2
 
 /* Every key of pg_advisory_lock that Vantage takes is in this class
  * (the first int4 of the two-key form), so that other users of the same
@@ -173,5 +173,12 @@ int store_pg_notification_retry(void *b, int64_t id, uint32_t attempts, int64_t 
                                 char *err, size_t errlen);
 int store_pg_notifications_pending(void *b, uint64_t *n, int64_t *next_at_us, char *err,
                                    size_t errlen);
+
+/* retention (store_pg_retention.c) */
+int store_pg_rollup(void *b, size_t max, uint64_t *rolled, char *err, size_t errlen);
+int store_pg_prune(void *b, int64_t results_before_us, int64_t rollups_before_us, size_t max,
+                   struct store_pruned *removed, char *err, size_t errlen);
+int store_pg_rollups_each(void *b, const struct store_rollup_filter *f, store_rollup_cb cb,
+                          void *arg, char *err, size_t errlen);
 
 #endif

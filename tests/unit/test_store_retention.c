@@ -1,9 +1,11 @@
 /*
  * Unit tests of the store's retention operations (store.h "retention")
- * on the sqlite backend, against real sqlite files: every result counted
- * once in its hour (in chunks, late, after its hour was rolled up, from
- * before the schema had rollups), and pruning that removes only what is
- * counted.
+ * on both backends, against a real sqlite file and a real PostgreSQL 15
+ * (tests/servers/pg-up, a schema per test): every result counted once in
+ * its hour (in chunks, late, after its hour was rolled up, from before
+ * the schema had rollups), and pruning that removes only what is counted
+ * (sqlite: rows; PostgreSQL: whole day partitions). The PostgreSQL group
+ * skips, saying why, where no server can be started.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <libpq-fe.h>
 
 #include "store.h"
 #include "wire.h"
@@ -24,9 +29,15 @@
 #define H  ROLLUP_HOUR_US
 #define T0 (1796000000LL * 1000000 / H * H) /* an hour in 2026 */
 
+struct pg_server {
+    char dir[256];    /* "" = none could be started */
+    unsigned schemas; /* one per test */
+};
+
 struct fixture {
     char dir[64];
     char path[128];
+    struct pg_server *pg; /* NULL: sqlite */
     struct store *s;
     int64_t agent;
     uint64_t seq;
@@ -55,6 +66,105 @@ static int teardown(void **state)
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
     assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+/* ---- PostgreSQL ---- */
+
+static int pg_group_setup(void **state)
+{
+    struct pg_server *g = calloc(1, sizeof(*g));
+    assert_non_null(g);
+    *state = g;
+    const char *src = getenv("VANTAGE_SOURCE_DIR");
+    char cmd[512], out[] = "/tmp/vantage-test-retention-pg-XXXXXX";
+    int fd = mkstemp(out);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(cmd, sizeof(cmd), "'%s/tests/servers/pg-up' >'%s' 2>&1", src ? src : ".", out);
+    int rc = system(cmd);
+    FILE *fp = fopen(out, "r");
+    char line[512] = "";
+    if (fp != NULL) {
+        if (fgets(line, sizeof(line), fp) == NULL)
+            line[0] = '\0';
+        fclose(fp);
+    }
+    unlink(out);
+    line[strcspn(line, "\n")] = '\0';
+    if (rc != 0 || line[0] != '/') {
+        fprintf(stderr, "SKIP [test_store_retention postgresql]: no PostgreSQL server (%s)\n",
+                line);
+        return 0;
+    }
+    snprintf(g->dir, sizeof(g->dir), "%s", line);
+    return 0;
+}
+
+static int pg_group_teardown(void **state)
+{
+    struct pg_server *g = *state;
+    const char *src = getenv("VANTAGE_SOURCE_DIR");
+    if (g->dir[0] != '\0') {
+        char cmd[600];
+        snprintf(cmd, sizeof(cmd), "'%s/tests/servers/pg-down' '%s'", src ? src : ".", g->dir);
+        assert_int_equal(system(cmd), 0);
+    }
+    free(g);
+    return 0;
+}
+
+/* The first value of sql (as the superuser), -1 when none. */
+static long long pg_int(const struct pg_server *g, const char *sql)
+{
+    char conninfo[400];
+    snprintf(conninfo, sizeof(conninfo),
+             "host=%s user=vantage_admin dbname=postgres options=-cclient_min_messages=warning",
+             g->dir);
+    PGconn *c = PQconnectdb(conninfo);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("admin connection: %s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    long long v = st == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)
+                      ? atoll(PQgetvalue(r, 0, 0))
+                      : -1;
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+static int pg_setup(void **state)
+{
+    struct pg_server *g = *state;
+    if (g->dir[0] == '\0')
+        skip();
+    struct fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    f->pg = g;
+    snprintf(f->dir, sizeof(f->dir), "r%u", ++g->schemas);
+    char sql[80], loc[600], err[STORE_ERR_MAX];
+    snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", f->dir);
+    pg_int(g, sql);
+    snprintf(loc, sizeof(loc),
+             "postgresql:///postgres?host=%s&user=vantage_admin&options=-csearch_path%%3D%s",
+             g->dir, f->dir);
+    f->s = store_open(loc, err, sizeof(err));
+    if (f->s == NULL)
+        fail_msg("store_open: %s", err);
+    assert_int_equal(store_agent_id(f->s, "a1", &f->agent), 0);
+    *state = f;
+    return 0;
+}
+
+static int pg_teardown(void **state)
+{
+    struct fixture *f = *state;
+    store_close(&f->s);
+    *state = f->pg;
     free(f);
     return 0;
 }
@@ -252,7 +362,8 @@ static void test_from_schema_5(void **state)
     assert_int_equal(
         sqlite3_exec(db,
                      "DROP TABLE rollups; DROP TABLE rollup_state; DROP INDEX latest_agent_seq;"
-                     " PRAGMA user_version = 5",
+                     " DROP TABLE collectors; DROP TABLE leases; DROP TABLE probe_requests;"
+                     " DROP TABLE probe_answers; PRAGMA user_version = 5",
                      NULL, NULL, NULL),
         SQLITE_OK);
     sqlite3_close(db);
@@ -279,13 +390,67 @@ static void test_not_inside_ingest(void **state)
     assert_int_equal(store_rollups_each(f->s, &none, hour_cb, NULL), -1);
 }
 
+/* PostgreSQL drops a day partition once every row in it is rolled up,
+ * and deletes rolled-up rows a skewed clock put in the default
+ * partition. */
+static void test_pg_prune(void **state)
+{
+    struct fixture *f = *state;
+    /* A day partition for T0's day, as ingest would have made it. */
+    int64_t lo = T0 / (86400LL * 1000000) * 86400LL * 1000000, hi = lo + 86400LL * 1000000;
+    time_t t = (time_t)(lo / 1000000);
+    struct tm tm;
+    assert_non_null(gmtime_r(&t, &tm));
+    char part[48], sql[400];
+    snprintf(part, sizeof(part), "results_%04d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday);
+    snprintf(sql, sizeof(sql),
+             "CREATE TABLE %s.%s PARTITION OF %s.results FOR VALUES FROM (%lld) TO (%lld)", f->dir,
+             part, f->dir, (long long)lo, (long long)hi);
+    pg_int(f->pg, sql);
+    for (int i = 0; i < 5; i++)
+        add(f, "lyon", "imaps://m", T0 + i, RESULT_OK, 10);
+    add(f, "lyon", "imaps://m", lo - 3 * 86400LL * 1000000, RESULT_OK, 10); /* default */
+    add(f, "lyon", "imaps://m", lo - 3 * 86400LL * 1000000 + 1, RESULT_OK, 10);
+    assert_int_equal(roll_all(f->s, 3), 7);
+    add(f, "lyon", "imaps://m", T0 + 7, RESULT_TCP_REFUSED, 10); /* not rolled up yet */
+    struct store_pruned p;
+    assert_int_equal(store_prune(f->s, hi + H, 0, 100, &p), 0);
+    assert_true(p.results == 2); /* the default partition's rows; the day waits */
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+             " WHERE n.nspname = '%s' AND c.relname = '%s'",
+             f->dir, part);
+    assert_int_equal(pg_int(f->pg, sql), 1);
+    assert_int_equal(roll_all(f->s, 100), 1);
+    assert_int_equal(store_prune(f->s, hi + H, 0, 100, &p), 0);
+    assert_true(p.results == 6); /* the whole day, dropped */
+    assert_int_equal(pg_int(f->pg, sql), 0);
+    assert_int_equal(raw(f->s), 0);
+    struct hours h;
+    assert_int_equal(hours(f->s, NULL, &h), 2);
+    assert_true(h.r[0].n == 2 && h.r[1].n == 6 && h.r[1].ok == 5);
+    assert_true(h.r[1].first_fail_us == T0 + 7);
+    assert_int_equal(store_prune(f->s, 0, T0, 100, &p), 0);
+    assert_true(p.results == 0 && p.rollups == 1);
+    assert_int_equal(hours(f->s, NULL, &h), 1);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest sqlite_tests[] = {
         cmocka_unit_test_setup_teardown(test_rollup_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_from_schema_5, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_inside_ingest, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest pg_tests[] = {
+        cmocka_unit_test_setup_teardown(test_rollup_exact, pg_setup, pg_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_prune, pg_setup, pg_teardown),
+        cmocka_unit_test_setup_teardown(test_not_inside_ingest, pg_setup, pg_teardown),
+    };
+    int failed = cmocka_run_group_tests_name("sqlite", sqlite_tests, NULL, NULL);
+    failed +=
+        cmocka_run_group_tests_name("postgresql", pg_tests, pg_group_setup, pg_group_teardown);
+    return failed;
 }
