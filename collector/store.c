@@ -23,7 +23,8 @@ static const struct store_ops *const backends[] = {&store_sqlite_ops, &store_pg_
                                                    &store_postgres_ops};
 
 /* Their operations for several collectors on one database, by scheme. */
-static const struct store_cluster_ops *const cluster_backends[] = {&store_sqlite_cluster_ops};
+static const struct store_cluster_ops *const cluster_backends[] = {
+    &store_sqlite_cluster_ops, &store_pg_cluster_ops, &store_postgres_cluster_ops};
 
 /* The scheme of "scheme:rest" when the prefix looks like a URI scheme
  * (letters, digits, '+', '-', '.'; at least two characters so that a

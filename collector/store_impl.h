@@ -112,6 +112,8 @@ struct store_cluster_ops {
 };
 
 extern const struct store_cluster_ops store_sqlite_cluster_ops;
+extern const struct store_cluster_ops store_pg_cluster_ops;
+extern const struct store_cluster_ops store_postgres_cluster_ops;
 
 /* The largest encoded result a store accepts: one wire message. A result
  * decoded by wire is far smaller; this only stops a caller's bug from

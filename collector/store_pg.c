@@ -139,6 +139,20 @@ static const char *const migrations[] = {
     " first_fail_us bigint NOT NULL, fail_layer smallint NOT NULL, fail_error smallint NOT NULL,"
     " PRIMARY KEY (target_id, check_id, network_id, hour_us));"
     "CREATE INDEX rollups_hour ON rollups(hour_us);",
+    /* 3: several collectors (store_pg_cluster.c): the registry of running
+     * collectors, leases, and the probe-now queue with its answers. */
+    "CREATE TABLE collectors ("
+    " id text PRIMARY KEY, host text NOT NULL, pid bigint NOT NULL,"
+    " started_us bigint NOT NULL, heartbeat_us bigint NOT NULL, version text NOT NULL,"
+    " targets text NOT NULL, agents bigint NOT NULL);"
+    "CREATE TABLE leases (name text PRIMARY KEY, holder text NOT NULL,"
+    " expires_us bigint NOT NULL);"
+    "CREATE TABLE probe_requests ("
+    " id bigserial PRIMARY KEY, target text NOT NULL, created_us bigint NOT NULL,"
+    " expires_us bigint NOT NULL);"
+    "CREATE TABLE probe_answers ("
+    " request_id bigint NOT NULL, collector text NOT NULL, agents text NOT NULL,"
+    " at_us bigint NOT NULL, PRIMARY KEY (request_id, collector));",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_PG_SCHEMA_VERSION,

@@ -23,7 +23,7 @@
 #include "store.h"
 
 /* The schema version this build writes, kept in vantage_schema. */
-#define STORE_PG_SCHEMA_VERSION 2
+#define STORE_PG_SCHEMA_VERSION 3
 
 /* Every key of pg_advisory_lock that Vantage takes is in this class
  * (the first int4 of the two-key form), so that other users of the same

@@ -56,7 +56,7 @@ conf() {
     cat <<CONF
 [collector]
 listen = tcp://127.0.0.1:$2
-database = vantage.db
+database = $(store_location)
 control = ipc://$T/$1.control
 secret_key = keys/collector.key
 authorized_keys = authorized_keys

@@ -24,7 +24,7 @@ cd "$T"
 "$BIN/vantage-collector" keygen --out keys >/dev/null
 "$BIN/vantage-agent" keygen --out k-f1 >/dev/null
 echo "$(cat k-f1/agent.pub) f1" >authorized_keys
-DATABASE=${VANTAGE_TEST_DATABASE:-vantage.db}
+DATABASE=${VANTAGE_TEST_DATABASE:-$(store_location)}
 
 write_conf() { # $1 = a or b, $2 = yes to include the target
     local port=$PA
