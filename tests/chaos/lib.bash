@@ -22,9 +22,12 @@ rand_sleep() {
 }
 
 # figure LINE — a line for docs/reliability.md, also in the ctest log.
+# The store is named, since the same test runs on both (chaos.pg.*).
 figure() {
-    echo "FIGURE [$TEST_NAME]: $*"
-    [ -n "${VANTAGE_CHAOS_FIGURES:-}" ] && echo "$TEST_NAME: $*" >>"$VANTAGE_CHAOS_FIGURES"
+    local store=sqlite
+    [ "${VANTAGE_TEST_STORE:-sqlite}" = pg ] && store=PostgreSQL
+    echo "FIGURE [$TEST_NAME] ($store): $*"
+    [ -n "${VANTAGE_CHAOS_FIGURES:-}" ] && echo "$TEST_NAME ($store): $*" >>"$VANTAGE_CHAOS_FIGURES"
     return 0
 }
 

@@ -44,5 +44,5 @@ wait "$LOAD" || fail "the agents' results were not all acknowledged"
 elapsed=$((SECONDS - t0))
 cat "$T/chaosload.log"
 check_exactly_once collector.conf "$PER" $(cd lk && ls load*.key | sed 's/\.key$//')
-figure "sqlite: collector SIGKILLed $KILLS times during ingest of $AGENTS agents x $PER results at $RATE results/s ($elapsed s): $((AGENTS * PER)) stored exactly once, 0 lost, 0 duplicated; collector RSS at most $((max_rss / 1024)) MiB"
+figure "collector SIGKILLed $KILLS times during ingest of $AGENTS agents x $PER results at $RATE results/s ($elapsed s): $((AGENTS * PER)) stored exactly once, 0 lost, 0 duplicated; collector RSS at most $((max_rss / 1024)) MiB"
 pass "$KILLS kills, $((AGENTS * PER)) results stored exactly once"
