@@ -25,7 +25,7 @@ struct ingest_stats {
     uint64_t stored;     /* new rows */
     uint64_t duplicates; /* (agent, seq) already stored: resends */
     uint64_t invalid;    /* refused by validation */
-    uint64_t clamped;    /* started in the future: stored at the collector's time */
+    uint64_t clamped;    /* stored at the collector's time: started in the future */
 };
 
 struct ingest *ingest_create(struct store *store, struct log *log);
@@ -39,6 +39,13 @@ int ingest_begin(struct ingest *in) __attribute__((warn_unused_result));
  * transaction must then be rolled back with ingest_rollback). */
 int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const char *network,
                  const struct wire_batch *b, struct ingest_stats *stats, uint64_t *max_seq)
+    __attribute__((warn_unused_result));
+
+/* Counts one message of agent (agent_id, name) that was dropped
+ * (undecodable, unexpected, or sent after its key was revoked) in the
+ * agent's `refused`, within the open transaction (ingest_begin). Returns
+ * 0, or -1 on a store error (logged; roll back as after ingest_batch). */
+int ingest_refused(struct ingest *in, int64_t agent_id, const char *agent)
     __attribute__((warn_unused_result));
 
 int ingest_commit(struct ingest *in) __attribute__((warn_unused_result));
