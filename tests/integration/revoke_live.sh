@@ -34,14 +34,7 @@ CONF
 start_bg collector "$BIN/vantage-collector" -c collector.conf serve
 COLLECTOR=$LAST_PID
 for a in a1 a2; do
-    cat >"agent-$a.conf" <<CONF
-[agent]
-name = $a
-collector = tcp://127.0.0.1:$CPORT
-collector_public_key = $(cat keys/collector.pub)
-secret_key = k-$a/agent.key
-spool = spool-$a.db
-CONF
+    agent_section "$a" >"agent-$a.conf"
     start_bg "agent-$a" "$BIN/vantage-agent" run -c "agent-$a.conf"
 done
 streaming() { [ "$(count_results collector.conf --agent a1)" -ge 4 ] &&

@@ -73,6 +73,21 @@ static int teardown(void **state)
     return 0;
 }
 
+/* One passing result of the agent, encoded: seq, started at `at`. */
+static void encode_one(uint64_t seq, int64_t at, uint8_t **buf, size_t *len)
+{
+    struct result r;
+    result_init(&r);
+    assert_int_equal(result_set_str(&r.target, "corp"), 0);
+    assert_int_equal(result_set_str(&r.check, "tcp://198.51.100.7:993"), 0);
+    r.ok = true;
+    r.has_seq = true;
+    r.seq = seq;
+    r.started_at_us = at;
+    assert_int_equal(wire_result_encode(&r, buf, len), 0);
+    result_clear(&r);
+}
+
 /* Ingests one batch of the agent's results with these seqs through
  * collector c, whose view of the agent's stored seq is *max_seq. */
 static void ingest_seqs(struct fixture *f, int c, const uint64_t *seqs, size_t n, uint64_t *max_seq,
@@ -81,18 +96,8 @@ static void ingest_seqs(struct fixture *f, int c, const uint64_t *seqs, size_t n
     uint8_t *bufs[8];
     size_t lens[8];
     assert_true(n <= 8);
-    for (size_t i = 0; i < n; i++) {
-        struct result r;
-        result_init(&r);
-        assert_int_equal(result_set_str(&r.target, "corp"), 0);
-        assert_int_equal(result_set_str(&r.check, "tcp://198.51.100.7:993"), 0);
-        r.ok = true;
-        r.has_seq = true;
-        r.seq = seqs[i];
-        r.started_at_us = 1000000 * (int64_t)seqs[i];
-        assert_int_equal(wire_result_encode(&r, &bufs[i], &lens[i]), 0);
-        result_clear(&r);
-    }
+    for (size_t i = 0; i < n; i++)
+        encode_one(seqs[i], 1000000 * (int64_t)seqs[i], &bufs[i], &lens[i]);
     struct wire_batch b = {.results = (const uint8_t **)bufs, .lens = lens, .nresults = n};
     assert_int_equal(ingest_begin(f->in[c]), 0);
     assert_int_equal(ingest_batch(f->in[c], f->agent, "a1", "hq", &b, st, max_seq), 0);
@@ -147,18 +152,8 @@ static void ingest_hostile(struct fixture *f, bool commit, struct ingest_stats *
     uint8_t *bufs[4];
     size_t lens[4];
     int64_t now = clock_wall_us();
-    for (int i = 0; i < 3; i++) {
-        struct result r;
-        result_init(&r);
-        assert_int_equal(result_set_str(&r.target, "corp"), 0);
-        assert_int_equal(result_set_str(&r.check, "tcp://198.51.100.7:993"), 0);
-        r.ok = true;
-        r.has_seq = true;
-        r.seq = (uint64_t)i + 1;
-        r.started_at_us = i == 2 ? now + 5 * 3600 * 1000000LL : now;
-        assert_int_equal(wire_result_encode(&r, &bufs[i], &lens[i]), 0);
-        result_clear(&r);
-    }
+    for (int i = 0; i < 3; i++)
+        encode_one((uint64_t)i + 1, i == 2 ? now + 5 * 3600 * 1000000LL : now, &bufs[i], &lens[i]);
     static const uint8_t junk[] = "\xff\xff not a result";
     bufs[3] = (uint8_t *)junk;
     lens[3] = sizeof(junk);

@@ -567,17 +567,41 @@ static void test_agent_counts(void **state)
     assert_true(g.duplicates == 1 && g.invalid == 2 && g.clamped == 0 && g.refused == 5);
 }
 
-/* A database of schema 7 (no per-agent counts) gets them at 0, its
- * agents and results kept, and counts from then on. */
-static void test_from_schema_7(void **state)
+/* Stores one result of a new agent a1 and closes the store, to be
+ * reopened as an older schema; returns a1's id. */
+static int64_t seed_and_close(struct fixture *f)
 {
-    struct fixture *f = *state;
     int64_t a = agent(f->s, "a1");
     assert_int_equal(store_begin(f->s), 0);
     assert_int_equal(add(f->s, a, "n", "t", "tcp://x:1", 1, 10, RESULT_OK), 1);
     assert_int_equal(store_agent_lost_add(f->s, a, 2), 0);
     assert_int_equal(store_commit(f->s), 0);
     store_close(&f->s);
+    return a;
+}
+
+/* After the migration to the per-agent counts: agent a (seed_and_close)
+ * and its result kept, its counts at 0, and counting from then on. */
+static void assert_counts_migrated(struct fixture *f, int64_t a)
+{
+    assert_int_equal(agent(f->s, "a1"), a);
+    assert_int_equal(committed(f->s, a), 1);
+    uint64_t lost = 0;
+    assert_int_equal(store_agents_each(f->s, 0, lost_cb, &lost), 0);
+    assert_int_equal(lost, 2);
+    assert_counts(f->s, a, 0, 0, 0, 0);
+    struct store_agent_counts c = {.duplicates = 1, .invalid = 2, .clamped = 3, .refused = 4};
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_agent_counts_add(f->s, a, &c), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_counts(f->s, a, 1, 2, 3, 4);
+}
+
+/* A database of schema 7 (no per-agent counts) is migrated to 8. */
+static void test_from_schema_7(void **state)
+{
+    struct fixture *f = *state;
+    int64_t a = seed_and_close(f);
     exec_raw(f->path, "ALTER TABLE agents DROP COLUMN duplicates;"
                       " ALTER TABLE agents DROP COLUMN invalid;"
                       " ALTER TABLE agents DROP COLUMN clamped;"
@@ -590,17 +614,7 @@ static void test_from_schema_7(void **state)
     if (f->s == NULL)
         fail_msg("%s", err);
     assert_int_equal(pragma_int(f->path, "PRAGMA user_version"), 8);
-    assert_int_equal(agent(f->s, "a1"), a);
-    assert_int_equal(committed(f->s, a), 1);
-    uint64_t lost = 0;
-    assert_int_equal(store_agents_each(f->s, 0, lost_cb, &lost), 0);
-    assert_int_equal(lost, 2);
-    assert_counts(f->s, a, 0, 0, 0, 0);
-    struct store_agent_counts c = {.duplicates = 1, .invalid = 2, .clamped = 3, .refused = 4};
-    assert_int_equal(store_begin(f->s), 0);
-    assert_int_equal(store_agent_counts_add(f->s, a, &c), 0);
-    assert_int_equal(store_commit(f->s), 0);
-    assert_counts(f->s, a, 1, 2, 3, 4);
+    assert_counts_migrated(f, a);
 }
 
 static void test_results_and_duplicates(void **state)
@@ -1162,16 +1176,11 @@ static void test_pg_open_migrate_reopen(void **state)
     assert_non_null(f->s);
 }
 
-/* A schema of version 3 (no per-agent counts) gets them at 0, its agents
- * and results kept, and counts from then on. */
+/* A schema of version 3 (no per-agent counts) is migrated to 4. */
 static void test_pg_from_schema_3(void **state)
 {
     struct fixture *f = *state;
-    int64_t a = agent(f->s, "a1");
-    assert_int_equal(store_begin(f->s), 0);
-    assert_int_equal(add(f->s, a, "n", "t", "tcp://x:1", 1, 10, RESULT_OK), 1);
-    assert_int_equal(store_commit(f->s), 0);
-    store_close(&f->s);
+    int64_t a = seed_and_close(f);
     char sql[300];
     snprintf(sql, sizeof(sql),
              "ALTER TABLE %s.agents DROP COLUMN duplicates, DROP COLUMN invalid,"
@@ -1189,14 +1198,7 @@ static void test_pg_from_schema_3(void **state)
     if (f->s == NULL)
         fail_msg("%s", err);
     assert_int_equal(in_schema(f, "SELECT version FROM @.vantage_schema"), 4);
-    assert_int_equal(agent(f->s, "a1"), a);
-    assert_int_equal(committed(f->s, a), 1);
-    assert_counts(f->s, a, 0, 0, 0, 0);
-    struct store_agent_counts c = {.duplicates = 1, .invalid = 2, .clamped = 3, .refused = 4};
-    assert_int_equal(store_begin(f->s), 0);
-    assert_int_equal(store_agent_counts_add(f->s, a, &c), 0);
-    assert_int_equal(store_commit(f->s), 0);
-    assert_counts(f->s, a, 1, 2, 3, 4);
+    assert_counts_migrated(f, a);
 }
 
 /* A result whose day has no partition (a skewed clock) lands in the
