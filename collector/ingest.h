@@ -34,7 +34,9 @@ void ingest_destroy(struct ingest **ip);
 int ingest_begin(struct ingest *in) __attribute__((warn_unused_result));
 
 /* Stores the results of one batch from agent (agent_id, name, network).
- * Adds to *stats and raises *max_seq to the highest seq in the batch
+ * Adds to *stats, and to the agent's row in the same transaction its
+ * duplicates, invalid and clamped results (store_agent_counts_add), and
+ * raises *max_seq to the highest seq in the batch
  * (invalid results included: they are settled too). Returns 0, or -1 on a store error (the
  * transaction must then be rolled back with ingest_rollback). */
 int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const char *network,
