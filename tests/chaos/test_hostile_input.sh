@@ -65,6 +65,11 @@ invalid=$(echo "$stopping" | sed -n 's/.* \([0-9]*\) invalid results.*/\1/p')
 # The truncated message; the revoked key is refused at the handshake.
 [ "$bad" -ge 1 ] || fail "refused messages counted: $bad (1 or more expected)"
 grep -q "refused agent key" collector.log || fail "the revoked key's connection was not refused"
+# It has no agent row to count in: the log line names the agent.
+grep -q "refused agent key [^ ]* from [^ ]*: agent load0000, revoked at " collector.log ||
+    fail "the refused connection of the revoked key does not name load0000"
+grep -q "refused agent key [^ ]* from [^ ]*: agent load0001" collector.log &&
+    fail "a key that was never revoked is named as revoked"
 grep -q "started 1799[0-9] s in the future" collector.log || fail "the clamp is not in the log"
 # The same, per agent, in the store: the replay, the clamp and the
 # truncated message are load0000's; the bystander load0001 has none.
