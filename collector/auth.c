@@ -5,6 +5,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +20,20 @@
 #define AUTH_NAME_MAX  64  /* agent names are host-like labels */
 #define ZAP_FRAMES_MAX 8   /* RFC 27 requests have 6 + credentials */
 #define ZAP_FRAME_MAX  256 /* no ZAP frame we read is longer */
+#define AUTH_WHEN_MAX  40  /* an ISO time stamp of enroll.c */
 
 struct auth_key {
     uint8_t key[32];
     char name[AUTH_NAME_MAX + 1];
+};
+
+/* A line of the `revoked` file beside authorized_keys (enroll_revoke
+ * writes "TIME NAME KEY"), so that the log names the agent whose revoked
+ * key is refused: it has no agent row left to count the refusal in. */
+struct auth_revoked {
+    uint8_t key[32];
+    char name[AUTH_NAME_MAX + 1];
+    char when[AUTH_WHEN_MAX + 1];
 };
 
 struct auth {
@@ -31,6 +43,8 @@ struct auth {
     struct log *log;
     struct auth_key *keys;
     size_t nkeys;
+    struct auth_revoked *revoked;
+    size_t nrevoked;
     size_t refused;
 };
 
@@ -137,6 +151,48 @@ fail:
     return -1;
 }
 
+/* (Re)reads the revoked keys, for the log only: a missing file is none,
+ * a line that is not "TIME NAME KEY" (a pending enrollment's has "-" for
+ * KEY) is skipped, and a file that cannot be read is logged and leaves
+ * none. */
+static void load_revoked(struct auth *a)
+{
+    free(a->revoked);
+    a->revoked = NULL;
+    a->nrevoked = 0;
+    char copy[PATH_MAX], path[PATH_MAX];
+    if (snprintf(copy, sizeof(copy), "%s", a->path) >= (int)sizeof(copy) ||
+        snprintf(path, sizeof(path), "%s/revoked", dirname(copy)) >= (int)sizeof(path))
+        return;
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        if (errno != ENOENT)
+            log_warn(a->log, "cannot read %s: %s (refused keys are not named)", path,
+                     strerror(errno));
+        return;
+    }
+    char line[AUTH_LINE_MAX + 2];
+    size_t cap = 0;
+    while (fgets(line, sizeof(line), f) != NULL && a->nrevoked < AUTH_KEYS_MAX) {
+        char when[AUTH_WHEN_MAX + 1], name[AUTH_NAME_MAX + 1], key[TRANSPORT_KEY_LEN + 1];
+        if (sscanf(line, "%40s %64s %40s", when, name, key) != 3 || !valid_name(name) ||
+            !transport_key_valid(key))
+            continue;
+        if (a->nrevoked == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct auth_revoked *grown = realloc(a->revoked, cap * sizeof(*grown));
+            if (grown == NULL)
+                break; /* the names are a courtesy of the log */
+            a->revoked = grown;
+        }
+        struct auth_revoked *r = &a->revoked[a->nrevoked++];
+        zmq_z85_decode(r->key, key);
+        snprintf(r->name, sizeof(r->name), "%s", name);
+        snprintf(r->when, sizeof(r->when), "%s", when);
+    }
+    fclose(f);
+}
+
 struct auth *auth_create(void *ctx, const char *keys_path, bool plaintext, struct log *log,
                          char *err, size_t errlen)
 {
@@ -151,6 +207,7 @@ struct auth *auth_create(void *ctx, const char *keys_path, bool plaintext, struc
         a->path = strdup(keys_path);
         if (a->path == NULL || load_keys(keys_path, &a->keys, &a->nkeys, err, errlen) < 0)
             goto fail;
+        load_revoked(a);
     }
     a->zap = zmq_socket(ctx, ZMQ_REP);
     if (a->zap == NULL || zmq_bind(a->zap, "inproc://zeromq.zap.01") != 0) {
@@ -173,6 +230,7 @@ void auth_destroy(struct auth **ap)
     if (a->zap != NULL)
         zmq_close(a->zap);
     free(a->keys);
+    free(a->revoked);
     free(a->path);
     free(a);
     *ap = NULL;
@@ -189,6 +247,7 @@ int auth_reload(struct auth *a, char *err, size_t errlen)
     free(a->keys);
     a->keys = keys;
     a->nkeys = n;
+    load_revoked(a); /* `vantage-collector revoke` wrote it before asking for this */
     return 0;
 }
 
@@ -222,6 +281,16 @@ static const char *lookup(const struct auth *a, const uint8_t *key)
     for (size_t i = 0; i < a->nkeys; i++)
         if (memcmp(a->keys[i].key, key, 32) == 0)
             return a->keys[i].name;
+    return NULL;
+}
+
+/* The latest revocation of key (a key revoked, re-added and revoked
+ * again has several lines), or NULL. */
+static const struct auth_revoked *revoked_of(const struct auth *a, const uint8_t *key)
+{
+    for (size_t i = a->nrevoked; i-- > 0;)
+        if (memcmp(a->revoked[i].key, key, 32) == 0)
+            return &a->revoked[i];
     return NULL;
 }
 
@@ -288,10 +357,17 @@ void auth_handle(struct auth *a)
                     char z85[TRANSPORT_KEY_LEN + 1];
                     zmq_z85_encode(z85, (const uint8_t *)frames[6], 32);
                     a->refused++;
-                    log_warn(a->log,
-                             "refused agent key %s from %s: not in authorized_keys (add '%s NAME' "
-                             "to %s and send SIGHUP)",
-                             z85, address, z85, a->path ? a->path : "authorized_keys");
+                    const struct auth_revoked *r = revoked_of(a, (const uint8_t *)frames[6]);
+                    if (r != NULL)
+                        log_warn(a->log,
+                                 "refused agent key %s from %s: agent %s, revoked at %s (to admit "
+                                 "it again, add '%s %s' to %s and send SIGHUP)",
+                                 z85, address, r->name, r->when, z85, r->name, a->path);
+                    else
+                        log_warn(a->log,
+                                 "refused agent key %s from %s: not in authorized_keys (add '%s "
+                                 "NAME' to %s and send SIGHUP)",
+                                 z85, address, z85, a->path ? a->path : "authorized_keys");
                 }
             } else if (strcmp(mech, "NULL") == 0 && a->plaintext) {
                 status = "200";

@@ -160,6 +160,10 @@ static int print_agent(const struct store_agent *a, void *arg)
         json_object_set_new(o, "spool_dropped", json_integer((json_int_t)a->spool_dropped));
         json_object_set_new(o, "committed_seq", json_integer((json_int_t)a->committed_seq));
         json_object_set_new(o, "lost", json_integer((json_int_t)a->lost));
+        json_object_set_new(o, "duplicates", json_integer((json_int_t)a->counts.duplicates));
+        json_object_set_new(o, "invalid", json_integer((json_int_t)a->counts.invalid));
+        json_object_set_new(o, "clamped", json_integer((json_int_t)a->counts.clamped));
+        json_object_set_new(o, "refused", json_integer((json_int_t)a->counts.refused));
         char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(o);
         if (line == NULL)
@@ -169,13 +173,17 @@ static int print_agent(const struct store_agent *a, void *arg)
         return 0;
     }
     if (x->n == 1)
-        fprintf(x->out, "%-20s %-16s %-16s %-8s %-10s %-10s %-13s %s\n", "AGENT", "NETWORK",
-                "ADDRESS", "VERSION", "STATE", "LAST SEEN", "SPOOL DROPPED", "LOST");
+        fprintf(x->out, "%-20s %-16s %-16s %-8s %-10s %-10s %-13s %-6s %-10s %-7s %-7s %s\n",
+                "AGENT", "NETWORK", "ADDRESS", "VERSION", "STATE", "LAST SEEN", "SPOOL DROPPED",
+                "LOST", "DUPLICATES", "INVALID", "CLAMPED", "REFUSED");
     ago(a->last_seen_us, x->now, when, sizeof(when));
-    fprintf(x->out, "%-20s %-16s %-16s %-8s %-10s %-10s %-13llu %llu\n", a->name,
-            a->network ? a->network : "-", a->address ? a->address : "-",
+    fprintf(x->out,
+            "%-20s %-16s %-16s %-8s %-10s %-10s %-13llu %-6llu %-10llu %-7llu %-7llu %llu\n",
+            a->name, a->network ? a->network : "-", a->address ? a->address : "-",
             a->version ? a->version : "-", connected ? "connected" : "gone", when,
-            (unsigned long long)a->spool_dropped, (unsigned long long)a->lost);
+            (unsigned long long)a->spool_dropped, (unsigned long long)a->lost,
+            (unsigned long long)a->counts.duplicates, (unsigned long long)a->counts.invalid,
+            (unsigned long long)a->counts.clamped, (unsigned long long)a->counts.refused);
     return 0;
 }
 

@@ -74,16 +74,21 @@ int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const c
      * stored them (an ack lost with a killed collector) are not lost, so
      * this, not the spool's own count, is the exact loss. */
     uint64_t lost = 0;
+    /* The agent's counts ride in the batch's transaction (store.h,
+     * struct store_agent_counts): a rolled back batch counts nothing. */
+    struct store_agent_counts counts = {0};
     for (size_t i = 0; i < b->nresults; i++) {
         struct result r;
         char err[256];
         if (wire_result_decode_in(in->arena, b->results[i], b->lens[i], &r, err, sizeof(err)) < 0) {
             stats->invalid++;
+            counts.invalid++;
             log_warn(in->log, "agent %s: refused result %zu of a batch: %s", agent, i, err);
             continue;
         }
         if (!r.has_seq || r.seq == 0) {
             stats->invalid++;
+            counts.invalid++;
             log_warn(in->log, "agent %s: refused a result without a sequence number", agent);
             continue;
         }
@@ -106,11 +111,11 @@ int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const c
             r.started_at_us = now;
             if (wire_result_encode(&r, &clamped, &rlen) < 0) {
                 stats->invalid++;
+                counts.invalid++;
                 log_error(in->log, "agent %s: out of memory clamping a result", agent);
                 continue;
             }
             record = clamped;
-            stats->clamped++;
             in->clamped++;
             if ((in->clamped & (in->clamped - 1)) == 0)
                 log_warn(in->log,
@@ -130,6 +135,7 @@ int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const c
             store_result_add_facts(in->store, agent_id, network, &r, record, rlen, &facts, &prev);
         if (rc == 1 && changes_record(in->store, agent, &r, &facts, &prev) < 0)
             rc = -1;
+        bool was_clamped = clamped != NULL;
         free(clamped);
         if (rc < 0) {
             char what[RESULT_NAME_MAX + 64];
@@ -137,11 +143,25 @@ int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const c
             writefail_failed(in->wf, what, store_error(in->store));
             return -1;
         }
+        /* Clamped counts rows stored at our time: the replay of a clamped
+         * result is a duplicate, not a second clamp. */
         if (rc == 1) {
             stats->stored++;
             lost += gap;
-        } else
+            if (was_clamped) {
+                stats->clamped++;
+                counts.clamped++;
+            }
+        } else {
             stats->duplicates++;
+            counts.duplicates++;
+        }
+    }
+    if (store_agent_counts_add(in->store, agent_id, &counts) < 0) {
+        char what[RESULT_NAME_MAX + 64];
+        snprintf(what, sizeof(what), "counting the refused input of agent %s", agent);
+        writefail_failed(in->wf, what, store_error(in->store));
+        return -1;
     }
     if (lost > 0) {
         if (store_agent_lost_add(in->store, agent_id, lost) < 0) {
@@ -152,6 +172,18 @@ int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const c
         }
         log_warn(in->log, "agent %s: %llu results never arrived (dropped by its bounded spool)",
                  agent, (unsigned long long)lost);
+    }
+    return 0;
+}
+
+int ingest_refused(struct ingest *in, int64_t agent_id, const char *agent)
+{
+    struct store_agent_counts c = {.refused = 1};
+    if (store_agent_counts_add(in->store, agent_id, &c) < 0) {
+        char what[RESULT_NAME_MAX + 64];
+        snprintf(what, sizeof(what), "counting a refused message of agent %s", agent);
+        writefail_failed(in->wf, what, store_error(in->store));
+        return -1;
     }
     return 0;
 }

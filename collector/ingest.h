@@ -25,7 +25,7 @@ struct ingest_stats {
     uint64_t stored;     /* new rows */
     uint64_t duplicates; /* (agent, seq) already stored: resends */
     uint64_t invalid;    /* refused by validation */
-    uint64_t clamped;    /* started in the future: stored at the collector's time */
+    uint64_t clamped;    /* stored at the collector's time: started in the future */
 };
 
 struct ingest *ingest_create(struct store *store, struct log *log);
@@ -34,11 +34,20 @@ void ingest_destroy(struct ingest **ip);
 int ingest_begin(struct ingest *in) __attribute__((warn_unused_result));
 
 /* Stores the results of one batch from agent (agent_id, name, network).
- * Adds to *stats and raises *max_seq to the highest seq in the batch
+ * Adds to *stats, and to the agent's row in the same transaction its
+ * duplicates, invalid and clamped results (store_agent_counts_add), and
+ * raises *max_seq to the highest seq in the batch
  * (invalid results included: they are settled too). Returns 0, or -1 on a store error (the
  * transaction must then be rolled back with ingest_rollback). */
 int ingest_batch(struct ingest *in, int64_t agent_id, const char *agent, const char *network,
                  const struct wire_batch *b, struct ingest_stats *stats, uint64_t *max_seq)
+    __attribute__((warn_unused_result));
+
+/* Counts one message of agent (agent_id, name) that was dropped
+ * (undecodable, unexpected, or sent after its key was revoked) in the
+ * agent's `refused`, within the open transaction (ingest_begin). Returns
+ * 0, or -1 on a store error (logged; roll back as after ingest_batch). */
+int ingest_refused(struct ingest *in, int64_t agent_id, const char *agent)
     __attribute__((warn_unused_result));
 
 int ingest_commit(struct ingest *in) __attribute__((warn_unused_result));

@@ -94,8 +94,11 @@ static const struct command commands[] = {
      ARG_NONE},
     {"agents", "agents: network, version, connected, last seen", "[-c FILE] agents [--json]",
      "Lists every agent that has reported: network, egress address, version, whether\n"
-     "it is connected, when it was last seen, what its spool dropped and what was\n"
-     "lost. 'connected' means the agent's last message is less than 30 s old (agents\n"
+     "it is connected, when it was last seen, what its spool dropped, what was lost,\n"
+     "and what the collector refused or changed of its input: duplicates (results\n"
+     "received again), invalid results, results clamped to the collector's time\n"
+     "(the agent's clock runs ahead) and refused messages. 'connected' means the agent's last "
+     "message is less than 30 s old (agents\n"
      "send a heartbeat every 10 s) and a collector of the database is running (this\n"
      "one's control socket answers, or another has a heartbeat); when none runs, no\n"
      "agent is shown as connected.\n",

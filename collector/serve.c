@@ -505,6 +505,19 @@ static void on_enrollee(struct serve *s, zmq_msg_t *idm, const char *key, const 
     send_to(s, zmq_msg_data(idm), zmq_msg_size(idm), key, &r);
 }
 
+/* Counts a dropped message in the agent's `refused` (store.h), in the
+ * open transaction (begun if none is): it commits with the next burst. */
+static void count_refused(struct serve *s, struct session *se, bool *in_txn)
+{
+    if (!*in_txn) {
+        if (ingest_begin(s->ingest) < 0)
+            return; /* ingest logged it (once per run of failures) */
+        *in_txn = true;
+    }
+    if (ingest_refused(s->ingest, se->agent_id, se->name) < 0)
+        (void)commit(s, in_txn); /* fails: rolls back, acks nothing new */
+}
+
 /* Receives one message; returns 1 if it was a batch that was ingested, 0
  * for anything else, -1 when nothing was waiting. */
 static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
@@ -548,6 +561,13 @@ static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
                 "1st, 2nd, 4th, 8th...)",
                 user ? user : "an agent", peer ? peer : "?", err,
                 (unsigned long long)s->invalid_msgs);
+        /* With CURVE the sender is the agent its key names: counted in
+         * its row. (In plaintext, or from an enrollee, nobody is.) */
+        if (user != NULL && user[0] != '\0' && user[0] != AUTH_ENROLLEE_MARK) {
+            struct session *bad = session_get(s, zmq_msg_data(&idm), zmq_msg_size(&idm), user);
+            if (bad != NULL)
+                count_refused(s, bad, in_txn);
+        }
         goto out;
     }
     if (user != NULL && user[0] == AUTH_ENROLLEE_MARK) {
@@ -580,6 +600,7 @@ static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
          * (no ack, nothing stored) is the disconnection. */
         s->invalid_msgs++;
         log_debug(s->log, "dropped a %s from revoked agent %s", wire_kind_name(m->kind), se->name);
+        count_refused(s, se, in_txn);
         goto out;
     }
     if (se->fresh && session_resync(s, se, in_txn) < 0)
@@ -650,7 +671,9 @@ static int handle_one(struct serve *s, size_t *results_in_txn, bool *in_txn)
             se->acked = true;
         break;
     default:
+        s->invalid_msgs++;
         log_warn(s->log, "agent %s sent an unexpected %s", se->name, wire_kind_name(m->kind));
+        count_refused(s, se, in_txn);
         break;
     }
     if (push) {

@@ -163,6 +163,13 @@ int store_agent_lost_add(struct store *s, int64_t id, uint64_t n)
     return s->ops->agent_lost_add(s->b, id, n, s->err, sizeof(s->err));
 }
 
+int store_agent_counts_add(struct store *s, int64_t id, const struct store_agent_counts *c)
+{
+    if (c->duplicates == 0 && c->invalid == 0 && c->clamped == 0 && c->refused == 0)
+        return 0; /* the common batch: no write on the hot path */
+    return s->ops->agent_counts_add(s->b, id, c, s->err, sizeof(s->err));
+}
+
 int store_agent_committed_seq(struct store *s, int64_t id, uint64_t *seq)
 {
     return s->ops->agent_committed_seq(s->b, id, seq, s->err, sizeof(s->err));

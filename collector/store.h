@@ -29,6 +29,19 @@
 
 struct store;
 
+/* What the collector refused, or changed, of one agent's input. Each is
+ * counted in the transaction of the message it came in, so a batch whose
+ * transaction rolled back (a collector killed before its commit) counts
+ * nothing, and its resend counts once; a result received again after its
+ * commit (an ack lost with a killed collector, a replay) was received
+ * twice and counts as a duplicate (docs/reference.md, agents). */
+struct store_agent_counts {
+    uint64_t duplicates; /* results received again after they were stored */
+    uint64_t invalid;    /* results refused by validation */
+    uint64_t clamped;    /* results stored at the collector's time: they started in the future */
+    uint64_t refused;    /* messages dropped: undecodable, unexpected, or sent after revocation */
+};
+
 struct store_agent {
     const char *name;
     const char *site;    /* NULL when the agent has no site label */
@@ -40,10 +53,11 @@ struct store_agent {
     int64_t last_seen_us;
     uint64_t spool_dropped;
     uint64_t spool_pending;
-    bool has_spool;         /* update: the spool counters are news, even 0 */
-    uint64_t committed_seq; /* highest seq stored */
-    uint64_t lost;          /* seqs below committed_seq that never arrived */
-    bool connected;         /* filled by the reader: seen recently */
+    bool has_spool;                   /* update: the spool counters are news, even 0 */
+    uint64_t committed_seq;           /* highest seq stored */
+    uint64_t lost;                    /* seqs below committed_seq that never arrived */
+    struct store_agent_counts counts; /* read only: store_agent_counts_add() writes them */
+    bool connected;                   /* filled by the reader: seen recently */
 };
 
 struct store_latest {
@@ -144,6 +158,12 @@ int store_agent_update(struct store *s, int64_t id, const struct store_agent *a)
  * skipped because its bounded spool dropped them before they were stored.
  * Within the caller's transaction. Returns 0 or -1. */
 int store_agent_lost_add(struct store *s, int64_t id, uint64_t n)
+    __attribute__((warn_unused_result));
+
+/* Adds c to the agent's counts (struct store_agent_counts), within the
+ * caller's transaction: the counts commit or roll back with the results
+ * they describe. All zero writes nothing. Returns 0 or -1. */
+int store_agent_counts_add(struct store *s, int64_t id, const struct store_agent_counts *c)
     __attribute__((warn_unused_result));
 
 /* Highest seq stored for the agent (0 when none). Returns 0 or -1. */

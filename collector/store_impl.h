@@ -32,6 +32,8 @@ struct store_ops {
     int (*agent_update)(void *b, int64_t id, const struct store_agent *a, char *err, size_t errlen);
     int (*agent_committed_seq)(void *b, int64_t id, uint64_t *seq, char *err, size_t errlen);
     int (*agent_lost_add)(void *b, int64_t id, uint64_t n, char *err, size_t errlen);
+    int (*agent_counts_add)(void *b, int64_t id, const struct store_agent_counts *c, char *err,
+                            size_t errlen);
     int (*result_add)(void *b, int64_t agent_id, const char *network, const struct result *r,
                       const uint8_t *record, size_t len, char *err, size_t errlen);
     int (*result_add_facts)(void *b, int64_t agent_id, const char *network, const struct result *r,
@@ -165,7 +167,7 @@ void store_streak_next(struct store_streak *st, bool ok, int error, int64_t star
  * store inserts. Parameters: agent_id, seq, network_id, target_id,
  * check_id, started_at_us, ok, layer, error, total_us, record.
  */
-#define STORE_SQLITE_SCHEMA_VERSION 7
+#define STORE_SQLITE_SCHEMA_VERSION 8
 #define STORE_SQLITE_RESULT_INSERT                                                                 \
     "INSERT INTO results(agent_id, seq, network_id, target_id, check_id, started_at_us, ok,"       \
     " layer, error, total_us, record) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"       \

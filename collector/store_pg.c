@@ -153,6 +153,11 @@ static const char *const migrations[] = {
     "CREATE TABLE probe_answers ("
     " request_id bigint NOT NULL, collector text NOT NULL, agents text NOT NULL,"
     " at_us bigint NOT NULL, PRIMARY KEY (request_id, collector));",
+    /* 4 (issue 14): what the collector refused or changed of each agent's
+     * input (store_agent_counts_add), shown by `agents`. */
+    "ALTER TABLE agents ADD COLUMN duplicates bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN invalid bigint NOT NULL DEFAULT 0, ADD COLUMN clamped bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN refused bigint NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_PG_SCHEMA_VERSION,
@@ -742,6 +747,7 @@ const struct store_ops store_pg_ops = {
     .agent_update = store_pg_agent_update,
     .agent_committed_seq = store_pg_agent_committed_seq,
     .agent_lost_add = store_pg_agent_lost_add,
+    .agent_counts_add = store_pg_agent_counts_add,
     .result_add = store_pg_result_add,
     .result_add_facts = store_pg_result_add_facts,
     .agent_get = store_pg_agent_get,
@@ -778,6 +784,7 @@ const struct store_ops store_postgres_ops = {
     .agent_update = store_pg_agent_update,
     .agent_committed_seq = store_pg_agent_committed_seq,
     .agent_lost_add = store_pg_agent_lost_add,
+    .agent_counts_add = store_pg_agent_counts_add,
     .result_add = store_pg_result_add,
     .result_add_facts = store_pg_result_add_facts,
     .agent_get = store_pg_agent_get,

@@ -23,7 +23,7 @@
 #include "store.h"
 
 /* The schema version this build writes, kept in vantage_schema. */
-#define STORE_PG_SCHEMA_VERSION 3
+#define STORE_PG_SCHEMA_VERSION 4
 
 /* Every key of pg_advisory_lock that Vantage takes is in this class
  * (the first int4 of the two-key form), so that other users of the same
@@ -136,6 +136,8 @@ int store_pg_agent_update(void *b, int64_t id, const struct store_agent *a, char
                           size_t errlen);
 int store_pg_agent_committed_seq(void *b, int64_t id, uint64_t *seq, char *err, size_t errlen);
 int store_pg_agent_lost_add(void *b, int64_t id, uint64_t n, char *err, size_t errlen);
+int store_pg_agent_counts_add(void *b, int64_t id, const struct store_agent_counts *c, char *err,
+                              size_t errlen);
 int store_pg_result_add(void *b, int64_t agent_id, const char *network, const struct result *r,
                         const uint8_t *record, size_t len, char *err, size_t errlen);
 int store_pg_result_add_facts(void *b, int64_t agent_id, const char *network,

@@ -408,6 +408,18 @@ int store_pg_agent_lost_add(void *b, int64_t id, uint64_t n, char *err, size_t e
                         "counting lost results", err, errlen);
 }
 
+int store_pg_agent_counts_add(void *b, int64_t id, const struct store_agent_counts *c, char *err,
+                              size_t errlen)
+{
+    char v[5][24];
+    const char *p[] = {store_pg_i64(v[0], id), u64p(v[1], c->duplicates), u64p(v[2], c->invalid),
+                       u64p(v[3], c->clamped), u64p(v[4], c->refused)};
+    return store_pg_run(b,
+                        "UPDATE agents SET duplicates = duplicates + $2, invalid = invalid + $3,"
+                        " clamped = clamped + $4, refused = refused + $5 WHERE id = $1",
+                        5, p, "counting an agent's refused input", err, errlen);
+}
+
 int store_pg_change_add(void *b, const struct store_change *c, char *err, size_t errlen)
 {
     if (c->kind == NULL) {

@@ -37,6 +37,10 @@ static int agent_rows(PGresult *res, int64_t connected_after_us, store_agent_cb 
             .spool_pending = (uint64_t)store_pg_get_i64(res, i, 9),
             .committed_seq = (uint64_t)store_pg_get_i64(res, i, 10),
             .lost = (uint64_t)store_pg_get_i64(res, i, 11),
+            .counts = {.duplicates = (uint64_t)store_pg_get_i64(res, i, 12),
+                       .invalid = (uint64_t)store_pg_get_i64(res, i, 13),
+                       .clamped = (uint64_t)store_pg_get_i64(res, i, 14),
+                       .refused = (uint64_t)store_pg_get_i64(res, i, 15)},
         };
         a.connected = a.last_seen_us >= connected_after_us;
         if (cb(&a, arg) != 0)
@@ -48,7 +52,8 @@ static int agent_rows(PGresult *res, int64_t connected_after_us, store_agent_cb 
 
 #define AGENT_COLUMNS                                                                              \
     "SELECT name, site, network, version, address, netctx, first_seen_us, last_seen_us,"           \
-    " spool_dropped, spool_pending, committed_seq, lost FROM agents"
+    " spool_dropped, spool_pending, committed_seq, lost, duplicates, invalid, clamped, refused"    \
+    " FROM agents"
 
 int store_pg_agents_each(void *b, int64_t connected_after_us, store_agent_cb cb, void *arg,
                          char *err, size_t errlen)

@@ -184,6 +184,12 @@ static const char *const migrations[] = {
     "CREATE TABLE probe_answers ("
     " request_id INTEGER NOT NULL, collector TEXT NOT NULL, agents TEXT NOT NULL,"
     " at_us INTEGER NOT NULL, PRIMARY KEY (request_id, collector));",
+    /* 8 (issue 14): what the collector refused or changed of each agent's
+     * input (store_agent_counts_add), shown by `agents`. */
+    "ALTER TABLE agents ADD COLUMN duplicates INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN invalid INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN clamped INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE agents ADD COLUMN refused INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SQLITE_SCHEMA_VERSION,
@@ -626,6 +632,7 @@ const struct store_ops store_sqlite_ops = {
     .agent_update = store_sqlite_agent_update,
     .agent_committed_seq = store_sqlite_agent_committed_seq,
     .agent_lost_add = store_sqlite_agent_lost_add,
+    .agent_counts_add = store_sqlite_agent_counts_add,
     .result_add = store_sqlite_result_add,
     .result_add_facts = store_sqlite_result_add_facts,
     .agent_get = store_sqlite_agent_get,

@@ -129,6 +129,8 @@ int store_sqlite_agent_id(void *b, const char *name, int64_t *id, char *err, siz
 int store_sqlite_agent_update(void *b, int64_t id, const struct store_agent *a, char *err,
                               size_t errlen);
 int store_sqlite_agent_lost_add(void *b, int64_t id, uint64_t n, char *err, size_t errlen);
+int store_sqlite_agent_counts_add(void *b, int64_t id, const struct store_agent_counts *c,
+                                  char *err, size_t errlen);
 int store_sqlite_agent_committed_seq(void *b, int64_t id, uint64_t *seq, char *err, size_t errlen);
 int store_sqlite_result_add(void *b, int64_t agent_id, const char *network, const struct result *r,
                             const uint8_t *record, size_t len, char *err, size_t errlen);

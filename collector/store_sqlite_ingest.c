@@ -283,6 +283,34 @@ int store_sqlite_agent_lost_add(void *p, int64_t id, uint64_t n, char *err, size
                              : store_sqlite_db_fail(b->db, "counting lost results", err, errlen);
 }
 
+static int64_t clamp_i64(uint64_t n)
+{
+    return n > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)n;
+}
+
+/* Rare too (store.c skips all-zero counts): no prepared statement. */
+int store_sqlite_agent_counts_add(void *p, int64_t id, const struct store_agent_counts *c,
+                                  char *err, size_t errlen)
+{
+    struct sqlite_store *b = p;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(b->db,
+                           "UPDATE agents SET duplicates = duplicates + ?2, invalid = invalid + ?3,"
+                           " clamped = clamped + ?4, refused = refused + ?5 WHERE id = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return store_sqlite_db_fail(b->db, "counting an agent's refused input", err, errlen);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, clamp_i64(c->duplicates));
+    sqlite3_bind_int64(st, 3, clamp_i64(c->invalid));
+    sqlite3_bind_int64(st, 4, clamp_i64(c->clamped));
+    sqlite3_bind_int64(st, 5, clamp_i64(c->refused));
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE
+               ? 0
+               : store_sqlite_db_fail(b->db, "counting an agent's refused input", err, errlen);
+}
+
 int store_sqlite_agent_committed_seq(void *p, int64_t id, uint64_t *seq, char *err, size_t errlen)
 {
     struct sqlite_store *b = p;

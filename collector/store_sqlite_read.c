@@ -66,6 +66,10 @@ static int agent_row(sqlite3_stmt *st, void *p, char *err, size_t errlen)
         .spool_pending = (uint64_t)sqlite3_column_int64(st, 9),
         .committed_seq = (uint64_t)sqlite3_column_int64(st, 10),
         .lost = (uint64_t)sqlite3_column_int64(st, 11),
+        .counts = {.duplicates = (uint64_t)sqlite3_column_int64(st, 12),
+                   .invalid = (uint64_t)sqlite3_column_int64(st, 13),
+                   .clamped = (uint64_t)sqlite3_column_int64(st, 14),
+                   .refused = (uint64_t)sqlite3_column_int64(st, 15)},
     };
     a.connected = a.last_seen_us >= c->connected_after_us;
     return c->cb(&a, c->arg) != 0;
@@ -78,8 +82,8 @@ int store_sqlite_agents_each(void *p, int64_t connected_after_us, store_agent_cb
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(b->db,
                            "SELECT name, site, network, version, address, netctx, first_seen_us,"
-                           " last_seen_us, spool_dropped, spool_pending, committed_seq, lost"
-                           " FROM agents ORDER BY name",
+                           " last_seen_us, spool_dropped, spool_pending, committed_seq, lost,"
+                           " duplicates, invalid, clamped, refused FROM agents ORDER BY name",
                            -1, &st, NULL) != SQLITE_OK)
         return store_sqlite_db_fail(b->db, "listing agents", err, errlen);
     struct agent_ctx c = {connected_after_us, cb, arg};
@@ -93,8 +97,8 @@ int store_sqlite_agent_get(void *p, int64_t id, store_agent_cb cb, void *arg, ch
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(b->db,
                            "SELECT name, site, network, version, address, netctx, first_seen_us,"
-                           " last_seen_us, spool_dropped, spool_pending, committed_seq, lost"
-                           " FROM agents WHERE id = ?1",
+                           " last_seen_us, spool_dropped, spool_pending, committed_seq, lost,"
+                           " duplicates, invalid, clamped, refused FROM agents WHERE id = ?1",
                            -1, &st, NULL) != SQLITE_OK)
         return store_sqlite_db_fail(b->db, "reading an agent", err, errlen);
     sqlite3_bind_int64(st, 1, id);

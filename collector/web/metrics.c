@@ -29,6 +29,7 @@ enum family {
     F_LAST_SEEN,
     F_SPOOL_DROPPED,
     F_LOST,
+    F_INPUT,
     F_INGEST,
     F_CERT,
     F_REGISTRATION,
@@ -63,6 +64,9 @@ static const struct {
                          "Results the agent's full spool dropped before sending them."},
     [F_LOST] = {"vantage_agent_results_lost_total", "counter",
                 "Sequence numbers the collector never received from the agent."},
+    [F_INPUT] = {"vantage_agent_input_anomalies_total", "counter",
+                 "What the collector refused or changed of the agent's input, by kind: duplicate "
+                 "results, invalid results, results clamped to its time, refused messages."},
     [F_INGEST] = {"vantage_ingest_results_total", "counter",
                   "Results received since the collector started, by outcome."},
     [F_CERT] = {"vantage_certificate_expiry_timestamp_seconds", "gauge",
@@ -241,6 +245,7 @@ struct agent_row {
     unsigned agents, up;
     int64_t last_seen_us;
     uint64_t dropped, lost;
+    uint64_t input[4]; /* duplicates, invalid, clamped, refused (store_agent_counts) */
 };
 
 struct scrape {
@@ -561,6 +566,10 @@ static int add_agent(const struct store_agent *a, void *arg)
         r->last_seen_us = a->last_seen_us;
     r->dropped += a->spool_dropped;
     r->lost += a->lost;
+    r->input[0] += a->counts.duplicates;
+    r->input[1] += a->counts.invalid;
+    r->input[2] += a->counts.clamped;
+    r->input[3] += a->counts.refused;
     return 0;
 oom:
     x->oom = true;
@@ -598,6 +607,16 @@ static void write_agents(struct scrape *x)
             }
         }
     }
+    /* The kinds are the `agents` fields (docs/reference.md), singular as
+     * the outcomes of vantage_ingest_results_total are. */
+    static const char *const kinds[] = {"duplicate", "invalid", "clamped", "refused"};
+    begin(x, F_INPUT);
+    for (size_t i = 0; i < x->nrows; i++)
+        for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+            sample(x, "agent", x->rows[i].name, "network", x->rows[i].network, "kind", kinds[k],
+                   NULL);
+            fprintf(x->out, "%llu\n", (unsigned long long)x->rows[i].input[k]);
+        }
 }
 
 int metrics_write(struct metrics *m, const struct collconf *c, struct store *s,

@@ -135,6 +135,10 @@ static char *scrape(bool per_network)
     add(s, "a1", "hq", 1, now - 2000000, RESULT_OK, 3000);
     add(s, "a2", "hq", 1, now - 2000000, RESULT_OK, 70000);
     add(s, "b1", "branch \"b\"", 1, now - 2000000, RESULT_TCP_TIMEOUT, 2000000);
+    int64_t a2;
+    assert_int_equal(store_agent_id(s, "a2", &a2), 0);
+    struct store_agent_counts odd = {.duplicates = 10, .invalid = 1, .clamped = 3, .refused = 2};
+    assert_int_equal(store_agent_counts_add(s, a2, &odd), 0);
     /* Findings as the continuous diagnosis keeps them: two open, one
      * pending (not counted) and one resolved (not counted). */
     static const struct {
@@ -229,6 +233,13 @@ static void test_per_agent(void **state)
     assert_non_null(strstr(t, "vantage_agent_up{agent=\"a1\",network=\"hq\"} 1\n"));
     assert_non_null(strstr(t, "vantage_ingest_results_total{outcome=\"stored\"} 3\n"));
     assert_non_null(strstr(t, "# TYPE vantage_agent_spool_dropped_total counter\n"));
+    assert_non_null(strstr(t, "# TYPE vantage_agent_input_anomalies_total counter\n"));
+    assert_non_null(strstr(t, "vantage_agent_input_anomalies_total{agent=\"a2\",network=\"hq\","
+                              "kind=\"duplicate\"} 10\n"));
+    assert_non_null(strstr(t, "vantage_agent_input_anomalies_total{agent=\"a2\",network=\"hq\","
+                              "kind=\"clamped\"} 3\n"));
+    assert_non_null(strstr(t, "vantage_agent_input_anomalies_total{agent=\"a1\",network=\"hq\","
+                              "kind=\"refused\"} 0\n"));
     assert_non_null(strstr(t, "vantage_findings_open{target=\"corp\",verdict=\"device\","
                               "layer=\"tcp\",severity=\"problem\"} 2\n"));
     free(t);
@@ -248,6 +259,11 @@ static void test_per_network(void **state)
     assert_non_null(strstr(t, "vantage_check_phase_seconds{target=\"corp\",check=\"tcp://"
                               "192.0.2.1:25\",network=\"hq\",phase=\"total\"} 0.036500\n"));
     assert_non_null(strstr(t, "vantage_agents{network=\"hq\"} 2\n"));
+    /* Summed over the network's agents. */
+    assert_non_null(strstr(t, "vantage_agent_input_anomalies_total{network=\"hq\","
+                              "kind=\"invalid\"} 1\n"));
+    assert_non_null(strstr(t, "vantage_agent_input_anomalies_total{network=\"hq\","
+                              "kind=\"refused\"} 2\n"));
     assert_non_null(strstr(t, "vantage_agent_up{network=\"hq\"} 2\n"));
     free(t);
 }

@@ -518,6 +518,105 @@ static void test_agent_lost(void **state)
     assert_int_equal(lost, 7);
 }
 
+static int counts_cb(const struct store_agent *a, void *arg)
+{
+    *(struct store_agent_counts *)arg = a->counts;
+    return 0;
+}
+
+static void assert_counts(struct store *s, int64_t id, uint64_t dup, uint64_t inv, uint64_t cl,
+                          uint64_t ref)
+{
+    struct store_agent_counts c = {99, 99, 99, 99}, g = {99, 99, 99, 99};
+    assert_int_equal(store_agents_each(s, 0, counts_cb, &c), 0);
+    assert_int_equal(store_agent_get(s, id, counts_cb, &g), 0);
+    assert_true(c.duplicates == dup && c.invalid == inv && c.clamped == cl && c.refused == ref);
+    assert_memory_equal(&c, &g, sizeof(c));
+}
+
+/* An agent's counts start at 0, add up field by field within and across
+ * transactions, and vanish with a rollback (exactly-once accounting
+ * rides on the batch's transaction). Counts of one agent stay its own. */
+static void test_agent_counts(void **state)
+{
+    struct fixture *f = *state;
+    int64_t a = agent(f->s, "a1");
+    assert_counts(f->s, a, 0, 0, 0, 0);
+    struct store_agent_counts c1 = {.duplicates = 10, .clamped = 3};
+    struct store_agent_counts c2 = {.duplicates = 1, .invalid = 2, .refused = 5};
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_agent_counts_add(f->s, a, &c1), 0);
+    assert_int_equal(store_agent_counts_add(f->s, a, &c2), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_counts(f->s, a, 11, 2, 3, 5);
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_agent_counts_add(f->s, a, &c1), 0);
+    store_rollback(f->s);
+    assert_counts(f->s, a, 11, 2, 3, 5);
+    /* A second agent: its counts do not touch a1's. */
+    int64_t b = agent(f->s, "b2");
+    struct store_agent_counts zero = {0};
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_agent_counts_add(f->s, b, &c2), 0);
+    assert_int_equal(store_agent_counts_add(f->s, a, &zero), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    struct store_agent_counts g = {0};
+    assert_int_equal(store_agent_get(f->s, a, counts_cb, &g), 0);
+    assert_true(g.duplicates == 11 && g.invalid == 2 && g.clamped == 3 && g.refused == 5);
+    assert_int_equal(store_agent_get(f->s, b, counts_cb, &g), 0);
+    assert_true(g.duplicates == 1 && g.invalid == 2 && g.clamped == 0 && g.refused == 5);
+}
+
+/* Stores one result of a new agent a1 and closes the store, to be
+ * reopened as an older schema; returns a1's id. */
+static int64_t seed_and_close(struct fixture *f)
+{
+    int64_t a = agent(f->s, "a1");
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(add(f->s, a, "n", "t", "tcp://x:1", 1, 10, RESULT_OK), 1);
+    assert_int_equal(store_agent_lost_add(f->s, a, 2), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    store_close(&f->s);
+    return a;
+}
+
+/* After the migration to the per-agent counts: agent a (seed_and_close)
+ * and its result kept, its counts at 0, and counting from then on. */
+static void assert_counts_migrated(struct fixture *f, int64_t a)
+{
+    assert_int_equal(agent(f->s, "a1"), a);
+    assert_int_equal(committed(f->s, a), 1);
+    uint64_t lost = 0;
+    assert_int_equal(store_agents_each(f->s, 0, lost_cb, &lost), 0);
+    assert_int_equal(lost, 2);
+    assert_counts(f->s, a, 0, 0, 0, 0);
+    struct store_agent_counts c = {.duplicates = 1, .invalid = 2, .clamped = 3, .refused = 4};
+    assert_int_equal(store_begin(f->s), 0);
+    assert_int_equal(store_agent_counts_add(f->s, a, &c), 0);
+    assert_int_equal(store_commit(f->s), 0);
+    assert_counts(f->s, a, 1, 2, 3, 4);
+}
+
+/* A database of schema 7 (no per-agent counts) is migrated to 8. */
+static void test_from_schema_7(void **state)
+{
+    struct fixture *f = *state;
+    int64_t a = seed_and_close(f);
+    exec_raw(f->path, "ALTER TABLE agents DROP COLUMN duplicates;"
+                      " ALTER TABLE agents DROP COLUMN invalid;"
+                      " ALTER TABLE agents DROP COLUMN clamped;"
+                      " ALTER TABLE agents DROP COLUMN refused; PRAGMA user_version = 7");
+    assert_int_equal(pragma_int(f->path, "SELECT count(*) FROM pragma_table_info('agents')"
+                                         " WHERE name = 'refused'"),
+                     0);
+    char err[STORE_ERR_MAX];
+    f->s = store_open(f->path, err, sizeof(err));
+    if (f->s == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(pragma_int(f->path, "PRAGMA user_version"), 8);
+    assert_counts_migrated(f, a);
+}
+
 static void test_results_and_duplicates(void **state)
 {
     struct fixture *f = *state;
@@ -1077,6 +1176,31 @@ static void test_pg_open_migrate_reopen(void **state)
     assert_non_null(f->s);
 }
 
+/* A schema of version 3 (no per-agent counts) is migrated to 4. */
+static void test_pg_from_schema_3(void **state)
+{
+    struct fixture *f = *state;
+    int64_t a = seed_and_close(f);
+    char sql[300];
+    snprintf(sql, sizeof(sql),
+             "ALTER TABLE %s.agents DROP COLUMN duplicates, DROP COLUMN invalid,"
+             " DROP COLUMN clamped, DROP COLUMN refused",
+             f->dir);
+    pg_admin(f->pg, sql);
+    snprintf(sql, sizeof(sql), "UPDATE %s.vantage_schema SET version = 3", f->dir);
+    pg_admin(f->pg, sql);
+    assert_int_equal(in_schema(f, "SELECT count(*) FROM information_schema.columns WHERE"
+                                  " table_schema = '@' AND table_name = 'agents' AND"
+                                  " column_name = 'refused'"),
+                     0);
+    char err[STORE_ERR_MAX];
+    f->s = store_open(f->loc, err, sizeof(err));
+    if (f->s == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(in_schema(f, "SELECT version FROM @.vantage_schema"), 4);
+    assert_counts_migrated(f, a);
+}
+
 /* A result whose day has no partition (a skewed clock) lands in the
  * default partition; creating that day's partition later moves it, and
  * it stays a duplicate: exactly once does not depend on partitions. */
@@ -1239,6 +1363,7 @@ static void test_location_redact(void **state)
     cmocka_unit_test_setup_teardown(test_agent_ids_and_update, SETUP, TEARDOWN),                   \
         cmocka_unit_test_setup_teardown(test_agent_spool_drains_to_zero, SETUP, TEARDOWN),         \
         cmocka_unit_test_setup_teardown(test_agent_lost, SETUP, TEARDOWN),                         \
+        cmocka_unit_test_setup_teardown(test_agent_counts, SETUP, TEARDOWN),                       \
         cmocka_unit_test_setup_teardown(test_results_and_duplicates, SETUP, TEARDOWN),             \
         cmocka_unit_test_setup_teardown(test_rollback, SETUP, TEARDOWN),                           \
         cmocka_unit_test_setup_teardown(test_mailflow_result, SETUP, TEARDOWN),                    \
@@ -1253,6 +1378,7 @@ int main(void)
         CONTRACT_TESTS(setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_migrate_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fresh_file_is_migrated_from_zero, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_from_schema_7, setup, teardown),
         cmocka_unit_test(test_streak_rule),
         cmocka_unit_test(test_episodes),
         cmocka_unit_test(test_location_redact),
@@ -1262,6 +1388,7 @@ int main(void)
         CONTRACT_TESTS(pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_pg_open_migrate_reopen, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_pg_partitions, pg_setup, pg_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_from_schema_3, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_pg_two_collectors, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_pg_error_paths, pg_setup, pg_teardown),
     };

@@ -363,7 +363,9 @@ static void test_from_schema_5(void **state)
         sqlite3_exec(db,
                      "DROP TABLE rollups; DROP TABLE rollup_state; DROP INDEX latest_agent_seq;"
                      " DROP TABLE collectors; DROP TABLE leases; DROP TABLE probe_requests;"
-                     " DROP TABLE probe_answers; PRAGMA user_version = 5",
+                     " DROP TABLE probe_answers; ALTER TABLE agents DROP COLUMN duplicates;"
+                     " ALTER TABLE agents DROP COLUMN invalid; ALTER TABLE agents DROP COLUMN"
+                     " clamped; ALTER TABLE agents DROP COLUMN refused; PRAGMA user_version = 5",
                      NULL, NULL, NULL),
         SQLITE_OK);
     sqlite3_close(db);

@@ -155,6 +155,20 @@ authorized_keys = authorized_keys
 CONF
 }
 
+# agent_section NAME — the [agent] section of agent NAME in most tests:
+# its key in k-NAME/ (vantage-agent keygen --out k-NAME), its spool
+# spool-NAME.db, the collector of collector_section.
+agent_section() {
+    cat <<CONF
+[agent]
+name = $1
+collector = tcp://127.0.0.1:$CPORT
+collector_public_key = $(cat keys/collector.pub)
+secret_key = k-$1/agent.key
+spool = spool-$1.db
+CONF
+}
+
 # The PostgreSQL variant starts its server here, in the test's own shell:
 # inside $(...) a skip or failure would only end the subshell.
 if [ "${VANTAGE_TEST_STORE:-sqlite}" = pg ]; then
