@@ -151,11 +151,6 @@ int cluster_fd(const struct cluster *c)
     return c->fd;
 }
 
-const char *cluster_wakeup(const struct cluster *c)
-{
-    return c->fd >= 0 ? "listen" : "poll";
-}
-
 int cluster_timeout_ms(const struct cluster *c)
 {
     uint64_t now = clock_mono_us();

@@ -60,11 +60,6 @@ const char *cluster_id(const struct cluster *c);
 /* The descriptor to poll for probe-now requests, or -1. */
 int cluster_fd(const struct cluster *c);
 
-/* How queued probe-now requests reach this collector now: "listen"
- * (woken by the database) or "poll" (sqlite, or the wake connection is
- * down and being reopened with a backoff). */
-const char *cluster_wakeup(const struct cluster *c);
-
 /* Milliseconds until cluster_tick has work (0: now). */
 int cluster_timeout_ms(const struct cluster *c);
 

@@ -13,6 +13,15 @@ VANTAGE_TEST_STORE=pg
 . "$(dirname "$0")/lib/common.bash"
 need_bins vantage-agent vantage-collector
 PG=$(cat "$T/pg.dir")
+# The test servers trade durability for speed (synchronous_commit = off,
+# tests/servers/pg-up), but this test crashes its server (pg-down: an
+# immediate shutdown): a commit the collector acknowledged could vanish
+# with the WAL buffers, and a seq the agent dropped from its spool would
+# be lost for the server's reasons, not the collector's. Durable commits
+# as in production, then.
+"${VANTAGE_PG_BINDIR:-/usr/lib/postgresql/15/bin}/psql" -X -q -h "$PG" -U vantage_admin -d postgres \
+    -c "ALTER SYSTEM SET synchronous_commit = on" -c "SELECT pg_reload_conf()" >/dev/null ||
+    fail "cannot make the test server's commits durable"
 
 OPEN=$(free_port)
 CPORT=$(free_port)
