@@ -73,10 +73,12 @@ for l in open(sys.argv[1]):
 print(n)
 PY
 )
-case "${VANTAGE_TEST_STORE:-sqlite}:$gone" in
-sqlite:420 | pg:420 | pg:20) ;;
-*) fail "expected removals computed as $gone" ;;
-esac
+# (Five hours ago may straddle midnight on PostgreSQL: between 20 and 420.)
+if [ "${VANTAGE_TEST_STORE:-sqlite}" = pg ]; then
+    [ "$gone" -ge 20 ] && [ "$gone" -le 420 ] || fail "expected removals computed as $gone"
+else
+    [ "$gone" = 420 ] || fail "expected removals computed as $gone, not 420"
+fi
 kill -HUP "$COLLECTOR"
 pruned() { grep -q "retention: removed $gone raw results" collector.log; }
 wait_for 15 "the prune run's log line (removed $gone)" pruned
