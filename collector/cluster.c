@@ -20,6 +20,11 @@
 #define CLUSTER_ASKED_MAX (4096 * 68)
 /* How many differing collectors one log line names. */
 #define CLUSTER_NAMED_MAX 8
+/* A lost wake connection is reopened after 1 s, then 2, 4, ... up to
+ * 30 s: each attempt may block serve for the connect timeout, and the
+ * queue is polled meanwhile, so nothing waits on it. */
+#define CLUSTER_LISTEN_RETRY_MIN_US 1000000ULL
+#define CLUSTER_LISTEN_RETRY_MAX_US 30000000ULL
 
 struct cluster {
     struct store *store;
@@ -27,7 +32,11 @@ struct cluster {
     char id[STORE_COLLECTOR_ID_MAX + 1];
     char host[CLUSTER_HOST_MAX];
     int64_t started_us;
-    int fd;
+    int fd;                    /* the wake descriptor; -1: poll the queue */
+    bool can_listen;           /* the backend can wake us (PostgreSQL) */
+    bool listen_lost;          /* logged once until listening again */
+    uint64_t listen_retry_us;  /* the backoff before the next attempt */
+    uint64_t next_listen_mono; /* when to try to listen again */
     uint64_t next_beat_mono;
     uint64_t next_poll_mono;
     int64_t last_request; /* the highest request id served */
@@ -37,6 +46,33 @@ struct cluster {
     bool beat_failed;    /* logged once until a heartbeat works again */
     char *asked;         /* CLUSTER_ASKED_MAX bytes */
 };
+
+/* The wake connection could not be opened or was lost: poll meanwhile. */
+static void listen_failed(struct cluster *c, uint64_t mono)
+{
+    if (!c->listen_lost)
+        log_warn(c->log,
+                 "cannot listen for probe-now requests (%s): polling the queue every %lld ms "
+                 "(poll) until listening works again",
+                 store_error(c->store), CLUSTER_POLL_US / 1000);
+    c->listen_lost = true;
+    c->fd = -1;
+    c->next_listen_mono = mono + c->listen_retry_us;
+    c->listen_retry_us *= 2;
+    if (c->listen_retry_us > CLUSTER_LISTEN_RETRY_MAX_US)
+        c->listen_retry_us = CLUSTER_LISTEN_RETRY_MAX_US;
+}
+
+static void listen_again(struct cluster *c, uint64_t mono)
+{
+    if (store_probe_listen(c->store, &c->fd) < 0 || c->fd < 0) {
+        listen_failed(c, mono);
+        return;
+    }
+    log_info(c->log, "listening for probe-now requests again (listen: PostgreSQL LISTEN/NOTIFY)");
+    c->listen_lost = false;
+    c->listen_retry_us = CLUSTER_LISTEN_RETRY_MIN_US;
+}
 
 struct cluster *cluster_create(struct store *s, struct log *log, const char *targets, char *err,
                                size_t errlen)
@@ -65,7 +101,7 @@ struct cluster *cluster_create(struct store *s, struct log *log, const char *tar
                                  .heartbeat_us = c->started_us,
                                  .version = VANTAGE_VERSION,
                                  .targets = targets};
-    if (store_collector_put(s, &me) < 0 || store_probe_listen(s, &c->fd) < 0) {
+    if (store_collector_put(s, &me) < 0) {
         snprintf(err, errlen, "%s", store_error(s));
         free(c->asked);
         free(c);
@@ -76,6 +112,19 @@ struct cluster *cluster_create(struct store *s, struct log *log, const char *tar
      * agents which moved here answer it too. */
     log_info(log, "registered as collector %s (%s, pid %d) in the database", c->id, c->host,
              (int)getpid());
+    int rc = store_probe_listen(s, &c->fd);
+    c->can_listen = rc < 0 || c->fd >= 0;
+    c->listen_retry_us = CLUSTER_LISTEN_RETRY_MIN_US;
+    if (c->fd >= 0)
+        log_info(log, "probe-now requests wake this collector (listen: PostgreSQL LISTEN/NOTIFY; "
+                      "the queue is also read every second)");
+    else if (!c->can_listen)
+        log_info(
+            log,
+            "probe-now requests reach this collector through the queue, read every %lld ms (poll)",
+            CLUSTER_POLL_US / 1000);
+    else
+        listen_failed(c, clock_mono_us());
     return c;
 }
 
@@ -108,6 +157,8 @@ int cluster_timeout_ms(const struct cluster *c)
     uint64_t next = c->next_beat_mono;
     if (c->fd < 0 && c->next_poll_mono < next)
         next = c->next_poll_mono;
+    if (c->fd < 0 && c->can_listen && c->next_listen_mono < next)
+        next = c->next_listen_mono;
     return next <= now ? 0 : (int)((next - now + 999) / 1000);
 }
 
@@ -246,6 +297,7 @@ static void heartbeat(struct cluster *c, const struct cluster_tick *t)
 struct serve_ctx {
     struct cluster *c;
     const struct cluster_tick *t;
+    bool woken; /* by a notification, rather than found by polling */
 };
 
 static int serve_request(const struct store_probe_request *r, void *arg)
@@ -253,6 +305,9 @@ static int serve_request(const struct store_probe_request *r, void *arg)
     struct serve_ctx *x = arg;
     struct cluster *c = x->c;
     snprintf(c->asked, CLUSTER_ASKED_MAX, "[]");
+    /* Says which path served it: integration.pg.cluster checks it. */
+    log_info(c->log, "probe-now request %lld for %s from the queue (%s)", (long long)r->id,
+             r->target[0] ? r->target : "all targets", x->woken ? "listen" : "poll");
     x->t->request(r->target, (uint64_t)r->id, c->asked, CLUSTER_ASKED_MAX, x->t->arg);
     struct store_probe_answer a = {
         .request_id = r->id, .collector = c->id, .agents = c->asked, .at_us = clock_wall_us()};
@@ -264,9 +319,9 @@ static int serve_request(const struct store_probe_request *r, void *arg)
     return 0;
 }
 
-static void serve_requests(struct cluster *c, const struct cluster_tick *t)
+static void serve_requests(struct cluster *c, const struct cluster_tick *t, bool woken)
 {
-    struct serve_ctx x = {c, t};
+    struct serve_ctx x = {c, t, woken};
     if (store_probe_requests_after(c->store, c->last_request, clock_wall_us(), serve_request, &x) <
         0)
         log_debug(c->log, "cannot read the probe-now queue: %s", store_error(c->store));
@@ -275,20 +330,29 @@ static void serve_requests(struct cluster *c, const struct cluster_tick *t)
 int64_t cluster_tick(struct cluster *c, const struct cluster_tick *t)
 {
     uint64_t mono = clock_mono_us();
-    bool poll = t->woken;
-    if (t->woken && store_probe_drain(c->store) < 0)
-        log_debug(c->log, "cannot read the database's notifications: %s", store_error(c->store));
+    bool poll = false, woken = false;
+    /* Drained whenever we look, not only when serve saw the descriptor
+     * readable, so that a request whose wake-up has arrived is counted
+     * as woken even when a heartbeat reads the queue first. */
+    if (c->fd >= 0 && (t->woken || mono >= c->next_beat_mono)) {
+        int r = store_probe_drain(c->store);
+        if (r < 0)
+            listen_failed(c, mono);
+        woken = poll = r > 0;
+    }
+    if (c->fd < 0 && c->can_listen && mono >= c->next_listen_mono)
+        listen_again(c, mono);
     if (mono >= c->next_beat_mono) {
         heartbeat(c, t);
         c->next_beat_mono = mono + CLUSTER_HEARTBEAT_US;
-        poll = true; /* with a descriptor too: a missed wake-up costs a second at most */
+        poll = true; /* while listening too: a missed wake-up costs a second at most */
     }
     if (c->fd < 0 && mono >= c->next_poll_mono) {
         poll = true;
         c->next_poll_mono = mono + CLUSTER_POLL_US;
     }
     if (poll)
-        serve_requests(c, t);
+        serve_requests(c, t, woken);
     if (c->lease_expires_us != 0 && c->lease_expires_us <= clock_wall_us())
         c->lease_expires_us = 0;
     return c->lease_expires_us;

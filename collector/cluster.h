@@ -7,10 +7,12 @@
  * different target list, and serves the store's probe-now queue for the
  * agents connected to it.
  *
- * It runs in serve's thread, on serve's store connection: serve polls
- * cluster_fd() (PostgreSQL's LISTEN socket; -1 on sqlite, which is polled
- * every CLUSTER_POLL_US instead) and calls cluster_tick() when
- * cluster_timeout_ms() says it is due.
+ * It runs in serve's thread, on serve's store: serve polls cluster_fd()
+ * (the socket of PostgreSQL's wake connection, which LISTENs for queued
+ * requests; -1 on sqlite and while that connection is down, when the
+ * queue is polled every CLUSTER_POLL_US instead) and calls cluster_tick()
+ * when it is readable or cluster_timeout_ms() says it is due. The
+ * descriptor may change from one tick to the next: ask for it each turn.
  */
 #ifndef VANTAGE_CLUSTER_H
 #define VANTAGE_CLUSTER_H
@@ -35,8 +37,10 @@
 #define CLUSTER_ALIVE_US 5000000LL
 /* Registry rows of collectors gone this long are removed. */
 #define CLUSTER_FORGET_US (3600LL * 1000000)
-/* How often the probe-now queue is read where nothing wakes us (sqlite):
- * a fifth of a second adds little to probes that take seconds. */
+/* How often the probe-now queue is read where nothing wakes us (sqlite,
+ * or PostgreSQL while the wake connection is down): a fifth of a second
+ * adds little to probes that take seconds. While woken, the queue is
+ * still read at every heartbeat, a safety net for a lost wake-up. */
 #define CLUSTER_POLL_US 200000LL
 
 struct cluster;
@@ -76,7 +80,8 @@ struct cluster_tick {
 /*
  * Does what is due: the heartbeat with the lease (every
  * CLUSTER_HEARTBEAT_US), the requests queued since the last look (when
- * woken, or every CLUSTER_POLL_US without a descriptor). Failures are
+ * woken, at every heartbeat, and every CLUSTER_POLL_US without a
+ * descriptor), reopening a lost wake connection when due. Failures are
  * logged, never fatal: the store may be away for a moment. Returns the
  * expiry of this collector's lease, 0 when it does not hold it.
  */

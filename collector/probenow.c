@@ -189,9 +189,10 @@ int probenow_run(const struct collconf *c, const char *target, int wait_s, FILE 
 
     uint64_t start = clock_mono_us();
     uint64_t deadline = start + (uint64_t)wait_s * 1000000;
-    /* Collectors read the queue every CLUSTER_POLL_US at least (and at
-     * each heartbeat): one that has not answered in a few heartbeats is
-     * busy or dying, and its agents are not waited for. */
+    /* Collectors are woken by the request (PostgreSQL) or read the queue
+     * every CLUSTER_POLL_US, and read it at each heartbeat in any case:
+     * one that has not answered in a few heartbeats is busy or dying,
+     * and its agents are not waited for. */
     uint64_t answers_deadline = start + 3 * CLUSTER_HEARTBEAT_US;
     bool answers_done = false;
     while (clock_mono_us() < deadline) {

@@ -494,14 +494,20 @@ typedef int (*store_probe_answer_cb)(const struct store_probe_answer *a, void *a
 int store_probe_answers_each(struct store *s, int64_t request_id, store_probe_answer_cb cb,
                              void *arg);
 
-/* Starts listening for new requests on this connection. *fd is a
- * descriptor that becomes readable when one may have arrived (then call
- * store_probe_drain), or -1 when the backend cannot wake anyone (sqlite:
- * poll store_probe_requests_after at a short interval). Returns 0 or -1. */
+/* Starts listening for new requests, or makes sure it still listens.
+ * *fd is a descriptor that becomes readable when one may have arrived
+ * (then call store_probe_drain); it may change from one call to the
+ * next (PostgreSQL: the socket of a connection of its own, reopened
+ * here). *fd is -1 with 0 returned when the backend cannot wake anyone
+ * (sqlite: poll store_probe_requests_after at a short interval). Returns
+ * -1 (with *fd -1) when it cannot listen now: poll, and call it again
+ * later (it may block for the connect timeout). */
 int store_probe_listen(struct store *s, int *fd) __attribute__((warn_unused_result));
 
 /* Consumes the wake-ups waiting on the listening descriptor. Returns 1
- * when there was one, 0 when none, -1 on error. */
+ * when there was one, 0 when none, -1 when the listening connection is
+ * lost (its descriptor is closed: stop polling it and call
+ * store_probe_listen again later). */
 int store_probe_drain(struct store *s);
 
 #endif

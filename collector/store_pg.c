@@ -36,6 +36,7 @@ struct pg_store {
     int64_t part_until_us; /* day partitions exist up to here (exclusive) */
     struct store_pg_ingest *ingest;
     char *conninfo; /* as libpq takes it; may hold the password: never printed */
+    PGconn *wake;   /* LISTENs for probe-now requests (store_pg_cluster.c); NULL when down */
 };
 
 /* ---- schema -----------------------------------------------------------------
@@ -433,28 +434,46 @@ static const char *connect_hint(PGconn *conn)
            "socket directory in database =";
 }
 
-static int connect_now(struct pg_store *b, const char *conninfo, char *err, size_t errlen)
+/* Opens *conn (closing what was there) to the backend's database. */
+static int open_conn(struct pg_store *b, PGconn **conn, char *err, size_t errlen)
 {
-    if (b->conn != NULL)
-        PQfinish(b->conn);
+    if (*conn != NULL)
+        PQfinish(*conn);
     /* connect_timeout comes first: one given in the location overrides it. */
     const char *const keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
-    const char *const vals[] = {CONNECT_TIMEOUT_S, "vantage-collector", conninfo, NULL};
-    b->conn = PQconnectdbParams(keys, vals, 1);
-    if (b->conn == NULL || PQstatus(b->conn) != CONNECTION_OK) {
+    const char *const vals[] = {CONNECT_TIMEOUT_S, "vantage-collector", b->conninfo, NULL};
+    *conn = PQconnectdbParams(keys, vals, 1);
+    if (*conn == NULL || PQstatus(*conn) != CONNECTION_OK) {
         char msg[400];
-        snprintf(msg, sizeof(msg), "%s", b->conn ? PQerrorMessage(b->conn) : "out of memory");
+        snprintf(msg, sizeof(msg), "%s", *conn ? PQerrorMessage(*conn) : "out of memory");
         one_line(msg);
         snprintf(err, errlen, "database %s: cannot connect: %s (%s)", b->where, msg,
-                 b->conn ? connect_hint(b->conn) : "");
+                 *conn ? connect_hint(*conn) : "");
         return -1;
     }
     /* Our messages are English and our times are integers: nothing
      * depends on the server's locale or time zone. */
-    PGresult *res = PQexec(b->conn, "SET client_min_messages = warning");
+    PGresult *res = PQexec(*conn, "SET client_min_messages = warning");
     PQclear(res);
+    return 0;
+}
+
+static int connect_now(struct pg_store *b, char *err, size_t errlen)
+{
+    if (open_conn(b, &b->conn, err, errlen) < 0)
+        return -1;
     b->broken = false;
     return 0;
+}
+
+PGconn **store_pg_wake_conn(void *p)
+{
+    return &((struct pg_store *)p)->wake;
+}
+
+int store_pg_connect(void *p, PGconn **conn, char *err, size_t errlen)
+{
+    return open_conn(p, conn, err, errlen);
 }
 
 /* The location as libpq wants it: a URI keeps its scheme, anything else
@@ -621,7 +640,7 @@ int store_pg_ensure(void *p, char *err, size_t errlen)
         return -1;
     }
     b->last_try = now;
-    if (connect_now(b, b->conninfo, err, errlen) < 0) {
+    if (connect_now(b, err, errlen) < 0) {
         b->broken = true;
         return -1;
     }
@@ -654,7 +673,7 @@ static void *pg_open(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "database %s: out of memory", b->where);
         goto fail;
     }
-    if (connect_now(b, b->conninfo, err, errlen) < 0 || migrate(b, err, errlen) < 0 ||
+    if (connect_now(b, err, errlen) < 0 || migrate(b, err, errlen) < 0 ||
         partitions_ahead(b, err, errlen) < 0)
         goto fail;
     return b;
@@ -672,6 +691,8 @@ static void pg_close(void *p)
         PQclear(PQexec(b->conn, "ROLLBACK"));
     if (b->conn != NULL)
         PQfinish(b->conn);
+    if (b->wake != NULL)
+        PQfinish(b->wake);
     store_pg_ingest_destroy(&b->ingest);
     if (b->conninfo != NULL) {
         /* The password may be in it. */

@@ -80,6 +80,16 @@ void store_pg_copy_free(struct store_pg_copy *c);
  * open, but it may be broken (store_pg_ensure reconnects). */
 PGconn *store_pg_conn(void *b);
 
+/* A new connection to the backend's database in *conn (an old one there
+ * is closed first; on failure *conn may hold the failed one, for
+ * PQfinish). 0, or -1 with err naming the server and what to check. */
+int store_pg_connect(void *b, PGconn **conn, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* The slot of the connection that LISTENs for probe-now requests
+ * (store_pg_cluster.c owns what is in it; store_close closes it). */
+PGconn **store_pg_wake_conn(void *b);
+
 /* The location for messages: conninfo without the password. */
 const char *store_pg_where(void *b);
 

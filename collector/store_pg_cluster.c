@@ -9,11 +9,16 @@
  * the row lock for it, so two collectors racing for an expired lease get
  * one winner, told by the command's row count.
  *
- * Collectors poll the probe-now queue (cluster.c, every 0.2 s) as they do
- * on sqlite: store_probe_listen gives no descriptor. A LISTEN on the
- * backend's connection would be lost at every reconnect, leaving serve
- * polling a closed descriptor; a wake-up channel needs a connection of
- * its own (docs/reference.md, "Several collectors").
+ * A queued probe-now request wakes every collector at once: the INSERT
+ * that queues it also NOTIFYs STORE_PG_WAKE_CHANNEL (one statement, so the
+ * wake-up goes out at its commit, never before the row is visible), and
+ * each serving collector LISTENs on a connection of its own, the wake
+ * connection. Not on the backend's connection: that one reconnects
+ * whenever a statement fails and would silently lose its LISTEN, and
+ * serve would go on polling a closed descriptor. The wake connection is
+ * reopened only by store_probe_listen, so the caller (cluster.c) always
+ * knows whether it is woken or must poll (docs/reference.md, "Several
+ * collectors").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +26,9 @@
 
 #include "store_impl.h"
 #include "store_pg.h"
+
+/* The channel of probe-now wake-ups; the payload is the request's id. */
+#define STORE_PG_WAKE_CHANNEL "vantage_probe_now"
 
 /* ---- registry ---- */
 
@@ -172,8 +180,10 @@ static int probe_request_add(void *b, const struct store_probe_request *r, int64
     const char *p[] = {r->target ? r->target : "", store_pg_i64(v[1], r->created_us),
                        store_pg_i64(v[2], r->expires_us)};
     PGresult *res = store_pg_query(b,
-                                   "INSERT INTO probe_requests(target, created_us, expires_us)"
-                                   " VALUES ($1, $2, $3) RETURNING id",
+                                   "WITH r AS (INSERT INTO probe_requests(target, created_us,"
+                                   " expires_us) VALUES ($1, $2, $3) RETURNING id)"
+                                   " SELECT id, pg_notify('" STORE_PG_WAKE_CHANNEL "', id::text)"
+                                   " FROM r",
                                    3, p, "queueing a probe-now request", err, errlen);
     if (res == NULL)
         return -1;
@@ -259,21 +269,73 @@ static int probe_answers_each(void *b, int64_t request_id, store_probe_answer_cb
     return ret;
 }
 
+static void wake_close(void *b)
+{
+    PGconn **wake = store_pg_wake_conn(b);
+    if (*wake != NULL)
+        PQfinish(*wake);
+    *wake = NULL;
+}
+
+/* (Re)opens the wake connection and LISTENs on it: blocking for up to
+ * the connect timeout, so the caller retries with a backoff. */
 static int probe_listen(void *b, int *fd, char *err, size_t errlen)
 {
-    (void)b;
-    (void)err;
-    (void)errlen;
+    PGconn **wake = store_pg_wake_conn(b);
     *fd = -1;
+    if (*wake != NULL && PQstatus(*wake) == CONNECTION_OK) {
+        *fd = PQsocket(*wake);
+        return 0;
+    }
+    if (store_pg_connect(b, wake, err, errlen) < 0) {
+        wake_close(b);
+        return -1;
+    }
+    PGresult *res = PQexec(*wake, "LISTEN " STORE_PG_WAKE_CHANNEL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        snprintf(err, errlen, "database %s: LISTEN " STORE_PG_WAKE_CHANNEL " failed: %s",
+                 store_pg_where(b), PQerrorMessage(*wake));
+        err[strcspn(err, "\n")] = '\0';
+        PQclear(res);
+        wake_close(b);
+        return -1;
+    }
+    PQclear(res);
+    /* Nothing is ever sent on it again: reading must not block serve. */
+    if (PQsetnonblocking(*wake, 1) != 0 || PQsocket(*wake) < 0) {
+        snprintf(err, errlen, "database %s: the wake connection has no descriptor",
+                 store_pg_where(b));
+        wake_close(b);
+        return -1;
+    }
+    *fd = PQsocket(*wake);
     return 0;
 }
 
+/* Reads what arrived on the wake connection. A lost connection is
+ * closed here, so that the caller stops polling its descriptor. */
 static int probe_drain(void *b, char *err, size_t errlen)
 {
-    (void)b;
-    (void)err;
-    (void)errlen;
-    return 0;
+    PGconn **wake = store_pg_wake_conn(b);
+    if (*wake == NULL) {
+        snprintf(err, errlen, "database %s: not listening for probe-now requests",
+                 store_pg_where(b));
+        return -1;
+    }
+    if (PQconsumeInput(*wake) == 0 || PQstatus(*wake) != CONNECTION_OK) {
+        snprintf(err, errlen, "database %s: the wake connection is lost: %s", store_pg_where(b),
+                 PQerrorMessage(*wake));
+        err[strcspn(err, "\n")] = '\0';
+        wake_close(b);
+        return -1;
+    }
+    int woken = 0;
+    PGnotify *n;
+    while ((n = PQnotifies(*wake)) != NULL) {
+        woken = 1;
+        PQfreemem(n);
+    }
+    return woken;
 }
 
 const struct store_cluster_ops store_pg_cluster_ops = {

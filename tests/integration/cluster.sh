@@ -119,6 +119,16 @@ grep -q '"asked":2,"answered":2,"collectors":2' <<<"$OUT" || fail "probe-now thr
 grep -q "b1 .*answered after" probe.err || fail "b1 did not answer: $(cat probe.err)"
 grep -q "run-now .* for slow" agent-b1.log || fail "b1 never got run-now"
 grep -q "probe-now .* for slow: asked 1 agents" collB.log || fail "B did not serve the request"
+# How the request reached B: woken by PostgreSQL's NOTIFY on its wake
+# connection (LISTEN), or by polling the queue on sqlite. The heartbeat's
+# safety-net read could serve it too, but the notification is drained
+# first, so a "poll" here means the wake-up never came.
+if [ "${VANTAGE_TEST_STORE:-sqlite}" = pg ]; then how=listen; else how=poll; fi
+for c in collA collB; do
+    grep -q "probe-now requests .*($how" "$c.log" || fail "$c does not say it is in $how mode"
+done
+grep -q "probe-now request [0-9]* for slow from the queue ($how)" collB.log ||
+    fail "B did not serve the request through $how: $(grep 'from the queue' collB.log)"
 echo "probe-now through A reached b1 on B in $((SECONDS - t0)) s"
 
 # One "opened", though two collectors evaluate the same database.

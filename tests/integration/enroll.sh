@@ -147,7 +147,8 @@ stop_pid "$AGENT"
 grep -q "refusing it" collector.log || fail "the collector did not log the revocation"
 "$BIN/vantage-collector" -c collector.conf revoke nosuch >/dev/null 2>&1 && fail "revoking an unknown name succeeded"
 
-# The secret is in no log and no state file.
-grep -rqF "$SECRET" ./*.log ./*.out ./*.err enrollments authorized_keys revoked vantage.db 2>/dev/null &&
+# The secret is in no log and no state file (nor the store, on PostgreSQL).
+store_dump store-dump.sql
+grep -rqF "$SECRET" ./*.log ./*.out ./*.err enrollments authorized_keys revoked vantage.db store-dump.sql 2>/dev/null &&
     fail "the secret appears in a log or state file"
 pass "enrolled, stored, single use, damaged/expired/foreign refused, revoked at once, secret never logged"

@@ -3,7 +3,8 @@
 # "Bad input and faults"): PostgreSQL stopped during ingest (the collector
 # says so, acknowledges nothing, stays up; the agent keeps its results in
 # its spool; when PostgreSQL is back the collector reconnects and ingest
-# resumes) and PostgreSQL frozen (SIGSTOP: ingest waits, memory stays
+# resumes; the wake connection that LISTENs for probe-now requests is
+# reopened and used again) and PostgreSQL frozen (SIGSTOP: ingest waits, memory stays
 # bounded, then resumes). Afterwards the agent's sequence numbers are
 # stored exactly once each, 1..N without a gap: nothing lost, nothing
 # twice. Down at start, a wrong password, missing privileges and a newer
@@ -12,6 +13,15 @@ VANTAGE_TEST_STORE=pg
 . "$(dirname "$0")/lib/common.bash"
 need_bins vantage-agent vantage-collector
 PG=$(cat "$T/pg.dir")
+# The test servers trade durability for speed (synchronous_commit = off,
+# tests/servers/pg-up), but this test crashes its server (pg-down: an
+# immediate shutdown): a commit the collector acknowledged could vanish
+# with the WAL buffers, and a seq the agent dropped from its spool would
+# be lost for the server's reasons, not the collector's. Durable commits
+# as in production, then.
+"${VANTAGE_PG_BINDIR:-/usr/lib/postgresql/15/bin}/psql" -X -q -h "$PG" -U vantage_admin -d postgres \
+    -c "ALTER SYSTEM SET synchronous_commit = on" -c "SELECT pg_reload_conf()" >/dev/null ||
+    fail "cannot make the test server's commits durable"
 
 OPEN=$(free_port)
 CPORT=$(free_port)
@@ -53,6 +63,15 @@ kill -0 "$COLLECTOR" 2>/dev/null || fail "the collector exited when PostgreSQL w
 "$SRC/tests/servers/pg-up" "$PG" >/dev/null || fail "PostgreSQL did not come back"
 before=$(stored)
 wait_for 30 "ingest to resume after PostgreSQL came back" at_least $((before + 3))
+# The wake connection (LISTEN for probe-now requests) went down with the
+# server: polled meanwhile, reopened with a backoff, then used again.
+grep -q "cannot listen for probe-now requests .*(poll)" collector.log ||
+    fail "the collector did not say it polls while its wake connection is down"
+wait_for 30 "the wake connection to come back" grep -q "listening for probe-now requests again" collector.log
+"$BIN/vantage-collector" -c collector.conf probe-now loop --wait 10 >/dev/null 2>probe.err ||
+    fail "probe-now after PostgreSQL came back: $(cat probe.err)"
+grep -q "probe-now request [0-9]* for loop from the queue (listen)" collector.log ||
+    fail "the request after the restart was not woken by LISTEN: $(grep 'from the queue' collector.log)"
 
 # Frozen: the collector waits on it without growing, then goes on.
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$COLLECTOR/status"; }

@@ -17,7 +17,7 @@ cd "$T"
 cat >collector.conf <<CONF
 [collector]
 listen = tcp://127.0.0.1:$CPORT
-database = vantage.db
+database = $(store_location)
 insecure_plaintext = yes
 retention = 2h
 rollup_retention = 1d
@@ -53,12 +53,38 @@ load --results 50
 [ "$(count_results collector.conf)" = 470 ] || fail "not every result was stored"
 "${C[@]}" results --json >raw.jsonl
 
+# What the prune run must remove: on sqlite every raw result started
+# before the horizon (now - 2h); on PostgreSQL whole UTC days of them
+# (store_pg_retention.c), the days that ended before the horizon: the
+# 300+100 of five hours ago go only when their day has ended two hours
+# ago (depending on the time of day this runs), the 20 of 30 hours ago
+# always.
+gone=$(python3 - raw.jsonl "${VANTAGE_TEST_STORE:-sqlite}" <<'PY'
+import json, sys, datetime, time
+D, H = 86400 * 1000000, 3600 * 1000000
+def us(t):
+    d = datetime.datetime.strptime(t.replace("Z", ""), "%Y-%m-%dT%H:%M:%S.%f" if "." in t else "%Y-%m-%dT%H:%M:%S")
+    return int(d.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000000)
+horizon = int(time.time() * 1000000) - 2 * H
+n = 0
+for l in open(sys.argv[1]):
+    t = us(json.loads(l)["started_at"])
+    n += (t // D + 1) * D <= horizon if sys.argv[2] == "pg" else t < horizon
+print(n)
+PY
+)
+# (Five hours ago may straddle midnight on PostgreSQL: between 20 and 420.)
+if [ "${VANTAGE_TEST_STORE:-sqlite}" = pg ]; then
+    [ "$gone" -ge 20 ] && [ "$gone" -le 420 ] || fail "expected removals computed as $gone"
+else
+    [ "$gone" = 420 ] || fail "expected removals computed as $gone, not 420"
+fi
 kill -HUP "$COLLECTOR"
-pruned() { grep -q "retention: removed 420 raw results" collector.log; }
-wait_for 15 "the prune run's log line" pruned
-grep -Eq "retention: removed 420 raw results started before .* \(retention 2h\) and [12] hourly aggregates" \
+pruned() { grep -q "retention: removed $gone raw results" collector.log; }
+wait_for 15 "the prune run's log line (removed $gone)" pruned
+grep -Eq "retention: removed $gone raw results started before .* \(retention 2h\) and [12] hourly aggregates" \
     collector.log || fail "the prune run's log line does not say what it removed"
-[ "$(count_results collector.conf)" = 50 ] || fail "raw results other than the 50 fresh ones remain"
+[ "$(count_results collector.conf)" = $((470 - gone)) ] || fail "raw results other than the $((470 - gone)) expected remain"
 [ "$(grep -c 'retention: removed' collector.log)" = 1 ] || fail "more than one log line per run"
 
 "${C[@]}" history corp-mail --json >after.jsonl || fail "history failed"
@@ -131,4 +157,4 @@ grep -q "hours with failures from the hourly history" timeline.txt || fail "time
 "${C[@]}" history corp-mail --agent x >/dev/null 2>&1
 [ $? = 2 ] || fail "history --agent is not a usage error"
 kill -0 "$COLLECTOR" || fail "collector died"
-pass "420 old raw results pruned, day-old hours dropped, 400 results counted once in their hours (100 late), history and timeline answer"
+pass "$gone old raw results pruned, day-old hours dropped, 400 results counted once in their hours (100 late), history and timeline answer"

@@ -3,7 +3,8 @@
 # dovecot (IMAPS and POP3S, a right and a wrong password) and one agent is
 # enrolled with a one-line token, nothing the system wrote holds the probe
 # passwords, the agents' or the collector's secret key, the enrollment
-# secret or the HTTP bearer token: not the collector databases, not the
+# secret or the HTTP bearer token: not the collector databases (sqlite,
+# or a pg_dump of the PostgreSQL one in the integration.pg variant), not the
 # agent spools (sqlite with -wal/-journal, read while the daemons run and
 # after they stop), not the daemons' logs (log_level = debug), not the
 # wire (recorded by a relay in front of a CURVE collector and of a
@@ -213,11 +214,14 @@ scan() {
 }
 
 # While everything runs (sqlite -wal files exist only while open) ...
+# On PostgreSQL the collector's store is a pg_dump in the test's directory.
+store_dump store-running.sql
 scan >found-running.txt || fail "secrets while running: $(cat found-running.txt)"
 [ -s wire-plain.bin ] && [ -s wire-curve.bin ] || fail "the relays recorded nothing"
 grep -aq "pop3s://" wire-plain.bin || fail "the plaintext wire capture has no results in it"
 # ... and after every daemon has stopped and written its last words.
 for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+store_dump store-stopped.sql
 scan >found-stopped.txt || fail "secrets after stopping: $(cat found-stopped.txt)"
 grep -q "secretscan: [1-9][0-9]* files, 6 secrets, 0 findings" scan.txt || fail "scan: $(cat scan.txt)"
 pass "no secret in databases, spools, logs, the wire, CLI output or HTTP ($(tail -1 scan.txt | cut -d' ' -f2) files)"

@@ -30,7 +30,7 @@ ready_twice() { [ "$(count "$1" '^READY=1$')" -ge 2 ]; }
 cat >collector.conf <<CONF
 [collector]
 listen = tcp://127.0.0.1:$CPORT
-database = vantage.db
+database = $(store_location)
 insecure_plaintext = yes
 CONF
 cat >agent.conf <<CONF

@@ -28,15 +28,10 @@
 #include "store_pg.h"
 #include "wire.h"
 
+#include "pgtest.h"
+
 #define STR_(x) #x
 #define STR(x)  STR_(x)
-
-/* The PostgreSQL server of this run (group state). */
-struct pg_server {
-    char dir[256];    /* "" = none could be started */
-    char why[512];    /* why not */
-    unsigned schemas; /* schemas made so far: one per test */
-};
 
 struct fixture {
     char dir[64];
@@ -76,102 +71,16 @@ static int teardown(void **state)
 
 /* ---- PostgreSQL ---- */
 
-static int pg_group_setup(void **state)
-{
-    struct pg_server *g = calloc(1, sizeof(*g));
-    assert_non_null(g);
-    *state = g;
-    const char *src = getenv("VANTAGE_SOURCE_DIR");
-    char cmd[512], out[] = "/tmp/vantage-test-store-pg-XXXXXX";
-    int fd = mkstemp(out);
-    assert_true(fd >= 0);
-    close(fd);
-    snprintf(cmd, sizeof(cmd), "'%s/tests/servers/pg-up' >'%s' 2>&1", src ? src : ".", out);
-    int rc = system(cmd);
-    FILE *fp = fopen(out, "r");
-    char line[512] = "";
-    if (fp != NULL) {
-        if (fgets(line, sizeof(line), fp) == NULL)
-            line[0] = '\0';
-        fclose(fp);
-    }
-    unlink(out);
-    line[strcspn(line, "\n")] = '\0';
-    if (rc != 0 || line[0] != '/') {
-        snprintf(g->why, sizeof(g->why), "no PostgreSQL server could be started (%s%s)",
-                 src ? "" : "VANTAGE_SOURCE_DIR unset; ", line);
-        fprintf(stderr, "SKIP [test_store postgresql]: %s\n", g->why);
-        return 0;
-    }
-    snprintf(g->dir, sizeof(g->dir), "%s", line);
-    return 0;
-}
-
-static int pg_group_teardown(void **state)
-{
-    struct pg_server *g = *state;
-    const char *src = getenv("VANTAGE_SOURCE_DIR");
-    if (g->dir[0] != '\0') {
-        char cmd[600];
-        snprintf(cmd, sizeof(cmd), "'%s/tests/servers/pg-down' '%s'", src ? src : ".", g->dir);
-        assert_int_equal(system(cmd), 0);
-    }
-    free(g);
-    return 0;
-}
-
-/* Runs sql as the server's superuser in database "postgres". */
-static void pg_admin(const struct pg_server *g, const char *sql)
-{
-    char conninfo[400];
-    snprintf(conninfo, sizeof(conninfo),
-             "host=%s user=vantage_admin dbname=postgres options=-cclient_min_messages=warning",
-             g->dir);
-    PGconn *c = PQconnectdb(conninfo);
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("admin connection: %s", PQerrorMessage(c));
-    PGresult *r = PQexec(c, sql);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQerrorMessage(c));
-    PQclear(r);
-    PQfinish(c);
-}
-
-/* The first value of sql's first row, as the superuser, -1 when none. */
-static long long pg_int(const struct pg_server *g, const char *sql)
-{
-    char conninfo[400];
-    snprintf(conninfo, sizeof(conninfo), "host=%s user=vantage_admin dbname=postgres", g->dir);
-    PGconn *c = PQconnectdb(conninfo);
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("admin connection: %s", PQerrorMessage(c));
-    PGresult *r = PQexec(c, sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", sql, PQerrorMessage(c));
-    long long v = PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) ? atoll(PQgetvalue(r, 0, 0)) : -1;
-    PQclear(r);
-    PQfinish(c);
-    return v;
-}
-
 /* Each test gets a schema of its own in database "postgres", chosen by
  * the location's search_path: cheaper than a database per test. */
 static int pg_setup(void **state)
 {
     struct pg_server *g = *state;
-    if (g->dir[0] == '\0')
-        skip();
+    pg_require(g);
     struct fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
     f->pg = g;
-    snprintf(f->dir, sizeof(f->dir), "s%u", ++g->schemas);
-    char sql[80];
-    snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", f->dir);
-    pg_admin(g, sql);
-    snprintf(f->loc, sizeof(f->loc),
-             "postgresql:///postgres?host=%s&user=vantage_admin&options=-csearch_path%%3D%s",
-             g->dir, f->dir);
+    pg_schema(g, 's', f->dir, sizeof(f->dir), f->loc, sizeof(f->loc));
     char err[STORE_ERR_MAX];
     f->s = store_open(f->loc, err, sizeof(err));
     if (f->s == NULL)

@@ -1,7 +1,10 @@
 /*
  * Unit tests of the store's operations for several collectors on one
- * database (store.h, store_sqlite_cluster.c): two connections to one
- * real sqlite file stand for two collectors.
+ * database (store.h, store_sqlite_cluster.c, store_pg_cluster.c): two
+ * connections to one real sqlite file stand for two collectors; on a
+ * real PostgreSQL 15 (tests/servers/pg-up; skipped, saying why, where
+ * none can start) two stores on one database check the probe-now
+ * wake-up (LISTEN/NOTIFY), its loss and its reopening.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +21,14 @@
 
 #include "store.h"
 
+#include "pgtest.h"
+
 struct fixture {
     char dir[64];
     char path[128];
-    struct store *a; /* collector A's connection */
-    struct store *b; /* collector B's */
+    struct store *a;      /* collector A's connection */
+    struct store *b;      /* collector B's */
+    struct pg_server *pg; /* the run's server (PostgreSQL group) */
 };
 
 static int setup(void **state)
@@ -225,6 +232,99 @@ static void test_probe_queue(void **state)
     assert_string_equal(got, "");
 }
 
+/* ---- PostgreSQL: the wake-up ---- */
+
+/* A and B on one database of the run's server, in a schema of their own. */
+static int pg_setup(void **state)
+{
+    struct pg_server *g = *state;
+    pg_require(g);
+    struct fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    char loc[600], err[STORE_ERR_MAX];
+    pg_schema(g, 'c', f->dir, sizeof(f->dir), loc, sizeof(loc));
+    if ((f->a = store_open(loc, err, sizeof(err))) == NULL ||
+        (f->b = store_open(loc, err, sizeof(err))) == NULL)
+        fail_msg("store_open: %s", err);
+    f->pg = g;
+    *state = f;
+    return 0;
+}
+
+static int pg_teardown(void **state)
+{
+    struct fixture *f = *state;
+    store_close(&f->a);
+    store_close(&f->b);
+    *state = f->pg; /* the group's again */
+    free(f);
+    return 0;
+}
+
+static int readable(int fd, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, ms);
+}
+
+static void queue(struct store *s, int64_t *id)
+{
+    struct store_probe_request r = {
+        .target = "mail", .created_us = 10 * S, .expires_us = 4000000000LL * S};
+    assert_int_equal(store_probe_request_add(s, &r, id), 0);
+}
+
+/* B listens; A's request wakes it once; the wake connection killed by
+ * the server is reported lost (and its descriptor given up); listening
+ * again works, and the queue missed nothing meanwhile. */
+static void test_pg_wakeup(void **state)
+{
+    struct fixture *f = *state;
+    int fd = -1, again = -1;
+    assert_int_equal(store_probe_listen(f->b, &fd), 0);
+    assert_true(fd >= 0);
+    assert_int_equal(readable(fd, 200), 0); /* nothing queued, nothing to read */
+    assert_int_equal(store_probe_drain(f->b), 0);
+    int64_t id1 = 0, id2 = 0;
+    queue(f->a, &id1);
+    assert_int_equal(readable(fd, 5000), 1);
+    assert_int_equal(store_probe_drain(f->b), 1);
+    assert_int_equal(store_probe_drain(f->b), 0); /* consumed */
+    assert_int_equal(store_probe_listen(f->b, &again), 0);
+    assert_int_equal(again, fd); /* still up: the same connection */
+
+    /* The server ends the wake connection (a restart, an administrator).
+     * libpq may read the server's goodbye and the end of the stream in
+     * two turns, so drain until it says so. */
+    pg_admin(f->pg, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE query = 'LISTEN vantage_probe_now'");
+    int r = 0;
+    for (int i = 0; i < 10 && r >= 0; i++) {
+        assert_int_equal(readable(fd, 5000), 1);
+        r = store_probe_drain(f->b);
+    }
+    assert_int_equal(r, -1);
+    assert_non_null(strstr(store_error(f->b), "wake connection is lost"));
+    assert_int_equal(store_probe_drain(f->b), -1); /* not listening now */
+    /* A queues while nobody listens; the queue keeps it. */
+    queue(f->a, &id2);
+    assert_int_equal(store_probe_listen(f->b, &fd), 0);
+    assert_true(fd >= 0);
+    struct reqs x = {0};
+    assert_int_equal(store_probe_requests_after(f->b, id1, 11 * S, note_req, &x), 0);
+    assert_int_equal(x.n, 1);
+    assert_int_equal(x.ids[0], id2);
+    /* Woken again through the new connection. */
+    int64_t id3 = 0;
+    queue(f->a, &id3);
+    assert_int_equal(readable(fd, 5000), 1);
+    assert_int_equal(store_probe_drain(f->b), 1);
+    /* B's other connection was never touched: it still reads. */
+    memset(&x, 0, sizeof(x));
+    assert_int_equal(store_probe_requests_after(f->b, 0, 11 * S, note_req, &x), 0);
+    assert_int_equal(x.n, 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,5 +332,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe_queue, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest pg_tests[] = {
+        cmocka_unit_test_setup_teardown(test_pg_wakeup, pg_setup, pg_teardown),
+    };
+    int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
+    return failed +
+           cmocka_run_group_tests_name("postgresql", pg_tests, pg_group_setup, pg_group_teardown);
 }

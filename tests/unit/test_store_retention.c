@@ -26,13 +26,10 @@
 #include "store.h"
 #include "wire.h"
 
+#include "pgtest.h"
+
 #define H  ROLLUP_HOUR_US
 #define T0 (1796000000LL * 1000000 / H * H) /* an hour in 2026 */
-
-struct pg_server {
-    char dir[256];    /* "" = none could be started */
-    unsigned schemas; /* one per test */
-};
 
 struct fixture {
     char dir[64];
@@ -72,86 +69,15 @@ static int teardown(void **state)
 
 /* ---- PostgreSQL ---- */
 
-static int pg_group_setup(void **state)
-{
-    struct pg_server *g = calloc(1, sizeof(*g));
-    assert_non_null(g);
-    *state = g;
-    const char *src = getenv("VANTAGE_SOURCE_DIR");
-    char cmd[512], out[] = "/tmp/vantage-test-retention-pg-XXXXXX";
-    int fd = mkstemp(out);
-    assert_true(fd >= 0);
-    close(fd);
-    snprintf(cmd, sizeof(cmd), "'%s/tests/servers/pg-up' >'%s' 2>&1", src ? src : ".", out);
-    int rc = system(cmd);
-    FILE *fp = fopen(out, "r");
-    char line[512] = "";
-    if (fp != NULL) {
-        if (fgets(line, sizeof(line), fp) == NULL)
-            line[0] = '\0';
-        fclose(fp);
-    }
-    unlink(out);
-    line[strcspn(line, "\n")] = '\0';
-    if (rc != 0 || line[0] != '/') {
-        fprintf(stderr, "SKIP [test_store_retention postgresql]: no PostgreSQL server (%s)\n",
-                line);
-        return 0;
-    }
-    snprintf(g->dir, sizeof(g->dir), "%s", line);
-    return 0;
-}
-
-static int pg_group_teardown(void **state)
-{
-    struct pg_server *g = *state;
-    const char *src = getenv("VANTAGE_SOURCE_DIR");
-    if (g->dir[0] != '\0') {
-        char cmd[600];
-        snprintf(cmd, sizeof(cmd), "'%s/tests/servers/pg-down' '%s'", src ? src : ".", g->dir);
-        assert_int_equal(system(cmd), 0);
-    }
-    free(g);
-    return 0;
-}
-
-/* The first value of sql (as the superuser), -1 when none. */
-static long long pg_int(const struct pg_server *g, const char *sql)
-{
-    char conninfo[400];
-    snprintf(conninfo, sizeof(conninfo),
-             "host=%s user=vantage_admin dbname=postgres options=-cclient_min_messages=warning",
-             g->dir);
-    PGconn *c = PQconnectdb(conninfo);
-    if (PQstatus(c) != CONNECTION_OK)
-        fail_msg("admin connection: %s", PQerrorMessage(c));
-    PGresult *r = PQexec(c, sql);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
-        fail_msg("%s: %s", sql, PQerrorMessage(c));
-    long long v = st == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)
-                      ? atoll(PQgetvalue(r, 0, 0))
-                      : -1;
-    PQclear(r);
-    PQfinish(c);
-    return v;
-}
-
 static int pg_setup(void **state)
 {
     struct pg_server *g = *state;
-    if (g->dir[0] == '\0')
-        skip();
+    pg_require(g);
     struct fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
     f->pg = g;
-    snprintf(f->dir, sizeof(f->dir), "r%u", ++g->schemas);
-    char sql[80], loc[600], err[STORE_ERR_MAX];
-    snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", f->dir);
-    pg_int(g, sql);
-    snprintf(loc, sizeof(loc),
-             "postgresql:///postgres?host=%s&user=vantage_admin&options=-csearch_path%%3D%s",
-             g->dir, f->dir);
+    char loc[600], err[STORE_ERR_MAX];
+    pg_schema(g, 'r', f->dir, sizeof(f->dir), loc, sizeof(loc));
     f->s = store_open(loc, err, sizeof(err));
     if (f->s == NULL)
         fail_msg("store_open: %s", err);
@@ -409,7 +335,7 @@ static void test_pg_prune(void **state)
     snprintf(sql, sizeof(sql),
              "CREATE TABLE %s.%s PARTITION OF %s.results FOR VALUES FROM (%lld) TO (%lld)", f->dir,
              part, f->dir, (long long)lo, (long long)hi);
-    pg_int(f->pg, sql);
+    pg_admin(f->pg, sql);
     for (int i = 0; i < 5; i++)
         add(f, "lyon", "imaps://m", T0 + i, RESULT_OK, 10);
     add(f, "lyon", "imaps://m", lo - 3 * 86400LL * 1000000, RESULT_OK, 10); /* default */

@@ -142,6 +142,19 @@ store_location() {
     cat "$T/pg.location"
 }
 
+# store_dump FILE — for tests that look for what must never be stored
+# (secrets): on PostgreSQL, a plain-SQL pg_dump of the test's database
+# into FILE, so that a scan of the test's directory covers the store as
+# it covers vantage.db on sqlite (where FILE is not written).
+store_dump() {
+    [ "${VANTAGE_TEST_STORE:-sqlite}" = pg ] || return 0
+    local dir
+    dir=$(cat "$T/pg.dir")
+    "${VANTAGE_PG_BINDIR:-/usr/lib/postgresql/15/bin}/pg_dump" -h "$dir" -U vantage_admin \
+        -d vantage -f "$1" || fail "pg_dump of the test's database failed"
+    [ -s "$1" ] || fail "pg_dump wrote nothing"
+}
+
 # collector_section — the [collector] section most tests use: CURVE with
 # keys/collector.key, authorized_keys and the database (store_location)
 # in the test's directory, listening on loopback port $CPORT.
