@@ -14,7 +14,8 @@
 #   - a wrong target password is refused, naming the database, without
 #     the password;
 #   - the copy: agents, agents --json, compare, diagnose --json, timeline,
-#     history, findings and results print the same on both;
+#     history, findings and results print the same on both, and again
+#     after a copy of the copy back into a new sqlite file;
 #   - a second run copies nothing (every count unchanged);
 #   - a copy killed mid-way (SIGKILL after its first batch) and run again
 #     ends with exactly the source's results, changes and events;
@@ -92,22 +93,34 @@ conf dst "$TO"
 # prints it) while the row's time orders the listing.
 now_out() { # the run's own time and config file left out
     sed -E 's/"generated_at":"[^"]*"//; s/ \(20[0-9-]{8}T[0-9:]{8}Z\)(\.?)$/ (NOW)\1/
-            s/(src|dst)\.(conf|control)/X/g'
+            s/(src|dst|back)\.(conf|control)/X/g'
 }
-same() { # same ARGS... — both stores print the same
+same() { # same CONF ARGS... — the source and CONF's store print the same
+    local other=$1
+    shift
     "${C[@]}" -c src.conf "$@" | now_out >a.out
-    "${C[@]}" -c dst.conf "$@" | now_out >b.out
+    "${C[@]}" -c "$other.conf" "$@" | now_out >b.out
     [ -s a.out ] || fail "'$*' printed nothing on the source"
     diff a.out b.out >diff.out || fail "'$*' differs after the copy: $(head -c 2000 diff.out)"
 }
-for cmd in "agents" "agents --json" "compare corp" "compare corp --json" "diagnose corp --json" \
-    "timeline corp" "timeline corp --json" "history corp --json" "findings --json" "findings --open"; do
-    # shellcheck disable=SC2086
-    same $cmd
-done
-"${C[@]}" -c src.conf results --json | sort >a.res
-"${C[@]}" -c dst.conf results --json | sort >b.res
-cmp -s a.res b.res || fail "results differ after the copy"
+COMMANDS=("agents" "agents --json" "compare corp" "compare corp --json" "diagnose corp --json"
+    "timeline corp" "timeline corp --json" "history corp --json" "findings --json" "findings --open")
+same_all() { # same_all CONF — every command prints the same
+    local cmd
+    for cmd in "${COMMANDS[@]}"; do
+        # shellcheck disable=SC2086
+        same "$1" $cmd
+    done
+    "${C[@]}" -c src.conf results --json | sort >a.res
+    "${C[@]}" -c "$1.conf" results --json | sort >b.res
+    cmp -s a.res b.res || fail "results differ after the copy into $1"
+}
+same_all dst
+
+# The way back: PostgreSQL into a new sqlite file.
+"${C[@]}" migrate-store --from "$TO" --to back.db >back.out 2>back.err || fail "copy back: $(cat back.err)"
+conf back back.db
+same_all back
 # Hours whose raw results were pruned are in the copied history.
 oldest_raw=$(head -1 a.res | grep -o '"started_at":"[^"]*"')
 hours=$(grep -c . <("${C[@]}" -c dst.conf history corp --json))
