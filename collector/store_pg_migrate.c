@@ -1,8 +1,8 @@
 /*
  * store_pg_migrate — the PostgreSQL backend's side of copying a whole
  * store (store.h "copying a whole store", collector/migrate.c): raw
- * results by sequence number, latest-state rows and hourly aggregates
- * read and written as they are.
+ * results by sequence number and latest-state rows read and written as
+ * they are, hourly aggregates written (store_pg_retention.c reads them).
  *
  * Names are the contract between two stores, never ids: a row written
  * here interns its target, check and network by name (INSERT ... ON
@@ -169,49 +169,6 @@ int store_pg_latest_row_put(void *b, const struct store_latest_row *r, char *err
         " delivery_us = excluded.delivery_us",
         4 + STORE_LATEST_NCOLUMNS, p, r->target, r->check, r->network, "writing a latest-state row",
         err, errlen);
-}
-
-int store_pg_rollups_next_hour(void *b, int64_t after_hour_us, store_rollup_cb cb, void *arg,
-                               char *err, size_t errlen)
-{
-    if (store_pg_ensure(b, err, errlen) < 0)
-        return -1;
-    char after[24];
-    const char *p[1] = {store_pg_i64(after, after_hour_us)};
-    PGresult *res = store_pg_query(
-        b,
-        "SELECT nw.name, t.name, c.name, r.hour_us, r.n, r.ok, r.total_us_sum, r.total_us_max,"
-        " r.first_fail_us, r.fail_layer, r.fail_error"
-        " FROM rollups r JOIN targets t ON t.id = r.target_id"
-        " JOIN checks c ON c.id = r.check_id"
-        " LEFT JOIN networks nw ON nw.id = r.network_id"
-        " WHERE r.hour_us = (SELECT min(hour_us) FROM rollups WHERE hour_us > $1::bigint)"
-        " ORDER BY t.name COLLATE \"C\", nw.name COLLATE \"C\" NULLS FIRST, c.name COLLATE \"C\"",
-        1, p, "listing hourly aggregates to copy", err, errlen);
-    if (res == NULL)
-        return -1;
-    for (int i = 0; i < PQntuples(res); i++) {
-        struct store_rollup r = {
-            .network = store_pg_get_text(res, i, 0),
-            .target = store_pg_get_text(res, i, 1),
-            .check = store_pg_get_text(res, i, 2),
-            .hour_us = store_pg_get_i64(res, i, 3),
-            .r =
-                {
-                    .n = (uint64_t)store_pg_get_i64(res, i, 4),
-                    .ok = (uint64_t)store_pg_get_i64(res, i, 5),
-                    .total_us_sum = (uint64_t)store_pg_get_i64(res, i, 6),
-                    .total_us_max = (uint64_t)store_pg_get_i64(res, i, 7),
-                    .first_fail_us = store_pg_get_i64(res, i, 8),
-                    .fail_layer = (int)store_pg_get_i64(res, i, 9),
-                    .fail_error = (int)store_pg_get_i64(res, i, 10),
-                },
-        };
-        if (cb(&r, arg) != 0)
-            break;
-    }
-    PQclear(res);
-    return 0;
 }
 
 static int64_t clamp64(uint64_t v)

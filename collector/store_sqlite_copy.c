@@ -1,8 +1,8 @@
 /*
  * store_sqlite_copy — the sqlite backend's side of copying a whole store
  * (store.h "copying a whole store", collector/migrate.c): raw results by
- * sequence number, latest-state rows and hourly aggregates read and
- * written as they are.
+ * sequence number and latest-state rows read and written as they are,
+ * hourly aggregates written (store_sqlite_retention.c reads them).
  *
  * Names are the contract between two stores, never ids: a row written
  * here interns its target, check and network by name (INSERT OR IGNORE,
@@ -138,6 +138,16 @@ static int intern(struct sqlite_store *b, const char *table, const char *name, c
     return 0;
 }
 
+/* The names a copied row refers to (network NULL: none). */
+static int intern_names(struct sqlite_store *b, const char *target, const char *check,
+                        const char *network, char *err, size_t errlen)
+{
+    if (intern(b, "targets", target, err, errlen) < 0 ||
+        intern(b, "checks", check, err, errlen) < 0)
+        return -1;
+    return network != NULL ? intern(b, "networks", network, err, errlen) : 0;
+}
+
 int store_sqlite_latest_row_put(void *p, const struct store_latest_row *r, char *err, size_t errlen)
 {
     struct sqlite_store *b = p;
@@ -149,9 +159,7 @@ int store_sqlite_latest_row_put(void *p, const struct store_latest_row *r, char 
                  "database: a latest-state row is written in a transaction without results");
         return -1;
     }
-    if (intern(b, "targets", r->target, err, errlen) < 0 ||
-        intern(b, "checks", r->check, err, errlen) < 0 ||
-        (r->network != NULL && intern(b, "networks", r->network, err, errlen) < 0))
+    if (intern_names(b, r->target, r->check, r->network, err, errlen) < 0)
         return -1;
     sqlite3_stmt *st;
     /* Text into INTEGER columns: sqlite's affinity stores them as integers. */
@@ -178,54 +186,6 @@ int store_sqlite_latest_row_put(void *p, const struct store_latest_row *r, char 
     return 0;
 }
 
-struct rollup_ctx {
-    store_rollup_cb cb;
-    void *arg;
-};
-
-static int rollup_row(sqlite3_stmt *st, void *p)
-{
-    struct rollup_ctx *c = p;
-    struct store_rollup r = {
-        .network = col_text(st, 0),
-        .target = col_text(st, 1),
-        .check = col_text(st, 2),
-        .hour_us = sqlite3_column_int64(st, 3),
-        .r =
-            {
-                .n = (uint64_t)sqlite3_column_int64(st, 4),
-                .ok = (uint64_t)sqlite3_column_int64(st, 5),
-                .total_us_sum = (uint64_t)sqlite3_column_int64(st, 6),
-                .total_us_max = (uint64_t)sqlite3_column_int64(st, 7),
-                .first_fail_us = sqlite3_column_int64(st, 8),
-                /* Copied as stored, also values a newer build wrote. */
-                .fail_layer = sqlite3_column_int(st, 9),
-                .fail_error = sqlite3_column_int(st, 10),
-            },
-    };
-    return c->cb(&r, c->arg);
-}
-
-int store_sqlite_rollups_next_hour(void *p, int64_t after_hour_us, store_rollup_cb cb, void *arg,
-                                   char *err, size_t errlen)
-{
-    struct sqlite_store *b = p;
-    sqlite3_stmt *st;
-    if (prep(b, &st,
-             "SELECT nw.name, t.name, c.name, r.hour_us, r.n, r.ok, r.total_us_sum,"
-             " r.total_us_max, r.first_fail_us, r.fail_layer, r.fail_error"
-             " FROM rollups r JOIN targets t ON t.id = r.target_id"
-             " JOIN checks c ON c.id = r.check_id"
-             " LEFT JOIN networks nw ON nw.id = r.network_id"
-             " WHERE r.hour_us = (SELECT min(hour_us) FROM rollups WHERE hour_us > ?1)"
-             " ORDER BY t.name, nw.name, c.name",
-             "listing hourly aggregates to copy", err, errlen) < 0)
-        return -1;
-    sqlite3_bind_int64(st, 1, after_hour_us);
-    struct rollup_ctx c = {cb, arg};
-    return each(b, st, "listing hourly aggregates to copy", rollup_row, &c, err, errlen);
-}
-
 int store_sqlite_rollup_put(void *p, const struct store_rollup *r, char *err, size_t errlen)
 {
     struct sqlite_store *b = p;
@@ -233,9 +193,7 @@ int store_sqlite_rollup_put(void *p, const struct store_rollup *r, char *err, si
         snprintf(err, errlen, "database: an hourly aggregate is written inside a transaction");
         return -1;
     }
-    if (intern(b, "targets", r->target, err, errlen) < 0 ||
-        intern(b, "checks", r->check, err, errlen) < 0 ||
-        (r->network != NULL && intern(b, "networks", r->network, err, errlen) < 0))
+    if (intern_names(b, r->target, r->check, r->network, err, errlen) < 0)
         return -1;
     sqlite3_stmt *st;
     /* network_id 0: results stored without a network (as rollups keeps them). */
