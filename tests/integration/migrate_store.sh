@@ -16,6 +16,8 @@
 #   - the copy: agents, agents --json, compare, diagnose --json, timeline,
 #     history, findings and results print the same on both, and (their
 #     JSON forms) again after a copy of the copy back into a new sqlite file;
+#   - the notification queued for a webhook that never answered is
+#     reported as not copied;
 #   - a second run copies nothing (every count unchanged);
 #   - a copy killed mid-way (SIGKILL after its first batch) and run again
 #     ends with exactly the source's results, changes and events;
@@ -40,6 +42,7 @@ sql() { "$PSQL" -X -qAt -h "$dir" -U vantage_admin -d "$1" -c "$2"; }
     >gen.log 2>&1 || fail "diagnose-bench gen: $(cat gen.log)"
 
 CPORT=$(free_port)
+DEAD=$(free_port) # a webhook nobody answers: its notification stays queued
 conf() { # conf NAME DATABASE
     cat >"$1.conf" <<CONF
 [collector]
@@ -52,6 +55,9 @@ retention = 3h
 
 [target corp]
 check = imaps://mail.example.com
+
+[notify ops]
+webhook = http://127.0.0.1:$DEAD/hook
 CONF
 }
 conf src src.db
@@ -84,6 +90,8 @@ grep -q "wrong-Secret-2" bad.err bad.out && fail "the password was printed"
 # The copy.
 "${C[@]}" -c src.conf migrate-store --to "$TO" >copy.out 2>copy.err || fail "migrate-store: $(cat copy.err)"
 grep -q "migrate-store: results: [0-9]* copied ([0-9]*/s)" copy.err || fail "no progress line: $(cat copy.err)"
+grep -q "warning: [1-9][0-9]* notifications* waiting in source src.db .* not copied" copy.err ||
+    fail "the undelivered notification was not reported: $(cat copy.err)"
 conf dst "$TO"
 
 # Only the time of the run may differ: generated_at, the text reports'
