@@ -77,6 +77,10 @@ kill -HUP "$SERVE"
 pruned() { grep -q "retention: removed [1-9][0-9]* raw results" serve.log; }
 wait_for 20 "the prune run" pruned
 stop_pid "$SERVE"
+# Results an agent's spool dropped (the fixture has none): a count the
+# store adds to, which a copy run twice must not double.
+python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1]); db.execute("UPDATE agents SET lost = 7 WHERE name = ?", ("a001",)); db.commit()' src.db
 
 # A wrong password: refused, the database named, the password nowhere.
 sql postgres "CREATE ROLE pwauth; CREATE ROLE mig_pw LOGIN PASSWORD 'right-Secret-1' IN ROLE pwauth" ||
@@ -154,6 +158,7 @@ counts() { # counts DB — rows of every copied table in the target
 }
 want=$(counts target)
 nres=$(wc -l <a.res)
+[ "$(cut -d'|' -f7 <<<"$want")" = 7 ] || fail "the lost count was not copied: $want"
 [ "${want%%|*}" = "$nres" ] || fail "target has ${want%%|*} results, source $nres"
 grep -q "0 were there" copy.out || fail "the first copy found rows there: $(cat copy.out)"
 
