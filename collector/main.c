@@ -26,6 +26,7 @@
 #include "enroll.h"
 #include "enroll_line.h"
 #include "log.h"
+#include "migrate.h"
 #include "serve.h"
 #include "transport.h"
 #include "version.h"
@@ -49,6 +50,10 @@ enum {
     /* history */
     OPT_NETWORK = 1 << 12,
     OPT_CHECK = 1 << 13,
+    /* migrate-store */
+    OPT_TO = 1 << 14,
+    OPT_FROM = 1 << 15,
+    OPT_BATCH = 1 << 16,
 };
 
 /* Whether a command takes a TARGET argument. */
@@ -208,6 +213,23 @@ static const struct command commands[] = {
      "without a heartbeat for 5 s is gone; its lease passes to another within 6 s.\n",
      OPTION_CONFIG "  --json              JSON Lines, one collector per line\n" OPTION_HELP,
      EXIT_PLAIN, OPT_CONFIG | OPT_JSON, ARG_NONE},
+    {"migrate-store", "copy a whole store into another database (sqlite to PostgreSQL)",
+     "[-c FILE] migrate-store --to DATABASE [--from DATABASE] [--batch N]",
+     "Copies every agent, result, latest state, change, finding (with its events)\n"
+     "and hourly aggregate of one store into another: sqlite into PostgreSQL, or\n"
+     "back. DATABASE is written as the database key of collector.conf (a path, or\n"
+     "postgresql://...). Stop the collector first: a running one is refused on both.\n"
+     "The target must be empty or hold an earlier copy of the same source: an\n"
+     "interrupted copy runs again from where it stopped, and a second run copies only\n"
+     "what is new. Progress goes to stderr, one summary line to stdout; then point\n"
+     "database at the target and start the collector. Queued notifications are not\n"
+     "copied (their number is printed).\n",
+     OPTION_CONFIG
+     "  --to DATABASE       the database to copy into (required)\n"
+     "  --from DATABASE     the database to copy (default: collector.conf's database)\n"
+     "  --batch N           results per transaction of the target, 1 to 100000\n"
+     "                      (default 5000)\n" OPTION_HELP,
+     EXIT_PLAIN, OPT_CONFIG | OPT_TO | OPT_FROM | OPT_BATCH, ARG_NONE},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -229,7 +251,7 @@ static void usage(FILE *out)
           "commands:\n",
           out);
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].brief);
+        fprintf(out, "  %-13s %s\n", commands[i].name, commands[i].brief);
     fputs("\n"
           "'vantage-collector COMMAND --help' shows a command's usage, options and exit\n"
           "status.\n"
@@ -402,6 +424,26 @@ static int run_enroll_command(const struct command *c, const char *config, const
     return rc;
 }
 
+/* migrate-store: --from defaults to collector.conf's database, so the
+ * configuration is read only without it. */
+static int run_migrate(const struct command *c, const char *config, struct migrate_opts *o)
+{
+    if (o->to == NULL)
+        return fail_usage(c, "%s", "migrate-store needs --to DATABASE (the database to copy into)");
+    if (o->from != NULL)
+        return migrate_store(o);
+    char err[1024];
+    struct collconf *conf = collconf_load(config, err, sizeof(err));
+    if (conf == NULL) {
+        fprintf(stderr, "vantage-collector: %s (or give --from DATABASE)\n", err);
+        return 2;
+    }
+    o->from = conf->database;
+    int rc = migrate_store(o);
+    collconf_destroy(&conf);
+    return rc;
+}
+
 /* The command line; *check is true while the command is check and has
  * not run yet: its usage errors are UNKNOWN (3) for Nagios, not 2. */
 static int run(int argc, char **argv, bool *check)
@@ -456,19 +498,32 @@ static int run(int argc, char **argv, bool *check)
     struct store_result_filter filter = {0};
     struct enroll_opts enroll_opts = {.ttl_s = ENROLL_DEFAULT_TTL_S};
     struct store_rollup_filter hours = {0}; /* history's --network, --check */
-    static const struct option all_opts[] = {
-        {"config", required_argument, NULL, 'c'},  {"json", no_argument, NULL, 'j'},
-        {"target", required_argument, NULL, 't'},  {"agent", required_argument, NULL, 'a'},
-        {"since", required_argument, NULL, 's'},   {"limit", required_argument, NULL, 'l'},
-        {"wait", required_argument, NULL, 'w'},    {"out", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},          {"open", no_argument, NULL, 'O'},
-        {"site", required_argument, NULL, 'S'},    {"expires", required_argument, NULL, 'E'},
-        {"address", required_argument, NULL, 'A'}, {"network", required_argument, NULL, 'N'},
-        {"check", required_argument, NULL, 'C'},   {NULL, 0, NULL, 0}};
+    struct migrate_opts migrate = {
+        .batch = MIGRATE_BATCH_DEFAULT, .progress = stderr, .out = stdout};
+    static const struct option all_opts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"json", no_argument, NULL, 'j'},
+                                             {"target", required_argument, NULL, 't'},
+                                             {"agent", required_argument, NULL, 'a'},
+                                             {"since", required_argument, NULL, 's'},
+                                             {"limit", required_argument, NULL, 'l'},
+                                             {"wait", required_argument, NULL, 'w'},
+                                             {"out", required_argument, NULL, 'o'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"open", no_argument, NULL, 'O'},
+                                             {"site", required_argument, NULL, 'S'},
+                                             {"expires", required_argument, NULL, 'E'},
+                                             {"address", required_argument, NULL, 'A'},
+                                             {"network", required_argument, NULL, 'N'},
+                                             {"check", required_argument, NULL, 'C'},
+                                             {"to", required_argument, NULL, 'T'},
+                                             {"from", required_argument, NULL, 'F'},
+                                             {"batch", required_argument, NULL, 'B'},
+                                             {NULL, 0, NULL, 0}};
     /* The bit of each entry of all_opts, in order (help: always). */
     static const unsigned opt_bits[] = {
-        OPT_CONFIG, OPT_JSON, OPT_TARGET, OPT_AGENT,   OPT_SINCE,   OPT_LIMIT,   OPT_WAIT, OPT_OUT,
-        ~0u,        OPT_OPEN, OPT_SITE,   OPT_EXPIRES, OPT_ADDRESS, OPT_NETWORK, OPT_CHECK};
+        OPT_CONFIG,  OPT_JSON,    OPT_TARGET, OPT_AGENT, OPT_SINCE, OPT_LIMIT,
+        OPT_WAIT,    OPT_OUT,     ~0u,        OPT_OPEN,  OPT_SITE,  OPT_EXPIRES,
+        OPT_ADDRESS, OPT_NETWORK, OPT_CHECK,  OPT_TO,    OPT_FROM,  OPT_BATCH};
     int ch, idx;
     char name[64];
     optind = 1;
@@ -547,6 +602,20 @@ static int run(int argc, char **argv, bool *check)
         case 'A':
             enroll_opts.address = optarg;
             break;
+        case 'T':
+            migrate.to = optarg;
+            break;
+        case 'F':
+            migrate.from = optarg;
+            break;
+        case 'B': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end != '\0' || n < 1 || n > MIGRATE_BATCH_MAX)
+                return fail_usage(c, "--batch '%s' must be 1 to %d", optarg, MIGRATE_BATCH_MAX);
+            migrate.batch = (size_t)n;
+            break;
+        }
         case 'E': {
             int64_t us;
             if (clock_parse_duration(optarg, &us) < 0 || us < 60000000LL ||
@@ -580,6 +649,8 @@ static int run(int argc, char **argv, bool *check)
             return fail_usage(c, "%s", "keygen needs --out DIR");
         return cmd_keygen(out_dir);
     }
+    if (strcmp(c->name, "migrate-store") == 0)
+        return run_migrate(c, config, &migrate);
     int rc = run_command(c, config, target, json, &filter, wait_s, open_only, &hours);
     *check = false; /* the plugin's own status, 2 = CRITICAL included */
     return rc;

@@ -468,3 +468,56 @@ int store_rollups_each(struct store *s, const struct store_rollup_filter *f, sto
         return no_retention(s);
     return s->ops->rollups_each(s->b, f, cb, arg, s->err, sizeof(s->err));
 }
+
+/* ---- copying a whole store ---- */
+
+/* A backend without the copy operations says so instead of crashing. */
+static int no_copy(struct store *s)
+{
+    snprintf(s->err, sizeof(s->err),
+             "database: this backend (%s) cannot be copied by migrate-store", s->ops->scheme);
+    return -1;
+}
+
+int store_records_each(struct store *s, const char *agent, uint64_t after_seq, size_t limit,
+                       store_record_cb cb, void *arg)
+{
+    if (s->ops->records_each == NULL)
+        return no_copy(s);
+    return s->ops->records_each(s->b, agent, after_seq, limit, cb, arg, s->err, sizeof(s->err));
+}
+
+int store_latest_rows_each(struct store *s, const char *agent, store_latest_row_cb cb, void *arg)
+{
+    if (s->ops->latest_rows_each == NULL)
+        return no_copy(s);
+    return s->ops->latest_rows_each(s->b, agent, cb, arg, s->err, sizeof(s->err));
+}
+
+int store_latest_row_put(struct store *s, const struct store_latest_row *r)
+{
+    if (s->ops->latest_row_put == NULL)
+        return no_copy(s);
+    return s->ops->latest_row_put(s->b, r, s->err, sizeof(s->err));
+}
+
+int store_rollups_next_hour(struct store *s, int64_t after_hour_us, store_rollup_cb cb, void *arg)
+{
+    if (s->ops->rollups_next_hour == NULL)
+        return no_copy(s);
+    return s->ops->rollups_next_hour(s->b, after_hour_us, cb, arg, s->err, sizeof(s->err));
+}
+
+int store_rollup_put(struct store *s, const struct store_rollup *r)
+{
+    if (s->ops->rollup_put == NULL)
+        return no_copy(s);
+    return s->ops->rollup_put(s->b, r, s->err, sizeof(s->err));
+}
+
+int store_rollups_mark_all(struct store *s)
+{
+    if (s->ops->rollups_mark_all == NULL)
+        return no_copy(s);
+    return s->ops->rollups_mark_all(s->b, s->err, sizeof(s->err));
+}

@@ -266,6 +266,75 @@ typedef int (*store_rollup_cb)(const struct store_rollup *r, void *arg);
 int store_rollups_each(struct store *s, const struct store_rollup_filter *f, store_rollup_cb cb,
                        void *arg);
 
+/* ---- copying a whole store (migrate-store, collector/migrate.h) ----------
+ *
+ * What a copy needs below the readers above: each agent's raw results by
+ * sequence number with their exact bytes, the latest state as it is
+ * (streaks and last known facts that the remaining results may no longer
+ * reproduce once retention pruned the older ones), and every hourly
+ * aggregate (including hours whose raw results are gone). A backend
+ * without these refuses to be copied from or into, by name.
+ */
+
+/* One stored result as it was received. */
+struct store_record {
+    uint64_t seq;
+    const char *network; /* the agent's network at ingest; NULL = none */
+    const uint8_t *record;
+    size_t len;
+};
+
+/* At most limit results of agent with seq > after_seq, in seq order.
+ * Returns 0 or -1. */
+typedef int (*store_record_cb)(const struct store_record *r, void *arg);
+int store_records_each(struct store *s, const char *agent, uint64_t after_seq, size_t limit,
+                       store_record_cb cb, void *arg);
+
+/* The columns of a latest-state row after its key, in this order, as
+ * text (NULL = SQL NULL; booleans "0"/"1"): a copy carries them without
+ * knowing them. A column added to both backends is one more name here
+ * and in each backend's reader (store_*_copy.c, store_pg_migrate.c). */
+#define STORE_LATEST_COLUMNS                                                                       \
+    "discovered, ok, layer, error, seq, at_us, since_us, total_us, detail, episode_us, flips,"     \
+    " streak_n, fail_layer, fail_error, phase, phase_us, dns_hash, dns, addr_hash, address,"       \
+    " cert_hash, cert, delivery_us"
+#define STORE_LATEST_NCOLUMNS 23
+
+struct store_latest_row {
+    const char *agent;
+    const char *target;
+    const char *check;
+    const char *network; /* NULL = none */
+    const char *col[STORE_LATEST_NCOLUMNS];
+};
+
+/* Every latest-state row of agent, in (target, check) order. 0 or -1. */
+typedef int (*store_latest_row_cb)(const struct store_latest_row *r, void *arg);
+int store_latest_rows_each(struct store *s, const char *agent, store_latest_row_cb cb, void *arg);
+
+/* Inserts or replaces the latest-state row of (agent, target, check); the
+ * agent must exist. Within a transaction of the caller that stores no
+ * results (ingest writes the keys it touched at commit, over this row).
+ * 0 or -1. */
+int store_latest_row_put(struct store *s, const struct store_latest_row *r)
+    __attribute__((warn_unused_result));
+
+/* Every aggregate of the first hour after after_hour_us that has any
+ * (INT64_MIN: the oldest), in (network, check) order of any target; no
+ * call when there is none. Hour by hour keeps memory to one hour's
+ * aggregates. Returns 0 or -1. */
+int store_rollups_next_hour(struct store *s, int64_t after_hour_us, store_rollup_cb cb, void *arg);
+
+/* Inserts or replaces one aggregate (not merged: a copy run twice writes
+ * the same row). Within the caller's transaction. 0 or -1. */
+int store_rollup_put(struct store *s, const struct store_rollup *r)
+    __attribute__((warn_unused_result));
+
+/* Records every stored result as counted by the aggregates, so that
+ * store_rollup() never counts a copied result into hours copied whole.
+ * Within the caller's transaction. 0 or -1. */
+int store_rollups_mark_all(struct store *s) __attribute__((warn_unused_result));
+
 /* ---- findings: the life of each finding of continuous diagnosis ----------
  *
  * While serve runs, collector/notify/lifecycle.c diagnoses every target

@@ -72,6 +72,17 @@ struct store_ops {
                  struct store_pruned *removed, char *err, size_t errlen);
     int (*rollups_each)(void *b, const struct store_rollup_filter *f, store_rollup_cb cb, void *arg,
                         char *err, size_t errlen);
+    /* copying a whole store (store.h "migrate-store"); NULL in a backend
+     * that cannot be copied */
+    int (*records_each)(void *b, const char *agent, uint64_t after_seq, size_t limit,
+                        store_record_cb cb, void *arg, char *err, size_t errlen);
+    int (*latest_rows_each)(void *b, const char *agent, store_latest_row_cb cb, void *arg,
+                            char *err, size_t errlen);
+    int (*latest_row_put)(void *b, const struct store_latest_row *r, char *err, size_t errlen);
+    int (*rollups_next_hour)(void *b, int64_t after_hour_us, store_rollup_cb cb, void *arg,
+                             char *err, size_t errlen);
+    int (*rollup_put)(void *b, const struct store_rollup *r, char *err, size_t errlen);
+    int (*rollups_mark_all)(void *b, char *err, size_t errlen);
 };
 
 extern const struct store_ops store_sqlite_ops;

@@ -791,6 +791,12 @@ const struct store_ops store_pg_ops = {
     .rollup = store_pg_rollup,
     .prune = store_pg_prune,
     .rollups_each = store_pg_rollups_each,
+    .records_each = store_pg_records_each,
+    .latest_rows_each = store_pg_latest_rows_each,
+    .latest_row_put = store_pg_latest_row_put,
+    .rollups_next_hour = store_pg_rollups_next_hour,
+    .rollup_put = store_pg_rollup_put,
+    .rollups_mark_all = store_pg_rollups_mark_all,
 };
 
 /* libpq accepts both URI schemes; so does the store. */
@@ -828,4 +834,10 @@ const struct store_ops store_postgres_ops = {
     .rollup = store_pg_rollup,
     .prune = store_pg_prune,
     .rollups_each = store_pg_rollups_each,
+    .records_each = store_pg_records_each,
+    .latest_rows_each = store_pg_latest_rows_each,
+    .latest_row_put = store_pg_latest_row_put,
+    .rollups_next_hour = store_pg_rollups_next_hour,
+    .rollup_put = store_pg_rollup_put,
+    .rollups_mark_all = store_pg_rollups_mark_all,
 };

@@ -193,4 +193,16 @@ int store_pg_prune(void *b, int64_t results_before_us, int64_t rollups_before_us
 int store_pg_rollups_each(void *b, const struct store_rollup_filter *f, store_rollup_cb cb,
                           void *arg, char *err, size_t errlen);
 
+/* copying a whole store (store_pg_migrate.c, and rollups_next_hour in
+ * store_pg_retention.c; store.h) */
+int store_pg_records_each(void *b, const char *agent, uint64_t after_seq, size_t limit,
+                          store_record_cb cb, void *arg, char *err, size_t errlen);
+int store_pg_latest_rows_each(void *b, const char *agent, store_latest_row_cb cb, void *arg,
+                              char *err, size_t errlen);
+int store_pg_latest_row_put(void *b, const struct store_latest_row *r, char *err, size_t errlen);
+int store_pg_rollups_next_hour(void *b, int64_t after_hour_us, store_rollup_cb cb, void *arg,
+                               char *err, size_t errlen);
+int store_pg_rollup_put(void *b, const struct store_rollup *r, char *err, size_t errlen);
+int store_pg_rollups_mark_all(void *b, char *err, size_t errlen);
+
 #endif

@@ -354,6 +354,45 @@ int store_pg_prune(void *b, int64_t results_before_us, int64_t rollups_before_us
     return 0;
 }
 
+/* The aggregates with their names, for the readers below. */
+#define ROLLUP_SELECT                                                                              \
+    "SELECT nw.name, t.name, c.name, r.hour_us, r.n, r.ok, r.total_us_sum, r.total_us_max,"        \
+    " r.first_fail_us, r.fail_layer, r.fail_error FROM rollups r"                                  \
+    " JOIN targets t ON t.id = r.target_id JOIN checks c ON c.id = r.check_id"                     \
+    " LEFT JOIN networks nw ON nw.id = r.network_id"
+
+/* Calls cb with each row of ROLLUP_SELECT until it stops; clears res.
+ * as_stored: layer and error as the row has them (a copy), otherwise
+ * values a newer build wrote are shown as unknown. */
+static void rollup_rows(PGresult *res, bool as_stored, store_rollup_cb cb, void *arg)
+{
+    for (int i = 0; i < PQntuples(res); i++) {
+        int layer = (int)store_pg_get_i64(res, i, 9), error = (int)store_pg_get_i64(res, i, 10);
+        struct store_rollup r = {
+            .network = store_pg_get_text(res, i, 0),
+            .target = store_pg_get_text(res, i, 1),
+            .check = store_pg_get_text(res, i, 2),
+            .hour_us = store_pg_get_i64(res, i, 3),
+            .r =
+                {
+                    .n = (uint64_t)store_pg_get_i64(res, i, 4),
+                    .ok = (uint64_t)store_pg_get_i64(res, i, 5),
+                    .total_us_sum = (uint64_t)store_pg_get_i64(res, i, 6),
+                    .total_us_max = (uint64_t)store_pg_get_i64(res, i, 7),
+                    .first_fail_us = store_pg_get_i64(res, i, 8),
+                    .fail_layer =
+                        as_stored || (layer >= 0 && layer < RESULT_LAYER_LAST) ? layer : 0,
+                    .fail_error = as_stored || (error >= 0 && error < RESULT_ERROR_LAST)
+                                      ? error
+                                      : RESULT_INTERNAL,
+                },
+        };
+        if (cb(&r, arg) != 0)
+            break;
+    }
+    PQclear(res);
+}
+
 int store_pg_rollups_each(void *b, const struct store_rollup_filter *f, store_rollup_cb cb,
                           void *arg, char *err, size_t errlen)
 {
@@ -371,38 +410,33 @@ int store_pg_rollups_each(void *b, const struct store_rollup_filter *f, store_ro
                              store_pg_i64(before, f->before_us != 0 ? f->before_us : INT64_MAX)};
     PGresult *res = store_pg_query(
         b,
-        "SELECT nw.name, t.name, c.name, r.hour_us, r.n, r.ok, r.total_us_sum, r.total_us_max,"
-        " r.first_fail_us, r.fail_layer, r.fail_error"
-        " FROM rollups r JOIN targets t ON t.id = r.target_id"
-        " JOIN checks c ON c.id = r.check_id"
-        " LEFT JOIN networks nw ON nw.id = r.network_id"
-        " WHERE t.name = $1 AND ($2::text IS NULL OR nw.name = $2)"
-        " AND ($3::text IS NULL OR c.name = $3) AND r.hour_us > $4::bigint"
-        " AND r.hour_us < $5::bigint ORDER BY r.hour_us, nw.name NULLS FIRST, c.name",
+        ROLLUP_SELECT " WHERE t.name = $1 AND ($2::text IS NULL OR nw.name = $2)"
+                      " AND ($3::text IS NULL OR c.name = $3) AND r.hour_us > $4::bigint"
+                      " AND r.hour_us < $5::bigint ORDER BY r.hour_us, nw.name NULLS FIRST, c.name",
         5, params, "reading the hourly history", err, errlen);
     if (res == NULL)
         return -1;
-    for (int i = 0; i < PQntuples(res); i++) {
-        int layer = (int)store_pg_get_i64(res, i, 9), error = (int)store_pg_get_i64(res, i, 10);
-        struct store_rollup r = {
-            .network = store_pg_get_text(res, i, 0),
-            .target = store_pg_get_text(res, i, 1),
-            .check = store_pg_get_text(res, i, 2),
-            .hour_us = store_pg_get_i64(res, i, 3),
-            .r =
-                {
-                    .n = (uint64_t)store_pg_get_i64(res, i, 4),
-                    .ok = (uint64_t)store_pg_get_i64(res, i, 5),
-                    .total_us_sum = (uint64_t)store_pg_get_i64(res, i, 6),
-                    .total_us_max = (uint64_t)store_pg_get_i64(res, i, 7),
-                    .first_fail_us = store_pg_get_i64(res, i, 8),
-                    .fail_layer = layer >= 0 && layer < RESULT_LAYER_LAST ? layer : 0,
-                    .fail_error = error >= 0 && error < RESULT_ERROR_LAST ? error : RESULT_INTERNAL,
-                },
-        };
-        if (cb(&r, arg) != 0)
-            break;
-    }
-    PQclear(res);
+    rollup_rows(res, false, cb, arg);
+    return 0;
+}
+
+int store_pg_rollups_next_hour(void *b, int64_t after_hour_us, store_rollup_cb cb, void *arg,
+                               char *err, size_t errlen)
+{
+    if (store_pg_ensure(b, err, errlen) < 0)
+        return -1;
+    char after[24];
+    const char *p[1] = {store_pg_i64(after, after_hour_us)};
+    PGresult *res = store_pg_query(
+        b,
+        ROLLUP_SELECT
+        " WHERE r.hour_us = (SELECT min(hour_us) FROM rollups WHERE hour_us > $1::bigint)"
+        " ORDER BY t.name COLLATE \"C\", nw.name COLLATE \"C\" NULLS FIRST,"
+        " c.name COLLATE \"C\"",
+        1, p, "listing hourly aggregates to copy", err, errlen);
+    if (res == NULL)
+        return -1;
+    /* Copied as stored: also values a newer build wrote. */
+    rollup_rows(res, true, cb, arg);
     return 0;
 }

@@ -656,4 +656,10 @@ const struct store_ops store_sqlite_ops = {
     .rollup = store_sqlite_rollup,
     .prune = store_sqlite_prune,
     .rollups_each = store_sqlite_rollups_each,
+    .records_each = store_sqlite_records_each,
+    .latest_rows_each = store_sqlite_latest_rows_each,
+    .latest_row_put = store_sqlite_latest_row_put,
+    .rollups_next_hour = store_sqlite_rollups_next_hour,
+    .rollup_put = store_sqlite_rollup_put,
+    .rollups_mark_all = store_sqlite_rollups_mark_all,
 };

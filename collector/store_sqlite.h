@@ -5,7 +5,8 @@
  * use; store_sqlite_read.c the readers; store_sqlite_retention.c the
  * hourly rollups and pruning; store_sqlite_findings.c keeps
  * findings, their events and the notification queue on the connection
- * (store.h "findings"). The backend's state (struct sqlite_store) is
+ * (store.h "findings"); store_sqlite_copy.c what migrate-store reads and
+ * writes. The backend's state (struct sqlite_store) is
  * defined here for these files alone; nothing outside them includes this
  * header.
  */
@@ -178,5 +179,17 @@ int store_sqlite_prune(void *b, int64_t results_before_us, int64_t rollups_befor
                        struct store_pruned *removed, char *err, size_t errlen);
 int store_sqlite_rollups_each(void *b, const struct store_rollup_filter *f, store_rollup_cb cb,
                               void *arg, char *err, size_t errlen);
+
+/* store_ops of store_sqlite_copy.c (store.h "copying a whole store"). */
+int store_sqlite_records_each(void *b, const char *agent, uint64_t after_seq, size_t limit,
+                              store_record_cb cb, void *arg, char *err, size_t errlen);
+int store_sqlite_latest_rows_each(void *b, const char *agent, store_latest_row_cb cb, void *arg,
+                                  char *err, size_t errlen);
+int store_sqlite_latest_row_put(void *b, const struct store_latest_row *r, char *err,
+                                size_t errlen);
+int store_sqlite_rollups_next_hour(void *b, int64_t after_hour_us, store_rollup_cb cb, void *arg,
+                                   char *err, size_t errlen);
+int store_sqlite_rollup_put(void *b, const struct store_rollup *r, char *err, size_t errlen);
+int store_sqlite_rollups_mark_all(void *b, char *err, size_t errlen);
 
 #endif

@@ -312,6 +312,50 @@ int store_sqlite_prune(void *p, int64_t results_before_us, int64_t rollups_befor
     return 0;
 }
 
+/* The aggregates with their names, for the readers below. */
+#define ROLLUP_SELECT                                                                              \
+    "SELECT nw.name, t.name, c.name, r.hour_us, r.n, r.ok, r.total_us_sum, r.total_us_max,"        \
+    " r.first_fail_us, r.fail_layer, r.fail_error FROM rollups r"                                  \
+    " JOIN targets t ON t.id = r.target_id JOIN checks c ON c.id = r.check_id"                     \
+    " LEFT JOIN networks nw ON nw.id = r.network_id"
+
+/* Steps ROLLUP_SELECT's rows into cb until it stops; finalizes st.
+ * as_stored: layer and error as the row has them (a copy), otherwise
+ * values a newer build wrote are shown as unknown. 0 or -1. */
+static int rollup_rows(struct sqlite_store *b, sqlite3_stmt *st, bool as_stored, store_rollup_cb cb,
+                       void *arg, const char *what, char *err, size_t errlen)
+{
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int layer = sqlite3_column_int(st, 9), error = sqlite3_column_int(st, 10);
+        struct store_rollup r = {
+            .network = (const char *)sqlite3_column_text(st, 0),
+            .target = (const char *)sqlite3_column_text(st, 1),
+            .check = (const char *)sqlite3_column_text(st, 2),
+            .hour_us = sqlite3_column_int64(st, 3),
+            .r =
+                {
+                    .n = (uint64_t)sqlite3_column_int64(st, 4),
+                    .ok = (uint64_t)sqlite3_column_int64(st, 5),
+                    .total_us_sum = (uint64_t)sqlite3_column_int64(st, 6),
+                    .total_us_max = (uint64_t)sqlite3_column_int64(st, 7),
+                    .first_fail_us = sqlite3_column_int64(st, 8),
+                    .fail_layer =
+                        as_stored || (layer >= 0 && layer < RESULT_LAYER_LAST) ? layer : 0,
+                    .fail_error = as_stored || (error >= 0 && error < RESULT_ERROR_LAST)
+                                      ? error
+                                      : RESULT_INTERNAL,
+                },
+        };
+        if (cb(&r, arg) != 0)
+            break;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        ret = fail(b, what, err, errlen);
+    sqlite3_finalize(st);
+    return ret;
+}
+
 int store_sqlite_rollups_each(void *p, const struct store_rollup_filter *f, store_rollup_cb cb,
                               void *arg, char *err, size_t errlen)
 {
@@ -322,11 +366,7 @@ int store_sqlite_rollups_each(void *p, const struct store_rollup_filter *f, stor
     }
     sqlite3_stmt *st;
     if (prep(b, &st,
-             "SELECT nw.name, t.name, c.name, r.hour_us, r.n, r.ok, r.total_us_sum,"
-             " r.total_us_max, r.first_fail_us, r.fail_layer, r.fail_error"
-             " FROM rollups r JOIN targets t ON t.id = r.target_id"
-             " JOIN checks c ON c.id = r.check_id"
-             " LEFT JOIN networks nw ON nw.id = r.network_id"
+             ROLLUP_SELECT
              " WHERE t.name = ?1 AND (?2 IS NULL OR nw.name = ?2) AND (?3 IS NULL OR c.name = ?3)"
              " AND r.hour_us > ?4 AND r.hour_us < ?5"
              " ORDER BY r.hour_us, nw.name, c.name",
@@ -343,31 +383,21 @@ int store_sqlite_rollups_each(void *p, const struct store_rollup_filter *f, stor
                            ? f->since_us - ROLLUP_HOUR_US
                            : INT64_MIN);
     sqlite3_bind_int64(st, 5, f->before_us != 0 ? f->before_us : INT64_MAX);
-    int rc, ret = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int layer = sqlite3_column_int(st, 9), error = sqlite3_column_int(st, 10);
-        struct store_rollup r = {
-            .network = (const char *)sqlite3_column_text(st, 0),
-            .target = (const char *)sqlite3_column_text(st, 1),
-            .check = (const char *)sqlite3_column_text(st, 2),
-            .hour_us = sqlite3_column_int64(st, 3),
-            .r =
-                {
-                    .n = (uint64_t)sqlite3_column_int64(st, 4),
-                    .ok = (uint64_t)sqlite3_column_int64(st, 5),
-                    .total_us_sum = (uint64_t)sqlite3_column_int64(st, 6),
-                    .total_us_max = (uint64_t)sqlite3_column_int64(st, 7),
-                    .first_fail_us = sqlite3_column_int64(st, 8),
-                    /* Values written by a newer build are shown as unknown. */
-                    .fail_layer = layer >= 0 && layer < RESULT_LAYER_LAST ? layer : 0,
-                    .fail_error = error >= 0 && error < RESULT_ERROR_LAST ? error : RESULT_INTERNAL,
-                },
-        };
-        if (cb(&r, arg) != 0)
-            break;
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        ret = fail(b, "reading the hourly history", err, errlen);
-    sqlite3_finalize(st);
-    return ret;
+    return rollup_rows(b, st, false, cb, arg, "reading the hourly history", err, errlen);
+}
+
+int store_sqlite_rollups_next_hour(void *p, int64_t after_hour_us, store_rollup_cb cb, void *arg,
+                                   char *err, size_t errlen)
+{
+    struct sqlite_store *b = p;
+    sqlite3_stmt *st;
+    if (prep(b, &st,
+             ROLLUP_SELECT
+             " WHERE r.hour_us = (SELECT min(hour_us) FROM rollups WHERE hour_us > ?1)"
+             " ORDER BY t.name, nw.name, c.name",
+             err, errlen) < 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, after_hour_us);
+    /* Copied as stored: also values a newer build wrote. */
+    return rollup_rows(b, st, true, cb, arg, "listing hourly aggregates to copy", err, errlen);
 }

@@ -4,7 +4,8 @@
  * 1-minute results from 200 agents on 20 networks, 6 checks each (about
  * 12 million results): diagnose and compare latency, under 50 ms each").
  *
- *   diagnose-bench gen  --db PATH [--agents N] [--networks N] [--days D]
+ *   diagnose-bench gen  --db PATH [--agents N] [--networks N] [--days D | --hours H]
+ *                              [--changes N]
  *   diagnose-bench time --db PATH [--runs N] [--show]
  *
  * gen: the history up to one hour ago goes into the results table with
@@ -16,7 +17,8 @@
  * are exactly what the collector keeps. It ends at the wall clock's now
  * with: net03's agents failing imaps for 20 minutes (network), a150
  * failing submission (device), a077 flapping on pop3s, a certificate
- * change 25 minutes ago, and 5 000 older changes spread over the week.
+ * change 25 minutes ago, and 5 000 older changes spread over the week
+ * (--changes: fewer for a quick fixture, tests/integration/migrate_store.sh).
  *
  * time: the median and maximum of N in-process runs of what the CLI does
  * (report_snapshot_load, analysis_diagnose, the printed report, for
@@ -50,7 +52,8 @@ static const char *const checks[CHECKS] = {
 
 struct opts {
     const char *db;
-    int agents, networks, days, runs;
+    int agents, networks, days, runs, changes;
+    int hours; /* --hours: instead of days, for a quick fixture; 0 = days */
     bool show; /* --show: print the diagnosis that was timed */
 };
 
@@ -135,7 +138,7 @@ static void gen(const struct opts *o)
         die(o->db, err);
     int64_t now = clock_wall_us();
     int64_t hour_ago = now - 60 * MINUTE_US;
-    int64_t start = now - (int64_t)o->days * 24 * 60 * MINUTE_US;
+    int64_t start = now - (int64_t)(o->hours > 0 ? o->hours : o->days * 24) * 60 * MINUTE_US;
     int64_t hist_minutes = (hour_ago - start) / MINUTE_US;
     int64_t *ids = calloc((size_t)o->agents, sizeof(*ids));
     char(*names)[16] = calloc((size_t)o->agents, sizeof(*names));
@@ -251,8 +254,8 @@ static void gen(const struct opts *o)
                            " '203.0.113.9', '203.0.113.10')",
                            -1, &ch, NULL) != SQLITE_OK)
         die("prepare", sqlite3_errmsg(db));
-    for (int i = 0; i < 5000; i++) {
-        sqlite3_bind_int64(ch, 1, start + (hour_ago - start) / 5000 * i);
+    for (int i = 0; i < o->changes; i++) {
+        sqlite3_bind_int64(ch, 1, start + (hour_ago - start) / o->changes * i);
         sqlite3_bind_int64(ch, 2, ids[i % o->agents]);
         sqlite3_bind_int64(ch, 3, target_id);
         sqlite3_step(ch);
@@ -386,10 +389,10 @@ static void timeit(const struct opts *o)
 
 int main(int argc, char **argv)
 {
-    struct opts o = {.agents = 200, .networks = 20, .days = 7, .runs = 21};
+    struct opts o = {.agents = 200, .networks = 20, .days = 7, .runs = 21, .changes = 5000};
     if (argc < 2)
         die("usage", "diagnose-bench gen|time --db PATH [--agents N] [--networks N] [--days D] "
-                     "[--runs N]");
+                     "[--hours H] [--changes N] [--runs N]");
     for (int i = 2; i < argc; i += 2) {
         if (strcmp(argv[i], "--show") == 0) {
             o.show = true;
@@ -406,13 +409,17 @@ int main(int argc, char **argv)
             o.networks = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--days") == 0)
             o.days = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--hours") == 0)
+            o.hours = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--changes") == 0)
+            o.changes = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--runs") == 0)
             o.runs = atoi(argv[i + 1]);
         else
             die("unknown option", argv[i]);
     }
-    if (o.db == NULL || o.agents < 1 || o.networks < 1 || o.days < 1 || o.runs < 1 ||
-        o.runs > RUNS_MAX || o.agents > 10000)
+    if (o.db == NULL || o.agents < 1 || o.networks < 1 || o.days < 1 || o.hours < 0 ||
+        o.hours == 1 || o.runs < 1 || o.changes < 1 || o.runs > RUNS_MAX || o.agents > 10000)
         die("usage", "needs --db PATH and positive counts (runs <= 1001, agents <= 10000)");
     if (strcmp(argv[1], "gen") == 0)
         gen(&o);
