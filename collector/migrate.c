@@ -49,8 +49,9 @@ void migrate_source_id(const char *canonical, char *out, size_t n)
 /* One agent of the source, copied out of the reader's row. */
 struct agent_copy {
     char *name;
-    int64_t id;    /* in the target */
-    uint64_t lost; /* the source's count */
+    int64_t id;                       /* in the target */
+    uint64_t lost;                    /* the source's count */
+    struct store_agent_counts counts; /* the source's refused and clamped input */
 };
 
 struct migration {
@@ -246,6 +247,7 @@ static int agent_copy(const struct store_agent *a, void *arg)
     struct store_agent u = *a;
     u.has_spool = true; /* a spool counter of 0 is a fact too */
     c->lost = a->lost;
+    c->counts = a->counts;
     if (store_agent_id(m->dst, a->name, &c->id) < 0 || store_agent_update(m->dst, c->id, &u) < 0)
         return store_failed(m, m->dst, "writing an agent");
     return 0;
@@ -254,21 +256,42 @@ oom:
     return say(m, "out of memory listing agents");
 }
 
-static int agent_lost(const struct store_agent *a, void *arg)
+struct agent_there {
+    uint64_t lost;
+    struct store_agent_counts counts;
+};
+
+static int agent_there(const struct store_agent *a, void *arg)
 {
-    *(uint64_t *)arg = a->lost;
+    struct agent_there *t = arg;
+    t->lost = a->lost;
+    t->counts = a->counts;
     return 0;
 }
 
-/* The store adds to a lost count: add what the target lacks, so that a
- * second run adds nothing. */
-static int copy_lost(struct migration *m, const struct agent_copy *ac)
+static uint64_t lacking(uint64_t want, uint64_t there)
 {
-    uint64_t there = 0;
-    if (store_agent_get(m->dst, ac->id, agent_lost, &there) < 0)
+    return want > there ? want - there : 0;
+}
+
+/* The store adds to the lost count and the input counts: add what the
+ * target lacks, so that a second run adds nothing. */
+static int copy_counts(struct migration *m, const struct agent_copy *ac)
+{
+    struct agent_there t = {0};
+    if (store_agent_get(m->dst, ac->id, agent_there, &t) < 0)
         return store_failed(m, m->dst, "reading an agent");
-    if (ac->lost > there && store_agent_lost_add(m->dst, ac->id, ac->lost - there) < 0)
+    if (ac->lost > t.lost && store_agent_lost_add(m->dst, ac->id, ac->lost - t.lost) < 0)
         return store_failed(m, m->dst, "writing an agent's lost count");
+    struct store_agent_counts add = {
+        .duplicates = lacking(ac->counts.duplicates, t.counts.duplicates),
+        .invalid = lacking(ac->counts.invalid, t.counts.invalid),
+        .clamped = lacking(ac->counts.clamped, t.counts.clamped),
+        .refused = lacking(ac->counts.refused, t.counts.refused),
+    };
+    if ((add.duplicates | add.invalid | add.clamped | add.refused) != 0 &&
+        store_agent_counts_add(m->dst, ac->id, &add) < 0)
+        return store_failed(m, m->dst, "writing an agent's input counts");
     return 0;
 }
 
@@ -279,7 +302,7 @@ static int copy_agents(struct migration *m)
     if (store_agents_each(m->src, INT64_MAX, agent_copy, m) < 0 && !m->failed)
         store_failed(m, m->src, "listing agents");
     for (size_t i = 0; i < m->nagents && !m->failed; i++)
-        copy_lost(m, &m->agents[i]);
+        copy_counts(m, &m->agents[i]);
     if (m->failed) {
         store_rollback(m->dst);
         return -1;

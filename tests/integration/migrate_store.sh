@@ -77,10 +77,13 @@ kill -HUP "$SERVE"
 pruned() { grep -q "retention: removed [1-9][0-9]* raw results" serve.log; }
 wait_for 20 "the prune run" pruned
 stop_pid "$SERVE"
-# Results an agent's spool dropped (the fixture has none): a count the
-# store adds to, which a copy run twice must not double.
+# Results an agent's spool dropped and input the collector refused or
+# clamped (the fixture has none): counts the store adds to, which a copy
+# run twice must not double.
 python3 -c 'import sqlite3, sys
-db = sqlite3.connect(sys.argv[1]); db.execute("UPDATE agents SET lost = 7 WHERE name = ?", ("a001",)); db.commit()' src.db
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE agents SET lost = 7, duplicates = 3, invalid = 2, clamped = 5, refused = 1 WHERE name = ?", ("a001",))
+db.commit()' src.db
 
 # A wrong password: refused, the database named, the password nowhere.
 sql postgres "CREATE ROLE pwauth; CREATE ROLE mig_pw LOGIN PASSWORD 'right-Secret-1' IN ROLE pwauth" ||
@@ -154,11 +157,13 @@ counts() { # counts DB — rows of every copied table in the target
     sql "$1" "SELECT (SELECT count(*) FROM results), (SELECT count(*) FROM changes),
               (SELECT count(*) FROM findings), (SELECT count(*) FROM finding_events),
               (SELECT count(*) FROM rollups), (SELECT count(*) FROM latest),
-              (SELECT sum(lost) FROM agents), (SELECT count(*) FROM agents)"
+              (SELECT sum(lost) FROM agents), (SELECT count(*) FROM agents),
+              (SELECT sum(duplicates) || '/' || sum(invalid) || '/' || sum(clamped) || '/' || sum(refused) FROM agents)"
 }
 want=$(counts target)
 nres=$(wc -l <a.res)
 [ "$(cut -d'|' -f7 <<<"$want")" = 7 ] || fail "the lost count was not copied: $want"
+[ "$(cut -d'|' -f9 <<<"$want")" = 3/2/5/1 ] || fail "the input counts were not copied: $want"
 [ "${want%%|*}" = "$nres" ] || fail "target has ${want%%|*} results, source $nres"
 grep -q "0 were there" copy.out || fail "the first copy found rows there: $(cat copy.out)"
 
@@ -187,4 +192,4 @@ grep -q "holds a copy of this source" resume.err || fail "the resumed copy did n
 grep -q "already holds data that is not a copy of source" other.err || fail "no clear refusal: $(cat other.err)"
 [ "$(counts target2)" = "$want" ] || fail "the refused copy changed the target"
 
-pass "copied $nres results, ${want} (results|changes|findings|events|hours|latest|lost|agents); same output on both; re-run, interrupted copy (killed at ${part%%|*}) exact; refusals clear"
+pass "copied $nres results, ${want} (results|changes|findings|events|hours|latest|lost|agents|input counts); same output on both; re-run, interrupted copy (killed at ${part%%|*}) exact; refusals clear"
