@@ -5,9 +5,8 @@
  * A transaction's results are buffered as binary COPY data and sent at
  * commit in one COPY; the latest state of every key the transaction
  * touched and each agent's stored sequence numbers follow in one
- * pipeline. Per transaction and agent, ingest costs one round trip (the
- * agent's row, locked, and its latest rows, pipelined), whatever the
- * batch size.
+ * pipeline. Per transaction and agent, ingest costs two round trips (the
+ * agent's row, locked, and its latest rows), whatever the batch size.
  * Duplicates are decided in memory from the agent's `stored` set
  * (store_pg.c explains why there is no unique index).
  */
@@ -570,11 +569,19 @@ static struct latest *latest_slot(struct store_pg_ingest *in, const int64_t key[
     return &in->latest[i];
 }
 
-/* Puts the agent's latest rows (res: latest_select's) into the
- * transaction's map; clears res. */
-static int latest_load(struct store_pg_ingest *in, int64_t agent_id, PGresult *res, char *err,
+/* Loads the agent's latest rows into the transaction's map. */
+static int latest_load(void *b, struct store_pg_ingest *in, int64_t agent_id, char *err,
                        size_t errlen)
 {
+    char v[24];
+    const char *p[] = {store_pg_i64(v, agent_id)};
+    PGresult *res = store_pg_query(b,
+                                   "SELECT target_id, check_id, seq, ok, since_us, episode_us,"
+                                   " flips, streak_n, fail_layer, fail_error, dns_hash,"
+                                   " addr_hash, cert_hash, at_us FROM latest WHERE agent_id = $1",
+                                   1, p, "reading the latest state", err, errlen);
+    if (res == NULL)
+        return -1;
     for (int row = 0; row < PQntuples(res); row++) {
         const int64_t key[3] = {agent_id, store_pg_get_i64(res, row, 0),
                                 store_pg_get_i64(res, row, 1)};
@@ -608,68 +615,6 @@ static int latest_load(struct store_pg_ingest *in, int64_t agent_id, PGresult *r
     return 0;
 }
 
-/* One statement's result in a pipeline, and the NULL that ends it. */
-static PGresult *pipeline_result(PGconn *conn)
-{
-    PGresult *res = PQgetResult(conn);
-    if (res != NULL) {
-        PGresult *more;
-        while ((more = PQgetResult(conn)) != NULL)
-            PQclear(more);
-    }
-    return res;
-}
-
-/* Locks the agent's row and reads its stored set (res[0]) and its latest
- * rows (res[1]) in one round trip: a pipeline of the two statements, the
- * second run after the first holds the lock, so that it sees what the
- * lock's previous holder committed. Ingest in a fleet's shape (hundreds
- * of agents per transaction, a few results each) waits on this once per
- * agent; two round trips made it 1.4x slower (bench/RESULTS.md,
- * PostgreSQL). 0, or -1 with err and nothing to clear. */
-static int agent_read(void *b, int64_t agent_id, PGresult *res[2], char *err, size_t errlen)
-{
-    static const char *const sql[2] = {
-        "SELECT stored::text FROM agents WHERE id = $1 FOR UPDATE",
-        "SELECT target_id, check_id, seq, ok, since_us, episode_us, flips, streak_n, fail_layer,"
-        " fail_error, dns_hash, addr_hash, cert_hash, at_us FROM latest WHERE agent_id = $1"};
-    static const char *const what[2] = {"locking an agent's row", "reading the latest state"};
-    PGconn *conn = store_pg_conn(b);
-    char v[24];
-    const char *p[] = {store_pg_i64(v, agent_id)};
-    res[0] = res[1] = NULL;
-    if (PQenterPipelineMode(conn) != 1)
-        return store_pg_fail(b, what[0], NULL, err, errlen);
-    int rc = 0;
-    if (PQsendQueryParams(conn, sql[0], 1, NULL, p, NULL, NULL, 0) != 1 ||
-        PQsendQueryParams(conn, sql[1], 1, NULL, p, NULL, NULL, 0) != 1 ||
-        PQpipelineSync(conn) != 1) {
-        rc = store_pg_fail(b, what[0], NULL, err, errlen);
-    } else {
-        for (int i = 0; i < 2; i++) {
-            res[i] = pipeline_result(conn);
-            if (rc == 0 && PQresultStatus(res[i]) != PGRES_TUPLES_OK) {
-                rc = store_pg_fail(b, what[i], res[i], err, errlen);
-                res[i] = NULL;
-            }
-        }
-        PGresult *sync = PQgetResult(conn);
-        if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC && rc == 0) {
-            rc = store_pg_fail(b, what[1], sync, err, errlen);
-            sync = NULL;
-        }
-        PQclear(sync);
-    }
-    if (PQexitPipelineMode(conn) != 1 && rc == 0)
-        rc = store_pg_fail(b, what[1], NULL, err, errlen);
-    if (rc < 0) {
-        PQclear(res[0]);
-        PQclear(res[1]);
-        res[0] = res[1] = NULL;
-    }
-    return rc;
-}
-
 /* The agent's state in this transaction: on first touch its row is
  * locked and its stored set and latest rows are read. */
 static struct agent *agent_touch(void *b, struct store_pg_ingest *in, int64_t agent_id, char *err,
@@ -695,26 +640,27 @@ static struct agent *agent_touch(void *b, struct store_pg_ingest *in, int64_t ag
         return &in->agents[i];
     struct agent *a = &in->agents[in->nagents++];
     *a = (struct agent){.id = agent_id};
-    PGresult *res[2];
-    if (agent_read(b, agent_id, res, err, errlen) < 0)
+    char v[24];
+    const char *p[] = {store_pg_i64(v, agent_id)};
+    PGresult *res = store_pg_query(b, "SELECT stored::text FROM agents WHERE id = $1 FOR UPDATE", 1,
+                                   p, "locking an agent's row", err, errlen);
+    if (res == NULL)
         goto undo;
-    if (PQntuples(res[0]) != 1) {
-        PQclear(res[0]);
-        PQclear(res[1]);
+    if (PQntuples(res) != 1) {
+        PQclear(res);
         snprintf(err, errlen, "database: no agent with id %lld", (long long)agent_id);
         goto undo;
     }
-    int rc = ranges_parse(a, PQgetvalue(res[0], 0, 0), (size_t)PQgetlength(res[0], 0, 0));
-    PQclear(res[0]);
+    int rc = ranges_parse(a, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    PQclear(res);
     if (rc < 0) {
-        PQclear(res[1]);
         snprintf(err, errlen,
                  "database %s: agent id %lld: its stored sequence numbers are not readable "
                  "(more than %d gaps?)",
                  store_pg_where(b), (long long)agent_id, RANGES_MAX);
         goto undo;
     }
-    if (latest_load(in, agent_id, res[1], err, errlen) < 0)
+    if (latest_load(b, in, agent_id, err, errlen) < 0)
         goto undo;
     return a;
 undo:
