@@ -290,14 +290,24 @@ static int intern_id(void *b, struct names *in, const char *name, int64_t *id, c
             }
     }
     /* ON CONFLICT DO NOTHING returns no row when another collector (or
-     * an earlier run) has the name: the second SELECT finds it. */
-    char sql[256];
+     * an earlier run) has the name: the second SELECT finds it. When the
+     * other collector's insert was still uncommitted, the INSERT waited
+     * for its commit, but the SELECT of the same statement reads the
+     * snapshot taken before: the name is then read again in a statement
+     * of its own (two collectors seeing a new target, check or network at
+     * once; found by integration.pg_bench_smoke). */
+    char sql[256], again[128];
     snprintf(sql, sizeof(sql),
              "WITH ins AS (INSERT INTO %s(name) VALUES ($1) ON CONFLICT (name) DO NOTHING"
              " RETURNING id) SELECT id FROM ins UNION ALL SELECT id FROM %s WHERE name = $1",
              in->table, in->table);
+    snprintf(again, sizeof(again), "SELECT id FROM %s WHERE name = $1", in->table);
     const char *p[] = {name};
     PGresult *res = store_pg_query(b, sql, 1, p, in->table, err, errlen);
+    if (res != NULL && PQntuples(res) < 1) {
+        PQclear(res);
+        res = store_pg_query(b, again, 1, p, in->table, err, errlen);
+    }
     if (res == NULL)
         return -1;
     if (PQntuples(res) < 1) {

@@ -11,7 +11,11 @@
  * gen: the history up to one hour ago goes into the results table with
  * the store's own INSERT (STORE_SQLITE_RESULT_INSERT) and a real encoded
  * record per row, 50 000 rows per transaction: it is a fixture, and the
- * store's ingest path would take an hour for 12 M rows. The last hour
+ * store's ingest path would take an hour for 12 M rows. With --db
+ * postgresql://... (an empty database) the same rows go in with the
+ * store's own binary COPY (STORE_PG_RESULT_COPY, store_pg_copy_row) into
+ * the day partitions the collector makes, followed by VACUUM ANALYZE, as
+ * autovacuum would have run on a week-old table. The last hour
  * goes through the real ingest path (changes_facts, store_result_add_facts,
  * changes_record), so the latest states, streaks, episodes and changes
  * are exactly what the collector keeps. It ends at the wall clock's now
@@ -28,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "analysis.h"
@@ -36,6 +41,7 @@
 #include "report.h"
 #include "store.h"
 #include "store_impl.h"
+#include "store_pg.h"
 #include "wire.h"
 
 #define CHECKS    6
@@ -61,6 +67,12 @@ static void die(const char *what, const char *why)
 {
     fprintf(stderr, "diagnose-bench: %s: %s\n", what, why);
     exit(2);
+}
+
+/* Whether the store is PostgreSQL (postgresql://... or postgres://...). */
+static bool is_pg(const char *db)
+{
+    return strncmp(db, "postgres", 8) == 0;
 }
 
 /* A realistic result of check c by an agent at time at. */
@@ -129,10 +141,201 @@ static enum result_error scenario(int agent, int net, int c, int m)
     return RESULT_OK;
 }
 
+/* What the history needs: the agents and their networks, one encoded
+ * record per check, and the time range. */
+struct hist {
+    int agents;
+    const int64_t *ids;
+    char (*nets)[16];
+    uint8_t *rec[CHECKS];
+    size_t reclen[CHECKS];
+    int64_t start, hour_ago, hist_minutes;
+    int changes; /* older changes to spread over the history */
+};
+
+/* One result in 500 fails, as real history does. */
+static bool hist_fails(int64_t m, int a, int c)
+{
+    return (m * 7 + a * 13 + c) % 500 == 0;
+}
+
+/* The history up to an hour ago, with the store's own INSERT; returns the
+ * rows written. */
+static size_t history_sqlite(const struct opts *o, const struct hist *h)
+{
+    int64_t start = h->start, hour_ago = h->hour_ago, hist_minutes = h->hist_minutes;
+    const int64_t *ids = h->ids;
+
+    sqlite3 *db;
+    if (sqlite3_open(o->db, &db) != SQLITE_OK)
+        die(o->db, "cannot open");
+    exec(db, "PRAGMA synchronous=NORMAL");
+    int64_t target_id = id_of(db, "SELECT id FROM targets WHERE name = ?1", "corp");
+    int64_t check_id[CHECKS];
+    for (int c = 0; c < CHECKS; c++)
+        check_id[c] = id_of(db, "SELECT id FROM checks WHERE name = ?1", checks[c]);
+    int64_t *net_id = calloc((size_t)o->agents, sizeof(*net_id));
+    if (net_id == NULL)
+        die("gen", "out of memory");
+    for (int a = 0; a < o->agents; a++)
+        net_id[a] = id_of(db, "SELECT id FROM networks WHERE name = ?1", h->nets[a]);
+    sqlite3_stmt *ins;
+    if (sqlite3_prepare_v2(db, STORE_SQLITE_RESULT_INSERT, -1, &ins, NULL) != SQLITE_OK)
+        die("prepare", sqlite3_errmsg(db));
+    size_t rows = 0;
+    exec(db, "BEGIN");
+    for (int64_t m = 0; m < hist_minutes; m++) {
+        int64_t at = start + m * MINUTE_US;
+        for (int a = 0; a < o->agents; a++) {
+            for (int c = 0; c < CHECKS; c++) {
+                bool fail = hist_fails(m, a, c);
+                sqlite3_bind_int64(ins, 1, ids[a]);
+                sqlite3_bind_int64(ins, 2, 100 + m * CHECKS + c);
+                sqlite3_bind_int64(ins, 3, net_id[a]);
+                sqlite3_bind_int64(ins, 4, target_id);
+                sqlite3_bind_int64(ins, 5, check_id[c]);
+                sqlite3_bind_int64(ins, 6, at + a * 1000);
+                sqlite3_bind_int(ins, 7, !fail);
+                sqlite3_bind_int(ins, 8, fail ? RESULT_LAYER_TCP : RESULT_LAYER_NONE);
+                sqlite3_bind_int(ins, 9, fail ? RESULT_TCP_TIMEOUT : RESULT_OK);
+                sqlite3_bind_int64(ins, 10, 45000);
+                sqlite3_bind_blob(ins, 11, h->rec[c], (int)h->reclen[c], SQLITE_STATIC);
+                if (sqlite3_step(ins) != SQLITE_DONE)
+                    die("insert", sqlite3_errmsg(db));
+                sqlite3_reset(ins);
+                if (++rows % TXN_ROWS == 0) {
+                    exec(db, "COMMIT");
+                    exec(db, "BEGIN");
+                }
+            }
+        }
+    }
+    exec(db, "COMMIT");
+    sqlite3_finalize(ins);
+    /* Older changes, as a week of DNS and certificate churn leaves them. */
+    exec(db, "BEGIN");
+    sqlite3_stmt *ch;
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO changes(at_us, agent_id, target_id, kind, subject, before,"
+                           " after) VALUES (?1, ?2, ?3, 'address_changed', 'mail.example.com',"
+                           " '203.0.113.9', '203.0.113.10')",
+                           -1, &ch, NULL) != SQLITE_OK)
+        die("prepare", sqlite3_errmsg(db));
+    for (int i = 0; i < h->changes; i++) {
+        sqlite3_bind_int64(ch, 1, start + (hour_ago - start) / h->changes * i);
+        sqlite3_bind_int64(ch, 2, ids[i % o->agents]);
+        sqlite3_bind_int64(ch, 3, target_id);
+        sqlite3_step(ch);
+        sqlite3_reset(ch);
+    }
+    sqlite3_finalize(ch);
+    exec(db, "COMMIT");
+    exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    sqlite3_close(db);
+    free(net_id);
+    return rows;
+}
+
+static void pg_check(PGresult *res, ExecStatusType want, const char *what)
+{
+    if (PQresultStatus(res) != want)
+        die(what, PQresultErrorMessage(res));
+    PQclear(res);
+}
+
+static int64_t pg_id_of(PGconn *conn, const char *table, const char *name)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT id FROM %s WHERE name = $1", table);
+    PGresult *res = PQexecParams(conn, sql, 1, NULL, &name, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+        die("no id for", name);
+    int64_t id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return id;
+}
+
+/* The same history with the store's own binary COPY, one COPY per
+ * TXN_ROWS rows, into the collector's day partitions (made first, as a
+ * collector running through the week would have). Returns the rows. */
+static size_t history_pg(struct store *s, const struct hist *h)
+{
+    char err[STORE_ERR_MAX];
+    void *b = store_backend(s, NULL);
+    PGconn *conn = store_pg_conn(b);
+    for (int64_t d = h->start; d < h->hour_ago + STORE_PG_DAY_US; d += STORE_PG_DAY_US)
+        if (store_pg_partition_ensure(b, d, err, sizeof(err)) < 0)
+            die("partition", err);
+    int64_t target_id = pg_id_of(conn, "targets", "corp");
+    int64_t check_id[CHECKS];
+    for (int c = 0; c < CHECKS; c++)
+        check_id[c] = pg_id_of(conn, "checks", checks[c]);
+    int64_t *net_id = calloc((size_t)h->agents, sizeof(*net_id));
+    if (net_id == NULL)
+        die("gen", "out of memory");
+    for (int a = 0; a < h->agents; a++)
+        net_id[a] = pg_id_of(conn, "networks", h->nets[a]);
+    struct store_pg_copy cp = {0};
+    if (store_pg_copy_init(&cp) < 0)
+        die("gen", "out of memory");
+    size_t rows = 0;
+    for (int64_t m = 0; m < h->hist_minutes; m++) {
+        for (int a = 0; a < h->agents; a++) {
+            for (int c = 0; c < CHECKS; c++) {
+                bool fail = hist_fails(m, a, c);
+                struct store_pg_row r = {.agent_id = h->ids[a],
+                                         .seq = 100 + m * CHECKS + c,
+                                         .network_id = net_id[a],
+                                         .target_id = target_id,
+                                         .check_id = check_id[c],
+                                         .started_at_us = h->start + m * MINUTE_US + a * 1000,
+                                         .ok = !fail,
+                                         .layer = fail ? RESULT_LAYER_TCP : RESULT_LAYER_NONE,
+                                         .error = fail ? RESULT_TCP_TIMEOUT : RESULT_OK,
+                                         .total_us = 45000,
+                                         .record = h->rec[c],
+                                         .len = h->reclen[c]};
+                if (store_pg_copy_row(&cp, &r) < 0)
+                    die("gen", "out of memory");
+                if (++rows % TXN_ROWS != 0)
+                    continue;
+                if (store_pg_copy_send(conn, &cp, "history", err, sizeof(err)) < 0)
+                    die("copy", err);
+                if (store_pg_copy_init(&cp) < 0)
+                    die("gen", "out of memory");
+            }
+        }
+    }
+    if (cp.rows > 0 && store_pg_copy_send(conn, &cp, "history", err, sizeof(err)) < 0)
+        die("copy", err);
+    store_pg_copy_free(&cp);
+    /* The stored sets, as ingest keeps them: seeds 1..6, history from 100. */
+    char stored[96];
+    snprintf(stored, sizeof(stored), "{[1,7),[100,%lld)}",
+             (long long)(100 + h->hist_minutes * CHECKS));
+    const char *p[] = {stored};
+    pg_check(PQexecParams(conn, "UPDATE agents SET stored = $1::int8multirange", 1, NULL, p, NULL,
+                          NULL, 0),
+             PGRES_COMMAND_OK, "stored sets");
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO changes(at_us, agent_id, target_id, kind, subject, before, after)"
+             " SELECT %lld + %lld * i, (SELECT id FROM agents ORDER BY id OFFSET i %% %d LIMIT 1),"
+             " %lld, 'address_changed', 'mail.example.com', '203.0.113.9', '203.0.113.10'"
+             " FROM generate_series(0::bigint, %d) i",
+             (long long)h->start, (long long)((h->hour_ago - h->start) / h->changes), h->agents,
+             (long long)target_id, h->changes - 1);
+    pg_check(PQexec(conn, sql), PGRES_COMMAND_OK, "changes");
+    pg_check(PQexec(conn, "VACUUM ANALYZE"), PGRES_COMMAND_OK, "vacuum");
+    free(net_id);
+    return rows;
+}
+
 static void gen(const struct opts *o)
 {
     char err[STORE_ERR_MAX];
-    remove(o->db);
+    if (!is_pg(o->db))
+        remove(o->db);
     struct store *s = store_open(o->db, err, sizeof(err));
     if (s == NULL)
         die(o->db, err);
@@ -197,74 +400,24 @@ static void gen(const struct opts *o)
     }
     if (store_commit(s) < 0)
         die("commit", store_error(s));
-    store_close(&s);
-
-    sqlite3 *db;
-    if (sqlite3_open(o->db, &db) != SQLITE_OK)
-        die(o->db, "cannot open");
-    exec(db, "PRAGMA synchronous=NORMAL");
-    int64_t target_id = id_of(db, "SELECT id FROM targets WHERE name = ?1", "corp");
-    int64_t check_id[CHECKS];
-    for (int c = 0; c < CHECKS; c++)
-        check_id[c] = id_of(db, "SELECT id FROM checks WHERE name = ?1", checks[c]);
-    int64_t *net_id = calloc((size_t)o->agents, sizeof(*net_id));
-    for (int a = 0; a < o->agents; a++)
-        net_id[a] = id_of(db, "SELECT id FROM networks WHERE name = ?1", nets[a]);
-    sqlite3_stmt *ins;
-    if (sqlite3_prepare_v2(db, STORE_SQLITE_RESULT_INSERT, -1, &ins, NULL) != SQLITE_OK)
-        die("prepare", sqlite3_errmsg(db));
+    struct hist h = {.agents = o->agents,
+                     .ids = ids,
+                     .nets = nets,
+                     .start = start,
+                     .hour_ago = hour_ago,
+                     .hist_minutes = hist_minutes,
+                     .changes = o->changes};
+    memcpy(h.rec, rec, sizeof(rec));
+    memcpy(h.reclen, reclen, sizeof(reclen));
     uint64_t t0 = clock_mono_us();
-    size_t rows = 0;
-    exec(db, "BEGIN");
-    for (int64_t m = 0; m < hist_minutes; m++) {
-        int64_t at = start + m * MINUTE_US;
-        for (int a = 0; a < o->agents; a++) {
-            for (int c = 0; c < CHECKS; c++) {
-                /* One result in 500 fails, as real history does. */
-                bool fail = (m * 7 + a * 13 + c) % 500 == 0;
-                sqlite3_bind_int64(ins, 1, ids[a]);
-                sqlite3_bind_int64(ins, 2, 100 + m * CHECKS + c);
-                sqlite3_bind_int64(ins, 3, net_id[a]);
-                sqlite3_bind_int64(ins, 4, target_id);
-                sqlite3_bind_int64(ins, 5, check_id[c]);
-                sqlite3_bind_int64(ins, 6, at + a * 1000);
-                sqlite3_bind_int(ins, 7, !fail);
-                sqlite3_bind_int(ins, 8, fail ? RESULT_LAYER_TCP : RESULT_LAYER_NONE);
-                sqlite3_bind_int(ins, 9, fail ? RESULT_TCP_TIMEOUT : RESULT_OK);
-                sqlite3_bind_int64(ins, 10, 45000);
-                sqlite3_bind_blob(ins, 11, rec[c], (int)reclen[c], SQLITE_STATIC);
-                if (sqlite3_step(ins) != SQLITE_DONE)
-                    die("insert", sqlite3_errmsg(db));
-                sqlite3_reset(ins);
-                if (++rows % TXN_ROWS == 0) {
-                    exec(db, "COMMIT");
-                    exec(db, "BEGIN");
-                }
-            }
-        }
+    size_t rows;
+    if (is_pg(o->db)) {
+        rows = history_pg(s, &h);
+        store_close(&s);
+    } else {
+        store_close(&s);
+        rows = history_sqlite(o, &h);
     }
-    exec(db, "COMMIT");
-    sqlite3_finalize(ins);
-    /* Older changes, as a week of DNS and certificate churn leaves them. */
-    exec(db, "BEGIN");
-    sqlite3_stmt *ch;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO changes(at_us, agent_id, target_id, kind, subject, before,"
-                           " after) VALUES (?1, ?2, ?3, 'address_changed', 'mail.example.com',"
-                           " '203.0.113.9', '203.0.113.10')",
-                           -1, &ch, NULL) != SQLITE_OK)
-        die("prepare", sqlite3_errmsg(db));
-    for (int i = 0; i < o->changes; i++) {
-        sqlite3_bind_int64(ch, 1, start + (hour_ago - start) / o->changes * i);
-        sqlite3_bind_int64(ch, 2, ids[i % o->agents]);
-        sqlite3_bind_int64(ch, 3, target_id);
-        sqlite3_step(ch);
-        sqlite3_reset(ch);
-    }
-    sqlite3_finalize(ch);
-    exec(db, "COMMIT");
-    exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
-    sqlite3_close(db);
     uint64_t t1 = clock_mono_us();
     fprintf(stderr, "history: %zu rows in %.1f s (%.0f rows/s)\n", rows, (double)(t1 - t0) / 1e6,
             (double)rows / ((double)(t1 - t0) / 1e6));
@@ -312,7 +465,6 @@ static void gen(const struct opts *o)
     free(ids);
     free(names);
     free(nets);
-    free(net_id);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -345,6 +497,31 @@ static uint64_t one(struct store *s, const struct wire_target *t, int64_t now, b
     return clock_mono_us() - t0;
 }
 
+/* The time of the newest latest state. */
+static int64_t latest_at(struct store *s, const char *db)
+{
+    int64_t at = 0;
+    if (is_pg(db)) {
+        PGresult *res =
+            PQexec(store_pg_conn(store_backend(s, NULL)), "SELECT max(at_us) FROM latest");
+        if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+            die(db, "cannot read the latest state");
+        at = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        return at;
+    }
+    sqlite3 *h;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_open(db, &h) != SQLITE_OK ||
+        sqlite3_prepare_v2(h, "SELECT max(at_us) FROM latest", -1, &st, NULL) != SQLITE_OK)
+        die(db, "cannot read the latest state");
+    if (sqlite3_step(st) == SQLITE_ROW)
+        at = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return at;
+}
+
 static void timeit(const struct opts *o)
 {
     char err[STORE_ERR_MAX];
@@ -359,16 +536,7 @@ static void timeit(const struct opts *o)
     static uint64_t us[RUNS_MAX];
     /* "Now" is the end of the generated data, so that the timing does not
      * depend on how long ago gen ran (states go stale after 3 minutes). */
-    sqlite3 *db;
-    sqlite3_stmt *st = NULL;
-    int64_t now = 0;
-    if (sqlite3_open(o->db, &db) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "SELECT max(at_us) FROM latest", -1, &st, NULL) != SQLITE_OK)
-        die(o->db, "cannot read the latest state");
-    if (sqlite3_step(st) == SQLITE_ROW)
-        now = sqlite3_column_int64(st, 0) + MINUTE_US / 2;
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    int64_t now = latest_at(s, o->db) + MINUTE_US / 2;
     for (int pass = 0; pass < 2; pass++) {
         size_t nf = 0;
         for (int i = 0; i < o->runs; i++)

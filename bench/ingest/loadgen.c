@@ -14,6 +14,9 @@
  *                           or an agent whose clock is behind), 1 ms apart
  *          --fail-every N   every result whose seq is a multiple of N fails
  *                           (tcp_timeout), the others pass
+ *          --first I        the agents are loadI, loadI+1, ... (keys made for
+ *                           more agents than one generator sends as, so that
+ *                           two generators split a fleet between collectors)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -43,6 +46,7 @@ struct opts {
     const char *server_key_file;
     const char *keys_dir;
     int agents;
+    int first; /* --first: index of the first agent's name and key */
     uint64_t results;
     int batch;
     uint64_t window;
@@ -188,7 +192,7 @@ static void *connect_agent(void *ctx, const struct opts *o, int i, char *name, c
 {
     char path[4096], server_key[128];
     struct transport_keys keys;
-    snprintf(name, 32, "load%04d", i);
+    snprintf(name, 32, "load%04d", o->first + i);
     struct transport_opts to = {.endpoint = o->endpoint, .plaintext = o->plaintext != 0};
     if (!o->plaintext) {
         if (read_line(o->server_key_file, server_key, sizeof(server_key)) < 0) {
@@ -383,17 +387,13 @@ int main(int argc, char **argv)
                      .results = 100000,
                      .batch = WIRE_BATCH_MAX,
                      .window = 4 * WIRE_BATCH_MAX};
-    static const struct option lo[] = {{"endpoint", required_argument, NULL, 'e'},
-                                       {"server-key", required_argument, NULL, 's'},
-                                       {"keys", required_argument, NULL, 'k'},
-                                       {"agents", required_argument, NULL, 'a'},
-                                       {"results", required_argument, NULL, 'r'},
-                                       {"batch", required_argument, NULL, 'b'},
-                                       {"window", required_argument, NULL, 'w'},
-                                       {"plaintext", no_argument, NULL, 'p'},
-                                       {"ago", required_argument, NULL, 'g'},
-                                       {"fail-every", required_argument, NULL, 'f'},
-                                       {NULL, 0, NULL, 0}};
+    static const struct option lo[] = {
+        {"endpoint", required_argument, NULL, 'e'}, {"server-key", required_argument, NULL, 's'},
+        {"keys", required_argument, NULL, 'k'},     {"agents", required_argument, NULL, 'a'},
+        {"results", required_argument, NULL, 'r'},  {"batch", required_argument, NULL, 'b'},
+        {"window", required_argument, NULL, 'w'},   {"plaintext", no_argument, NULL, 'p'},
+        {"ago", required_argument, NULL, 'g'},      {"fail-every", required_argument, NULL, 'f'},
+        {"first", required_argument, NULL, 'i'},    {NULL, 0, NULL, 0}};
     int ch;
     optind = 2;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -428,11 +428,15 @@ int main(int argc, char **argv)
         case 'f':
             o.fail_every = strtoull(optarg, NULL, 10);
             break;
+        case 'i':
+            o.first = atoi(optarg);
+            break;
         default:
             return 2;
         }
     }
-    if (o.agents < 1 || o.agents > LOADGEN_AGENTS_MAX || o.batch < 1 || o.batch > WIRE_BATCH_MAX ||
+    if (o.agents < 1 || o.agents > LOADGEN_AGENTS_MAX || o.first < 0 || o.first > 9999 - o.agents ||
+        o.batch < 1 || o.batch > WIRE_BATCH_MAX ||
         (!o.plaintext && (o.server_key_file == NULL || o.keys_dir == NULL))) {
         fputs("vantage-loadgen: bad options (CURVE needs --server-key and --keys)\n", stderr);
         return 2;
