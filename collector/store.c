@@ -19,12 +19,29 @@ struct store {
 };
 
 /* Backends compiled in; the first is the one of a plain path. */
-static const struct store_ops *const backends[] = {&store_sqlite_ops, &store_pg_ops,
-                                                   &store_postgres_ops};
+static const struct store_ops *const backends[] = {&store_sqlite_ops, &store_pg_ops};
 
 /* Their operations for several collectors on one database, by scheme. */
-static const struct store_cluster_ops *const cluster_backends[] = {
-    &store_sqlite_cluster_ops, &store_pg_cluster_ops, &store_postgres_cluster_ops};
+static const struct store_cluster_ops *const cluster_backends[] = {&store_sqlite_cluster_ops,
+                                                                   &store_pg_cluster_ops};
+
+/* Other names of a backend's scheme: libpq accepts both URI schemes, and
+ * so does the store. */
+static const struct {
+    const char *alias, *scheme;
+} scheme_aliases[] = {{"postgres", "postgresql"}};
+
+/* Whether the n-byte scheme at loc names ops's backend. */
+static bool scheme_is(const char *loc, size_t n, const struct store_ops *ops)
+{
+    if (strlen(ops->scheme) == n && strncmp(ops->scheme, loc, n) == 0)
+        return true;
+    for (size_t i = 0; i < sizeof(scheme_aliases) / sizeof(scheme_aliases[0]); i++)
+        if (strlen(scheme_aliases[i].alias) == n && strncmp(scheme_aliases[i].alias, loc, n) == 0 &&
+            strcmp(scheme_aliases[i].scheme, ops->scheme) == 0)
+            return true;
+    return false;
+}
 
 /* The scheme of "scheme:rest" when the prefix looks like a URI scheme
  * (letters, digits, '+', '-', '.'; at least two characters so that a
@@ -82,7 +99,7 @@ struct store *store_open(const char *location, char *err, size_t errlen)
     if (n > 0) {
         ops = NULL;
         for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
-            if (strlen(backends[i]->scheme) == n && strncmp(backends[i]->scheme, location, n) == 0)
+            if (scheme_is(location, n, backends[i]))
                 ops = backends[i];
         }
         if (ops == NULL) {

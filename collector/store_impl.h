@@ -89,7 +89,6 @@ extern const struct store_ops store_sqlite_ops;
 /* PostgreSQL (store_pg.c): "postgresql:" and "postgres:", a libpq URI
  * (postgresql://…) or key=value conninfo after the colon. */
 extern const struct store_ops store_pg_ops;
-extern const struct store_ops store_postgres_ops;
 
 /* The backend behind s and its operations (tools that work below the
  * store interface: migrate-store, the tests of a backend). */
@@ -126,7 +125,6 @@ struct store_cluster_ops {
 
 extern const struct store_cluster_ops store_sqlite_cluster_ops;
 extern const struct store_cluster_ops store_pg_cluster_ops;
-extern const struct store_cluster_ops store_postgres_cluster_ops;
 
 /* The largest encoded result a store accepts: one wire message. A result
  * decoded by wire is far smaller; this only stops a caller's bug from

@@ -354,21 +354,3 @@ const struct store_cluster_ops store_pg_cluster_ops = {
     .probe_listen = probe_listen,
     .probe_drain = probe_drain,
 };
-
-/* postgres://… is the same backend under libpq's other scheme. */
-const struct store_cluster_ops store_postgres_cluster_ops = {
-    .scheme = "postgres",
-    .collector_put = collector_put,
-    .collector_delete = collector_delete,
-    .collectors_each = collectors_each,
-    .lease_take = lease_take,
-    .lease_release = lease_release,
-    .lease_get = lease_get,
-    .lease_held = lease_held,
-    .probe_request_add = probe_request_add,
-    .probe_requests_after = probe_requests_after,
-    .probe_answer_add = probe_answer_add,
-    .probe_answers_each = probe_answers_each,
-    .probe_listen = probe_listen,
-    .probe_drain = probe_drain,
-};
