@@ -132,8 +132,13 @@ wait_for 10 "the agent's second hello to b" hello_b
 mid=$(count)
 wait_for 15 "results stored through b again" at_least $((mid + 4))
 echo "4. collector a wakes up (SIGCONT) with a stale view of the agent; the agent returns"
+a_answered() { grep -c "collector tcp://127.0.0.1:$PA answered" agent.log; }
+before_cont=$(a_answered)
 kill -CONT "$CA"
-returned() { [ "$(grep -c "collector tcp://127.0.0.1:$PA (1 of 2) answers again" agent.log)" -ge 2 ]; }
+# Back on a either way an agent can come back: its failback probe finds a
+# answering again, or b (slow to acknowledge on a loaded machine, with
+# this test's 1 s failover_timeout) is left for the next collector, a.
+returned() { [ "$(a_answered)" -gt "$before_cont" ]; }
 wait_for 15 "the agent to return to a again" returned
 # a's session still acks what a committed before it hung: it must resume
 # from what b committed since, or every batch would look like a gap.
