@@ -91,7 +91,10 @@ def t(s):
 during = [r for r in rows if t0 + 0.5 <= t(r["started_at"]) <= t1 - 0.5]
 print(f"   a1: seqs {seqs[0]}..{seqs[-1]} ({len(seqs)} rows, {len(during)} probed while revoked), "
       f"lost {a1['lost']}, duplicates {a1['duplicates']}, refused {a1['refused']}")
-ok = seqs == list(range(1, len(seqs) + 1)) and a1["lost"] == 0 and len(during) >= 4
+# At least one result made while a1 was refused came in after its key was
+# back (how many depends on the machine's load: the window is the test's
+# own waits, 2-3 s; CI once saw 2).
+ok = seqs == list(range(1, len(seqs) + 1)) and a1["lost"] == 0 and len(during) >= 1
 sys.exit(0 if ok else 1)
 PY
 kill -0 "$COLLECTOR" || fail "the collector died"
