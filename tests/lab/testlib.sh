@@ -23,6 +23,11 @@ lab_require() {
         command -v "$tool" >/dev/null 2>&1 ||
             skip "$tool is missing (scripts/install-deps installs the lab's packages)"
     done
+    if [ "${VANTAGE_LAB_STORE:-sqlite}" = postgresql ]; then
+        [ -x "${VANTAGE_PG_BINDIR:-/usr/lib/postgresql/15/bin}/postgres" ] ||
+            skip "VANTAGE_LAB_STORE=postgresql: PostgreSQL 15 is missing (scripts/install-deps installs it)"
+        echo "lab: the collector's store is PostgreSQL (VANTAGE_LAB_STORE=postgresql)"
+    fi
     # A namespace of our own proves we may create them (e.g. not in an
     # unprivileged container).
     ip netns add "${VANTAGE_LAB_PREFIX}probe" 2>/dev/null ||
