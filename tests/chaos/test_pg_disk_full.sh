@@ -38,10 +38,11 @@ trap 'cleanup; umount -l "$PGMNT" 2>/dev/null; rmdir "$PGMNT" 2>/dev/null' EXIT
 export VANTAGE_TEST_STORE=pg VANTAGE_PG_DATA=$PGMNT
 store_location >/dev/null
 PGDIR=$(cat "$T/pg.dir")
-cd "$T"
+cd "$T" || exit 1
 "$BIN/vantage-collector" keygen --out keys >/dev/null
 "$BIN/vantage-loadgen" keys "$AGENTS" lk >/dev/null
 collector_section | sed 's|^authorized_keys = .*|authorized_keys = lk/authorized_keys|' >collector.conf
+# shellcheck disable=SC2120 # with -c or a script on stdin
 psql_q() { "$PGBIN/psql" -X -q -t -A -h "$PGDIR" -U vantage_admin -d vantage -v ON_ERROR_STOP=1 "$@"; }
 pg_alive() { kill -0 "$(cat "$PGDIR/pid")" 2>/dev/null; }
 acked() { cat acked.txt 2>/dev/null; }
@@ -71,11 +72,29 @@ kill -0 "$COLLECTOR" || fail "the collector died on PostgreSQL's full disk"
 [ "$a1" = "$a2" ] || fail "results were acknowledged while PostgreSQL's disk was full: $(echo $a1) -> $(echo $a2)"
 acked_full=$(echo "$a1" | awk '{s += $2} END {print s}')
 echo "   nothing acknowledged for ${FULL_S} s while the disk was full ($acked_full results acknowledged)"
-panics=$(grep -c "PANIC" "$PGDIR/server.log")
 extends=$(grep -c "could not extend file" "$PGDIR/server.log")
-echo "   PostgreSQL: $extends \"could not extend file\" errors, $panics PANICs"
+echo "   PostgreSQL: $extends \"could not extend file\" errors"
 
-echo "2. the space returns"
+echo "2. still full, and PostgreSQL needs a new WAL segment"
+# As ingest would once the current segment is used up (16 MiB of WAL, a
+# minute or more at this rate): the process that writes the first record
+# of the next segment cannot create it and PANICs; crash recovery, at the
+# end, needs one too.
+psql_q -c "SELECT pg_switch_wal()" >/dev/null 2>&1 || true
+panicked() { grep -q "PANIC" "$PGDIR/server.log"; }
+wait_for 15 "PostgreSQL to PANIC without room for WAL" panicked
+sleep 0.5
+a1=$(acked)
+sleep "$FULL_S"
+a2=$(acked)
+kill -0 "$COLLECTOR" || fail "the collector died when PostgreSQL crashed on its full disk"
+[ "$a1" = "$a2" ] || fail "results were acknowledged while PostgreSQL was down: $(echo $a1) -> $(echo $a2)"
+echo "   nothing acknowledged for ${FULL_S} s after the PANIC"
+panics=$(grep -c "PANIC" "$PGDIR/server.log")
+down=$(grep -c "shutting down due to startup process failure" "$PGDIR/server.log")
+echo "   PostgreSQL: $panics PANICs; crash recovery $([ "$down" -gt 0 ] && echo "failed, postmaster shut down" || echo "is running or done")"
+
+echo "3. the space returns"
 rm "$PGMNT/filler"
 # Crash recovery that hit the full disk ends the postmaster; an operator
 # would start it again once there is space.
@@ -118,6 +137,13 @@ lines=$(wc -l <collector.log)
 grep "database writes" collector.log | sed 's/^/   log: /'
 [ "$fails" = 1 ] && [ "$backs" = 1 ] ||
     fail "the full disk should be one line and its end one line, not $fails and $backs"
+# What serve retries every second (heartbeat, lease) says so once per
+# outage: the lease's line came every second while PostgreSQL was down.
+for what in "cannot record this collector's heartbeat" "cannot renew the lease" \
+    "cannot listen for probe-now requests" "retention: "; do
+    n=$(grep -c "$what" collector.log)
+    [ "$n" -le 1 ] || fail "the collector logged \"$what\" $n times for one outage"
+done
 [ "$lines" -lt 40 ] || fail "the collector logged $lines lines for one full disk"
 what=$([ "$panics" -gt 0 ] && echo "PANIC and crash recovery" || echo "ERRORs only")
 [ $restarted = yes ] && what="$what, postmaster stopped and restarted by the test"
