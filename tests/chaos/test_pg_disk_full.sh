@@ -145,6 +145,10 @@ for what in "cannot record this collector's heartbeat" "cannot renew the lease" 
     [ "$n" -le 1 ] || fail "the collector logged \"$what\" $n times for one outage"
 done
 [ "$lines" -lt 40 ] || fail "the collector logged $lines lines for one full disk"
+# The server's warnings at its crash come through the log, one line each
+# (they were libpq's bare three-line messages on stderr).
+bare=$(grep -cv '^[0-9]\{4\}-[0-9][0-9]-[0-9][0-9]T' collector.log)
+[ "$bare" = 0 ] || fail "$bare lines of the collector's output are not log lines"
 what=$([ "$panics" -gt 0 ] && echo "PANIC and crash recovery" || echo "ERRORs only")
 [ $restarted = yes ] && what="$what, postmaster stopped and restarted by the test"
 figure "PostgreSQL's data directory (pg_wal included) on a full 80 MiB tmpfs for ${FULL_S} s during ingest of $AGENTS agents x $PER at $RATE/s ($what; $extends \"could not extend file\" errors, $panics PANICs in its log): nothing acknowledged while full, all $((AGENTS * PER)) stored exactly once afterwards, amcheck clean ($checked indexes and the heaps), $lines collector log lines in all (one for the failure, one for the recovery)"
