@@ -44,6 +44,7 @@ struct cluster {
     char holder[STORE_COLLECTOR_ID_MAX + 1]; /* who held the lease at the last look */
     uint64_t differ_sig; /* the differing collectors at the last look (0: none) */
     bool beat_failed;    /* logged once until a heartbeat works again */
+    bool lease_failed;   /* logged once until the lease can be taken again */
     char *asked;         /* CLUSTER_ASKED_MAX bytes */
 };
 
@@ -241,12 +242,23 @@ static void take_lease(struct cluster *c, int64_t now)
     int held =
         store_lease_take(c->store, CLUSTER_LEASE_EVALUATE, c->id, now, CLUSTER_LEASE_TTL_US, &l);
     if (held < 0) {
-        log_warn(c->log, "cannot renew the lease of continuous diagnosis: %s",
-                 store_error(c->store));
+        /* Once per outage: this is tried every heartbeat, and a database
+         * that is down or out of disk fails it every time for as long as
+         * that lasts (chaos.pg.disk_full). */
+        if (!c->lease_failed)
+            log_warn(c->log,
+                     "cannot renew the lease of continuous diagnosis: %s (retrying every "
+                     "heartbeat; logged again when it works)",
+                     store_error(c->store));
+        c->lease_failed = true;
         /* Keep what we have: it runs out by itself at its expiry. */
         if (c->lease_expires_us <= now)
             c->lease_expires_us = 0;
         return;
+    }
+    if (c->lease_failed) {
+        log_info(c->log, "the lease of continuous diagnosis can be taken again");
+        c->lease_failed = false;
     }
     c->lease_expires_us = held ? l.expires_us : 0;
     if (strcmp(l.holder, c->holder) == 0)

@@ -997,6 +997,7 @@ int serve_run(struct collconf **confp, struct log *log)
                        "PostgreSQL location this user may connect to");
         goto out;
     }
+    store_set_log(s.store, log);
     s.ingest = ingest_create(s.store, log);
     s.retention = retention_create(s.store, log);
     s.by_id = sessmap_create(key_of_id, &s);

@@ -138,6 +138,12 @@ void store_close(struct store **sp)
     *sp = NULL;
 }
 
+void store_set_log(struct store *s, struct log *log)
+{
+    if (s->ops->set_log != NULL)
+        s->ops->set_log(s->b, log);
+}
+
 void *store_backend(struct store *s, const struct store_ops **ops)
 {
     if (ops != NULL)

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "log.h"
 #include "result.h"
 #include "rollup.h"
 
@@ -136,6 +137,13 @@ void store_location_redact(const char *location, char *out, size_t n);
 /* Opens (creating and migrating) a store. NULL with err on failure. */
 struct store *store_open(const char *location, char *err, size_t errlen);
 void store_close(struct store **sp);
+
+/* Where the backend logs what its database server says on its own: a
+ * PostgreSQL server's warnings (e.g. "terminating connection because of
+ * crash of another server process") become one warn line each in log
+ * instead of several bare lines on stderr. Without it (the CLI) libpq
+ * prints them to stderr as usual. log may be NULL (nothing routed). */
+void store_set_log(struct store *s, struct log *log);
 
 /* The last error message of this store; never NULL. */
 const char *store_error(const struct store *s);

@@ -25,6 +25,9 @@ struct store_ops {
     const char *scheme; /* location prefix before ':', e.g. "sqlite" */
     void *(*open)(const char *path, char *err, size_t errlen);
     void (*close)(void *b);
+    /* Optional (NULL: nothing to route): where the backend's own messages
+     * go, e.g. a server's notices (store_set_log). */
+    void (*set_log)(void *b, struct log *log);
     int (*begin)(void *b, char *err, size_t errlen);
     int (*commit)(void *b, char *err, size_t errlen);
     void (*rollback)(void *b);

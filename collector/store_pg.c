@@ -35,8 +35,9 @@ struct pg_store {
     time_t last_try;       /* last reconnection attempt */
     int64_t part_until_us; /* day partitions exist up to here (exclusive) */
     struct store_pg_ingest *ingest;
-    char *conninfo; /* as libpq takes it; may hold the password: never printed */
-    PGconn *wake;   /* LISTENs for probe-now requests (store_pg_cluster.c); NULL when down */
+    char *conninfo;  /* as libpq takes it; may hold the password: never printed */
+    PGconn *wake;    /* LISTENs for probe-now requests (store_pg_cluster.c); NULL when down */
+    struct log *log; /* the server's notices (store_set_log); NULL: libpq's default */
 };
 
 /* ---- schema -----------------------------------------------------------------
@@ -434,6 +435,24 @@ static const char *connect_hint(PGconn *conn)
            "socket directory in database =";
 }
 
+/* A server notice (client_min_messages = warning: warnings only) as one
+ * line of the collector's log: libpq's default prints its three lines
+ * (message, DETAIL, HINT) bare on stderr, between the log's lines. */
+static void notice_to_log(void *arg, const char *message)
+{
+    struct pg_store *b = arg;
+    char msg[600];
+    snprintf(msg, sizeof(msg), "%s", message);
+    one_line(msg);
+    log_warn(b->log, "database %s: the server says: %s", b->where, msg);
+}
+
+static void route_notices(struct pg_store *b, PGconn *conn)
+{
+    if (conn != NULL && b->log != NULL)
+        PQsetNoticeProcessor(conn, notice_to_log, b);
+}
+
 /* Opens *conn (closing what was there) to the backend's database. */
 static int open_conn(struct pg_store *b, PGconn **conn, char *err, size_t errlen)
 {
@@ -451,6 +470,7 @@ static int open_conn(struct pg_store *b, PGconn **conn, char *err, size_t errlen
                  *conn ? connect_hint(*conn) : "");
         return -1;
     }
+    route_notices(b, *conn);
     /* Our messages are English and our times are integers: nothing
      * depends on the server's locale or time zone. */
     PGresult *res = PQexec(*conn, "SET client_min_messages = warning");
@@ -652,6 +672,14 @@ int store_pg_ensure(void *p, char *err, size_t errlen)
 
 static void pg_close(void *p);
 
+static void pg_set_log(void *p, struct log *log)
+{
+    struct pg_store *b = p;
+    b->log = log;
+    route_notices(b, b->conn);
+    route_notices(b, b->wake);
+}
+
 static void *pg_open(const char *path, char *err, size_t errlen)
 {
     struct pg_store *b = calloc(1, sizeof(*b));
@@ -759,6 +787,7 @@ fail:
 
 const struct store_ops store_pg_ops = {
     .scheme = "postgresql",
+    .set_log = pg_set_log,
     .open = pg_open,
     .close = pg_close,
     .begin = pg_begin,

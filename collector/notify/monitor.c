@@ -281,6 +281,7 @@ struct monitor *monitor_start(const char *conf_path, struct log *log, const char
     /* Its own connection: sqlite connections are used by one thread. */
     if ((m->store = store_open(m->conf->database, err, errlen)) == NULL)
         goto fail;
+    store_set_log(m->store, log);
     if ((m->notifier = notifier_create(log, err, errlen)) == NULL)
         goto fail;
     log_info(log, "continuous diagnosis: every %lld ms, %zu notification receivers",

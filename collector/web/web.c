@@ -301,6 +301,7 @@ struct web *web_start(const struct collconf *c, struct log *log, char *err, size
         collconf_error(c, "database", e2, err, errlen);
         goto fail;
     }
+    store_set_log(w->store, w->log);
     if ((w->metrics = metrics_create()) == NULL) {
         snprintf(err, errlen, "out of memory");
         goto fail;

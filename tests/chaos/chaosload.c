@@ -22,7 +22,9 @@
  * options: --endpoint E --server-key PUBFILE --keys DIR (from
  *          `vantage-loadgen keys`) --agents N --first K (use keys
  *          load<K>.. ) --rate R --results N --batch B --timeout S
- *          --seconds S
+ *          --seconds S --acked FILE (run: rewritten every 100 ms with
+ *          one line "AGENT ACKED" per agent, for a test to see whether
+ *          acknowledgements advance while the store is down)
  */
 #include <errno.h>
 #include <getopt.h>
@@ -51,6 +53,7 @@
 #define CHAOS_AHEAD_US         (5LL * 3600 * 1000000) /* an agent clock 5 h fast */
 #define CHAOS_ACK_WAIT_MS      5000
 #define CHAOS_REFUSE_WAIT_MS   2000
+#define CHAOS_ACKED_EVERY_US   100000
 
 struct agent {
     void *sock;
@@ -71,6 +74,7 @@ struct opts {
     int batch;
     int timeout_s;
     int seconds;
+    const char *acked_file;
 };
 
 static int64_t mono_us(void)
@@ -212,6 +216,22 @@ static void recv_acks(struct agent *a, int64_t now, struct delay *d)
     }
 }
 
+/* Replaces --acked FILE atomically (rename), so a reader never sees half
+ * of it. Best effort: a test that reads it fails on its own if it is
+ * missing. */
+static void write_acked(const struct opts *o, const struct agent *ag)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.new", o->acked_file);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL)
+        return;
+    for (int i = 0; i < o->agents; i++)
+        fprintf(f, "%s %llu\n", ag[i].name, (unsigned long long)ag[i].acked);
+    if (fclose(f) == 0)
+        rename(tmp, o->acked_file);
+}
+
 static int cmd_run(void *ctx, const struct opts *o)
 {
     struct agent *ag = calloc((size_t)o->agents, sizeof(*ag));
@@ -231,8 +251,13 @@ static int cmd_run(void *ctx, const struct opts *o)
     double per_agent_us = o->rate > 0 ? 1e6 * o->agents / o->rate : 0;
     struct delay delay = {.t0 = t0, .per_agent_us = per_agent_us};
     int rc = 1;
+    int64_t acked_at = 0;
     for (;;) {
         int64_t now = mono_us();
+        if (o->acked_file != NULL && now - acked_at >= CHAOS_ACKED_EVERY_US) {
+            write_acked(o, ag);
+            acked_at = now;
+        }
         /* Results exist when the schedule says they were probed. */
         uint64_t made =
             per_agent_us > 0 ? (uint64_t)((double)(now - t0) / per_agent_us) : o->results;
@@ -257,6 +282,8 @@ static int cmd_run(void *ctx, const struct opts *o)
             }
         }
         if (done) {
+            if (o->acked_file != NULL)
+                write_acked(o, ag);
             rc = 0;
             break;
         }
@@ -471,17 +498,13 @@ int main(int argc, char **argv)
     }
     struct opts o = {
         .agents = 1, .rate = 1000, .results = 1000, .batch = 50, .timeout_s = 120, .seconds = 5};
-    static const struct option lo[] = {{"endpoint", required_argument, NULL, 'e'},
-                                       {"server-key", required_argument, NULL, 's'},
-                                       {"keys", required_argument, NULL, 'k'},
-                                       {"agents", required_argument, NULL, 'a'},
-                                       {"first", required_argument, NULL, 'f'},
-                                       {"rate", required_argument, NULL, 'R'},
-                                       {"results", required_argument, NULL, 'r'},
-                                       {"batch", required_argument, NULL, 'b'},
-                                       {"timeout", required_argument, NULL, 't'},
-                                       {"seconds", required_argument, NULL, 'S'},
-                                       {NULL, 0, NULL, 0}};
+    static const struct option lo[] = {
+        {"endpoint", required_argument, NULL, 'e'}, {"server-key", required_argument, NULL, 's'},
+        {"keys", required_argument, NULL, 'k'},     {"agents", required_argument, NULL, 'a'},
+        {"first", required_argument, NULL, 'f'},    {"rate", required_argument, NULL, 'R'},
+        {"results", required_argument, NULL, 'r'},  {"batch", required_argument, NULL, 'b'},
+        {"timeout", required_argument, NULL, 't'},  {"seconds", required_argument, NULL, 'S'},
+        {"acked", required_argument, NULL, 'A'},    {NULL, 0, NULL, 0}};
     int ch;
     optind = 2;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -515,6 +538,9 @@ int main(int argc, char **argv)
             break;
         case 'S':
             o.seconds = atoi(optarg);
+            break;
+        case 'A':
+            o.acked_file = optarg;
             break;
         default:
             return 2;

@@ -6,14 +6,7 @@
 # commits fail and resumes when space returns, with every result stored
 # exactly once; the agent counts what it could not spool as dropped; and
 # each says what happened once, not once per attempt.
-if [ -z "${VANTAGE_CHAOS_NS:-}" ]; then
-    if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null ||
-        ! unshare -m --propagation private true 2>/dev/null; then
-        echo "SKIP [test_disk_full]: needs root and unshare -m for its private tmpfs mounts" >&2
-        exit 77
-    fi
-    exec unshare -m --propagation private env VANTAGE_CHAOS_NS=1 bash "$0" "$@"
-fi
+. "$(dirname "$0")/mountns.bash"
 . "$(dirname "$0")/lib.bash"
 need_bins vantage-agent vantage-collector vantage-loadgen vantage-chaosload
 command -v sqlite3 >/dev/null || skip "sqlite3 CLI missing (scripts/install-deps installs it)"

@@ -2,8 +2,10 @@
  * Tests of store_pg_ingest.c's interned names with two collectors on one
  * PostgreSQL: a name (target, check, network) that another collector's
  * open transaction has just inserted must be found once that transaction
- * commits, not refused as "no row for a name". Needs a PostgreSQL 15
- * (tests/servers/pg-up); skips without one.
+ * commits, not refused as "no row for a name". And the server's own
+ * warnings on the store's connection reach the collector's log as one
+ * line each (store_set_log). Needs a PostgreSQL 15 (tests/servers/pg-up);
+ * skips without one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +23,7 @@
 
 #include <libpq-fe.h>
 
+#include "log.h"
 #include "store.h"
 #include "wire.h"
 
@@ -163,10 +166,66 @@ static void test_name_inserted_by_another_collector(void **state)
     store_close(&b);
 }
 
+/* A warning with DETAIL and HINT, as the server sends when another
+ * backend crashed (chaos.pg.disk_full): libpq would print it as three
+ * bare lines on stderr; with store_set_log it is one line of the log. */
+static void test_server_warning_is_one_log_line(void **state)
+{
+    struct server *g = *state;
+    if (g->dir[0] == '\0')
+        skip();
+    char err[STORE_ERR_MAX];
+    struct store *s = store_open(g->loc, err, sizeof(err));
+    if (s == NULL)
+        fail_msg("store_open: %s", err);
+    FILE *out = tmpfile();
+    assert_non_null(out);
+    struct log *log = log_create(out, "test", LOG_LEVEL_INFO);
+    assert_non_null(log);
+    store_set_log(s, log);
+
+    char conninfo[400];
+    snprintf(conninfo, sizeof(conninfo), "host=%s user=vantage_admin dbname=postgres", g->dir);
+    PGconn *admin = PQconnectdb(conninfo);
+    assert_int_equal(PQstatus(admin), CONNECTION_OK);
+    PGresult *r = PQexec(admin, "CREATE FUNCTION warn_on_agent() RETURNS trigger LANGUAGE plpgsql"
+                                " AS $$ BEGIN RAISE WARNING 'vantage test warning'"
+                                " USING DETAIL = 'a detail', HINT = 'a hint'; RETURN NEW; END $$;"
+                                " CREATE TRIGGER warn_on_agent BEFORE INSERT ON agents"
+                                " FOR EACH ROW EXECUTE FUNCTION warn_on_agent()");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    int64_t id;
+    assert_int_equal(store_agent_id(s, "warned", &id), 0);
+
+    fflush(out);
+    rewind(out);
+    char line[2048];
+    int lines = 0, warnings = 0;
+    while (fgets(line, sizeof(line), out) != NULL) {
+        lines++;
+        if (strstr(line, " warn  [test] database ") != NULL &&
+            strstr(line, "the server says: WARNING:  vantage test warning") != NULL &&
+            strstr(line, "a detail") != NULL && strstr(line, "a hint") != NULL)
+            warnings++;
+    }
+    assert_int_equal(warnings, 1);
+    assert_int_equal(lines, 1);
+
+    r = PQexec(admin, "DROP TRIGGER warn_on_agent ON agents; DROP FUNCTION warn_on_agent()");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(admin);
+    store_close(&s);
+    log_destroy(&log);
+    fclose(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_name_inserted_by_another_collector),
+        cmocka_unit_test(test_server_warning_is_one_log_line),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
