@@ -236,4 +236,12 @@ static inline void assert_counts(struct store *s, int64_t id, uint64_t dup, uint
     assert_memory_equal(&c, &g, sizeof(c));
 }
 
+/* Runs a file's tests: the sqlite group, then the PostgreSQL group on the
+ * run's server (pgtest.h, which skips the group saying why where none can
+ * be started). The number of tests that failed. A macro: cmocka sizes the
+ * groups from their arrays. */
+#define STORE_TEST_RUN(sqlite_tests, pg_tests)                                                     \
+    (cmocka_run_group_tests_name("sqlite", sqlite_tests, NULL, NULL) +                             \
+     cmocka_run_group_tests_name("postgresql", pg_tests, pg_group_setup, pg_group_teardown))
+
 #endif

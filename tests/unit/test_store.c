@@ -520,8 +520,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_two_collectors, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_pg_error_paths, pg_setup, pg_teardown),
     };
-    int failed = cmocka_run_group_tests_name("sqlite", sqlite_tests, NULL, NULL);
-    failed +=
-        cmocka_run_group_tests_name("postgresql", pg_tests, pg_group_setup, pg_group_teardown);
-    return failed;
+    return STORE_TEST_RUN(sqlite_tests, pg_tests);
 }

@@ -311,8 +311,5 @@ int main(void)
     const struct CMUnitTest pg_tests[] = {
         CONTRACT_TESTS(pg_setup, pg_teardown),
     };
-    int failed = cmocka_run_group_tests_name("sqlite", sqlite_tests, NULL, NULL);
-    failed +=
-        cmocka_run_group_tests_name("postgresql", pg_tests, pg_group_setup, pg_group_teardown);
-    return failed;
+    return STORE_TEST_RUN(sqlite_tests, pg_tests);
 }
