@@ -69,7 +69,7 @@
  * earliest start of its states' episodes (a flapping check keeps its
  * first failure) and the changes from ANALYSIS_CORRELATE_BEFORE_US before
  * to ANALYSIS_CORRELATE_AFTER_US after it that concern it.
- * @unittest: tests/unit/test_analysis.c, tests/unit/test_delivery.c
+ * @unittest: tests/unit/test_analysis*.c, tests/unit/test_delivery.c
  */
 #ifndef VANTAGE_ANALYSIS_H
 #define VANTAGE_ANALYSIS_H

@@ -139,7 +139,7 @@ extern const struct store_cluster_ops store_pg_cluster_ops;
  * the stored latest state arrives: the streak goes on while the status
  * (ok / failing) stays the same, and starts at the new result when it
  * flips or when there was no state yet. Returns the new since_us.
- * @unittest: tests/unit/test_store.c (streak across flips)
+ * @unittest: tests/unit/test_store_read.c (streak across flips)
  */
 int64_t store_streak_since(bool had_prev, bool prev_ok, int64_t prev_since_us, bool ok,
                            int64_t started_at_us);
@@ -168,7 +168,7 @@ struct store_streak {
  * STORE_FLAP_GAP_MAX results continues the episode (flips + 1); a later
  * one, or a different error (another fault), starts a new episode at its
  * time.
- * @unittest: tests/unit/test_store.c (episodes)
+ * @unittest: tests/unit/test_store_read.c (episodes)
  */
 void store_streak_next(struct store_streak *st, bool ok, int error, int64_t started_at_us);
 

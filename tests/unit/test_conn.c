@@ -1,5 +1,5 @@
 /*
- * Unit tests for agent/conn.c: the classification tables, and the line
+ * Unit tests for agent/conn*.c: the classification tables, and the line
  * reader, writer, deadline and address fallback against a real TCP peer on
  * loopback (a libuv server in this process). TLS cases run against
  * openssl s_server in tests/integration/probe_tls.sh.

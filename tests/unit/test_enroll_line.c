@@ -3,7 +3,7 @@
  * same fields; a line cut short, altered in any one character, or not an
  * enrollment line at all is refused with a sentence saying what to do;
  * the secret hash is SHA-256; invalid fields are not formatted. Also the
- * Enroll/Enrolled wire messages round-trip (common/wire.c).
+ * Enroll/Enrolled wire messages round-trip (common/wire_msg.c).
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /*
- * Unit tests for common/wire.c: every message survives a round trip, and
+ * Unit tests for common/wire*.c: every message survives a round trip, and
  * decoding refuses what a hostile or broken peer could send (wrong
  * protocol, garbage, over-long fields, results without a check), maps
  * unknown enum values instead of trusting them, and the arena decoder
