@@ -64,8 +64,8 @@ struct pg_store {
  *   memory and writes the new set at commit; a second collector ingesting
  *   the same agent waits on the lock and then sees the committed set. It
  *   survives retention unchanged: a sequence number once stored stays a
- *   duplicate. @unittest: tests/unit/test_store.c (duplicates, two
- *   connections, rollback)
+ *   duplicate. @unittest: tests/unit/test_store_ingest.c (duplicates,
+ *   rollback), tests/unit/test_store.c (two connections)
  */
 static const char *const migrations[] = {
     /* 1 */
