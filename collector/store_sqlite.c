@@ -346,6 +346,31 @@ static int create_private(const char *path, char *err, size_t errlen)
     return 0;
 }
 
+/* A new backend with its connection to path opened with flags; NULL
+ * with err when it cannot be. */
+static struct sqlite_store *connect_db(const char *path, int flags, char *err, size_t errlen)
+{
+    struct sqlite_store *b = calloc(1, sizeof(*b));
+    if (b == NULL || (b->path = strdup(path)) == NULL) {
+        free(b);
+        snprintf(err, errlen, "database %s: out of memory", path);
+        return NULL;
+    }
+    b->targets.table = "targets";
+    b->checks.table = "checks";
+    b->networks.table = "networks";
+    int rc = sqlite3_open_v2(path, &b->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database %s: %s", path,
+                 b->db ? sqlite3_errmsg(b->db) : sqlite3_errstr(rc));
+        sqlite_close(b);
+        return NULL;
+    }
+    sqlite3_extended_result_codes(b->db, 1);
+    sqlite3_busy_timeout(b->db, BUSY_TIMEOUT_MS);
+    return b;
+}
+
 /*
  * A read-only open (STORE_OPEN_READONLY): the existing file with its
  * schema checked, nothing prepared, writes refused (query_only). Opened
@@ -360,24 +385,10 @@ static struct sqlite_store *open_readonly(const char *path, char *err, size_t er
     err[0] = '\0';
     if (access(path, F_OK) != 0)
         return NULL;
-    struct sqlite_store *b = calloc(1, sizeof(*b));
-    if (b == NULL || (b->path = strdup(path)) == NULL) {
-        free(b);
-        snprintf(err, errlen, "database %s: out of memory", path);
+    struct sqlite_store *b = connect_db(path, SQLITE_OPEN_READWRITE, err, errlen);
+    int v = 0;
+    if (b == NULL)
         return NULL;
-    }
-    b->targets.table = "targets";
-    b->checks.table = "checks";
-    b->networks.table = "networks";
-    int v = 0,
-        rc = sqlite3_open_v2(path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open database %s: %s", path,
-                 b->db ? sqlite3_errmsg(b->db) : sqlite3_errstr(rc));
-        goto fail;
-    }
-    sqlite3_extended_result_codes(b->db, 1);
-    sqlite3_busy_timeout(b->db, BUSY_TIMEOUT_MS);
     if (exec(b, "PRAGMA query_only = 1", "making the connection read-only", err, errlen) < 0 ||
         user_version(b, &v, err, errlen) < 0)
         goto fail;
@@ -413,24 +424,10 @@ static void *sqlite_open(const char *path, unsigned flags, char *err, size_t err
     bool memory = strcmp(path, ":memory:") == 0;
     if (!memory && create_private(path, err, errlen) < 0)
         return NULL;
-    struct sqlite_store *b = calloc(1, sizeof(*b));
-    if (b == NULL || (b->path = strdup(path)) == NULL) {
-        free(b);
-        snprintf(err, errlen, "database %s: out of memory", path);
+    struct sqlite_store *b =
+        connect_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err, errlen);
+    if (b == NULL)
         return NULL;
-    }
-    b->targets.table = "targets";
-    b->checks.table = "checks";
-    b->networks.table = "networks";
-    int rc = sqlite3_open_v2(
-        path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open database %s: %s", path,
-                 b->db ? sqlite3_errmsg(b->db) : sqlite3_errstr(rc));
-        goto fail;
-    }
-    sqlite3_extended_result_codes(b->db, 1);
-    sqlite3_busy_timeout(b->db, BUSY_TIMEOUT_MS);
     if (sqlite3_db_readonly(b->db, "main") == 1) {
         snprintf(err, errlen,
                  "database %s is read-only for this user: the collector needs "
