@@ -38,7 +38,7 @@ int check_run(const struct collconf *c, const char *target, FILE *out)
         return CHECK_UNKNOWN;
     }
     char err[STORE_ERR_MAX + 128];
-    struct store *s = store_open(c->database, err, sizeof(err));
+    struct store *s = store_open_flags(c->database, STORE_OPEN_READONLY, err, sizeof(err));
     if (s == NULL) {
         one_line(err, err, sizeof(err));
         fprintf(out, "VANTAGE UNKNOWN - %s: cannot read the database: %s\n", target, err);

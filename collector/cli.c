@@ -28,7 +28,7 @@
 static struct store *open_store(const struct collconf *c)
 {
     char err[STORE_ERR_MAX];
-    struct store *s = store_open(c->database, err, sizeof(err));
+    struct store *s = store_open_flags(c->database, STORE_OPEN_READONLY, err, sizeof(err));
     if (s == NULL) {
         char msg[STORE_ERR_MAX + CONFIG_ERR_MAX];
         collconf_error(c, "database", err, msg, sizeof(msg));

@@ -113,7 +113,7 @@ static int print_one(const struct store_collector *o, void *arg)
 int collectors_list(const struct collconf *c, bool json, FILE *out)
 {
     char err[STORE_ERR_MAX];
-    struct store *s = store_open(c->database, err, sizeof(err));
+    struct store *s = store_open_flags(c->database, STORE_OPEN_READONLY, err, sizeof(err));
     if (s == NULL) {
         char msg[STORE_ERR_MAX + CONFIG_ERR_MAX];
         collconf_error(c, "database", err, msg, sizeof(msg));

@@ -132,7 +132,7 @@ int findings_list(const struct collconf *c, const char *target, bool open_only, 
         return 2;
     }
     char err[STORE_ERR_MAX];
-    struct store *s = store_open(c->database, err, sizeof(err));
+    struct store *s = store_open_flags(c->database, STORE_OPEN_READONLY, err, sizeof(err));
     if (s == NULL) {
         fprintf(stderr, "vantage-collector: %s\n", err);
         return 2;

@@ -115,7 +115,7 @@ int history_list(const struct collconf *c, const struct store_rollup_filter *f, 
                  FILE *out)
 {
     char err[STORE_ERR_MAX];
-    struct store *s = store_open(c->database, err, sizeof(err));
+    struct store *s = store_open_flags(c->database, STORE_OPEN_READONLY, err, sizeof(err));
     if (s == NULL) {
         char msg[STORE_ERR_MAX + 512];
         collconf_error(c, "database", err, msg, sizeof(msg));

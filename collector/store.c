@@ -87,6 +87,11 @@ void store_location_redact(const char *location, char *out, size_t n)
 
 struct store *store_open(const char *location, char *err, size_t errlen)
 {
+    return store_open_flags(location, 0, err, errlen);
+}
+
+struct store *store_open_flags(const char *location, unsigned flags, char *err, size_t errlen)
+{
     if (location == NULL || location[0] == '\0') {
         snprintf(err, errlen,
                  "no database location given (set `database =` in the "
@@ -120,7 +125,7 @@ struct store *store_open(const char *location, char *err, size_t errlen)
     for (size_t i = 0; i < sizeof(cluster_backends) / sizeof(cluster_backends[0]); i++)
         if (strcmp(cluster_backends[i]->scheme, ops->scheme) == 0)
             s->cluster = cluster_backends[i];
-    s->b = ops->open(path, err, errlen);
+    s->b = ops->open(path, flags, err, errlen);
     if (s->b == NULL) {
         free(s);
         return NULL;

@@ -136,6 +136,18 @@ void store_location_redact(const char *location, char *out, size_t n);
 
 /* Opens (creating and migrating) a store. NULL with err on failure. */
 struct store *store_open(const char *location, char *err, size_t errlen);
+
+/* store_open_flags: the store is only read (diagnose, agents, history,
+ * ...): none of ingest's set-up (PostgreSQL: no migration, no day
+ * partitions, nothing prepared; sqlite: no statements prepared), one
+ * schema check, and writes refused by the database itself. A store of an
+ * older schema is refused (the collector migrates it, serve or
+ * migrate-store), not migrated; a newer one too. A store that does not
+ * exist yet (no schema at all) is created as store_open() does, so that
+ * a first look before the collector's first start answers "no data". */
+#define STORE_OPEN_READONLY 0x1u
+
+struct store *store_open_flags(const char *location, unsigned flags, char *err, size_t errlen);
 void store_close(struct store **sp);
 
 /* Where the backend logs what its database server says on its own: a

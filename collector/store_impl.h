@@ -23,7 +23,7 @@
 
 struct store_ops {
     const char *scheme; /* location prefix before ':', e.g. "sqlite" */
-    void *(*open)(const char *path, char *err, size_t errlen);
+    void *(*open)(const char *path, unsigned flags, char *err, size_t errlen); /* STORE_OPEN_* */
     void (*close)(void *b);
     /* Optional (NULL: nothing to route): where the backend's own messages
      * go, e.g. a server's notices (store_set_log). */

@@ -38,6 +38,7 @@ struct pg_store {
     char *conninfo;  /* as libpq takes it; may hold the password: never printed */
     PGconn *wake;    /* LISTENs for probe-now requests (store_pg_cluster.c); NULL when down */
     struct log *log; /* the server's notices (store_set_log); NULL: libpq's default */
+    bool readonly;   /* STORE_OPEN_READONLY: the session refuses writes */
 };
 
 /* ---- schema -----------------------------------------------------------------
@@ -472,11 +473,16 @@ static int open_conn(struct pg_store *b, PGconn **conn, char *err, size_t errlen
     }
     route_notices(b, *conn);
     /* Our messages are English and our times are integers: nothing
-     * depends on the server's locale or time zone. */
-    PGresult *res = PQexec(*conn, "SET client_min_messages = warning");
-    PQclear(res);
+     * depends on the server's locale or time zone. A read-only store
+     * sends its settings with its schema check (open_readonly). */
+    if (!b->readonly)
+        PQclear(PQexec(*conn, "SET client_min_messages = warning"));
     return 0;
 }
+
+/* A read-only session's settings: the server itself refuses a write
+ * (a bug in a reader), whatever the role may do. */
+#define READONLY_SETUP "SET client_min_messages = warning; SET default_transaction_read_only = on"
 
 static int connect_now(struct pg_store *b, char *err, size_t errlen)
 {
@@ -664,10 +670,51 @@ int store_pg_ensure(void *p, char *err, size_t errlen)
         b->broken = true;
         return -1;
     }
+    if (b->readonly &&
+        store_pg_run(b, READONLY_SETUP, 0, NULL, "setting up the session", err, errlen) < 0)
+        return -1;
     /* The lost transaction's ids may name rows that were never committed. */
     store_pg_ingest_reset(b->ingest, true);
     b->in_txn = false;
     return 0;
+}
+
+/*
+ * The open of a read-only store: the session's settings and the schema
+ * check in one simple query, one round trip after authentication (a
+ * CLI command's fixed cost; bench/RESULTS.md). 1 when the store is
+ * usable as it is, 0 when it has no schema yet (the caller creates it as
+ * a read-write open does), -1 with err when its schema is not this
+ * collector's.
+ */
+static int open_readonly(struct pg_store *b, char *err, size_t errlen)
+{
+    PGresult *res =
+        PQexec(b->conn, READONLY_SETUP "; SELECT COALESCE(max(version), 0) FROM vantage_schema");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (state != NULL && strcmp(state, "42P01") == 0) { /* undefined_table */
+            PQclear(res);
+            return 0;
+        }
+        return store_pg_fail(b, "reading the schema version", res, err, errlen);
+    }
+    int v = (int)store_pg_get_i64(res, 0, 0);
+    PQclear(res);
+    if (v == STORE_PG_SCHEMA_VERSION)
+        return 1;
+    if (v > STORE_PG_SCHEMA_VERSION)
+        snprintf(err, errlen,
+                 "database %s has schema version %d, newer than this vantage-collector knows "
+                 "(%d): upgrade vantage-collector (nothing was changed)",
+                 b->where, v, STORE_PG_SCHEMA_VERSION);
+    else
+        snprintf(err, errlen,
+                 "database %s has schema version %d, older than this vantage-collector's (%d): "
+                 "start the upgraded collector (vantage-collector serve), which migrates it; "
+                 "this command only reads (nothing was changed)",
+                 b->where, v, STORE_PG_SCHEMA_VERSION);
+    return -1;
 }
 
 static void pg_close(void *p);
@@ -680,7 +727,7 @@ static void pg_set_log(void *p, struct log *log)
     route_notices(b, b->wake);
 }
 
-static void *pg_open(const char *path, char *err, size_t errlen)
+static void *pg_open(const char *path, unsigned flags, char *err, size_t errlen)
 {
     struct pg_store *b = calloc(1, sizeof(*b));
     if (b == NULL || (b->conninfo = conninfo_of(path)) == NULL) {
@@ -701,8 +748,21 @@ static void *pg_open(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "database %s: out of memory", b->where);
         goto fail;
     }
-    if (connect_now(b, err, errlen) < 0 || migrate(b, err, errlen) < 0 ||
-        partitions_ahead(b, err, errlen) < 0)
+    b->readonly = (flags & STORE_OPEN_READONLY) != 0;
+    if (connect_now(b, err, errlen) < 0)
+        goto fail;
+    if (b->readonly) {
+        int ok = open_readonly(b, err, errlen);
+        if (ok < 0)
+            goto fail;
+        if (ok == 1)
+            return b;
+        /* No schema yet: created below as by serve, the session made
+         * writable again for it (the failed check undid its settings). */
+        b->readonly = false;
+        PQclear(PQexec(b->conn, "SET client_min_messages = warning"));
+    }
+    if (migrate(b, err, errlen) < 0 || partitions_ahead(b, err, errlen) < 0)
         goto fail;
     return b;
 fail:

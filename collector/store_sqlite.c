@@ -346,15 +346,10 @@ static int create_private(const char *path, char *err, size_t errlen)
     return 0;
 }
 
-static void *sqlite_open(const char *path, char *err, size_t errlen)
+/* A new backend with its connection to path opened with flags; NULL
+ * with err when it cannot be. */
+static struct sqlite_store *connect_db(const char *path, int flags, char *err, size_t errlen)
 {
-    if (path[0] == '\0') {
-        snprintf(err, errlen, "database location \"sqlite:\" names no file");
-        return NULL;
-    }
-    bool memory = strcmp(path, ":memory:") == 0;
-    if (!memory && create_private(path, err, errlen) < 0)
-        return NULL;
     struct sqlite_store *b = calloc(1, sizeof(*b));
     if (b == NULL || (b->path = strdup(path)) == NULL) {
         free(b);
@@ -364,15 +359,75 @@ static void *sqlite_open(const char *path, char *err, size_t errlen)
     b->targets.table = "targets";
     b->checks.table = "checks";
     b->networks.table = "networks";
-    int rc = sqlite3_open_v2(
-        path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(path, &b->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "cannot open database %s: %s", path,
                  b->db ? sqlite3_errmsg(b->db) : sqlite3_errstr(rc));
-        goto fail;
+        sqlite_close(b);
+        return NULL;
     }
     sqlite3_extended_result_codes(b->db, 1);
     sqlite3_busy_timeout(b->db, BUSY_TIMEOUT_MS);
+    return b;
+}
+
+/*
+ * A read-only open (STORE_OPEN_READONLY): the existing file with its
+ * schema checked, nothing prepared, writes refused (query_only). Opened
+ * read-write all the same: a WAL reader writes the -shm index, and
+ * SQLITE_OPEN_READONLY reads a database that a collector is writing only
+ * under conditions (an existing -shm) that this need not depend on.
+ * NULL with err[0] == '\0' when the store has no schema yet: the caller
+ * opens it as a writer, which creates it.
+ */
+static struct sqlite_store *open_readonly(const char *path, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    if (access(path, F_OK) != 0)
+        return NULL;
+    struct sqlite_store *b = connect_db(path, SQLITE_OPEN_READWRITE, err, errlen);
+    int v = 0;
+    if (b == NULL)
+        return NULL;
+    if (exec(b, "PRAGMA query_only = 1", "making the connection read-only", err, errlen) < 0 ||
+        user_version(b, &v, err, errlen) < 0)
+        goto fail;
+    if (v == STORE_SQLITE_SCHEMA_VERSION)
+        return b;
+    if (v > STORE_SQLITE_SCHEMA_VERSION)
+        snprintf(err, errlen,
+                 "database %s has schema version %d, newer than this vantage-collector knows "
+                 "(%d): upgrade vantage-collector",
+                 path, v, STORE_SQLITE_SCHEMA_VERSION);
+    else if (v > 0)
+        snprintf(err, errlen,
+                 "database %s has schema version %d, older than this vantage-collector's (%d): "
+                 "start the upgraded collector (vantage-collector serve), which migrates it; "
+                 "this command only reads (nothing was changed)",
+                 path, v, STORE_SQLITE_SCHEMA_VERSION);
+fail:
+    sqlite_close(b);
+    return NULL;
+}
+
+static void *sqlite_open(const char *path, unsigned flags, char *err, size_t errlen)
+{
+    if (path[0] == '\0') {
+        snprintf(err, errlen, "database location \"sqlite:\" names no file");
+        return NULL;
+    }
+    if ((flags & STORE_OPEN_READONLY) != 0 && strcmp(path, ":memory:") != 0) {
+        struct sqlite_store *ro = open_readonly(path, err, errlen);
+        if (ro != NULL || err[0] != '\0')
+            return ro;
+    }
+    bool memory = strcmp(path, ":memory:") == 0;
+    if (!memory && create_private(path, err, errlen) < 0)
+        return NULL;
+    struct sqlite_store *b =
+        connect_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err, errlen);
+    if (b == NULL)
+        return NULL;
     if (sqlite3_db_readonly(b->db, "main") == 1) {
         snprintf(err, errlen,
                  "database %s is read-only for this user: the collector needs "

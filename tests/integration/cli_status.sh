@@ -118,6 +118,45 @@ expect_status 2 "${C[@]}" probe-now good --wait 1
 stop_pid "$AGENT"
 pass "exit statuses 0/1/2 as documented; one-line option errors; connected goes with the collector"
 
+# PostgreSQL: the reading commands open the store read-only
+# (docs/reference.md "A read-only role"). A help-desk role with only
+# USAGE on the schema and SELECT on the tables runs them; serve with it
+# fails with the grant hint; no reading command creates a day partition
+# (the newest one is dropped first: a collector's open would create it).
+if [ "${VANTAGE_TEST_STORE:-sqlite}" = pg ]; then
+    PG=$(cat "$T/pg.dir")
+    psql_() { "${VANTAGE_PG_BINDIR:-/usr/lib/postgresql/15/bin}/psql" -X -q -At -h "$PG" \
+        -U vantage_admin -d vantage -v ON_ERROR_STOP=1 -c "$1"; }
+    parts() { psql_ "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE c.relkind = 'r' AND c.relname LIKE 'results\_%'"; }
+    psql_ "CREATE ROLE helpdesk LOGIN; GRANT USAGE ON SCHEMA public TO helpdesk;
+        GRANT SELECT ON ALL TABLES IN SCHEMA public TO helpdesk" ||
+        fail "cannot create the read-only role"
+    psql_ "DO \$\$ DECLARE p text; BEGIN SELECT max(c.relname) INTO p FROM pg_inherits i
+        JOIN pg_class c ON c.oid = i.inhrelid WHERE c.relkind = 'r'
+        AND c.relname <> 'results_default'; EXECUTE format('DROP TABLE %I', p); END \$\$" ||
+        fail "cannot drop the newest partition"
+    before=$(parts)
+    sed "s|^database = \(.*\)user=vantage_admin|database = \1user=helpdesk|" collector.conf >helpdesk.conf
+    grep -q "user=helpdesk" helpdesk.conf || fail "helpdesk.conf: $(grep database helpdesk.conf)"
+    H=("$BIN/vantage-collector" -c helpdesk.conf)
+    expect_status 1 "${H[@]}" diagnose bad --json
+    grep -q '"status":"problem"' <<<"$OUT" || fail "helpdesk: diagnose bad is not a problem: $OUT"
+    expect_status 1 "${H[@]}" compare bad
+    expect_status 0 "${H[@]}" agents --json
+    grep -q '"name":"a1"' <<<"$OUT" || fail "helpdesk: agents does not list a1: $OUT"
+    expect_status 0 "${H[@]}" results --limit 1 --json
+    expect_status 0 "${H[@]}" timeline bad
+    expect_status 0 "${H[@]}" findings
+    expect_status 0 "${C[@]}" diagnose good --json
+    [ "$(parts)" = "$before" ] || fail "a reading command created a partition ($before -> $(parts))"
+    expect_status 2 "${H[@]}" serve
+    grep -q 'role "helpdesk" lacks a privilege' "$T/stderr.txt" ||
+        fail "serve as helpdesk: no grant hint: $(cat "$T/stderr.txt")"
+    [ "$(parts)" = "$before" ] || fail "serve as helpdesk created a partition"
+    pass "PostgreSQL: a SELECT-only role reads, serve with it is refused; no reading command creates a partition"
+fi
+
 # A read command run by root before the daemon's first start creates the
 # database; it must belong to the data directory's owner (the daemon's
 # user), not to root, or the daemon could never write it.

@@ -104,6 +104,21 @@ static inline long long pg_int(const struct pg_server *g, const char *sql)
     return v;
 }
 
+/* pg_int with each '@' of sql replaced by schema (a test's pg_schema). */
+static inline long long pg_int_in(const struct pg_server *g, const char *schema, const char *sql)
+{
+    char out[1000];
+    size_t n = 0, len = strlen(schema);
+    for (const char *c = sql; *c && n + len + 1 < sizeof(out); c++) {
+        if (*c == '@')
+            n += (size_t)snprintf(out + n, sizeof(out) - n, "%s", schema);
+        else
+            out[n++] = *c;
+    }
+    out[n] = '\0';
+    return pg_int(g, out);
+}
+
 /* Skips the calling test when the group has no server (the group setup
  * said why). */
 static inline void pg_require(const struct pg_server *g)

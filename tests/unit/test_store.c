@@ -257,16 +257,7 @@ static void test_two_connections(void **state)
 /* pg_int of sql with every "@" replaced by the test's schema. */
 static long long in_schema(struct fixture *f, const char *sql)
 {
-    char out[600];
-    size_t n = 0;
-    for (const char *c = sql; *c && n + sizeof(f->dir) + 1 < sizeof(out); c++) {
-        if (*c == '@')
-            n += (size_t)snprintf(out + n, sizeof(out) - n, "%s", f->dir);
-        else
-            out[n++] = *c;
-    }
-    out[n] = '\0';
-    return pg_int(f->pg, out);
+    return pg_int_in(f->pg, f->dir, sql);
 }
 
 static void test_pg_open_migrate_reopen(void **state)
