@@ -18,59 +18,20 @@
 
 #include "store_impl.h"
 #include "store_pg.h"
+#include "store_pg_track.h"
 
-/* Interned names kept in memory per table, as on sqlite: bounded by the
- * configuration and the fleet; past this the cache is emptied. */
-#define INTERN_MAX 65536
-/* First size of the in-memory maps. */
-#define MAP_MIN 64
 /* A map grown past this by one transaction is freed at its end. */
 #define MAP_KEEP 8192
-/* An agent's stored set has one range per gap in its sequence (results
- * its spool dropped). A million gaps would take a spool that overflowed a
- * million separate times; past that the agent's results are refused with
- * a clear error rather than the set read without a bound. */
-#define RANGES_MAX 1000000
-/* The stored set's text: "{[1,6),[7,10)}"; at most two 20-digit numbers
- * and four characters per range. */
-#define RANGES_TEXT_MAX ((size_t)RANGES_MAX * 44 + 3)
+/* First size of the arrays. */
+#define ARRAY_MIN 64
 /* Latest rows sent in one pipeline before its results are read, so that
  * neither side's socket buffer fills while the other waits. */
 #define PIPELINE_MAX 512
 
-/* int64[3] key -> index, open addressing (agents: {id,0,0}; latest:
- * {agent, target, check}). */
-struct map_slot {
-    int64_t k[3];
-    uint32_t idx1; /* index + 1; 0 = empty */
-};
-
-struct map {
-    struct map_slot *slots;
-    size_t cap, n;
-};
-
-struct name_slot {
-    uint64_t hash;
-    char *name; /* NULL = empty */
-    int64_t id;
-};
-
-struct names {
-    const char *table;
-    struct name_slot *slots;
-    size_t cap, n;
-};
-
-struct range {
-    int64_t lo, hi; /* [lo, hi) */
-};
-
 /* An agent touched by the transaction: its row is locked. */
 struct agent {
     int64_t id;
-    struct range *r;
-    size_t nr, capr;
+    struct pg_ranges stored;
     uint64_t max_seq; /* highest seq stored by this transaction */
     bool dirty;
 };
@@ -93,8 +54,8 @@ struct latest {
 };
 
 struct store_pg_ingest {
-    struct names targets, checks, networks;
-    struct map agent_map, latest_map;
+    struct pg_names targets, checks, networks;
+    struct pg_map agent_map, latest_map;
     struct agent *agents;
     size_t nagents, capagents;
     struct latest *latest;
@@ -102,110 +63,6 @@ struct store_pg_ingest {
     struct store_pg_copy copy;
     char *before[STORE_FACT_LAST]; /* store_prev texts of the last call */
 };
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 14695981039346656037ull; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-static uint64_t hash_ids(const int64_t k[3])
-{
-    uint64_t h = (uint64_t)k[0] * 0x9E3779B97F4A7C15ull;
-    h ^= (uint64_t)k[1] + 0xBF58476D1CE4E5B9ull + (h << 6) + (h >> 2);
-    h ^= (uint64_t)k[2] + 0x94D049BB133111EBull + (h << 6) + (h >> 2);
-    h ^= h >> 31;
-    return h * 0x9E3779B97F4A7C15ull;
-}
-
-static int map_grow(struct map *m)
-{
-    size_t ncap = m->cap ? m->cap * 2 : MAP_MIN;
-    struct map_slot *slots = calloc(ncap, sizeof(*slots));
-    if (slots == NULL)
-        return -1;
-    for (size_t i = 0; i < m->cap; i++) {
-        if (m->slots[i].idx1 == 0)
-            continue;
-        size_t j = hash_ids(m->slots[i].k) & (ncap - 1);
-        while (slots[j].idx1 != 0)
-            j = (j + 1) & (ncap - 1);
-        slots[j] = m->slots[i];
-    }
-    free(m->slots);
-    m->slots = slots;
-    m->cap = ncap;
-    return 0;
-}
-
-/* The index of key; when absent, adds it as next (*added). -1: no memory. */
-static int64_t map_get(struct map *m, const int64_t k[3], uint32_t next, bool *added)
-{
-    *added = false;
-    if ((m->n + 1) * 2 > m->cap && map_grow(m) < 0)
-        return -1;
-    size_t i = hash_ids(k) & (m->cap - 1);
-    for (; m->slots[i].idx1 != 0; i = (i + 1) & (m->cap - 1))
-        if (memcmp(m->slots[i].k, k, sizeof(m->slots[i].k)) == 0)
-            return m->slots[i].idx1 - 1;
-    memcpy(m->slots[i].k, k, sizeof(m->slots[i].k));
-    m->slots[i].idx1 = next + 1;
-    m->n++;
-    *added = true;
-    return next;
-}
-
-static void map_reset(struct map *m)
-{
-    if (m->cap > MAP_KEEP) {
-        free(m->slots);
-        m->slots = NULL;
-        m->cap = 0;
-    } else if (m->cap > 0) {
-        memset(m->slots, 0, m->cap * sizeof(*m->slots));
-    }
-    m->n = 0;
-}
-
-static void names_clear(struct names *in)
-{
-    for (size_t i = 0; i < in->cap; i++)
-        free(in->slots[i].name);
-    free(in->slots);
-    in->slots = NULL;
-    in->cap = in->n = 0;
-}
-
-static void names_place(struct names *in, uint64_t h, char *name, int64_t id)
-{
-    size_t i = h & (in->cap - 1);
-    while (in->slots[i].name != NULL)
-        i = (i + 1) & (in->cap - 1);
-    in->slots[i] = (struct name_slot){h, name, id};
-    in->n++;
-}
-
-static int names_grow(struct names *in)
-{
-    size_t ncap = in->cap ? in->cap * 2 : MAP_MIN, ocap = in->cap;
-    struct name_slot *old = in->slots;
-    in->slots = calloc(ncap, sizeof(*in->slots));
-    if (in->slots == NULL) {
-        in->slots = old;
-        return -1;
-    }
-    in->cap = ncap;
-    in->n = 0;
-    for (size_t i = 0; i < ocap; i++)
-        if (old[i].name != NULL)
-            names_place(in, old[i].hash, old[i].name, old[i].id);
-    free(old);
-    return 0;
-}
 
 struct store_pg_ingest *store_pg_ingest_create(void)
 {
@@ -232,10 +89,10 @@ void store_pg_ingest_reset(struct store_pg_ingest *in, bool forget_ids)
             free(in->latest[i].fact_text[f]);
     }
     for (size_t i = 0; i < in->nagents; i++)
-        free(in->agents[i].r);
+        pg_ranges_free(&in->agents[i].stored);
     in->nlatest = in->nagents = 0;
-    map_reset(&in->agent_map);
-    map_reset(&in->latest_map);
+    pg_map_reset(&in->agent_map, MAP_KEEP);
+    pg_map_reset(&in->latest_map, MAP_KEEP);
     if (in->caplatest > MAP_KEEP) {
         free(in->latest);
         in->latest = NULL;
@@ -251,9 +108,9 @@ void store_pg_ingest_reset(struct store_pg_ingest *in, bool forget_ids)
     if (store_pg_copy_init(&in->copy) < 0) /* out of memory: shows at the next row */
         in->copy.len = 0;
     if (forget_ids) {
-        names_clear(&in->targets);
-        names_clear(&in->checks);
-        names_clear(&in->networks);
+        pg_names_clear(&in->targets);
+        pg_names_clear(&in->checks);
+        pg_names_clear(&in->networks);
     }
 }
 
@@ -265,8 +122,8 @@ void store_pg_ingest_destroy(struct store_pg_ingest **ip)
     store_pg_ingest_reset(in, true);
     free(in->agents);
     free(in->latest);
-    free(in->agent_map.slots);
-    free(in->latest_map.slots);
+    pg_map_free(&in->agent_map);
+    pg_map_free(&in->latest_map);
     store_pg_copy_free(&in->copy);
     for (int f = 0; f < STORE_FACT_LAST; f++)
         free(in->before[f]);
@@ -276,19 +133,13 @@ void store_pg_ingest_destroy(struct store_pg_ingest **ip)
 
 /* The id of name in an interned table, inserting the row the first time.
  * A NULL name is stored as "" (a result without a target). */
-static int intern_id(void *b, struct names *in, const char *name, int64_t *id, char *err,
+static int intern_id(void *b, struct pg_names *in, const char *name, int64_t *id, char *err,
                      size_t errlen)
 {
     if (name == NULL)
         name = "";
-    uint64_t h = hash_str(name);
-    if (in->cap > 0) {
-        for (size_t i = h & (in->cap - 1); in->slots[i].name != NULL; i = (i + 1) & (in->cap - 1))
-            if (in->slots[i].hash == h && strcmp(in->slots[i].name, name) == 0) {
-                *id = in->slots[i].id;
-                return 0;
-            }
-    }
+    if (pg_names_find(in, name, id))
+        return 0;
     /* ON CONFLICT DO NOTHING returns no row when another collector (or
      * an earlier run) has the name: the second SELECT finds it. When the
      * other collector's insert was still uncommitted, the INSERT waited
@@ -317,13 +168,7 @@ static int intern_id(void *b, struct names *in, const char *name, int64_t *id, c
     }
     *id = store_pg_get_i64(res, 0, 0);
     PQclear(res);
-    if (in->n >= INTERN_MAX)
-        names_clear(in);
-    if ((in->n + 1) * 2 > in->cap && names_grow(in) < 0)
-        return 0; /* the id is right; it is only not cached */
-    char *copy = strdup(name);
-    if (copy != NULL)
-        names_place(in, h, copy, *id);
+    pg_names_put(in, name, *id);
     return 0;
 }
 
@@ -456,132 +301,19 @@ int store_pg_change_add(void *b, const struct store_change *c, char *err, size_t
                         7, p, "recording a change", err, errlen);
 }
 
-/* ---- the stored set of an agent's sequence numbers ---------------------------- */
-
-/* One number of the set's text at *p, followed by the character want. */
-static int range_number(const char **p, const char *end, char want, int64_t *v)
-{
-    char *stop;
-    errno = 0;
-    long long x = strtoll(*p, &stop, 10);
-    if (errno != 0 || stop == *p || stop >= end || *stop != want)
-        return -1;
-    *v = x;
-    *p = stop + 1;
-    return 0;
-}
-
-/* Parses "{[1,6),[7,10)}" (int8multirange's canonical text; libpq's
- * values end in a NUL, so strtoll stops in bounds). */
-static int ranges_parse(struct agent *a, const char *s, size_t len)
-{
-    if (len > RANGES_TEXT_MAX || len < 2 || s[0] != '{' || s[len - 1] != '}')
-        return -1;
-    const char *p = s + 1, *end = s + len;
-    while (p < end && *p != '}') {
-        if (*p == ',')
-            p++;
-        if (p >= end || *p != '[')
-            return -1;
-        p++;
-        int64_t lo, hi;
-        if (range_number(&p, end, ',', &lo) < 0 || range_number(&p, end, ')', &hi) < 0 || lo >= hi)
-            return -1;
-        if (a->nr == a->capr) {
-            size_t ncap = a->capr ? a->capr * 2 : 4;
-            if (ncap > RANGES_MAX)
-                return -1;
-            struct range *r = realloc(a->r, ncap * sizeof(*r));
-            if (r == NULL)
-                return -1;
-            a->r = r;
-            a->capr = ncap;
-        }
-        a->r[a->nr++] = (struct range){lo, hi};
-    }
-    return 0;
-}
-
-/* Index of the first range with hi > seq. */
-static size_t ranges_find(const struct agent *a, int64_t seq)
-{
-    size_t lo = 0, hi = a->nr;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (a->r[mid].hi <= seq)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-static bool ranges_has(const struct agent *a, int64_t seq)
-{
-    size_t i = ranges_find(a, seq);
-    return i < a->nr && a->r[i].lo <= seq;
-}
-
-/* Adds seq (known absent), merging with its neighbours. 0 or -1. */
-static int ranges_add(struct agent *a, int64_t seq)
-{
-    size_t i = ranges_find(a, seq);
-    bool join_prev = i > 0 && a->r[i - 1].hi == seq;
-    bool join_next = i < a->nr && a->r[i].lo == seq + 1;
-    if (join_prev && join_next) {
-        a->r[i - 1].hi = a->r[i].hi;
-        memmove(&a->r[i], &a->r[i + 1], (a->nr - i - 1) * sizeof(*a->r));
-        a->nr--;
-    } else if (join_prev) {
-        a->r[i - 1].hi = seq + 1;
-    } else if (join_next) {
-        a->r[i].lo = seq;
-    } else {
-        if (a->nr == a->capr) {
-            size_t ncap = a->capr ? a->capr * 2 : 4;
-            if (ncap > RANGES_MAX)
-                return -1;
-            struct range *r = realloc(a->r, ncap * sizeof(*r));
-            if (r == NULL)
-                return -1;
-            a->r = r;
-            a->capr = ncap;
-        }
-        memmove(&a->r[i + 1], &a->r[i], (a->nr - i) * sizeof(*a->r));
-        a->r[i] = (struct range){seq, seq + 1};
-        a->nr++;
-    }
-    return 0;
-}
-
-static char *ranges_text(const struct agent *a)
-{
-    size_t cap = a->nr * 44 + 3;
-    char *s = malloc(cap);
-    if (s == NULL)
-        return NULL;
-    size_t n = 0;
-    s[n++] = '{';
-    for (size_t i = 0; i < a->nr; i++)
-        n += (size_t)snprintf(s + n, cap - n, "%s[%" PRId64 ",%" PRId64 ")", i ? "," : "",
-                              a->r[i].lo, a->r[i].hi);
-    snprintf(s + n, cap - n, "}");
-    return s;
-}
-
 /* ---- per-transaction state ------------------------------------------------------- */
 
 static struct latest *latest_slot(struct store_pg_ingest *in, const int64_t key[3], bool *added)
 {
     if (in->nlatest == in->caplatest) {
-        size_t ncap = in->caplatest ? in->caplatest * 2 : MAP_MIN;
+        size_t ncap = in->caplatest ? in->caplatest * 2 : ARRAY_MIN;
         struct latest *v = realloc(in->latest, ncap * sizeof(*v));
         if (v == NULL)
             return NULL;
         in->latest = v;
         in->caplatest = ncap;
     }
-    int64_t i = map_get(&in->latest_map, key, (uint32_t)in->nlatest, added);
+    int64_t i = pg_map_get(&in->latest_map, key, (uint32_t)in->nlatest, added);
     if (i < 0)
         return NULL;
     if (*added) {
@@ -647,7 +379,7 @@ static struct agent *agent_touch(void *b, struct store_pg_ingest *in, int64_t ag
         return &in->agents[in->nagents - 1];
     const int64_t key[3] = {agent_id, 0, 0};
     if (in->nagents == in->capagents) {
-        size_t ncap = in->capagents ? in->capagents * 2 : MAP_MIN;
+        size_t ncap = in->capagents ? in->capagents * 2 : ARRAY_MIN;
         struct agent *v = realloc(in->agents, ncap * sizeof(*v));
         if (v == NULL)
             goto oom;
@@ -655,7 +387,7 @@ static struct agent *agent_touch(void *b, struct store_pg_ingest *in, int64_t ag
         in->capagents = ncap;
     }
     bool added;
-    int64_t i = map_get(&in->agent_map, key, (uint32_t)in->nagents, &added);
+    int64_t i = pg_map_get(&in->agent_map, key, (uint32_t)in->nagents, &added);
     if (i < 0)
         goto oom;
     if (!added)
@@ -673,13 +405,13 @@ static struct agent *agent_touch(void *b, struct store_pg_ingest *in, int64_t ag
         snprintf(err, errlen, "database: no agent with id %lld", (long long)agent_id);
         goto undo;
     }
-    int rc = ranges_parse(a, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    int rc = pg_ranges_parse(&a->stored, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
     PQclear(res);
     if (rc < 0) {
         snprintf(err, errlen,
                  "database %s: agent id %lld: its stored sequence numbers are not readable "
                  "(more than %d gaps?)",
-                 store_pg_where(b), (long long)agent_id, RANGES_MAX);
+                 store_pg_where(b), (long long)agent_id, PG_RANGES_MAX);
         goto undo;
     }
     if (latest_load(b, in, agent_id, err, errlen) < 0)
@@ -688,12 +420,12 @@ static struct agent *agent_touch(void *b, struct store_pg_ingest *in, int64_t ag
 undo:
     /* The map still names the slot: forget the whole transaction's agent
      * map, which the caller's rollback does anyway. */
-    free(a->r);
+    pg_ranges_free(&a->stored);
     in->nagents--;
-    map_reset(&in->agent_map);
+    pg_map_reset(&in->agent_map, MAP_KEEP);
     for (size_t j = 0; j < in->nagents; j++) {
         const int64_t k[3] = {in->agents[j].id, 0, 0};
-        (void)map_get(&in->agent_map, k, (uint32_t)j, &added);
+        (void)pg_map_get(&in->agent_map, k, (uint32_t)j, &added);
     }
     return NULL;
 oom:
@@ -839,7 +571,7 @@ int store_pg_result_add_facts(void *b, int64_t agent_id, const char *network,
     struct agent *a = agent_touch(b, in, agent_id, err, errlen);
     if (a == NULL)
         return -1;
-    if (ranges_has(a, (int64_t)r->seq))
+    if (pg_ranges_has(&a->stored, (int64_t)r->seq))
         return 0; /* (agent, seq) is stored already, or earlier in this txn */
     int64_t target_id, check_id, network_id = 0;
     if (intern_id(b, &in->targets, r->target, &target_id, err, errlen) < 0 ||
@@ -860,7 +592,7 @@ int store_pg_result_add_facts(void *b, int64_t agent_id, const char *network,
                                .len = len};
     /* agent_touch may have realloc'ed in->agents: a is still valid (it
      * was taken after). */
-    if (ranges_add(a, (int64_t)r->seq) < 0 || store_pg_copy_row(&in->copy, &row) < 0) {
+    if (pg_ranges_add(&a->stored, (int64_t)r->seq) < 0 || store_pg_copy_row(&in->copy, &row) < 0) {
         snprintf(err, errlen, "database: out of memory buffering results");
         return -1;
     }
@@ -1001,7 +733,7 @@ int store_pg_ingest_flush(void *b, struct store_pg_ingest *in, char *err, size_t
         struct agent *a = &in->agents[i];
         if (!a->dirty)
             continue;
-        char *set = ranges_text(a);
+        char *set = pg_ranges_text(&a->stored);
         char v[2][24];
         const char *p[] = {store_pg_i64(v[0], a->id), u64p(v[1], a->max_seq), set};
         int ok = set != NULL &&
