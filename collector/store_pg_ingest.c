@@ -5,10 +5,22 @@
  * A transaction's results are buffered as binary COPY data and sent at
  * commit in one COPY; the latest state of every key the transaction
  * touched and each agent's stored sequence numbers follow in one
- * pipeline. Per transaction and agent, ingest costs two round trips (the
- * agent's row, locked, and its latest rows), whatever the batch size.
- * Duplicates are decided in memory from the agent's `stored` set
- * (store_pg.c explains why there is no unique index).
+ * pipeline. Duplicates are decided in memory from the agent's `stored`
+ * set (store_pg.c explains why there is no unique index).
+ *
+ * An agent's stored set and latest rows are read once, without a lock,
+ * and kept in memory across transactions (an agent sends to one collector
+ * at a time, so they stay right). At commit, one statement locks every
+ * agent of the transaction in id order (no deadlock between collectors)
+ * and reads their stored sets back: each must still be what this store
+ * started the transaction from. Only ingest writes `stored` and `latest`,
+ * and every result ingested by anyone grows `stored`, so an unchanged set
+ * proves the kept latest rows current too; a changed one (another
+ * collector stored results for the agent meanwhile) fails the commit, the
+ * transaction is rolled back, the memory forgotten, and the agents resend
+ * into a fresh read. In a fleet's shape (hundreds of agents per
+ * transaction, a few results each) this replaced two round trips per
+ * agent and transaction by one per transaction (bench/RESULTS.md).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -20,20 +32,29 @@
 #include "store_pg.h"
 #include "store_pg_track.h"
 
-/* A map grown past this by one transaction is freed at its end. */
+/* A map grown past this is freed when it is emptied. */
 #define MAP_KEEP 8192
+/* Agents and latest rows kept in memory between transactions; past these
+ * the memory is emptied after a commit and read again. A kept latest row
+ * holds no text (about 200 bytes): 131,072 of them, some 25 MB, cover
+ * 5,000 agents of 26 keys each. */
+#define KEEP_AGENTS 65536
+#define KEEP_LATEST 131072
 /* First size of the arrays. */
 #define ARRAY_MIN 64
 /* Latest rows sent in one pipeline before its results are read, so that
  * neither side's socket buffer fills while the other waits. */
 #define PIPELINE_MAX 512
 
-/* An agent touched by the transaction: its row is locked. */
+/* An agent as this store knows it: read once, kept between transactions. */
 struct agent {
     int64_t id;
-    struct pg_ranges stored;
-    uint64_t max_seq; /* highest seq stored by this transaction */
+    struct pg_ranges stored; /* with this transaction's results */
+    struct pg_ranges base;   /* as the transaction started: checked at commit */
+    uint64_t max_seq;        /* highest seq stored by this transaction */
+    bool touched;            /* by this transaction */
     bool dirty;
+    bool stale; /* it reconnected: perhaps sent to another collector since */
 };
 
 /* As store_sqlite.c's: one key's latest state as the transaction sees it. */
@@ -49,7 +70,7 @@ struct latest {
     int fail_layer, fail_error, phase;
     uint64_t phase_us, delivery_us;
     uint64_t fact_hash[STORE_FACT_LAST];
-    char *fact_text[STORE_FACT_LAST]; /* set when changed by this txn */
+    char *fact_text[STORE_FACT_LAST]; /* known texts; freed at commit */
     bool texts_loaded;
 };
 
@@ -57,7 +78,10 @@ struct store_pg_ingest {
     struct pg_names targets, checks, networks;
     struct pg_map agent_map, latest_map;
     struct agent *agents;
-    size_t nagents, capagents;
+    size_t nagents, capagents, ntouched;
+    size_t last1;      /* index + 1 of the agent touched last; 0 = none */
+    int64_t *lock_ids; /* the transaction's agents, sorted, for the lock */
+    size_t caplock;
     struct latest *latest;
     size_t nlatest, caplatest;
     struct store_pg_copy copy;
@@ -79,18 +103,46 @@ struct store_pg_ingest *store_pg_ingest_create(void)
     return in;
 }
 
+/* After a commit: what the transaction wrote is what the database has;
+ * the texts go (read again when a fact changes), the rest is kept. */
+static void keep_committed(struct store_pg_ingest *in)
+{
+    for (size_t i = 0; i < in->nlatest; i++) {
+        struct latest *l = &in->latest[i];
+        free(l->detail);
+        l->detail = NULL;
+        for (int f = 0; f < STORE_FACT_LAST; f++) {
+            free(l->fact_text[f]);
+            l->fact_text[f] = NULL;
+        }
+        l->texts_loaded = l->dirty = false;
+    }
+    for (size_t i = 0; i < in->nagents; i++) {
+        struct agent *a = &in->agents[i];
+        a->touched = a->dirty = false;
+        a->max_seq = 0;
+    }
+    in->ntouched = 0;
+}
+
 void store_pg_ingest_reset(struct store_pg_ingest *in, bool forget_ids)
 {
     if (in == NULL)
         return;
+    if (!forget_ids && in->nagents <= KEEP_AGENTS && in->nlatest <= KEEP_LATEST) {
+        keep_committed(in);
+        goto copy;
+    }
     for (size_t i = 0; i < in->nlatest; i++) {
         free(in->latest[i].detail);
         for (int f = 0; f < STORE_FACT_LAST; f++)
             free(in->latest[i].fact_text[f]);
     }
-    for (size_t i = 0; i < in->nagents; i++)
+    for (size_t i = 0; i < in->nagents; i++) {
         pg_ranges_free(&in->agents[i].stored);
-    in->nlatest = in->nagents = 0;
+        pg_ranges_free(&in->agents[i].base);
+    }
+    in->nlatest = in->nagents = in->ntouched = in->last1 = 0;
     pg_map_reset(&in->agent_map, MAP_KEEP);
     pg_map_reset(&in->latest_map, MAP_KEEP);
     if (in->caplatest > MAP_KEEP) {
@@ -103,6 +155,7 @@ void store_pg_ingest_reset(struct store_pg_ingest *in, bool forget_ids)
         in->agents = NULL;
         in->capagents = 0;
     }
+copy:
     if (in->copy.cap > ((size_t)64 << 20)) /* one burst does not pin its memory */
         store_pg_copy_free(&in->copy);
     if (store_pg_copy_init(&in->copy) < 0) /* out of memory: shows at the next row */
@@ -122,6 +175,7 @@ void store_pg_ingest_destroy(struct store_pg_ingest **ip)
     store_pg_ingest_reset(in, true);
     free(in->agents);
     free(in->latest);
+    free(in->lock_ids);
     pg_map_free(&in->agent_map);
     pg_map_free(&in->latest_map);
     store_pg_copy_free(&in->copy);
@@ -240,6 +294,8 @@ int store_pg_agent_update(void *b, int64_t id, const struct store_agent *a, char
 
 int store_pg_agent_committed_seq(void *b, int64_t id, uint64_t *seq, char *err, size_t errlen)
 {
+    /* Asked when an agent reconnects, perhaps from another collector. */
+    store_pg_ingest_forget_agent(store_pg_ingest_of(b), id);
     char v[24];
     const char *p[] = {store_pg_i64(v, id)};
     PGresult *res = store_pg_query(b, "SELECT committed_seq FROM agents WHERE id = $1", 1, p,
@@ -369,14 +425,46 @@ static int latest_load(void *b, struct store_pg_ingest *in, int64_t agent_id, ch
     return 0;
 }
 
-/* The agent's state in this transaction: on first touch its row is
- * locked and its stored set and latest rows are read. */
+/* Reads the agent's stored set and latest rows (no lock: commit checks). */
+static int agent_read(void *b, struct store_pg_ingest *in, struct agent *a, char *err,
+                      size_t errlen)
+{
+    char v[24];
+    const char *p[] = {store_pg_i64(v, a->id)};
+    PGresult *res = store_pg_query(b, "SELECT stored::text FROM agents WHERE id = $1", 1, p,
+                                   "reading an agent's stored seqs", err, errlen);
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        snprintf(err, errlen, "database: no agent with id %lld", (long long)a->id);
+        return -1;
+    }
+    a->stored.n = 0;
+    int rc = pg_ranges_parse(&a->stored, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    PQclear(res);
+    if (rc < 0) {
+        snprintf(err, errlen,
+                 "database %s: agent id %lld: its stored sequence numbers are not readable "
+                 "(more than %d gaps?)",
+                 store_pg_where(b), (long long)a->id, PG_RANGES_MAX);
+        return -1;
+    }
+    if (latest_load(b, in, a->id, err, errlen) < 0)
+        return -1;
+    a->stale = false;
+    return 0;
+}
+
+/* The agent's state in this transaction: read from the database the first
+ * time (or after it reconnected), else as kept from earlier transactions. */
 static struct agent *agent_touch(void *b, struct store_pg_ingest *in, int64_t agent_id, char *err,
                                  size_t errlen)
 {
     /* Batches come from one agent at a time: the last one first. */
-    if (in->nagents > 0 && in->agents[in->nagents - 1].id == agent_id)
-        return &in->agents[in->nagents - 1];
+    if (in->last1 > 0 && in->agents[in->last1 - 1].id == agent_id &&
+        in->agents[in->last1 - 1].touched)
+        return &in->agents[in->last1 - 1];
     const int64_t key[3] = {agent_id, 0, 0};
     if (in->nagents == in->capagents) {
         size_t ncap = in->capagents ? in->capagents * 2 : ARRAY_MIN;
@@ -390,47 +478,31 @@ static struct agent *agent_touch(void *b, struct store_pg_ingest *in, int64_t ag
     int64_t i = pg_map_get(&in->agent_map, key, (uint32_t)in->nagents, &added);
     if (i < 0)
         goto oom;
-    if (!added)
-        return &in->agents[i];
-    struct agent *a = &in->agents[in->nagents++];
-    *a = (struct agent){.id = agent_id};
-    char v[24];
-    const char *p[] = {store_pg_i64(v, agent_id)};
-    PGresult *res = store_pg_query(b, "SELECT stored::text FROM agents WHERE id = $1 FOR UPDATE", 1,
-                                   p, "locking an agent's row", err, errlen);
-    if (res == NULL)
-        goto undo;
-    if (PQntuples(res) != 1) {
-        PQclear(res);
-        snprintf(err, errlen, "database: no agent with id %lld", (long long)agent_id);
-        goto undo;
-    }
-    int rc = pg_ranges_parse(&a->stored, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
-    PQclear(res);
-    if (rc < 0) {
-        snprintf(err, errlen,
-                 "database %s: agent id %lld: its stored sequence numbers are not readable "
-                 "(more than %d gaps?)",
-                 store_pg_where(b), (long long)agent_id, PG_RANGES_MAX);
-        goto undo;
-    }
-    if (latest_load(b, in, agent_id, err, errlen) < 0)
-        goto undo;
+    if (added)
+        in->agents[in->nagents++] = (struct agent){.id = agent_id, .stale = true};
+    struct agent *a = &in->agents[i];
+    in->last1 = (size_t)i + 1;
+    if (a->touched)
+        return a;
+    /* A failed read leaves it stale: the next touch reads again. */
+    if (a->stale && agent_read(b, in, a, err, errlen) < 0)
+        return NULL;
+    if (pg_ranges_copy(&a->base, &a->stored) < 0)
+        goto oom;
+    a->touched = true;
+    in->ntouched++;
     return a;
-undo:
-    /* The map still names the slot: forget the whole transaction's agent
-     * map, which the caller's rollback does anyway. */
-    pg_ranges_free(&a->stored);
-    in->nagents--;
-    pg_map_reset(&in->agent_map, MAP_KEEP);
-    for (size_t j = 0; j < in->nagents; j++) {
-        const int64_t k[3] = {in->agents[j].id, 0, 0};
-        (void)pg_map_get(&in->agent_map, k, (uint32_t)j, &added);
-    }
-    return NULL;
 oom:
     snprintf(err, errlen, "database: out of memory tracking agents");
     return NULL;
+}
+
+void store_pg_ingest_forget_agent(struct store_pg_ingest *in, int64_t agent_id)
+{
+    const int64_t key[3] = {agent_id, 0, 0};
+    int64_t i = pg_map_find(&in->agent_map, key);
+    if (i >= 0 && !in->agents[i].touched)
+        in->agents[i].stale = true;
 }
 
 /* ---- results ---------------------------------------------------------------------- */
@@ -711,9 +783,84 @@ static int pipeline_step(void *b, size_t *sent, char *err, size_t errlen)
     return pipeline_read(b, n, err, errlen);
 }
 
+static int cmp_i64(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* Locks the transaction's agents in id order, in one statement, and
+ * requires each one's stored set as the transaction started from
+ * (store_pg_ingest.c's header comment says why that suffices). */
+static int agents_lock(void *b, struct store_pg_ingest *in, char *err, size_t errlen)
+{
+    if (in->ntouched == 0)
+        return 0;
+    if (in->caplock < in->ntouched) {
+        int64_t *ids = realloc(in->lock_ids, in->ntouched * sizeof(*ids));
+        if (ids == NULL)
+            goto oom;
+        in->lock_ids = ids;
+        in->caplock = in->ntouched;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < in->nagents && n < in->ntouched; i++)
+        if (in->agents[i].touched)
+            in->lock_ids[n++] = in->agents[i].id;
+    qsort(in->lock_ids, n, sizeof(*in->lock_ids), cmp_i64);
+    char *arr = malloc(n * 21 + 3), *w = arr;
+    if (arr == NULL)
+        goto oom;
+    *w++ = '{';
+    for (size_t i = 0; i < n; i++)
+        w += sprintf(w, "%s%" PRId64, i ? "," : "", in->lock_ids[i]);
+    strcpy(w, "}");
+    const char *p[] = {arr};
+    PGresult *res =
+        store_pg_query(b,
+                       "SELECT id, stored::text FROM agents WHERE id = ANY($1::bigint[])"
+                       " ORDER BY id FOR UPDATE",
+                       1, p, "locking the agents' rows", err, errlen);
+    free(arr);
+    if (res == NULL)
+        return -1;
+    int rc = 0;
+    struct pg_ranges now = {0};
+    if ((size_t)PQntuples(res) != n) {
+        snprintf(err, errlen, "database %s: %zu of the transaction's %zu agents have no row",
+                 store_pg_where(b), n - (size_t)PQntuples(res), n);
+        rc = -1;
+    }
+    for (int row = 0; rc == 0 && row < PQntuples(res); row++) {
+        const int64_t key[3] = {store_pg_get_i64(res, row, 0), 0, 0};
+        int64_t i = pg_map_find(&in->agent_map, key);
+        now.n = 0;
+        if (i < 0 ||
+            pg_ranges_parse(&now, PQgetvalue(res, row, 1), (size_t)PQgetlength(res, row, 1)) < 0) {
+            snprintf(err, errlen, "database %s: agent id %lld: its stored seqs are not readable",
+                     store_pg_where(b), (long long)key[0]);
+            rc = -1;
+        } else if (!pg_ranges_equal(&now, &in->agents[i].base)) {
+            snprintf(err, errlen,
+                     "database %s: agent id %lld: results were stored for it elsewhere (another "
+                     "collector) since this one read it; its results are taken again",
+                     store_pg_where(b), (long long)key[0]);
+            rc = -1;
+        }
+    }
+    pg_ranges_free(&now);
+    PQclear(res);
+    return rc;
+oom:
+    snprintf(err, errlen, "database: out of memory locking agents");
+    return -1;
+}
+
 int store_pg_ingest_flush(void *b, struct store_pg_ingest *in, char *err, size_t errlen)
 {
     PGconn *conn = store_pg_conn(b);
+    if (agents_lock(b, in, err, errlen) < 0)
+        return -1;
     if (in->copy.rows > 0 &&
         store_pg_copy_send(conn, &in->copy, store_pg_where(b), err, errlen) < 0)
         return -1;

@@ -68,6 +68,16 @@ int64_t pg_map_get(struct pg_map *m, const int64_t k[3], uint32_t next, bool *ad
     return next;
 }
 
+int64_t pg_map_find(const struct pg_map *m, const int64_t k[3])
+{
+    if (m->cap == 0)
+        return -1;
+    for (size_t i = hash_ids(k) & (m->cap - 1); m->slots[i].idx1 != 0; i = (i + 1) & (m->cap - 1))
+        if (memcmp(m->slots[i].k, k, sizeof(m->slots[i].k)) == 0)
+            return m->slots[i].idx1 - 1;
+    return -1;
+}
+
 void pg_map_reset(struct pg_map *m, size_t keep)
 {
     if (m->cap > keep) {

@@ -37,6 +37,8 @@ struct pg_map {
 
 /* The index of k; when absent, adds it as next (*added). -1: no memory. */
 int64_t pg_map_get(struct pg_map *m, const int64_t k[3], uint32_t next, bool *added);
+/* The index of k, or -1 when absent. */
+int64_t pg_map_find(const struct pg_map *m, const int64_t k[3]);
 /* Empties m; a map grown past keep slots gives its memory back. */
 void pg_map_reset(struct pg_map *m, size_t keep);
 void pg_map_free(struct pg_map *m);
