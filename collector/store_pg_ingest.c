@@ -8,19 +8,21 @@
  * pipeline. Duplicates are decided in memory from the agent's `stored`
  * set (store_pg.c explains why there is no unique index).
  *
- * An agent's stored set and latest rows are read once, without a lock,
- * and kept in memory across transactions (an agent sends to one collector
- * at a time, so they stay right). At commit, one statement locks every
- * agent of the transaction in id order (no deadlock between collectors)
- * and reads their stored sets back: each must still be what this store
- * started the transaction from. Only ingest writes `stored` and `latest`,
- * and every result ingested by anyone grows `stored`, so an unchanged set
- * proves the kept latest rows current too; a changed one (another
- * collector stored results for the agent meanwhile) fails the commit, the
- * transaction is rolled back, the memory forgotten, and the agents resend
- * into a fresh read. In a fleet's shape (hundreds of agents per
- * transaction, a few results each) this replaced two round trips per
- * agent and transaction by one per transaction (bench/RESULTS.md).
+ * An agent's stored set and latest rows are read once (its row locked,
+ * as before) and kept in memory across transactions: an agent sends to
+ * one collector at a time, so they stay right. While an agent keeps
+ * sending (within KEEP_FRESH_US), its next transactions read nothing
+ * and lock nothing until commit, where one statement locks every agent
+ * of the transaction in id order and reads their stored sets back: each
+ * must still be what this store started the transaction from. Only
+ * ingest writes `stored` and `latest`, and every result ingested by
+ * anyone grows `stored`, so an unchanged set proves the kept latest rows
+ * current too; a changed one (another collector stored results for the
+ * agent meanwhile) fails the commit, the transaction is rolled back, the
+ * memory forgotten, and the agents resend into a fresh read. In a fleet's
+ * shape (hundreds of agents per transaction, a few results each) this
+ * replaced two round trips per agent and transaction by one per
+ * transaction (bench/RESULTS.md).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -28,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "store_impl.h"
 #include "store_pg.h"
 #include "store_pg_track.h"
@@ -39,6 +42,14 @@
  * holds no text (about 200 bytes): 131,072 of them, some 25 MB, cover
  * 5,000 agents of 26 keys each. */
 #define KEEP_AGENTS 65536
+/* Kept state older than this is read again (locked) at its next touch:
+ * an agent silent that long may have gone to another collector, and
+ * waiting for that one's transaction on the row lock beats failing this
+ * one's commit (integration.pg.failover: a collector stopped for seconds
+ * wakes with the agent's unread batches). Agents sending in quick
+ * succession (a burst, spools draining, the benchmark) stay kept. */
+#define KEEP_FRESH_US 2000000
+
 #define KEEP_LATEST 131072
 /* First size of the arrays. */
 #define ARRAY_MIN 64
@@ -54,7 +65,8 @@ struct agent {
     uint64_t max_seq;        /* highest seq stored by this transaction */
     bool touched;            /* by this transaction */
     bool dirty;
-    bool stale; /* it reconnected: perhaps sent to another collector since */
+    bool stale;       /* it reconnected: perhaps sent to another collector since */
+    uint64_t kept_us; /* clock_mono_us() when last read or committed */
 };
 
 /* As store_sqlite.c's: one key's latest state as the transaction sees it. */
@@ -117,8 +129,11 @@ static void keep_committed(struct store_pg_ingest *in)
         }
         l->texts_loaded = l->dirty = false;
     }
+    uint64_t now = clock_mono_us();
     for (size_t i = 0; i < in->nagents; i++) {
         struct agent *a = &in->agents[i];
+        if (a->touched)
+            a->kept_us = now;
         a->touched = a->dirty = false;
         a->max_seq = 0;
     }
@@ -425,14 +440,16 @@ static int latest_load(void *b, struct store_pg_ingest *in, int64_t agent_id, ch
     return 0;
 }
 
-/* Reads the agent's stored set and latest rows (no lock: commit checks). */
+/* Reads the agent's stored set, locking its row as the old per-agent
+ * path did (a first or stale read: the agent may be ingested elsewhere
+ * right now), and its latest rows. */
 static int agent_read(void *b, struct store_pg_ingest *in, struct agent *a, char *err,
                       size_t errlen)
 {
     char v[24];
     const char *p[] = {store_pg_i64(v, a->id)};
-    PGresult *res = store_pg_query(b, "SELECT stored::text FROM agents WHERE id = $1", 1, p,
-                                   "reading an agent's stored seqs", err, errlen);
+    PGresult *res = store_pg_query(b, "SELECT stored::text FROM agents WHERE id = $1 FOR UPDATE", 1,
+                                   p, "locking an agent's row", err, errlen);
     if (res == NULL)
         return -1;
     if (PQntuples(res) != 1) {
@@ -453,6 +470,7 @@ static int agent_read(void *b, struct store_pg_ingest *in, struct agent *a, char
     if (latest_load(b, in, a->id, err, errlen) < 0)
         return -1;
     a->stale = false;
+    a->kept_us = clock_mono_us();
     return 0;
 }
 
@@ -484,6 +502,8 @@ static struct agent *agent_touch(void *b, struct store_pg_ingest *in, int64_t ag
     in->last1 = (size_t)i + 1;
     if (a->touched)
         return a;
+    if (!a->stale && clock_mono_us() - a->kept_us > KEEP_FRESH_US)
+        a->stale = true;
     /* A failed read leaves it stale: the next touch reads again. */
     if (a->stale && agent_read(b, in, a, err, errlen) < 0)
         return NULL;
