@@ -60,13 +60,16 @@ struct pg_store {
  *   agent's row keeps the set of sequence numbers stored, `stored`, an
  *   int8multirange: agents number results 1, 2, 3, ... so it is one range
  *   plus one per gap (results its spool dropped), a few bytes. Ingest
- *   locks the agent's row (SELECT ... FOR UPDATE) on the first result of
- *   the agent in a transaction, reads `stored`, decides duplicates in
- *   memory and writes the new set at commit; a second collector ingesting
- *   the same agent waits on the lock and then sees the committed set. It
- *   survives retention unchanged: a sequence number once stored stays a
- *   duplicate. @unittest: tests/unit/test_store_ingest.c (duplicates,
- *   rollback), tests/unit/test_store.c (two connections)
+ *   reads `stored` once and keeps it between transactions, decides
+ *   duplicates in memory, and at commit locks all the transaction's
+ *   agents (one SELECT ... FOR UPDATE in id order), requires their sets
+ *   unchanged since read and writes the new ones: a second collector that
+ *   stored results of the same agent meanwhile makes the commit fail, and
+ *   the agents resend (store_pg_ingest.c). It survives retention
+ *   unchanged: a sequence number once stored stays a duplicate.
+ *   @unittest: tests/unit/test_store_ingest.c (duplicates, rollback),
+ *   tests/unit/test_store.c (two connections),
+ *   tests/unit/test_store_pg_agents.c (two stores at once)
  */
 static const char *const migrations[] = {
     /* 1 */

@@ -133,10 +133,16 @@ const char *store_pg_get_text(const PGresult *res, int row, int col);
 struct store_pg_ingest;
 struct store_pg_ingest *store_pg_ingest_create(void);
 void store_pg_ingest_destroy(struct store_pg_ingest **ip);
-/* Forgets the transaction's pending rows and cached ids (rollback). */
+/* After a commit (forget_ids false): keeps what the transaction wrote.
+ * After a rollback or reconnection (true): forgets all it kept, the
+ * agents' stored sets and latest rows and the interned ids. */
 void store_pg_ingest_reset(struct store_pg_ingest *in, bool forget_ids);
-/* Writes the pending rows (COPY, then the latest state and agents in one
- * pipeline) before COMMIT. 0 or -1. */
+/* Agent id reconnected (results may have gone to another collector):
+ * its kept state is read again at its next result. */
+void store_pg_ingest_forget_agent(struct store_pg_ingest *in, int64_t agent_id);
+/* Locks the transaction's agents (one statement, in id order) and checks
+ * their stored sets unchanged, then writes the pending rows (COPY, then
+ * the latest state and agents in one pipeline) before COMMIT. 0 or -1. */
 int store_pg_ingest_flush(void *b, struct store_pg_ingest *in, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 struct store_pg_ingest *store_pg_ingest_of(void *b);

@@ -5,10 +5,24 @@
  * A transaction's results are buffered as binary COPY data and sent at
  * commit in one COPY; the latest state of every key the transaction
  * touched and each agent's stored sequence numbers follow in one
- * pipeline. Per transaction and agent, ingest costs two round trips (the
- * agent's row, locked, and its latest rows), whatever the batch size.
- * Duplicates are decided in memory from the agent's `stored` set
- * (store_pg.c explains why there is no unique index).
+ * pipeline. Duplicates are decided in memory from the agent's `stored`
+ * set (store_pg.c explains why there is no unique index).
+ *
+ * An agent's stored set and latest rows are read once (its row locked,
+ * as before) and kept in memory across transactions: an agent sends to
+ * one collector at a time, so they stay right. While an agent keeps
+ * sending (within KEEP_FRESH_US), its next transactions read nothing
+ * and lock nothing until commit, where one statement locks every agent
+ * of the transaction in id order and reads their stored sets back: each
+ * must still be what this store started the transaction from. Only
+ * ingest writes `stored` and `latest`, and every result ingested by
+ * anyone grows `stored`, so an unchanged set proves the kept latest rows
+ * current too; a changed one (another collector stored results for the
+ * agent meanwhile) fails the commit, the transaction is rolled back, the
+ * memory forgotten, and the agents resend into a fresh read. In a fleet's
+ * shape (hundreds of agents per transaction, a few results each) this
+ * replaced two round trips per agent and transaction by one per
+ * transaction (bench/RESULTS.md).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -16,63 +30,43 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "store_impl.h"
 #include "store_pg.h"
+#include "store_pg_track.h"
 
-/* Interned names kept in memory per table, as on sqlite: bounded by the
- * configuration and the fleet; past this the cache is emptied. */
-#define INTERN_MAX 65536
-/* First size of the in-memory maps. */
-#define MAP_MIN 64
-/* A map grown past this by one transaction is freed at its end. */
+/* A map grown past this is freed when it is emptied. */
 #define MAP_KEEP 8192
-/* An agent's stored set has one range per gap in its sequence (results
- * its spool dropped). A million gaps would take a spool that overflowed a
- * million separate times; past that the agent's results are refused with
- * a clear error rather than the set read without a bound. */
-#define RANGES_MAX 1000000
-/* The stored set's text: "{[1,6),[7,10)}"; at most two 20-digit numbers
- * and four characters per range. */
-#define RANGES_TEXT_MAX ((size_t)RANGES_MAX * 44 + 3)
+/* Agents and latest rows kept in memory between transactions; past these
+ * the memory is emptied after a commit and read again. A kept latest row
+ * holds no text (about 200 bytes): 131,072 of them, some 25 MB, cover
+ * 5,000 agents of 26 keys each. */
+#define KEEP_AGENTS 65536
+/* Kept state older than this is read again (locked) at its next touch:
+ * an agent silent that long may have gone to another collector, and
+ * waiting for that one's transaction on the row lock beats failing this
+ * one's commit (integration.pg.failover: a collector stopped for seconds
+ * wakes with the agent's unread batches). Agents sending in quick
+ * succession (a burst, spools draining, the benchmark) stay kept. */
+#define KEEP_FRESH_US 2000000
+
+#define KEEP_LATEST 131072
+/* First size of the arrays. */
+#define ARRAY_MIN 64
 /* Latest rows sent in one pipeline before its results are read, so that
  * neither side's socket buffer fills while the other waits. */
 #define PIPELINE_MAX 512
 
-/* int64[3] key -> index, open addressing (agents: {id,0,0}; latest:
- * {agent, target, check}). */
-struct map_slot {
-    int64_t k[3];
-    uint32_t idx1; /* index + 1; 0 = empty */
-};
-
-struct map {
-    struct map_slot *slots;
-    size_t cap, n;
-};
-
-struct name_slot {
-    uint64_t hash;
-    char *name; /* NULL = empty */
-    int64_t id;
-};
-
-struct names {
-    const char *table;
-    struct name_slot *slots;
-    size_t cap, n;
-};
-
-struct range {
-    int64_t lo, hi; /* [lo, hi) */
-};
-
-/* An agent touched by the transaction: its row is locked. */
+/* An agent as this store knows it: read once, kept between transactions. */
 struct agent {
     int64_t id;
-    struct range *r;
-    size_t nr, capr;
-    uint64_t max_seq; /* highest seq stored by this transaction */
+    struct pg_ranges stored; /* with this transaction's results */
+    struct pg_ranges base;   /* as the transaction started: checked at commit */
+    uint64_t max_seq;        /* highest seq stored by this transaction */
+    bool touched;            /* by this transaction */
     bool dirty;
+    bool stale;       /* it reconnected: perhaps sent to another collector since */
+    uint64_t kept_us; /* clock_mono_us() when last read or committed */
 };
 
 /* As store_sqlite.c's: one key's latest state as the transaction sees it. */
@@ -88,123 +82,40 @@ struct latest {
     int fail_layer, fail_error, phase;
     uint64_t phase_us, delivery_us;
     uint64_t fact_hash[STORE_FACT_LAST];
-    char *fact_text[STORE_FACT_LAST]; /* set when changed by this txn */
+    char *fact_text[STORE_FACT_LAST]; /* known texts; freed at commit */
     bool texts_loaded;
 };
 
 struct store_pg_ingest {
-    struct names targets, checks, networks;
-    struct map agent_map, latest_map;
+    struct pg_names targets, checks, networks;
+    struct pg_map agent_map, latest_map;
     struct agent *agents;
-    size_t nagents, capagents;
+    size_t nagents, capagents, ntouched;
+    size_t last1;      /* index + 1 of the agent touched last; 0 = none */
+    int64_t *lock_ids; /* the transaction's agents, sorted, for the lock */
+    size_t caplock;
     struct latest *latest;
     size_t nlatest, caplatest;
     struct store_pg_copy copy;
     char *before[STORE_FACT_LAST]; /* store_prev texts of the last call */
+    uint64_t keep_fresh_us;        /* KEEP_FRESH_US, or the test's (keep_fresh_of) */
 };
 
-static uint64_t hash_str(const char *s)
+/* KEEP_FRESH_US, unless VANTAGE_PG_KEEP_FRESH_MS (1 to 3,600,000) says
+ * otherwise: tests that race two stores on kept state set a minute, so
+ * that a slow machine (sanitizers, a loaded CI) cannot turn their kept
+ * agents stale between two steps. Not a setting for operators. */
+static uint64_t keep_fresh_of(void)
 {
-    uint64_t h = 14695981039346656037ull; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-static uint64_t hash_ids(const int64_t k[3])
-{
-    uint64_t h = (uint64_t)k[0] * 0x9E3779B97F4A7C15ull;
-    h ^= (uint64_t)k[1] + 0xBF58476D1CE4E5B9ull + (h << 6) + (h >> 2);
-    h ^= (uint64_t)k[2] + 0x94D049BB133111EBull + (h << 6) + (h >> 2);
-    h ^= h >> 31;
-    return h * 0x9E3779B97F4A7C15ull;
-}
-
-static int map_grow(struct map *m)
-{
-    size_t ncap = m->cap ? m->cap * 2 : MAP_MIN;
-    struct map_slot *slots = calloc(ncap, sizeof(*slots));
-    if (slots == NULL)
-        return -1;
-    for (size_t i = 0; i < m->cap; i++) {
-        if (m->slots[i].idx1 == 0)
-            continue;
-        size_t j = hash_ids(m->slots[i].k) & (ncap - 1);
-        while (slots[j].idx1 != 0)
-            j = (j + 1) & (ncap - 1);
-        slots[j] = m->slots[i];
-    }
-    free(m->slots);
-    m->slots = slots;
-    m->cap = ncap;
-    return 0;
-}
-
-/* The index of key; when absent, adds it as next (*added). -1: no memory. */
-static int64_t map_get(struct map *m, const int64_t k[3], uint32_t next, bool *added)
-{
-    *added = false;
-    if ((m->n + 1) * 2 > m->cap && map_grow(m) < 0)
-        return -1;
-    size_t i = hash_ids(k) & (m->cap - 1);
-    for (; m->slots[i].idx1 != 0; i = (i + 1) & (m->cap - 1))
-        if (memcmp(m->slots[i].k, k, sizeof(m->slots[i].k)) == 0)
-            return m->slots[i].idx1 - 1;
-    memcpy(m->slots[i].k, k, sizeof(m->slots[i].k));
-    m->slots[i].idx1 = next + 1;
-    m->n++;
-    *added = true;
-    return next;
-}
-
-static void map_reset(struct map *m)
-{
-    if (m->cap > MAP_KEEP) {
-        free(m->slots);
-        m->slots = NULL;
-        m->cap = 0;
-    } else if (m->cap > 0) {
-        memset(m->slots, 0, m->cap * sizeof(*m->slots));
-    }
-    m->n = 0;
-}
-
-static void names_clear(struct names *in)
-{
-    for (size_t i = 0; i < in->cap; i++)
-        free(in->slots[i].name);
-    free(in->slots);
-    in->slots = NULL;
-    in->cap = in->n = 0;
-}
-
-static void names_place(struct names *in, uint64_t h, char *name, int64_t id)
-{
-    size_t i = h & (in->cap - 1);
-    while (in->slots[i].name != NULL)
-        i = (i + 1) & (in->cap - 1);
-    in->slots[i] = (struct name_slot){h, name, id};
-    in->n++;
-}
-
-static int names_grow(struct names *in)
-{
-    size_t ncap = in->cap ? in->cap * 2 : MAP_MIN, ocap = in->cap;
-    struct name_slot *old = in->slots;
-    in->slots = calloc(ncap, sizeof(*in->slots));
-    if (in->slots == NULL) {
-        in->slots = old;
-        return -1;
-    }
-    in->cap = ncap;
-    in->n = 0;
-    for (size_t i = 0; i < ocap; i++)
-        if (old[i].name != NULL)
-            names_place(in, old[i].hash, old[i].name, old[i].id);
-    free(old);
-    return 0;
+    const char *v = getenv("VANTAGE_PG_KEEP_FRESH_MS");
+    if (v == NULL || *v == '\0')
+        return KEEP_FRESH_US;
+    char *end;
+    errno = 0;
+    long long ms = strtoll(v, &end, 10);
+    if (errno != 0 || *end != '\0' || ms < 1 || ms > 3600000)
+        return KEEP_FRESH_US;
+    return (uint64_t)ms * 1000;
 }
 
 struct store_pg_ingest *store_pg_ingest_create(void)
@@ -215,6 +126,7 @@ struct store_pg_ingest *store_pg_ingest_create(void)
     in->targets.table = "targets";
     in->checks.table = "checks";
     in->networks.table = "networks";
+    in->keep_fresh_us = keep_fresh_of();
     if (store_pg_copy_init(&in->copy) < 0) {
         free(in);
         return NULL;
@@ -222,20 +134,51 @@ struct store_pg_ingest *store_pg_ingest_create(void)
     return in;
 }
 
+/* After a commit: what the transaction wrote is what the database has;
+ * the texts go (read again when a fact changes), the rest is kept. */
+static void keep_committed(struct store_pg_ingest *in)
+{
+    for (size_t i = 0; i < in->nlatest; i++) {
+        struct latest *l = &in->latest[i];
+        free(l->detail);
+        l->detail = NULL;
+        for (int f = 0; f < STORE_FACT_LAST; f++) {
+            free(l->fact_text[f]);
+            l->fact_text[f] = NULL;
+        }
+        l->texts_loaded = l->dirty = false;
+    }
+    uint64_t now = clock_mono_us();
+    for (size_t i = 0; i < in->nagents; i++) {
+        struct agent *a = &in->agents[i];
+        if (a->touched)
+            a->kept_us = now;
+        a->touched = a->dirty = false;
+        a->max_seq = 0;
+    }
+    in->ntouched = 0;
+}
+
 void store_pg_ingest_reset(struct store_pg_ingest *in, bool forget_ids)
 {
     if (in == NULL)
         return;
+    if (!forget_ids && in->nagents <= KEEP_AGENTS && in->nlatest <= KEEP_LATEST) {
+        keep_committed(in);
+        goto copy;
+    }
     for (size_t i = 0; i < in->nlatest; i++) {
         free(in->latest[i].detail);
         for (int f = 0; f < STORE_FACT_LAST; f++)
             free(in->latest[i].fact_text[f]);
     }
-    for (size_t i = 0; i < in->nagents; i++)
-        free(in->agents[i].r);
-    in->nlatest = in->nagents = 0;
-    map_reset(&in->agent_map);
-    map_reset(&in->latest_map);
+    for (size_t i = 0; i < in->nagents; i++) {
+        pg_ranges_free(&in->agents[i].stored);
+        pg_ranges_free(&in->agents[i].base);
+    }
+    in->nlatest = in->nagents = in->ntouched = in->last1 = 0;
+    pg_map_reset(&in->agent_map, MAP_KEEP);
+    pg_map_reset(&in->latest_map, MAP_KEEP);
     if (in->caplatest > MAP_KEEP) {
         free(in->latest);
         in->latest = NULL;
@@ -246,14 +189,15 @@ void store_pg_ingest_reset(struct store_pg_ingest *in, bool forget_ids)
         in->agents = NULL;
         in->capagents = 0;
     }
+copy:
     if (in->copy.cap > ((size_t)64 << 20)) /* one burst does not pin its memory */
         store_pg_copy_free(&in->copy);
     if (store_pg_copy_init(&in->copy) < 0) /* out of memory: shows at the next row */
         in->copy.len = 0;
     if (forget_ids) {
-        names_clear(&in->targets);
-        names_clear(&in->checks);
-        names_clear(&in->networks);
+        pg_names_clear(&in->targets);
+        pg_names_clear(&in->checks);
+        pg_names_clear(&in->networks);
     }
 }
 
@@ -265,8 +209,9 @@ void store_pg_ingest_destroy(struct store_pg_ingest **ip)
     store_pg_ingest_reset(in, true);
     free(in->agents);
     free(in->latest);
-    free(in->agent_map.slots);
-    free(in->latest_map.slots);
+    free(in->lock_ids);
+    pg_map_free(&in->agent_map);
+    pg_map_free(&in->latest_map);
     store_pg_copy_free(&in->copy);
     for (int f = 0; f < STORE_FACT_LAST; f++)
         free(in->before[f]);
@@ -276,19 +221,13 @@ void store_pg_ingest_destroy(struct store_pg_ingest **ip)
 
 /* The id of name in an interned table, inserting the row the first time.
  * A NULL name is stored as "" (a result without a target). */
-static int intern_id(void *b, struct names *in, const char *name, int64_t *id, char *err,
+static int intern_id(void *b, struct pg_names *in, const char *name, int64_t *id, char *err,
                      size_t errlen)
 {
     if (name == NULL)
         name = "";
-    uint64_t h = hash_str(name);
-    if (in->cap > 0) {
-        for (size_t i = h & (in->cap - 1); in->slots[i].name != NULL; i = (i + 1) & (in->cap - 1))
-            if (in->slots[i].hash == h && strcmp(in->slots[i].name, name) == 0) {
-                *id = in->slots[i].id;
-                return 0;
-            }
-    }
+    if (pg_names_find(in, name, id))
+        return 0;
     /* ON CONFLICT DO NOTHING returns no row when another collector (or
      * an earlier run) has the name: the second SELECT finds it. When the
      * other collector's insert was still uncommitted, the INSERT waited
@@ -317,13 +256,7 @@ static int intern_id(void *b, struct names *in, const char *name, int64_t *id, c
     }
     *id = store_pg_get_i64(res, 0, 0);
     PQclear(res);
-    if (in->n >= INTERN_MAX)
-        names_clear(in);
-    if ((in->n + 1) * 2 > in->cap && names_grow(in) < 0)
-        return 0; /* the id is right; it is only not cached */
-    char *copy = strdup(name);
-    if (copy != NULL)
-        names_place(in, h, copy, *id);
+    pg_names_put(in, name, *id);
     return 0;
 }
 
@@ -395,6 +328,8 @@ int store_pg_agent_update(void *b, int64_t id, const struct store_agent *a, char
 
 int store_pg_agent_committed_seq(void *b, int64_t id, uint64_t *seq, char *err, size_t errlen)
 {
+    /* Asked when an agent reconnects, perhaps from another collector. */
+    store_pg_ingest_forget_agent(store_pg_ingest_of(b), id);
     char v[24];
     const char *p[] = {store_pg_i64(v, id)};
     PGresult *res = store_pg_query(b, "SELECT committed_seq FROM agents WHERE id = $1", 1, p,
@@ -456,132 +391,19 @@ int store_pg_change_add(void *b, const struct store_change *c, char *err, size_t
                         7, p, "recording a change", err, errlen);
 }
 
-/* ---- the stored set of an agent's sequence numbers ---------------------------- */
-
-/* One number of the set's text at *p, followed by the character want. */
-static int range_number(const char **p, const char *end, char want, int64_t *v)
-{
-    char *stop;
-    errno = 0;
-    long long x = strtoll(*p, &stop, 10);
-    if (errno != 0 || stop == *p || stop >= end || *stop != want)
-        return -1;
-    *v = x;
-    *p = stop + 1;
-    return 0;
-}
-
-/* Parses "{[1,6),[7,10)}" (int8multirange's canonical text; libpq's
- * values end in a NUL, so strtoll stops in bounds). */
-static int ranges_parse(struct agent *a, const char *s, size_t len)
-{
-    if (len > RANGES_TEXT_MAX || len < 2 || s[0] != '{' || s[len - 1] != '}')
-        return -1;
-    const char *p = s + 1, *end = s + len;
-    while (p < end && *p != '}') {
-        if (*p == ',')
-            p++;
-        if (p >= end || *p != '[')
-            return -1;
-        p++;
-        int64_t lo, hi;
-        if (range_number(&p, end, ',', &lo) < 0 || range_number(&p, end, ')', &hi) < 0 || lo >= hi)
-            return -1;
-        if (a->nr == a->capr) {
-            size_t ncap = a->capr ? a->capr * 2 : 4;
-            if (ncap > RANGES_MAX)
-                return -1;
-            struct range *r = realloc(a->r, ncap * sizeof(*r));
-            if (r == NULL)
-                return -1;
-            a->r = r;
-            a->capr = ncap;
-        }
-        a->r[a->nr++] = (struct range){lo, hi};
-    }
-    return 0;
-}
-
-/* Index of the first range with hi > seq. */
-static size_t ranges_find(const struct agent *a, int64_t seq)
-{
-    size_t lo = 0, hi = a->nr;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (a->r[mid].hi <= seq)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-static bool ranges_has(const struct agent *a, int64_t seq)
-{
-    size_t i = ranges_find(a, seq);
-    return i < a->nr && a->r[i].lo <= seq;
-}
-
-/* Adds seq (known absent), merging with its neighbours. 0 or -1. */
-static int ranges_add(struct agent *a, int64_t seq)
-{
-    size_t i = ranges_find(a, seq);
-    bool join_prev = i > 0 && a->r[i - 1].hi == seq;
-    bool join_next = i < a->nr && a->r[i].lo == seq + 1;
-    if (join_prev && join_next) {
-        a->r[i - 1].hi = a->r[i].hi;
-        memmove(&a->r[i], &a->r[i + 1], (a->nr - i - 1) * sizeof(*a->r));
-        a->nr--;
-    } else if (join_prev) {
-        a->r[i - 1].hi = seq + 1;
-    } else if (join_next) {
-        a->r[i].lo = seq;
-    } else {
-        if (a->nr == a->capr) {
-            size_t ncap = a->capr ? a->capr * 2 : 4;
-            if (ncap > RANGES_MAX)
-                return -1;
-            struct range *r = realloc(a->r, ncap * sizeof(*r));
-            if (r == NULL)
-                return -1;
-            a->r = r;
-            a->capr = ncap;
-        }
-        memmove(&a->r[i + 1], &a->r[i], (a->nr - i) * sizeof(*a->r));
-        a->r[i] = (struct range){seq, seq + 1};
-        a->nr++;
-    }
-    return 0;
-}
-
-static char *ranges_text(const struct agent *a)
-{
-    size_t cap = a->nr * 44 + 3;
-    char *s = malloc(cap);
-    if (s == NULL)
-        return NULL;
-    size_t n = 0;
-    s[n++] = '{';
-    for (size_t i = 0; i < a->nr; i++)
-        n += (size_t)snprintf(s + n, cap - n, "%s[%" PRId64 ",%" PRId64 ")", i ? "," : "",
-                              a->r[i].lo, a->r[i].hi);
-    snprintf(s + n, cap - n, "}");
-    return s;
-}
-
 /* ---- per-transaction state ------------------------------------------------------- */
 
 static struct latest *latest_slot(struct store_pg_ingest *in, const int64_t key[3], bool *added)
 {
     if (in->nlatest == in->caplatest) {
-        size_t ncap = in->caplatest ? in->caplatest * 2 : MAP_MIN;
+        size_t ncap = in->caplatest ? in->caplatest * 2 : ARRAY_MIN;
         struct latest *v = realloc(in->latest, ncap * sizeof(*v));
         if (v == NULL)
             return NULL;
         in->latest = v;
         in->caplatest = ncap;
     }
-    int64_t i = map_get(&in->latest_map, key, (uint32_t)in->nlatest, added);
+    int64_t i = pg_map_get(&in->latest_map, key, (uint32_t)in->nlatest, added);
     if (i < 0)
         return NULL;
     if (*added) {
@@ -637,17 +459,52 @@ static int latest_load(void *b, struct store_pg_ingest *in, int64_t agent_id, ch
     return 0;
 }
 
-/* The agent's state in this transaction: on first touch its row is
- * locked and its stored set and latest rows are read. */
+/* Reads the agent's stored set, locking its row as the old per-agent
+ * path did (a first or stale read: the agent may be ingested elsewhere
+ * right now), and its latest rows. */
+static int agent_read(void *b, struct store_pg_ingest *in, struct agent *a, char *err,
+                      size_t errlen)
+{
+    char v[24];
+    const char *p[] = {store_pg_i64(v, a->id)};
+    PGresult *res = store_pg_query(b, "SELECT stored::text FROM agents WHERE id = $1 FOR UPDATE", 1,
+                                   p, "locking an agent's row", err, errlen);
+    if (res == NULL)
+        return -1;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        snprintf(err, errlen, "database: no agent with id %lld", (long long)a->id);
+        return -1;
+    }
+    a->stored.n = 0;
+    int rc = pg_ranges_parse(&a->stored, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    PQclear(res);
+    if (rc < 0) {
+        snprintf(err, errlen,
+                 "database %s: agent id %lld: its stored sequence numbers are not readable "
+                 "(more than %d gaps?)",
+                 store_pg_where(b), (long long)a->id, PG_RANGES_MAX);
+        return -1;
+    }
+    if (latest_load(b, in, a->id, err, errlen) < 0)
+        return -1;
+    a->stale = false;
+    a->kept_us = clock_mono_us();
+    return 0;
+}
+
+/* The agent's state in this transaction: read from the database the first
+ * time (or after it reconnected), else as kept from earlier transactions. */
 static struct agent *agent_touch(void *b, struct store_pg_ingest *in, int64_t agent_id, char *err,
                                  size_t errlen)
 {
     /* Batches come from one agent at a time: the last one first. */
-    if (in->nagents > 0 && in->agents[in->nagents - 1].id == agent_id)
-        return &in->agents[in->nagents - 1];
+    if (in->last1 > 0 && in->agents[in->last1 - 1].id == agent_id &&
+        in->agents[in->last1 - 1].touched)
+        return &in->agents[in->last1 - 1];
     const int64_t key[3] = {agent_id, 0, 0};
     if (in->nagents == in->capagents) {
-        size_t ncap = in->capagents ? in->capagents * 2 : MAP_MIN;
+        size_t ncap = in->capagents ? in->capagents * 2 : ARRAY_MIN;
         struct agent *v = realloc(in->agents, ncap * sizeof(*v));
         if (v == NULL)
             goto oom;
@@ -655,50 +512,36 @@ static struct agent *agent_touch(void *b, struct store_pg_ingest *in, int64_t ag
         in->capagents = ncap;
     }
     bool added;
-    int64_t i = map_get(&in->agent_map, key, (uint32_t)in->nagents, &added);
+    int64_t i = pg_map_get(&in->agent_map, key, (uint32_t)in->nagents, &added);
     if (i < 0)
         goto oom;
-    if (!added)
-        return &in->agents[i];
-    struct agent *a = &in->agents[in->nagents++];
-    *a = (struct agent){.id = agent_id};
-    char v[24];
-    const char *p[] = {store_pg_i64(v, agent_id)};
-    PGresult *res = store_pg_query(b, "SELECT stored::text FROM agents WHERE id = $1 FOR UPDATE", 1,
-                                   p, "locking an agent's row", err, errlen);
-    if (res == NULL)
-        goto undo;
-    if (PQntuples(res) != 1) {
-        PQclear(res);
-        snprintf(err, errlen, "database: no agent with id %lld", (long long)agent_id);
-        goto undo;
-    }
-    int rc = ranges_parse(a, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
-    PQclear(res);
-    if (rc < 0) {
-        snprintf(err, errlen,
-                 "database %s: agent id %lld: its stored sequence numbers are not readable "
-                 "(more than %d gaps?)",
-                 store_pg_where(b), (long long)agent_id, RANGES_MAX);
-        goto undo;
-    }
-    if (latest_load(b, in, agent_id, err, errlen) < 0)
-        goto undo;
+    if (added)
+        in->agents[in->nagents++] = (struct agent){.id = agent_id, .stale = true};
+    struct agent *a = &in->agents[i];
+    in->last1 = (size_t)i + 1;
+    if (a->touched)
+        return a;
+    if (!a->stale && clock_mono_us() - a->kept_us > in->keep_fresh_us)
+        a->stale = true;
+    /* A failed read leaves it stale: the next touch reads again. */
+    if (a->stale && agent_read(b, in, a, err, errlen) < 0)
+        return NULL;
+    if (pg_ranges_copy(&a->base, &a->stored) < 0)
+        goto oom;
+    a->touched = true;
+    in->ntouched++;
     return a;
-undo:
-    /* The map still names the slot: forget the whole transaction's agent
-     * map, which the caller's rollback does anyway. */
-    free(a->r);
-    in->nagents--;
-    map_reset(&in->agent_map);
-    for (size_t j = 0; j < in->nagents; j++) {
-        const int64_t k[3] = {in->agents[j].id, 0, 0};
-        (void)map_get(&in->agent_map, k, (uint32_t)j, &added);
-    }
-    return NULL;
 oom:
     snprintf(err, errlen, "database: out of memory tracking agents");
     return NULL;
+}
+
+void store_pg_ingest_forget_agent(struct store_pg_ingest *in, int64_t agent_id)
+{
+    const int64_t key[3] = {agent_id, 0, 0};
+    int64_t i = pg_map_find(&in->agent_map, key);
+    if (i >= 0 && !in->agents[i].touched)
+        in->agents[i].stale = true;
 }
 
 /* ---- results ---------------------------------------------------------------------- */
@@ -839,7 +682,7 @@ int store_pg_result_add_facts(void *b, int64_t agent_id, const char *network,
     struct agent *a = agent_touch(b, in, agent_id, err, errlen);
     if (a == NULL)
         return -1;
-    if (ranges_has(a, (int64_t)r->seq))
+    if (pg_ranges_has(&a->stored, (int64_t)r->seq))
         return 0; /* (agent, seq) is stored already, or earlier in this txn */
     int64_t target_id, check_id, network_id = 0;
     if (intern_id(b, &in->targets, r->target, &target_id, err, errlen) < 0 ||
@@ -860,7 +703,7 @@ int store_pg_result_add_facts(void *b, int64_t agent_id, const char *network,
                                .len = len};
     /* agent_touch may have realloc'ed in->agents: a is still valid (it
      * was taken after). */
-    if (ranges_add(a, (int64_t)r->seq) < 0 || store_pg_copy_row(&in->copy, &row) < 0) {
+    if (pg_ranges_add(&a->stored, (int64_t)r->seq) < 0 || store_pg_copy_row(&in->copy, &row) < 0) {
         snprintf(err, errlen, "database: out of memory buffering results");
         return -1;
     }
@@ -979,9 +822,136 @@ static int pipeline_step(void *b, size_t *sent, char *err, size_t errlen)
     return pipeline_read(b, n, err, errlen);
 }
 
+/* Sends (1; 0 when none) one statement that updates every agent the transaction stored
+ * results for: their committed seqs and stored sets as three arrays.
+ * (One UPDATE per agent cost the server as much as the latest upserts.)
+ * A set's text has no quote or backslash: quoting it is enough. */
+static int agents_send(PGconn *conn, struct store_pg_ingest *in)
+{
+    size_t n = 0, setlen = 3;
+    for (size_t i = 0; i < in->nagents; i++)
+        if (in->agents[i].dirty) {
+            n++;
+            setlen += in->agents[i].stored.n * 44 + 6;
+        }
+    if (n == 0)
+        return 0;
+    char *ids = malloc(n * 21 + 3), *seqs = malloc(n * 21 + 3), *sets = malloc(setlen);
+    int rc = -1;
+    if (ids == NULL || seqs == NULL || sets == NULL)
+        goto out;
+    char *wi = ids, *wq = seqs, *ws = sets;
+    *wi++ = *wq++ = *ws++ = '{';
+    for (size_t i = 0, k = 0; i < in->nagents; i++) {
+        const struct agent *a = &in->agents[i];
+        if (!a->dirty)
+            continue;
+        char *set = pg_ranges_text(&a->stored);
+        if (set == NULL)
+            goto out;
+        uint64_t m = a->max_seq > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : a->max_seq;
+        const char *sep = k++ ? "," : "";
+        wi += sprintf(wi, "%s%" PRId64, sep, a->id);
+        wq += sprintf(wq, "%s%" PRIu64, sep, m);
+        ws += sprintf(ws, "%s\"%s\"", sep, set);
+        free(set);
+    }
+    strcpy(wi, "}");
+    strcpy(wq, "}");
+    strcpy(ws, "}");
+    const char *p[] = {ids, seqs, sets};
+    rc = PQsendQueryParams(conn,
+                           "UPDATE agents a SET committed_seq = GREATEST(a.committed_seq, v.seq),"
+                           " stored = v.stored::int8multirange FROM unnest($1::bigint[],"
+                           " $2::bigint[], $3::text[]) AS v(id, seq, stored) WHERE a.id = v.id",
+                           3, NULL, p, NULL, NULL, 0) == 1
+             ? 1
+             : -1;
+out:
+    free(ids);
+    free(seqs);
+    free(sets);
+    return rc;
+}
+
+static int cmp_i64(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* Locks the transaction's agents in id order, in one statement, and
+ * requires each one's stored set as the transaction started from
+ * (store_pg_ingest.c's header comment says why that suffices). */
+static int agents_lock(void *b, struct store_pg_ingest *in, char *err, size_t errlen)
+{
+    if (in->ntouched == 0)
+        return 0;
+    if (in->caplock < in->ntouched) {
+        int64_t *ids = realloc(in->lock_ids, in->ntouched * sizeof(*ids));
+        if (ids == NULL)
+            goto oom;
+        in->lock_ids = ids;
+        in->caplock = in->ntouched;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < in->nagents && n < in->ntouched; i++)
+        if (in->agents[i].touched)
+            in->lock_ids[n++] = in->agents[i].id;
+    qsort(in->lock_ids, n, sizeof(*in->lock_ids), cmp_i64);
+    char *arr = malloc(n * 21 + 3), *w = arr;
+    if (arr == NULL)
+        goto oom;
+    *w++ = '{';
+    for (size_t i = 0; i < n; i++)
+        w += sprintf(w, "%s%" PRId64, i ? "," : "", in->lock_ids[i]);
+    strcpy(w, "}");
+    const char *p[] = {arr};
+    PGresult *res =
+        store_pg_query(b,
+                       "SELECT id, stored::text FROM agents WHERE id = ANY($1::bigint[])"
+                       " ORDER BY id FOR UPDATE",
+                       1, p, "locking the agents' rows", err, errlen);
+    free(arr);
+    if (res == NULL)
+        return -1;
+    int rc = 0;
+    struct pg_ranges now = {0};
+    if ((size_t)PQntuples(res) != n) {
+        snprintf(err, errlen, "database %s: %zu of the transaction's %zu agents have no row",
+                 store_pg_where(b), n - (size_t)PQntuples(res), n);
+        rc = -1;
+    }
+    for (int row = 0; rc == 0 && row < PQntuples(res); row++) {
+        const int64_t key[3] = {store_pg_get_i64(res, row, 0), 0, 0};
+        int64_t i = pg_map_find(&in->agent_map, key);
+        now.n = 0;
+        if (i < 0 ||
+            pg_ranges_parse(&now, PQgetvalue(res, row, 1), (size_t)PQgetlength(res, row, 1)) < 0) {
+            snprintf(err, errlen, "database %s: agent id %lld: its stored seqs are not readable",
+                     store_pg_where(b), (long long)key[0]);
+            rc = -1;
+        } else if (!pg_ranges_equal(&now, &in->agents[i].base)) {
+            snprintf(err, errlen,
+                     "database %s: agent id %lld: results were stored for it elsewhere (another "
+                     "collector) since this one read it; its results are taken again",
+                     store_pg_where(b), (long long)key[0]);
+            rc = -1;
+        }
+    }
+    pg_ranges_free(&now);
+    PQclear(res);
+    return rc;
+oom:
+    snprintf(err, errlen, "database: out of memory locking agents");
+    return -1;
+}
+
 int store_pg_ingest_flush(void *b, struct store_pg_ingest *in, char *err, size_t errlen)
 {
     PGconn *conn = store_pg_conn(b);
+    if (agents_lock(b, in, err, errlen) < 0)
+        return -1;
     if (in->copy.rows > 0 &&
         store_pg_copy_send(conn, &in->copy, store_pg_where(b), err, errlen) < 0)
         return -1;
@@ -997,24 +967,11 @@ int store_pg_ingest_flush(void *b, struct store_pg_ingest *in, char *err, size_t
         else
             rc = pipeline_step(b, &sent, err, errlen);
     }
-    for (size_t i = 0; rc == 0 && i < in->nagents; i++) {
-        struct agent *a = &in->agents[i];
-        if (!a->dirty)
-            continue;
-        char *set = ranges_text(a);
-        char v[2][24];
-        const char *p[] = {store_pg_i64(v[0], a->id), u64p(v[1], a->max_seq), set};
-        int ok = set != NULL &&
-                 PQsendQueryParams(conn,
-                                   "UPDATE agents SET committed_seq = GREATEST(committed_seq,"
-                                   " $2::bigint), stored = $3::int8multirange WHERE id = $1",
-                                   3, NULL, p, NULL, NULL, 0) == 1;
-        free(set);
-        if (!ok)
-            rc = store_pg_fail(b, "recording the committed seq", NULL, err, errlen);
-        else
-            rc = pipeline_step(b, &sent, err, errlen);
-    }
+    int agents = rc == 0 ? agents_send(conn, in) : 0;
+    if (agents < 0)
+        rc = store_pg_fail(b, "recording the committed seq", NULL, err, errlen);
+    else if (agents > 0)
+        rc = pipeline_step(b, &sent, err, errlen);
     /* What was sent is read even after a failure: the connection must
      * leave pipeline mode idle for the rollback. */
     if (sent > 0) {

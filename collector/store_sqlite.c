@@ -492,7 +492,7 @@ static void *sqlite_open(const char *path, unsigned flags, char *err, size_t err
         prepare(b, &b->result_insert, STORE_SQLITE_RESULT_INSERT, err, errlen) < 0 ||
         prepare(b, &b->latest_get,
                 "SELECT seq, ok, since_us, episode_us, flips, streak_n, fail_layer,"
-                " fail_error, dns_hash, addr_hash, cert_hash FROM latest"
+                " fail_error, dns_hash, addr_hash, cert_hash, at_us FROM latest"
                 " WHERE agent_id = ?1 AND target_id = ?2 AND check_id = ?3",
                 err, errlen) < 0 ||
         prepare(b, &b->latest_facts,

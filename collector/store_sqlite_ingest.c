@@ -463,6 +463,7 @@ static int latest_touch(struct sqlite_store *b, int64_t agent_id, int64_t networ
             l->fail_error = sqlite3_column_int(st, 7);
             for (int f = 0; f < STORE_FACT_LAST; f++)
                 l->fact_hash[f] = (uint64_t)sqlite3_column_int64(st, 8 + f);
+            l->at_us = sqlite3_column_int64(st, 11);
         }
         sqlite3_reset(st);
         if (rc != SQLITE_ROW && rc != SQLITE_DONE)
