@@ -25,6 +25,7 @@
  * transaction (bench/RESULTS.md).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,7 +89,7 @@ struct latest {
 
 struct store_pg_ingest {
     struct pg_names targets, checks, networks;
-    struct pg_map agent_map, latest_map;
+    struct keymap agent_map, latest_map;
     struct agent *agents;
     size_t nagents, capagents, ntouched;
     size_t last1;      /* index + 1 of the agent touched last; 0 = none */
@@ -177,8 +178,8 @@ void store_pg_ingest_reset(struct store_pg_ingest *in, bool forget_ids)
         pg_ranges_free(&in->agents[i].base);
     }
     in->nlatest = in->nagents = in->ntouched = in->last1 = 0;
-    pg_map_reset(&in->agent_map, MAP_KEEP);
-    pg_map_reset(&in->latest_map, MAP_KEEP);
+    keymap_reset(&in->agent_map, MAP_KEEP);
+    keymap_reset(&in->latest_map, MAP_KEEP);
     if (in->caplatest > MAP_KEEP) {
         free(in->latest);
         in->latest = NULL;
@@ -210,8 +211,8 @@ void store_pg_ingest_destroy(struct store_pg_ingest **ip)
     free(in->agents);
     free(in->latest);
     free(in->lock_ids);
-    pg_map_free(&in->agent_map);
-    pg_map_free(&in->latest_map);
+    keymap_free(&in->agent_map);
+    keymap_free(&in->latest_map);
     store_pg_copy_free(&in->copy);
     for (int f = 0; f < STORE_FACT_LAST; f++)
         free(in->before[f]);
@@ -403,7 +404,7 @@ static struct latest *latest_slot(struct store_pg_ingest *in, const int64_t key[
         in->latest = v;
         in->caplatest = ncap;
     }
-    int64_t i = pg_map_get(&in->latest_map, key, (uint32_t)in->nlatest, added);
+    int64_t i = keymap_get(&in->latest_map, key, (uint32_t)in->nlatest, added);
     if (i < 0)
         return NULL;
     if (*added) {
@@ -512,7 +513,7 @@ static struct agent *agent_touch(void *b, struct store_pg_ingest *in, int64_t ag
         in->capagents = ncap;
     }
     bool added;
-    int64_t i = pg_map_get(&in->agent_map, key, (uint32_t)in->nagents, &added);
+    int64_t i = keymap_get(&in->agent_map, key, (uint32_t)in->nagents, &added);
     if (i < 0)
         goto oom;
     if (added)
@@ -539,7 +540,7 @@ oom:
 void store_pg_ingest_forget_agent(struct store_pg_ingest *in, int64_t agent_id)
 {
     const int64_t key[3] = {agent_id, 0, 0};
-    int64_t i = pg_map_find(&in->agent_map, key);
+    int64_t i = keymap_find(&in->agent_map, key);
     if (i >= 0 && !in->agents[i].touched)
         in->agents[i].stale = true;
 }
@@ -822,6 +823,21 @@ static int pipeline_step(void *b, size_t *sent, char *err, size_t errlen)
     return pipeline_read(b, n, err, errlen);
 }
 
+/* Appends to the text at *w, which ends before end: the buffers below are
+ * sized for their worst case, and a longer text is cut, never overrun. */
+__attribute__((format(printf, 3, 4))) static void appendf(char **w, const char *end,
+                                                          const char *fmt, ...)
+{
+    if (*w >= end)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(*w, (size_t)(end - *w), fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        *w += (size_t)k < (size_t)(end - *w) ? (size_t)k : (size_t)(end - *w) - 1;
+}
+
 /* Sends (1; 0 when none) one statement that updates every agent the transaction stored
  * results for: their committed seqs and stored sets as three arrays.
  * (One UPDATE per agent cost the server as much as the latest upserts.)
@@ -836,12 +852,16 @@ static int agents_send(PGconn *conn, struct store_pg_ingest *in)
         }
     if (n == 0)
         return 0;
-    char *ids = malloc(n * 21 + 3), *seqs = malloc(n * 21 + 3), *sets = malloc(setlen);
+    size_t idlen = n * 21 + 3;
+    char *ids = malloc(idlen), *seqs = malloc(idlen), *sets = malloc(setlen);
     int rc = -1;
     if (ids == NULL || seqs == NULL || sets == NULL)
         goto out;
     char *wi = ids, *wq = seqs, *ws = sets;
-    *wi++ = *wq++ = *ws++ = '{';
+    const char *ei = ids + idlen, *eq = seqs + idlen, *es = sets + setlen;
+    appendf(&wi, ei, "{");
+    appendf(&wq, eq, "{");
+    appendf(&ws, es, "{");
     for (size_t i = 0, k = 0; i < in->nagents; i++) {
         const struct agent *a = &in->agents[i];
         if (!a->dirty)
@@ -851,14 +871,14 @@ static int agents_send(PGconn *conn, struct store_pg_ingest *in)
             goto out;
         uint64_t m = a->max_seq > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : a->max_seq;
         const char *sep = k++ ? "," : "";
-        wi += sprintf(wi, "%s%" PRId64, sep, a->id);
-        wq += sprintf(wq, "%s%" PRIu64, sep, m);
-        ws += sprintf(ws, "%s\"%s\"", sep, set);
+        appendf(&wi, ei, "%s%" PRId64, sep, a->id);
+        appendf(&wq, eq, "%s%" PRIu64, sep, m);
+        appendf(&ws, es, "%s\"%s\"", sep, set);
         free(set);
     }
-    strcpy(wi, "}");
-    strcpy(wq, "}");
-    strcpy(ws, "}");
+    appendf(&wi, ei, "}");
+    appendf(&wq, eq, "}");
+    appendf(&ws, es, "}");
     const char *p[] = {ids, seqs, sets};
     rc = PQsendQueryParams(conn,
                            "UPDATE agents a SET committed_seq = GREATEST(a.committed_seq, v.seq),"
@@ -899,13 +919,14 @@ static int agents_lock(void *b, struct store_pg_ingest *in, char *err, size_t er
         if (in->agents[i].touched)
             in->lock_ids[n++] = in->agents[i].id;
     qsort(in->lock_ids, n, sizeof(*in->lock_ids), cmp_i64);
-    char *arr = malloc(n * 21 + 3), *w = arr;
+    size_t arrlen = n * 21 + 3;
+    char *arr = malloc(arrlen), *w = arr;
     if (arr == NULL)
         goto oom;
-    *w++ = '{';
+    appendf(&w, arr + arrlen, "{");
     for (size_t i = 0; i < n; i++)
-        w += sprintf(w, "%s%" PRId64, i ? "," : "", in->lock_ids[i]);
-    strcpy(w, "}");
+        appendf(&w, arr + arrlen, "%s%" PRId64, i ? "," : "", in->lock_ids[i]);
+    appendf(&w, arr + arrlen, "}");
     const char *p[] = {arr};
     PGresult *res =
         store_pg_query(b,
@@ -924,7 +945,7 @@ static int agents_lock(void *b, struct store_pg_ingest *in, char *err, size_t er
     }
     for (int row = 0; rc == 0 && row < PQntuples(res); row++) {
         const int64_t key[3] = {store_pg_get_i64(res, row, 0), 0, 0};
-        int64_t i = pg_map_find(&in->agent_map, key);
+        int64_t i = keymap_find(&in->agent_map, key);
         now.n = 0;
         if (i < 0 ||
             pg_ranges_parse(&now, PQgetvalue(res, row, 1), (size_t)PQgetlength(res, row, 1)) < 0) {

@@ -10,90 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* First size of the maps. */
-#define MAP_MIN 64
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 14695981039346656037ull; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-static uint64_t hash_ids(const int64_t k[3])
-{
-    uint64_t h = (uint64_t)k[0] * 0x9E3779B97F4A7C15ull;
-    h ^= (uint64_t)k[1] + 0xBF58476D1CE4E5B9ull + (h << 6) + (h >> 2);
-    h ^= (uint64_t)k[2] + 0x94D049BB133111EBull + (h << 6) + (h >> 2);
-    h ^= h >> 31;
-    return h * 0x9E3779B97F4A7C15ull;
-}
-
-static int map_grow(struct pg_map *m)
-{
-    size_t ncap = m->cap ? m->cap * 2 : MAP_MIN;
-    struct pg_map_slot *slots = calloc(ncap, sizeof(*slots));
-    if (slots == NULL)
-        return -1;
-    for (size_t i = 0; i < m->cap; i++) {
-        if (m->slots[i].idx1 == 0)
-            continue;
-        size_t j = hash_ids(m->slots[i].k) & (ncap - 1);
-        while (slots[j].idx1 != 0)
-            j = (j + 1) & (ncap - 1);
-        slots[j] = m->slots[i];
-    }
-    free(m->slots);
-    m->slots = slots;
-    m->cap = ncap;
-    return 0;
-}
-
-int64_t pg_map_get(struct pg_map *m, const int64_t k[3], uint32_t next, bool *added)
-{
-    *added = false;
-    if ((m->n + 1) * 2 > m->cap && map_grow(m) < 0)
-        return -1;
-    size_t i = hash_ids(k) & (m->cap - 1);
-    for (; m->slots[i].idx1 != 0; i = (i + 1) & (m->cap - 1))
-        if (memcmp(m->slots[i].k, k, sizeof(m->slots[i].k)) == 0)
-            return m->slots[i].idx1 - 1;
-    memcpy(m->slots[i].k, k, sizeof(m->slots[i].k));
-    m->slots[i].idx1 = next + 1;
-    m->n++;
-    *added = true;
-    return next;
-}
-
-int64_t pg_map_find(const struct pg_map *m, const int64_t k[3])
-{
-    if (m->cap == 0)
-        return -1;
-    for (size_t i = hash_ids(k) & (m->cap - 1); m->slots[i].idx1 != 0; i = (i + 1) & (m->cap - 1))
-        if (memcmp(m->slots[i].k, k, sizeof(m->slots[i].k)) == 0)
-            return m->slots[i].idx1 - 1;
-    return -1;
-}
-
-void pg_map_reset(struct pg_map *m, size_t keep)
-{
-    if (m->cap > keep) {
-        pg_map_free(m);
-    } else if (m->cap > 0) {
-        memset(m->slots, 0, m->cap * sizeof(*m->slots));
-    }
-    m->n = 0;
-}
-
-void pg_map_free(struct pg_map *m)
-{
-    free(m->slots);
-    m->slots = NULL;
-    m->cap = m->n = 0;
-}
+/* The cache of names starts with this many slots. */
+#define NAMES_MIN 64
 
 /* ---- interned names --------------------------------------------------------------- */
 
@@ -117,7 +35,7 @@ static void names_place(struct pg_names *in, uint64_t h, char *name, int64_t id)
 
 static int names_grow(struct pg_names *in)
 {
-    size_t ncap = in->cap ? in->cap * 2 : MAP_MIN, ocap = in->cap;
+    size_t ncap = in->cap ? in->cap * 2 : NAMES_MIN, ocap = in->cap;
     struct pg_name_slot *old = in->slots;
     in->slots = calloc(ncap, sizeof(*in->slots));
     if (in->slots == NULL) {
@@ -137,7 +55,7 @@ bool pg_names_find(const struct pg_names *in, const char *name, int64_t *id)
 {
     if (in->cap == 0)
         return false;
-    uint64_t h = hash_str(name);
+    uint64_t h = keymap_hash_str(name);
     for (size_t i = h & (in->cap - 1); in->slots[i].name != NULL; i = (i + 1) & (in->cap - 1))
         if (in->slots[i].hash == h && strcmp(in->slots[i].name, name) == 0) {
             *id = in->slots[i].id;
@@ -154,7 +72,7 @@ void pg_names_put(struct pg_names *in, const char *name, int64_t id)
         return;
     char *copy = strdup(name);
     if (copy != NULL)
-        names_place(in, hash_str(name), copy, id);
+        names_place(in, keymap_hash_str(name), copy, id);
 }
 
 /* ---- stored sets ------------------------------------------------------------------ */

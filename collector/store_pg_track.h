@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "keymap.h"
+
 /* Interned names kept in memory per table, as on sqlite: bounded by the
  * configuration and the fleet; past this the cache is emptied. */
 #define PG_NAMES_MAX 65536
@@ -22,26 +24,6 @@
 /* The stored set's text: "{[1,6),[7,10)}"; at most two 20-digit numbers
  * and four characters per range. */
 #define PG_RANGES_TEXT_MAX ((size_t)PG_RANGES_MAX * 44 + 3)
-
-/* int64[3] key -> index, open addressing (agents: {id,0,0}; latest:
- * {agent, target, check}). */
-struct pg_map_slot {
-    int64_t k[3];
-    uint32_t idx1; /* index + 1; 0 = empty */
-};
-
-struct pg_map {
-    struct pg_map_slot *slots;
-    size_t cap, n;
-};
-
-/* The index of k; when absent, adds it as next (*added). -1: no memory. */
-int64_t pg_map_get(struct pg_map *m, const int64_t k[3], uint32_t next, bool *added);
-/* The index of k, or -1 when absent. */
-int64_t pg_map_find(const struct pg_map *m, const int64_t k[3]);
-/* Empties m; a map grown past keep slots gives its memory back. */
-void pg_map_reset(struct pg_map *m, size_t keep);
-void pg_map_free(struct pg_map *m);
 
 struct pg_name_slot {
     uint64_t hash;

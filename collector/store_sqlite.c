@@ -545,9 +545,9 @@ static void sqlite_close(void *p)
     store_sqlite_intern_clear(&b->checks);
     store_sqlite_intern_clear(&b->networks);
     store_sqlite_pending_clear(b);
-    store_sqlite_keymap_free(&b->latest_map);
-    store_sqlite_keymap_free(&b->seq_map);
-    store_sqlite_keymap_free(&b->known_agents);
+    keymap_free(&b->latest_map);
+    keymap_free(&b->seq_map);
+    keymap_free(&b->known_agents);
     free(b->latest);
     free(b->seqs);
     for (int f = 0; f < STORE_FACT_LAST; f++)
@@ -596,7 +596,7 @@ static void sqlite_rollback(void *p)
     store_sqlite_intern_clear(&b->targets);
     store_sqlite_intern_clear(&b->checks);
     store_sqlite_intern_clear(&b->networks);
-    store_sqlite_keymap_free(&b->known_agents);
+    keymap_free(&b->known_agents);
 }
 
 static int latest_write(struct sqlite_store *b, const struct latest *l, char *err, size_t errlen)

@@ -19,6 +19,7 @@
 
 #include <sqlite3.h>
 
+#include "keymap.h"
 #include "store.h"
 #include "store_impl.h"
 
@@ -34,18 +35,6 @@ struct intern {
     sqlite3_stmt *find;
     sqlite3_stmt *add;
     struct intern_slot *slots;
-    size_t cap; /* power of two, or 0 */
-    size_t n;
-};
-
-/* A key of three ids -> index into the owner's array, open addressing. */
-struct keymap_slot {
-    int64_t k[3];
-    uint32_t idx1; /* index + 1; 0 = empty slot */
-};
-
-struct keymap {
-    struct keymap_slot *slots;
     size_t cap; /* power of two, or 0 */
     size_t n;
 };
@@ -122,7 +111,6 @@ int store_sqlite_step_done(struct sqlite_store *b, sqlite3_stmt *st, const char 
 /* In-memory maps (store_sqlite_ingest.c): forget every cached name of a
  * table; free a key map; forget what the transaction kept in memory. */
 void store_sqlite_intern_clear(struct intern *in);
-void store_sqlite_keymap_free(struct keymap *m);
 void store_sqlite_pending_clear(struct sqlite_store *b);
 
 /* store_ops of store_sqlite_ingest.c (contracts: store.h). */

@@ -21,30 +21,12 @@
  * refilled on demand, so memory stays bounded whatever agents send. */
 #define INTERN_MAX 65536
 
-/* Keys of the per-transaction maps start with this many slots. */
-#define KEYMAP_MIN 64
+/* The cache of names and the transaction's arrays start with this many
+ * slots. */
+#define ARRAY_MIN 64
 /* A map grown past this by one large transaction is freed at its end
  * rather than cleared, so that one burst does not pin its memory. */
 #define KEYMAP_KEEP 8192
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 14695981039346656037ull; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-static uint64_t hash_ids(const int64_t k[3])
-{
-    uint64_t h = (uint64_t)k[0] * 0x9E3779B97F4A7C15ull;
-    h ^= (uint64_t)k[1] + 0xBF58476D1CE4E5B9ull + (h << 6) + (h >> 2);
-    h ^= (uint64_t)k[2] + 0x94D049BB133111EBull + (h << 6) + (h >> 2);
-    h ^= h >> 31;
-    return h * 0x9E3779B97F4A7C15ull;
-}
 
 void store_sqlite_intern_clear(struct intern *in)
 {
@@ -67,7 +49,7 @@ static void intern_place(struct intern *in, uint64_t h, char *name, int64_t id)
 
 static int intern_grow(struct intern *in)
 {
-    size_t ncap = in->cap ? in->cap * 2 : KEYMAP_MIN;
+    size_t ncap = in->cap ? in->cap * 2 : ARRAY_MIN;
     struct intern_slot *old = in->slots;
     size_t ocap = in->cap;
     in->slots = calloc(ncap, sizeof(*in->slots));
@@ -91,7 +73,7 @@ static int intern_id(struct sqlite_store *b, struct intern *in, const char *name
 {
     if (name == NULL)
         name = "";
-    uint64_t h = hash_str(name);
+    uint64_t h = keymap_hash_str(name);
     if (in->cap > 0) {
         for (size_t i = h & (in->cap - 1); in->slots[i].name != NULL; i = (i + 1) & (in->cap - 1)) {
             if (in->slots[i].hash == h && strcmp(in->slots[i].name, name) == 0) {
@@ -127,63 +109,6 @@ static int intern_id(struct sqlite_store *b, struct intern *in, const char *name
     return 0;
 }
 
-static void keymap_reset(struct keymap *m)
-{
-    if (m->cap > KEYMAP_KEEP) {
-        free(m->slots);
-        m->slots = NULL;
-        m->cap = 0;
-    } else if (m->cap > 0) {
-        memset(m->slots, 0, m->cap * sizeof(*m->slots));
-    }
-    m->n = 0;
-}
-
-static int keymap_grow(struct keymap *m)
-{
-    size_t ncap = m->cap ? m->cap * 2 : KEYMAP_MIN;
-    struct keymap_slot *slots = calloc(ncap, sizeof(*slots));
-    if (slots == NULL)
-        return -1;
-    for (size_t i = 0; i < m->cap; i++) {
-        if (m->slots[i].idx1 == 0)
-            continue;
-        size_t j = hash_ids(m->slots[i].k) & (ncap - 1);
-        while (slots[j].idx1 != 0)
-            j = (j + 1) & (ncap - 1);
-        slots[j] = m->slots[i];
-    }
-    free(m->slots);
-    m->slots = slots;
-    m->cap = ncap;
-    return 0;
-}
-
-/* Finds key; when absent, adds it with index next and sets *added.
- * Returns the index, or -1 when out of memory. */
-static int64_t keymap_get(struct keymap *m, const int64_t k[3], uint32_t next, bool *added)
-{
-    *added = false;
-    if ((m->n + 1) * 2 > m->cap && keymap_grow(m) < 0)
-        return -1;
-    size_t i = hash_ids(k) & (m->cap - 1);
-    for (; m->slots[i].idx1 != 0; i = (i + 1) & (m->cap - 1)) {
-        if (m->slots[i].k[0] == k[0] && m->slots[i].k[1] == k[1] && m->slots[i].k[2] == k[2])
-            return m->slots[i].idx1 - 1;
-    }
-    memcpy(m->slots[i].k, k, sizeof(m->slots[i].k));
-    m->slots[i].idx1 = next + 1;
-    m->n++;
-    *added = true;
-    return next;
-}
-
-void store_sqlite_keymap_free(struct keymap *m)
-{
-    free(m->slots);
-    *m = (struct keymap){0};
-}
-
 /* Forgets what the transaction kept in memory. */
 void store_sqlite_pending_clear(struct sqlite_store *b)
 {
@@ -194,8 +119,8 @@ void store_sqlite_pending_clear(struct sqlite_store *b)
     }
     b->nlatest = 0;
     b->nseqs = 0;
-    keymap_reset(&b->latest_map);
-    keymap_reset(&b->seq_map);
+    keymap_reset(&b->latest_map, KEYMAP_KEEP);
+    keymap_reset(&b->seq_map, KEYMAP_KEEP);
     if (b->caplatest > KEYMAP_KEEP) {
         free(b->latest);
         b->latest = NULL;
@@ -424,7 +349,7 @@ static int latest_touch(struct sqlite_store *b, int64_t agent_id, int64_t networ
 {
     const int64_t key[3] = {agent_id, target_id, check_id};
     if (b->nlatest == b->caplatest) {
-        size_t ncap = b->caplatest ? b->caplatest * 2 : KEYMAP_MIN;
+        size_t ncap = b->caplatest ? b->caplatest * 2 : ARRAY_MIN;
         struct latest *v = realloc(b->latest, ncap * sizeof(*v));
         if (v == NULL)
             goto oom;
@@ -522,7 +447,7 @@ static int seq_touch(struct sqlite_store *b, int64_t agent_id, uint64_t seq, cha
         return 0;
     }
     if (b->nseqs == b->capseqs) {
-        size_t ncap = b->capseqs ? b->capseqs * 2 : KEYMAP_MIN;
+        size_t ncap = b->capseqs ? b->capseqs * 2 : ARRAY_MIN;
         struct agent_seq *v = realloc(b->seqs, ncap * sizeof(*v));
         if (v == NULL)
             goto oom;
@@ -551,7 +476,7 @@ static int agent_known(struct sqlite_store *b, int64_t agent_id, char *err, size
 {
     const int64_t key[3] = {agent_id, 0, 0};
     if (b->known_agents.n >= INTERN_MAX)
-        store_sqlite_keymap_free(&b->known_agents);
+        keymap_free(&b->known_agents);
     bool added;
     if (keymap_get(&b->known_agents, key, 0, &added) < 0) {
         snprintf(err, errlen, "database: out of memory");
@@ -566,7 +491,7 @@ static int agent_known(struct sqlite_store *b, int64_t agent_id, char *err, size
         return 0;
     /* Not an agent: forget the key again, which the map cannot do by
      * itself; dropping the whole set only costs lookups to refill it. */
-    store_sqlite_keymap_free(&b->known_agents);
+    keymap_free(&b->known_agents);
     if (rc == SQLITE_DONE) {
         snprintf(err, errlen, "database: no agent with id %lld", (long long)agent_id);
         return -1;
