@@ -568,7 +568,9 @@ int store_probe_request_add(struct store *s, const struct store_probe_request *r
     __attribute__((warn_unused_result));
 
 /* Requests with an id above after_id not expired at now_us, oldest
- * first. Returns 0 or -1. */
+ * first (at most a few dozen per call on sqlite; the rest come with the
+ * next). cb may write to the store (its answer): it runs outside the
+ * read. Returns 0 or -1. */
 typedef int (*store_probe_request_cb)(const struct store_probe_request *r, void *arg);
 int store_probe_requests_after(struct store *s, int64_t after_id, int64_t now_us,
                                store_probe_request_cb cb, void *arg);

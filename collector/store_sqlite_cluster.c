@@ -9,6 +9,7 @@
  * store_probe_listen gives -1 and collectors poll the queue (cluster.c).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store_impl.h"
@@ -232,36 +233,63 @@ static int probe_request_add(void *b, const struct store_probe_request *r, int64
     return 0;
 }
 
-struct request_ctx {
-    store_probe_request_cb cb;
-    void *arg;
+/* Requests read per call; the rest wait for the next poll (the caller
+ * moves after_id past what it served). */
+#define PROBE_READ_MAX 64
+
+struct request_list {
+    struct store_probe_request r[PROBE_READ_MAX];
+    char *target[PROBE_READ_MAX];
+    size_t n;
 };
 
 static int request_row(sqlite3_stmt *st, void *p)
 {
-    struct request_ctx *x = p;
-    struct store_probe_request r = {
+    struct request_list *l = p;
+    char *t = strdup(col(st, 1));
+    if (t == NULL)
+        return -1;
+    l->target[l->n] = t;
+    l->r[l->n] = (struct store_probe_request){
         .id = sqlite3_column_int64(st, 0),
-        .target = col(st, 1),
+        .target = t,
         .created_us = sqlite3_column_int64(st, 2),
         .expires_us = sqlite3_column_int64(st, 3),
     };
-    return x->cb(&r, x->arg);
+    return ++l->n == PROBE_READ_MAX ? 1 : 0;
 }
 
+/* The rows are read and the statement finished before the callbacks run:
+ * a callback that writes (its answer) inside the open read would have to
+ * upgrade a WAL snapshot that another collector's commit made stale, and
+ * sqlite refuses that at once with SQLITE_BUSY, whatever the busy
+ * timeout. */
 static int probe_requests_after(void *b, int64_t after_id, int64_t now_us,
                                 store_probe_request_cb cb, void *arg, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
     if (prep(b, &st,
              "SELECT id, target, created_us, expires_us FROM probe_requests"
-             " WHERE id > ?1 AND expires_us > ?2 ORDER BY id",
+             " WHERE id > ?1 AND expires_us > ?2 ORDER BY id LIMIT ?3",
              err, errlen) < 0)
         return -1;
     sqlite3_bind_int64(st, 1, after_id);
     sqlite3_bind_int64(st, 2, now_us);
-    struct request_ctx x = {cb, arg};
-    return each(b, st, request_row, &x, err, errlen);
+    sqlite3_bind_int(st, 3, PROBE_READ_MAX);
+    struct request_list l = {.n = 0};
+    int ret = each(b, st, request_row, &l, err, errlen);
+    for (size_t i = 0; i < l.n && ret == 0; i++) {
+        int rc = cb(&l.r[i], arg);
+        if (rc < 0) {
+            snprintf(err, errlen, "database %s: a reader failed", store_sqlite_path(b));
+            ret = -1;
+        } else if (rc > 0) {
+            break;
+        }
+    }
+    for (size_t i = 0; i < l.n; i++)
+        free(l.target[i]);
+    return ret;
 }
 
 static int probe_answer_add(void *b, const struct store_probe_answer *a, char *err, size_t errlen)

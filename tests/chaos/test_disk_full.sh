@@ -101,21 +101,36 @@ wait_for 30 "the agent to notice the full disk" spool_failing
 sleep "$FULL_S"
 kill -0 "$AGENT" || fail "the agent died on a full disk"
 rm adb/filler
-works() { grep -q "spooling works again" agent.log; }
+# The recovery line, not the failure line (which says "until spooling
+# works again"): the agent must have spooled a result since.
+works() { grep -q "spooling works again;" agent.log; }
 wait_for 10 "the agent to spool again" works
 start_bg collector "$BIN/vantage-collector" -c collector.conf serve
 COLLECTOR=$LAST_PID
 sleep 1
 write_conf no
 kill -HUP "$COLLECTOR"
-settled() {
-    local c1 c2
-    c1=$(count_results collector.conf --agent d1)
-    sleep 1.5
-    c2=$(count_results collector.conf --agent d1)
-    [ "$c1" = "$c2" ]
+# Drained: the agent is back (its reconnection backs off up to 5 s, so a
+# count that stands still for a while proves nothing), its hello has
+# brought the empty target list that stops its probes, and what the
+# collector committed stands still for a second. The spool itself cannot
+# be read while the agent holds it; it is compared once the agent stops.
+# ("connected" in `agents` cannot tell: it is true for a while from the
+# first collector's last heartbeat.)
+committed_d1() {
+    "$BIN/vantage-collector" -c collector.conf agents --json |
+        sed -n 's/.*"name":"d1".*"committed_seq":\([0-9]*\).*/\1/p'
 }
-wait_for 60 "the agent's spool to drain" settled
+drained() {
+    local c1 c2
+    [ "$(grep -c "agent d1 .*says hello" collector.log)" -ge 2 ] || return 1
+    c1=$(committed_d1)
+    [ -n "$c1" ] && [ "$c1" -gt 0 ] || return 1
+    sleep 1
+    c2=$(committed_d1)
+    [ "$c1" = "$c2" ] && [ "$(count_results collector.conf --agent d1)" = "$c2" ]
+}
+wait_for 60 "the agent's spool to drain into the restarted collector" drained
 stop_pid "$AGENT" TERM
 ic=$(sqlite3 adb/spool.db "PRAGMA integrity_check" 2>&1)
 [ "$ic" = ok ] || fail "the agent's spool: $ic"
@@ -127,7 +142,7 @@ got=$(count_results collector.conf --agent d1)
 unspooled=$(sed -n 's/.*spooling works again; \([0-9]*\) results.*/\1/p' agent.log)
 [ "$dropped" -gt 0 ] && [ "$dropped" = "$unspooled" ] ||
     fail "the agent could not spool $unspooled results but counts $dropped dropped"
-[ "$reported" = "$dropped" ] || fail "the agent dropped $dropped, the collector says $reported"
+[ "$reported" = "$dropped" ] || fail "the agent dropped $dropped, the collector says $reported: $(cat d1.json)"
 [ "$got" = "$n" ] || fail "the agent spooled $n results, the collector holds $got"
 [ "$(grep -c "cannot spool results" agent.log)" = 1 ] || fail "the full spool disk was logged more than once"
 alog=$(wc -l <agent.log)

@@ -232,6 +232,50 @@ static void test_probe_queue(void **state)
     assert_string_equal(got, "");
 }
 
+/* B answers a request from inside the reading callback, after A has
+ * committed in between (its heartbeat): on sqlite's WAL an answer written
+ * inside the open read would need a snapshot A's commit made stale, and
+ * failed at once with "database is locked" (integration.cluster under
+ * load). */
+struct serve_ctx {
+    struct store *self, *other;
+    int answered;
+};
+
+static int serve_req(const struct store_probe_request *r, void *arg)
+{
+    struct serve_ctx *x = arg;
+    struct store_collector other = {.id = "c-a",
+                                    .host = "h",
+                                    .pid = 1,
+                                    .heartbeat_us = 12 * S,
+                                    .version = "v",
+                                    .targets = "t",
+                                    .agents = 0};
+    assert_int_equal(store_collector_put(x->other, &other), 0);
+    struct store_probe_answer a = {
+        .request_id = r->id, .collector = "c-b", .agents = "[]", .at_us = 12 * S};
+    if (store_probe_answer_add(x->self, &a) < 0)
+        fail_msg("answering request %lld: %s", (long long)r->id, store_error(x->self));
+    x->answered++;
+    return 0;
+}
+
+static void test_probe_answer_while_other_commits(void **state)
+{
+    struct fixture *f = *state;
+    int64_t id[3];
+    struct store_probe_request r = {.target = "mail", .created_us = 10 * S, .expires_us = 40 * S};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(store_probe_request_add(f->a, &r, &id[i]), 0);
+    struct serve_ctx x = {f->b, f->a, 0};
+    assert_int_equal(store_probe_requests_after(f->b, 0, 11 * S, serve_req, &x), 0);
+    assert_int_equal(x.answered, 3);
+    char got[256] = "";
+    assert_int_equal(store_probe_answers_each(f->a, id[2], note_answer, got), 0);
+    assert_string_equal(got, "c-b=[];");
+}
+
 /* ---- PostgreSQL: the wake-up ---- */
 
 /* A and B on one database of the run's server, in a schema of their own. */
@@ -331,6 +375,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_probe_answer_while_other_commits, setup, teardown),
     };
     const struct CMUnitTest pg_tests[] = {
         cmocka_unit_test_setup_teardown(test_pg_wakeup, pg_setup, pg_teardown),
