@@ -1,5 +1,6 @@
 /*
- * serve — the collector daemon loop (serve.h).
+ * serve — the collector daemon (serve.h): its loop, the agents' sessions
+ * and ingest; probe-now and the cluster's heartbeat are serve_control.c.
  */
 #include "serve.h"
 
@@ -30,8 +31,9 @@
 #include "transport.h"
 #include "web/web.h"
 
-#define SESSION_ID_MAX 256    /* ZeroMQ routing ids are at most 255 bytes */
-#define SESSIONS_MAX   100000 /* agents connected at once */
+#include "serve_internal.h"
+
+#define SESSIONS_MAX 100000 /* agents connected at once */
 /* One transaction takes up to this many results: large enough to amortise
  * the commit, and well below an agent's window of unacknowledged results
  * (4 batches of 1000), so that acks return while agents still have
@@ -41,7 +43,6 @@
 #define SERVE_TXN_RESULTS_MAX 2000
 #define SERVE_POLL_MS         1000    /* wake-up for housekeeping */
 #define SERVE_FLUSH_US        1000000 /* write last_seen at most once a second */
-#define SERVE_CONTROL_MAX     4096    /* a control request: a command and a target */
 /* Descriptors for a fleet of 10,000 agents (one each) with room. */
 #define SERVE_NOFILE_WANTED 16384
 /* ZeroMQ I/O threads (see serve_io_threads): at least this many even on
@@ -49,58 +50,6 @@
  * this many since each costs a thread. */
 #define SERVE_IO_THREADS_MIN 4
 #define SERVE_IO_THREADS_MAX 8
-
-struct session {
-    uint8_t id[SESSION_ID_MAX];
-    size_t idlen;
-    char name[RESULT_NAME_MAX + 1];
-    char network[RESULT_NAME_MAX + 1];
-    char address[64];
-    int64_t agent_id;
-    int64_t last_seen_us;
-    bool dirty;                              /* last_seen not yet written */
-    bool acked;                              /* a batch was stored: send an ack */
-    bool gap;                                /* a batch came after a missing one */
-    bool gap_logged;                         /* this run of refused batches is in the log already */
-    bool fresh;                              /* no hello yet from this connection */
-    uint64_t ack_seq;                        /* every seq <= this is stored */
-    uint64_t txn_seq;                        /* ack_seq once the open txn commits */
-    char config_version[ASSIGN_VERSION_MAX]; /* what the agent said it runs */
-    struct wire_spool_stats spool;
-    bool have_spool; /* spool holds an agent's report */
-    bool revoked;    /* its key left authorized_keys: refuse what it sends */
-};
-
-struct serve {
-    struct collconf **conf;
-    struct log *log;
-    void *ctx;
-    void *router;
-    void *control; /* REP: probe-now requests from the CLI */
-    uint64_t next_request;
-    struct auth *auth;
-    struct store *store;
-    struct ingest *ingest;
-    struct monitor *monitor; /* continuous diagnosis, its own thread */
-    struct cluster *cluster; /* registry, lease, probe-now queue (cluster.h) */
-    int sigfd;
-    struct session *sessions;
-    size_t nsessions;
-    struct sessmap *by_id;   /* sessions by routing id */
-    struct sessmap *by_name; /* sessions by agent name */
-    size_t cap;
-    int64_t last_flush_us;
-    uint64_t invalid_msgs;
-    struct ingest_stats totals;
-    struct ingest_stats txn_stats; /* of the open transaction: totals once committed */
-    struct web *web;               /* the HTTP endpoint (http =); NULL when off */
-    /* rdap:// checks per agent (assign.h), for the agents connected when
-     * it was made: connected_sig says which. */
-    struct assign *assign;
-    uint64_t connected_sig;
-    int64_t last_assign_us;
-    struct retention *retention; /* rollups and pruning between transactions */
-};
 
 static size_t key_of_id(size_t i, const void **key, void *arg)
 {
@@ -186,7 +135,7 @@ static struct session *session_get(struct serve *s, const uint8_t *id, size_t id
 
 /* Re-reads authorized_keys; sessions of agents no longer listed are
  * refused from now on (revoke), re-listed ones admitted again. */
-static void reload_keys(struct serve *s)
+void serve_reload_keys(struct serve *s)
 {
     char err[512];
     if (auth_reload(s->auth, err, sizeof(err)) < 0) {
@@ -226,7 +175,7 @@ static int send_to(struct serve *s, const uint8_t *id, size_t idlen, const char 
     return rc;
 }
 
-static int send_msg(struct serve *s, const struct session *se, const struct wire_msg *m)
+int serve_send_msg(struct serve *s, const struct session *se, const struct wire_msg *m)
 {
     return send_to(s, se->id, se->idlen, se->name, m);
 }
@@ -237,7 +186,7 @@ static void send_ack(struct serve *s, struct session *se, bool hello)
     struct wire_msg m = {.kind = WIRE_ACK, .u.ack = {.seq = se->ack_seq, .gap = se->gap}};
     if (hello)
         m.u.ack.name = se->name;
-    send_msg(s, se, &m);
+    serve_send_msg(s, se, &m);
     se->gap = false;
 }
 
@@ -281,7 +230,7 @@ static void send_config_if(struct serve *s, struct session *se, bool force)
     view.version = version;
     if (force || strcmp(se->config_version, version) != 0) {
         struct wire_msg m = {.kind = WIRE_CONFIG, .u.config = view};
-        if (send_msg(s, se, &m) == 0) {
+        if (serve_send_msg(s, se, &m) == 0) {
             snprintf(se->config_version, sizeof(se->config_version), "%s", version);
             log_info(s->log, "sent %zu targets (version %s) to %s", view.ntargets, version,
                      se->name);
@@ -295,7 +244,7 @@ static void send_config(struct serve *s, struct session *se)
     send_config_if(s, se, true);
 }
 
-static bool session_connected(const struct session *se, int64_t now)
+bool serve_session_connected(const struct session *se, int64_t now)
 {
     return se->network[0] != '\0' && now - se->last_seen_us < SERVE_CONNECTED_WINDOW_US;
 }
@@ -313,7 +262,7 @@ static void update_assignment(struct serve *s, bool force)
     size_t n = 0;
     for (size_t i = 0; i < s->nsessions; i++) {
         const struct session *se = &s->sessions[i];
-        if (!session_connected(se, now))
+        if (!serve_session_connected(se, now))
             continue;
         /* Order-free: a sum of per-agent hashes. */
         uint64_t h = 14695981039346656037ull;
@@ -333,7 +282,7 @@ static void update_assignment(struct serve *s, bool force)
         return;
     size_t k = 0;
     for (size_t i = 0; i < s->nsessions; i++)
-        if (session_connected(&s->sessions[i], now))
+        if (serve_session_connected(&s->sessions[i], now))
             agents[k++] = (struct assign_agent){s->sessions[i].name, s->sessions[i].network};
     struct assign *fresh = assign_create(&(*s->conf)->targets, agents, k);
     free(agents);
@@ -345,7 +294,7 @@ static void update_assignment(struct serve *s, bool force)
     s->assign = fresh;
     s->connected_sig = sig;
     for (size_t i = 0; i < s->nsessions; i++)
-        if (session_connected(&s->sessions[i], now))
+        if (serve_session_connected(&s->sessions[i], now))
             send_config_if(s, &s->sessions[i], false);
 }
 
@@ -496,7 +445,7 @@ static void on_enrollee(struct serve *s, zmq_msg_t *idm, const char *key, const 
                  peer ? peer : "?", err);
         r.u.enrolled.error = err;
     } else {
-        reload_keys(s);
+        serve_reload_keys(s);
         log_info(s->log, "enrolled agent %s (key %s, from %s, version %.64s)", name, key,
                  peer ? peer : "?", version);
         r.u.enrolled.ok = true;
@@ -731,7 +680,7 @@ static void reload(struct serve *s)
         return;
     }
     monitor_reload(s->monitor);
-    reload_keys(s);
+    serve_reload_keys(s);
     retention_prune_soon(s->retention); /* retention may have been lowered */
     bool changed = strcmp(fresh->targets.version, (*s->conf)->targets.version) != 0;
     /* The assignment points into the targets it was made from. */
@@ -743,120 +692,6 @@ static void reload(struct serve *s)
         log_info(s->log, "targets changed (version %s): pushing to connected agents",
                  fresh->targets.version);
     update_assignment(s, true);
-}
-
-/* Sends run-now for target ("" = every target) to every connected agent
- * of this collector; returns the JSON array of the names asked. */
-static json_t *run_now(struct serve *s, const char *target, uint64_t id)
-{
-    int64_t now = clock_wall_us();
-    json_t *asked = json_array();
-    struct wire_msg m = {.kind = WIRE_RUN_NOW};
-    m.u.run_now.target = (char *)target;
-    m.u.run_now.request_id = id;
-    for (size_t i = 0; i < s->nsessions; i++) {
-        struct session *se = &s->sessions[i];
-        if (now - se->last_seen_us >= SERVE_CONNECTED_WINDOW_US || se->revoked)
-            continue;
-        if (send_msg(s, se, &m) == 0)
-            json_array_append_new(asked, json_string(se->name));
-    }
-    log_info(s->log, "probe-now %llu for %s: asked %zu agents", (unsigned long long)id,
-             target[0] ? target : "all targets", json_array_size(asked));
-    return asked;
-}
-
-/* A request from the store's queue (cluster.h): probe-now run through
- * any collector of the database reaches the agents connected here. */
-static void on_queued_request(const char *target, uint64_t request_id, char *asked_out,
-                              size_t asked_len, void *arg)
-{
-    struct serve *s = arg;
-    /* Its agents have only this collector's targets: a target it does
-     * not have is nobody's here (the target lists differ, as logged). */
-    if (target[0] != '\0' && collconf_target(*s->conf, target) == NULL) {
-        log_warn(s->log, "probe-now %llu for %s: not a target of this collector; no agent asked",
-                 (unsigned long long)request_id, target);
-        return;
-    }
-    json_t *asked = run_now(s, target, request_id);
-    /* The names that fit, in the order asked (the CLI follows at most
-     * PROBENOW_AGENTS_MAX agents anyway); escapes may make the estimate
-     * short, and then the check below records none rather than a cut. */
-    json_t *fit = json_array();
-    size_t used = 2;
-    for (size_t i = 0; i < json_array_size(asked); i++) {
-        json_t *name = json_array_get(asked, i);
-        size_t len = strlen(json_string_value(name)) + 3;
-        if (used + len + 8 > asked_len)
-            break;
-        json_array_append(fit, name);
-        used += len;
-    }
-    char *text = json_dumps(fit, JSON_COMPACT);
-    if (text != NULL && strlen(text) < asked_len)
-        memcpy(asked_out, text, strlen(text) + 1);
-    free(text);
-    json_decref(fit);
-    json_decref(asked);
-}
-
-/* Heartbeat, lease and queued probe-now requests (cluster.h); the lease
- * decides whether this collector's monitor evaluates and notifies. */
-static void cluster_step(struct serve *s, bool woken)
-{
-    /* Called on every turn of the loop: nothing to do most of them. */
-    if (!woken && cluster_timeout_ms(s->cluster) > 0)
-        return;
-    int64_t now = clock_wall_us();
-    uint32_t agents = 0;
-    for (size_t i = 0; i < s->nsessions; i++)
-        agents += session_connected(&s->sessions[i], now);
-    struct cluster_tick t = {.targets = (*s->conf)->targets.version,
-                             .agents = agents,
-                             .woken = woken,
-                             .request = on_queued_request,
-                             .arg = s};
-    monitor_set_lease(s->monitor, cluster_tick(s->cluster, &t));
-}
-
-/* One control request: {"cmd":"probe-now","target":T}. The reply names
- * the agents that were asked, so the CLI knows whom to wait for. */
-static void handle_control(struct serve *s)
-{
-    char buf[SERVE_CONTROL_MAX + 1];
-    int n = zmq_recv(s->control, buf, SERVE_CONTROL_MAX, ZMQ_DONTWAIT);
-    if (n < 0)
-        return;
-    if (n > SERVE_CONTROL_MAX)
-        n = SERVE_CONTROL_MAX;
-    buf[n] = '\0';
-    json_error_t jerr;
-    json_t *req = json_loads(buf, 0, &jerr);
-    json_t *reply = json_object();
-    const char *cmd = req ? json_string_value(json_object_get(req, "cmd")) : NULL;
-    const char *target = req ? json_string_value(json_object_get(req, "target")) : NULL;
-    if (cmd != NULL && strcmp(cmd, "reload-keys") == 0) {
-        reload_keys(s); /* `vantage-collector revoke`: refused at once */
-        json_object_set_new(reply, "agents", json_integer((json_int_t)auth_count(s->auth)));
-    } else if (cmd == NULL || strcmp(cmd, "probe-now") != 0) {
-        json_object_set_new(reply, "error", json_string("unknown control command"));
-    } else if (target != NULL && target[0] != '\0' && collconf_target(*s->conf, target) == NULL) {
-        json_object_set_new(reply, "error",
-                            json_string("no such target in the running configuration"));
-    } else {
-        uint64_t id = ++s->next_request;
-        int64_t now = clock_wall_us();
-        json_t *asked = run_now(s, target ? target : "", id);
-        json_object_set_new(reply, "request_id", json_integer((json_int_t)id));
-        json_object_set_new(reply, "at_us", json_integer((json_int_t)now));
-        json_object_set_new(reply, "agents", asked);
-    }
-    char *text = json_dumps(reply, JSON_COMPACT);
-    zmq_send(s->control, text ? text : "{}", text ? strlen(text) : 2, 0);
-    free(text);
-    json_decref(reply);
-    json_decref(req);
 }
 
 static int serve_loop(struct serve *s)
@@ -880,7 +715,7 @@ static int serve_loop(struct serve *s)
         if (items[1].revents & ZMQ_POLLIN)
             auth_handle(s->auth);
         if (items[3].revents & ZMQ_POLLIN)
-            handle_control(s);
+            serve_handle_control(s);
         if (items[2].revents & ZMQ_POLLIN) {
             struct signalfd_siginfo si;
             while (read(s->sigfd, &si, sizeof(si)) == sizeof(si)) {
@@ -914,7 +749,7 @@ static int serve_loop(struct serve *s)
         flush_last_seen(s, false);
         update_assignment(s, false);
         retention_tick(s->retention, *s->conf, clock_wall_us());
-        cluster_step(s, items[4].fd >= 0 && (items[4].revents & ZMQ_POLLIN));
+        serve_cluster_step(s, items[4].fd >= 0 && (items[4].revents & ZMQ_POLLIN));
     }
     flush_last_seen(s, true);
     return 0;
