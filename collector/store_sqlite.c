@@ -201,6 +201,48 @@ int store_sqlite_db_fail(sqlite3 *db, const char *what, char *err, size_t errlen
     return -1;
 }
 
+int store_sqlite_fail(void *b, const char *what, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "database %s: %s: %s", store_sqlite_path(b), what,
+             sqlite3_errmsg(store_sqlite_db(b)));
+    return -1;
+}
+
+int store_sqlite_prep(void *b, sqlite3_stmt **st, const char *sql, char *err, size_t errlen)
+{
+    *st = NULL;
+    if (sqlite3_prepare_v2(store_sqlite_db(b), sql, -1, st, NULL) != SQLITE_OK)
+        return store_sqlite_fail(b, "preparing a statement", err, errlen);
+    return 0;
+}
+
+int store_sqlite_run(void *b, sqlite3_stmt *st, const char *what, char *err, size_t errlen)
+{
+    int rc = sqlite3_step(st);
+    int ret = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : store_sqlite_fail(b, what, err, errlen);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int store_sqlite_each(void *b, sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, void *ctx), void *ctx,
+                      char *err, size_t errlen)
+{
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int r = row(st, ctx);
+        if (r != 0) {
+            ret = r < 0 ? -1 : 0;
+            if (r < 0)
+                snprintf(err, errlen, "database %s: a reader failed", store_sqlite_path(b));
+            break;
+        }
+    }
+    if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        ret = store_sqlite_fail(b, "reading", err, errlen);
+    sqlite3_finalize(st);
+    return ret;
+}
+
 /* ---- open, migrate, close ------------------------------------------------- */
 
 static int prepare(struct sqlite_store *b, sqlite3_stmt **st, const char *sql, char *err,

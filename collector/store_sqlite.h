@@ -103,6 +103,17 @@ const char *store_sqlite_path(void *b);
 /* Writes "database: WHAT: <sqlite's message>" into err; returns -1. */
 int store_sqlite_db_fail(sqlite3 *db, const char *what, char *err, size_t errlen);
 
+/* For the statements prepared per call (collectors, findings, retention):
+ * fail writes "database PATH: WHAT: <sqlite's message>" and returns -1;
+ * prep prepares sql (*st NULL on failure); run steps a writing statement
+ * once and finalizes it; each calls row() per row until it returns
+ * non-zero (negative: an error, -1 with err set), then finalizes. */
+int store_sqlite_fail(void *b, const char *what, char *err, size_t errlen);
+int store_sqlite_prep(void *b, sqlite3_stmt **st, const char *sql, char *err, size_t errlen);
+int store_sqlite_run(void *b, sqlite3_stmt *st, const char *what, char *err, size_t errlen);
+int store_sqlite_each(void *b, sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, void *ctx), void *ctx,
+                      char *err, size_t errlen);
+
 /* Steps a cached statement once, then resets it and clears its bindings.
  * Returns 0, or -1 with err naming what. */
 int store_sqlite_step_done(struct sqlite_store *b, sqlite3_stmt *st, const char *what, char *err,

@@ -15,53 +15,10 @@
 #include "store_impl.h"
 #include "store_sqlite.h"
 
-static int fail(void *b, const char *what, char *err, size_t errlen)
-{
-    snprintf(err, errlen, "database %s: %s: %s", store_sqlite_path(b), what,
-             sqlite3_errmsg(store_sqlite_db(b)));
-    return -1;
-}
-
-static int prep(void *b, sqlite3_stmt **st, const char *sql, char *err, size_t errlen)
-{
-    if (sqlite3_prepare_v2(store_sqlite_db(b), sql, -1, st, NULL) != SQLITE_OK)
-        return fail(b, "preparing a statement", err, errlen);
-    return 0;
-}
-
-/* Steps a writing statement once and finalizes it. */
-static int run(void *b, sqlite3_stmt *st, const char *what, char *err, size_t errlen)
-{
-    int rc = sqlite3_step(st);
-    int ret = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : fail(b, what, err, errlen);
-    sqlite3_finalize(st);
-    return ret;
-}
-
 static const char *col(sqlite3_stmt *st, int i)
 {
     const char *t = (const char *)sqlite3_column_text(st, i);
     return t != NULL ? t : "";
-}
-
-/* Runs a reader: row() per row until it returns non-zero; finalizes. */
-static int each(void *b, sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, void *ctx), void *ctx,
-                char *err, size_t errlen)
-{
-    int rc, ret = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int r = row(st, ctx);
-        if (r != 0) {
-            ret = r < 0 ? -1 : 0;
-            if (r < 0)
-                snprintf(err, errlen, "database %s: a reader failed", store_sqlite_path(b));
-            break;
-        }
-    }
-    if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
-        ret = fail(b, "reading", err, errlen);
-    sqlite3_finalize(st);
-    return ret;
 }
 
 /* ---- registry ---- */
@@ -69,10 +26,11 @@ static int each(void *b, sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, void *ct
 static int collector_put(void *b, const struct store_collector *c, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    if (prep(b, &st,
-             "INSERT OR REPLACE INTO collectors(id, host, pid, started_us, heartbeat_us, version,"
-             " targets, agents) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-             err, errlen) < 0)
+    if (store_sqlite_prep(
+            b, &st,
+            "INSERT OR REPLACE INTO collectors(id, host, pid, started_us, heartbeat_us, version,"
+            " targets, agents) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            err, errlen) < 0)
         return -1;
     sqlite3_bind_text(st, 1, c->id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, c->host ? c->host : "", -1, SQLITE_TRANSIENT);
@@ -82,18 +40,19 @@ static int collector_put(void *b, const struct store_collector *c, char *err, si
     sqlite3_bind_text(st, 6, c->version ? c->version : "", -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 7, c->targets ? c->targets : "", -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 8, c->agents);
-    return run(b, st, "recording the collector's heartbeat", err, errlen);
+    return store_sqlite_run(b, st, "recording the collector's heartbeat", err, errlen);
 }
 
 static int collector_delete(void *b, const char *id, int64_t forget_before_us, char *err,
                             size_t errlen)
 {
     sqlite3_stmt *st;
-    if (prep(b, &st, "DELETE FROM collectors WHERE id = ?1 OR heartbeat_us < ?2", err, errlen) < 0)
+    if (store_sqlite_prep(b, &st, "DELETE FROM collectors WHERE id = ?1 OR heartbeat_us < ?2", err,
+                          errlen) < 0)
         return -1;
     sqlite3_bind_text(st, 1, id ? id : "", -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, forget_before_us);
-    return run(b, st, "removing a collector from the registry", err, errlen);
+    return store_sqlite_run(b, st, "removing a collector from the registry", err, errlen);
 }
 
 struct collector_ctx {
@@ -120,13 +79,13 @@ static int collector_row(sqlite3_stmt *st, void *p)
 static int collectors_each(void *b, store_collector_cb cb, void *arg, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    if (prep(b, &st,
-             "SELECT id, host, pid, started_us, heartbeat_us, version, targets, agents"
-             " FROM collectors ORDER BY started_us, id",
-             err, errlen) < 0)
+    if (store_sqlite_prep(b, &st,
+                          "SELECT id, host, pid, started_us, heartbeat_us, version, targets, agents"
+                          " FROM collectors ORDER BY started_us, id",
+                          err, errlen) < 0)
         return -1;
     struct collector_ctx x = {cb, arg};
-    return each(b, st, collector_row, &x, err, errlen);
+    return store_sqlite_each(b, st, collector_row, &x, err, errlen);
 }
 
 /* ---- leases ---- */
@@ -135,7 +94,8 @@ static int lease_get(void *b, const char *name, struct store_lease *out, char *e
 {
     sqlite3_stmt *st;
     memset(out, 0, sizeof(*out));
-    if (prep(b, &st, "SELECT holder, expires_us FROM leases WHERE name = ?1", err, errlen) < 0)
+    if (store_sqlite_prep(b, &st, "SELECT holder, expires_us FROM leases WHERE name = ?1", err,
+                          errlen) < 0)
         return -1;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(st);
@@ -143,7 +103,9 @@ static int lease_get(void *b, const char *name, struct store_lease *out, char *e
         snprintf(out->holder, sizeof(out->holder), "%s", col(st, 0));
         out->expires_us = sqlite3_column_int64(st, 1);
     }
-    int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(b, "reading a lease", err, errlen);
+    int ret = rc == SQLITE_ROW || rc == SQLITE_DONE
+                  ? 0
+                  : store_sqlite_fail(b, "reading a lease", err, errlen);
     sqlite3_finalize(st);
     return ret;
 }
@@ -154,18 +116,18 @@ static int lease_take(void *b, const char *name, const char *holder, int64_t now
     sqlite3_stmt *st;
     /* One statement, so one atomic step: the row changes only when it is
      * free, ours, or expired; sqlite3_changes() says whether it did. */
-    if (prep(b, &st,
-             "INSERT INTO leases(name, holder, expires_us) VALUES (?1, ?2, ?3)"
-             " ON CONFLICT(name) DO UPDATE SET holder = excluded.holder,"
-             " expires_us = excluded.expires_us"
-             " WHERE leases.holder = excluded.holder OR leases.expires_us <= ?4",
-             err, errlen) < 0)
+    if (store_sqlite_prep(b, &st,
+                          "INSERT INTO leases(name, holder, expires_us) VALUES (?1, ?2, ?3)"
+                          " ON CONFLICT(name) DO UPDATE SET holder = excluded.holder,"
+                          " expires_us = excluded.expires_us"
+                          " WHERE leases.holder = excluded.holder OR leases.expires_us <= ?4",
+                          err, errlen) < 0)
         return -1;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, holder, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 3, now_us + ttl_us);
     sqlite3_bind_int64(st, 4, now_us);
-    if (run(b, st, "taking a lease", err, errlen) < 0)
+    if (store_sqlite_run(b, st, "taking a lease", err, errlen) < 0)
         return -1;
     if (sqlite3_changes(store_sqlite_db(b)) == 1) {
         snprintf(out->holder, sizeof(out->holder), "%s", holder);
@@ -180,11 +142,12 @@ static int lease_take(void *b, const char *name, const char *holder, int64_t now
 static int lease_release(void *b, const char *name, const char *holder, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    if (prep(b, &st, "DELETE FROM leases WHERE name = ?1 AND holder = ?2", err, errlen) < 0)
+    if (store_sqlite_prep(b, &st, "DELETE FROM leases WHERE name = ?1 AND holder = ?2", err,
+                          errlen) < 0)
         return -1;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, holder, -1, SQLITE_TRANSIENT);
-    return run(b, st, "releasing a lease", err, errlen);
+    return store_sqlite_run(b, st, "releasing a lease", err, errlen);
 }
 
 static int lease_held(void *b, const char *name, const char *holder, int64_t now_us, char *err,
@@ -207,27 +170,29 @@ static int probe_request_add(void *b, const struct store_probe_request *r, int64
                              size_t errlen)
 {
     sqlite3_stmt *st;
-    if (prep(b, &st,
-             "DELETE FROM probe_answers WHERE request_id IN"
-             " (SELECT id FROM probe_requests WHERE expires_us < ?1)",
-             err, errlen) < 0)
+    if (store_sqlite_prep(b, &st,
+                          "DELETE FROM probe_answers WHERE request_id IN"
+                          " (SELECT id FROM probe_requests WHERE expires_us < ?1)",
+                          err, errlen) < 0)
         return -1;
     sqlite3_bind_int64(st, 1, r->created_us - PROBE_FORGET_US);
-    if (run(b, st, "forgetting old probe-now answers", err, errlen) < 0)
+    if (store_sqlite_run(b, st, "forgetting old probe-now answers", err, errlen) < 0)
         return -1;
-    if (prep(b, &st, "DELETE FROM probe_requests WHERE expires_us < ?1", err, errlen) < 0)
+    if (store_sqlite_prep(b, &st, "DELETE FROM probe_requests WHERE expires_us < ?1", err, errlen) <
+        0)
         return -1;
     sqlite3_bind_int64(st, 1, r->created_us - PROBE_FORGET_US);
-    if (run(b, st, "forgetting old probe-now requests", err, errlen) < 0)
+    if (store_sqlite_run(b, st, "forgetting old probe-now requests", err, errlen) < 0)
         return -1;
-    if (prep(b, &st,
-             "INSERT INTO probe_requests(target, created_us, expires_us) VALUES (?1, ?2, ?3)", err,
-             errlen) < 0)
+    if (store_sqlite_prep(
+            b, &st,
+            "INSERT INTO probe_requests(target, created_us, expires_us) VALUES (?1, ?2, ?3)", err,
+            errlen) < 0)
         return -1;
     sqlite3_bind_text(st, 1, r->target ? r->target : "", -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, r->created_us);
     sqlite3_bind_int64(st, 3, r->expires_us);
-    if (run(b, st, "queueing a probe-now request", err, errlen) < 0)
+    if (store_sqlite_run(b, st, "queueing a probe-now request", err, errlen) < 0)
         return -1;
     *id = sqlite3_last_insert_rowid(store_sqlite_db(b));
     return 0;
@@ -268,16 +233,16 @@ static int probe_requests_after(void *b, int64_t after_id, int64_t now_us,
                                 store_probe_request_cb cb, void *arg, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    if (prep(b, &st,
-             "SELECT id, target, created_us, expires_us FROM probe_requests"
-             " WHERE id > ?1 AND expires_us > ?2 ORDER BY id LIMIT ?3",
-             err, errlen) < 0)
+    if (store_sqlite_prep(b, &st,
+                          "SELECT id, target, created_us, expires_us FROM probe_requests"
+                          " WHERE id > ?1 AND expires_us > ?2 ORDER BY id LIMIT ?3",
+                          err, errlen) < 0)
         return -1;
     sqlite3_bind_int64(st, 1, after_id);
     sqlite3_bind_int64(st, 2, now_us);
     sqlite3_bind_int(st, 3, PROBE_READ_MAX);
     struct request_list l = {.n = 0};
-    int ret = each(b, st, request_row, &l, err, errlen);
+    int ret = store_sqlite_each(b, st, request_row, &l, err, errlen);
     for (size_t i = 0; i < l.n && ret == 0; i++) {
         int rc = cb(&l.r[i], arg);
         if (rc < 0) {
@@ -295,16 +260,17 @@ static int probe_requests_after(void *b, int64_t after_id, int64_t now_us,
 static int probe_answer_add(void *b, const struct store_probe_answer *a, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    if (prep(b, &st,
-             "INSERT OR REPLACE INTO probe_answers(request_id, collector, agents, at_us)"
-             " VALUES (?1, ?2, ?3, ?4)",
-             err, errlen) < 0)
+    if (store_sqlite_prep(
+            b, &st,
+            "INSERT OR REPLACE INTO probe_answers(request_id, collector, agents, at_us)"
+            " VALUES (?1, ?2, ?3, ?4)",
+            err, errlen) < 0)
         return -1;
     sqlite3_bind_int64(st, 1, a->request_id);
     sqlite3_bind_text(st, 2, a->collector, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 3, a->agents ? a->agents : "[]", -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 4, a->at_us);
-    return run(b, st, "recording a probe-now answer", err, errlen);
+    return store_sqlite_run(b, st, "recording a probe-now answer", err, errlen);
 }
 
 struct answer_ctx {
@@ -328,14 +294,14 @@ static int probe_answers_each(void *b, int64_t request_id, store_probe_answer_cb
                               char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    if (prep(b, &st,
-             "SELECT request_id, collector, agents, at_us FROM probe_answers"
-             " WHERE request_id = ?1 ORDER BY at_us, collector",
-             err, errlen) < 0)
+    if (store_sqlite_prep(b, &st,
+                          "SELECT request_id, collector, agents, at_us FROM probe_answers"
+                          " WHERE request_id = ?1 ORDER BY at_us, collector",
+                          err, errlen) < 0)
         return -1;
     sqlite3_bind_int64(st, 1, request_id);
     struct answer_ctx x = {cb, arg};
-    return each(b, st, answer_row, &x, err, errlen);
+    return store_sqlite_each(b, st, answer_row, &x, err, errlen);
 }
 
 static int probe_listen(void *b, int *fd, char *err, size_t errlen)

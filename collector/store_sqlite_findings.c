@@ -11,29 +11,6 @@
 
 #include "store_sqlite.h"
 
-static int fail(void *b, const char *what, char *err, size_t errlen)
-{
-    snprintf(err, errlen, "database %s: %s: %s", store_sqlite_path(b), what,
-             sqlite3_errmsg(store_sqlite_db(b)));
-    return -1;
-}
-
-static int prep(void *b, sqlite3_stmt **st, const char *sql, char *err, size_t errlen)
-{
-    if (sqlite3_prepare_v2(store_sqlite_db(b), sql, -1, st, NULL) != SQLITE_OK)
-        return fail(b, "preparing a statement", err, errlen);
-    return 0;
-}
-
-/* Steps a writing statement once and finalizes it. */
-static int run(void *b, sqlite3_stmt *st, const char *what, char *err, size_t errlen)
-{
-    int rc = sqlite3_step(st);
-    int ret = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : fail(b, what, err, errlen);
-    sqlite3_finalize(st);
-    return ret;
-}
-
 static void bind_text(sqlite3_stmt *st, int i, const char *s)
 {
     if (s != NULL)
@@ -47,34 +24,15 @@ static const char *col(sqlite3_stmt *st, int i)
     return (const char *)sqlite3_column_text(st, i);
 }
 
-/* Runs a reader: row() per row until it returns non-zero; finalizes. */
-static int each(void *b, sqlite3_stmt *st, int (*row)(sqlite3_stmt *st, void *ctx), void *ctx,
-                char *err, size_t errlen)
-{
-    int rc, ret = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int r = row(st, ctx);
-        if (r != 0) {
-            ret = r < 0 ? -1 : 0;
-            if (r < 0)
-                snprintf(err, errlen, "database %s: a reader failed", store_sqlite_path(b));
-            break;
-        }
-    }
-    if (ret == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
-        ret = fail(b, "reading", err, errlen);
-    sqlite3_finalize(st);
-    return ret;
-}
-
 int store_sqlite_finding_put(void *b, const struct store_finding *f, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    if (prep(b, &st,
-             "INSERT OR REPLACE INTO findings(id, target, severity, verdict, layer, state, seen,"
-             " clean, first_seen_us, opened_at_us, resolved_at_us, started_at_us, updated_at_us,"
-             " json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-             err, errlen) < 0)
+    if (store_sqlite_prep(
+            b, &st,
+            "INSERT OR REPLACE INTO findings(id, target, severity, verdict, layer, state, seen,"
+            " clean, first_seen_us, opened_at_us, resolved_at_us, started_at_us, updated_at_us,"
+            " json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            err, errlen) < 0)
         return -1;
     bind_text(st, 1, f->id);
     bind_text(st, 2, f->target);
@@ -90,16 +48,16 @@ int store_sqlite_finding_put(void *b, const struct store_finding *f, char *err, 
     sqlite3_bind_int64(st, 12, f->started_at_us);
     sqlite3_bind_int64(st, 13, f->updated_at_us);
     bind_text(st, 14, f->json ? f->json : "{}");
-    return run(b, st, "writing a finding", err, errlen);
+    return store_sqlite_run(b, st, "writing a finding", err, errlen);
 }
 
 int store_sqlite_finding_delete(void *b, const char *id, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    if (prep(b, &st, "DELETE FROM findings WHERE id = ?1", err, errlen) < 0)
+    if (store_sqlite_prep(b, &st, "DELETE FROM findings WHERE id = ?1", err, errlen) < 0)
         return -1;
     bind_text(st, 1, id);
-    return run(b, st, "deleting a finding", err, errlen);
+    return store_sqlite_run(b, st, "deleting a finding", err, errlen);
 }
 
 struct finding_ctx {
@@ -134,38 +92,39 @@ int store_sqlite_findings_each(void *b, const struct store_finding_filter *f, st
 {
     sqlite3_stmt *st;
     /* ?2: the lowest state wanted, ?3 the highest. */
-    if (prep(b, &st,
-             "SELECT id, target, severity, verdict, layer, state, seen, clean, first_seen_us,"
-             " opened_at_us, resolved_at_us, started_at_us, updated_at_us, json FROM findings"
-             " WHERE state BETWEEN ?2 AND ?3 AND (?1 IS NULL OR target = ?1)"
-             " AND updated_at_us >= ?4"
-             " ORDER BY target, CASE WHEN opened_at_us = 0 THEN first_seen_us"
-             " ELSE opened_at_us END, id",
-             err, errlen) < 0)
+    if (store_sqlite_prep(
+            b, &st,
+            "SELECT id, target, severity, verdict, layer, state, seen, clean, first_seen_us,"
+            " opened_at_us, resolved_at_us, started_at_us, updated_at_us, json FROM findings"
+            " WHERE state BETWEEN ?2 AND ?3 AND (?1 IS NULL OR target = ?1)"
+            " AND updated_at_us >= ?4"
+            " ORDER BY target, CASE WHEN opened_at_us = 0 THEN first_seen_us"
+            " ELSE opened_at_us END, id",
+            err, errlen) < 0)
         return -1;
     bind_text(st, 1, f->target);
     sqlite3_bind_int(st, 2, f->with_pending ? STORE_FINDING_PENDING : STORE_FINDING_OPEN);
     sqlite3_bind_int(st, 3, f->open_only ? STORE_FINDING_OPEN : STORE_FINDING_RESOLVED);
     sqlite3_bind_int64(st, 4, f->since_us);
     struct finding_ctx c = {cb, arg};
-    return each(b, st, finding_row, &c, err, errlen);
+    return store_sqlite_each(b, st, finding_row, &c, err, errlen);
 }
 
 int store_sqlite_finding_event_add(void *b, const struct store_finding_event *e, char *err,
                                    size_t errlen)
 {
     sqlite3_stmt *st;
-    if (prep(b, &st,
-             "INSERT INTO finding_events(finding_id, target, at_us, event, json)"
-             " VALUES (?1, ?2, ?3, ?4, ?5)",
-             err, errlen) < 0)
+    if (store_sqlite_prep(b, &st,
+                          "INSERT INTO finding_events(finding_id, target, at_us, event, json)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5)",
+                          err, errlen) < 0)
         return -1;
     bind_text(st, 1, e->finding_id);
     bind_text(st, 2, e->target);
     sqlite3_bind_int64(st, 3, e->at_us);
     bind_text(st, 4, e->event);
     bind_text(st, 5, e->json ? e->json : "{}");
-    return run(b, st, "recording a finding's event", err, errlen);
+    return store_sqlite_run(b, st, "recording a finding's event", err, errlen);
 }
 
 struct event_ctx {
@@ -189,25 +148,26 @@ int store_sqlite_finding_events_each(void *b, const char *target, int64_t since_
                                      store_finding_event_cb cb, void *arg, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    if (prep(b, &st,
-             "SELECT seq, finding_id, target, at_us, event, json FROM finding_events"
-             " WHERE (?1 IS NULL OR target = ?1) AND at_us >= ?2 ORDER BY at_us, seq",
-             err, errlen) < 0)
+    if (store_sqlite_prep(b, &st,
+                          "SELECT seq, finding_id, target, at_us, event, json FROM finding_events"
+                          " WHERE (?1 IS NULL OR target = ?1) AND at_us >= ?2 ORDER BY at_us, seq",
+                          err, errlen) < 0)
         return -1;
     bind_text(st, 1, target);
     sqlite3_bind_int64(st, 2, since_us);
     struct event_ctx c = {cb, arg};
-    return each(b, st, event_row, &c, err, errlen);
+    return store_sqlite_each(b, st, event_row, &c, err, errlen);
 }
 
 int store_sqlite_notification_add(void *b, const struct store_notification *n, char *err,
                                   size_t errlen)
 {
     sqlite3_stmt *st;
-    if (prep(b, &st,
-             "INSERT INTO notifications(notifier, kind, finding_id, event, body, attempts,"
-             " created_us, next_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-             err, errlen) < 0)
+    if (store_sqlite_prep(
+            b, &st,
+            "INSERT INTO notifications(notifier, kind, finding_id, event, body, attempts,"
+            " created_us, next_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            err, errlen) < 0)
         return -1;
     bind_text(st, 1, n->notifier);
     bind_text(st, 2, n->kind);
@@ -217,7 +177,7 @@ int store_sqlite_notification_add(void *b, const struct store_notification *n, c
     sqlite3_bind_int64(st, 6, n->attempts);
     sqlite3_bind_int64(st, 7, n->created_us);
     sqlite3_bind_int64(st, 8, n->next_at_us);
-    return run(b, st, "queueing a notification", err, errlen);
+    return store_sqlite_run(b, st, "queueing a notification", err, errlen);
 }
 
 struct notification_ctx {
@@ -244,47 +204,50 @@ int store_sqlite_notifications_due(void *b, int64_t now_us, size_t limit, store_
                                    void *arg, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    if (prep(b, &st,
-             "SELECT id, notifier, kind, finding_id, event, body, attempts, created_us,"
-             " next_at_us FROM notifications q WHERE next_at_us <= ?1 AND NOT EXISTS"
-             " (SELECT 1 FROM notifications o WHERE o.notifier = q.notifier"
-             " AND o.finding_id = q.finding_id AND o.id < q.id) ORDER BY id LIMIT ?2",
-             err, errlen) < 0)
+    if (store_sqlite_prep(
+            b, &st,
+            "SELECT id, notifier, kind, finding_id, event, body, attempts, created_us,"
+            " next_at_us FROM notifications q WHERE next_at_us <= ?1 AND NOT EXISTS"
+            " (SELECT 1 FROM notifications o WHERE o.notifier = q.notifier"
+            " AND o.finding_id = q.finding_id AND o.id < q.id) ORDER BY id LIMIT ?2",
+            err, errlen) < 0)
         return -1;
     sqlite3_bind_int64(st, 1, now_us);
     sqlite3_bind_int64(st, 2, limit > 0 ? (int64_t)limit : -1);
     struct notification_ctx c = {cb, arg};
-    return each(b, st, notification_row, &c, err, errlen);
+    return store_sqlite_each(b, st, notification_row, &c, err, errlen);
 }
 
 int store_sqlite_notification_done(void *b, int64_t id, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    if (prep(b, &st, "DELETE FROM notifications WHERE id = ?1", err, errlen) < 0)
+    if (store_sqlite_prep(b, &st, "DELETE FROM notifications WHERE id = ?1", err, errlen) < 0)
         return -1;
     sqlite3_bind_int64(st, 1, id);
-    return run(b, st, "removing a delivered notification", err, errlen);
+    return store_sqlite_run(b, st, "removing a delivered notification", err, errlen);
 }
 
 int store_sqlite_notification_retry(void *b, int64_t id, uint32_t attempts, int64_t next_at_us,
                                     char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    if (prep(b, &st, "UPDATE notifications SET attempts = ?2, next_at_us = ?3 WHERE id = ?1", err,
-             errlen) < 0)
+    if (store_sqlite_prep(b, &st,
+                          "UPDATE notifications SET attempts = ?2, next_at_us = ?3 WHERE id = ?1",
+                          err, errlen) < 0)
         return -1;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, attempts);
     sqlite3_bind_int64(st, 3, next_at_us);
-    return run(b, st, "rescheduling a notification", err, errlen);
+    return store_sqlite_run(b, st, "rescheduling a notification", err, errlen);
 }
 
 int store_sqlite_notifications_pending(void *b, uint64_t *n, int64_t *next_at_us, char *err,
                                        size_t errlen)
 {
     sqlite3_stmt *st;
-    if (prep(b, &st, "SELECT COUNT(*), COALESCE(MIN(next_at_us), 0) FROM notifications", err,
-             errlen) < 0)
+    if (store_sqlite_prep(b, &st,
+                          "SELECT COUNT(*), COALESCE(MIN(next_at_us), 0) FROM notifications", err,
+                          errlen) < 0)
         return -1;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -292,5 +255,5 @@ int store_sqlite_notifications_pending(void *b, uint64_t *n, int64_t *next_at_us
         *next_at_us = sqlite3_column_int64(st, 1);
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : fail(b, "counting notifications", err, errlen);
+    return rc == SQLITE_ROW ? 0 : store_sqlite_fail(b, "counting notifications", err, errlen);
 }

@@ -31,21 +31,6 @@ struct rollup_row {
     int layer, error;
 };
 
-static int fail(struct sqlite_store *b, const char *what, char *err, size_t errlen)
-{
-    snprintf(err, errlen, "database %s: %s: %s", b->path, what, sqlite3_errmsg(b->db));
-    return -1;
-}
-
-static int prep(struct sqlite_store *b, sqlite3_stmt **st, const char *sql, char *err,
-                size_t errlen)
-{
-    *st = NULL;
-    if (sqlite3_prepare_v2(b->db, sql, -1, st, NULL) != SQLITE_OK)
-        return fail(b, "preparing a statement", err, errlen);
-    return 0;
-}
-
 /* Starts this call's own transaction: the ops run between ingest's. */
 static int txn_begin(struct sqlite_store *b, const char *op, char *err, size_t errlen)
 {
@@ -54,7 +39,7 @@ static int txn_begin(struct sqlite_store *b, const char *op, char *err, size_t e
         return -1;
     }
     if (sqlite3_exec(b->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return fail(b, op, err, errlen);
+        return store_sqlite_fail(b, op, err, errlen);
     return 0;
 }
 
@@ -63,7 +48,7 @@ static int txn_end(struct sqlite_store *b, bool ok, const char *op, char *err, s
     if (ok && sqlite3_exec(b->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
         return 0;
     if (ok)
-        fail(b, op, err, errlen);
+        store_sqlite_fail(b, op, err, errlen);
     sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
     return -1;
 }
@@ -71,13 +56,13 @@ static int txn_end(struct sqlite_store *b, bool ok, const char *op, char *err, s
 static int rolled_id(struct sqlite_store *b, int64_t *id, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    if (prep(b, &st, "SELECT rolled_id FROM rollup_state", err, errlen) < 0)
+    if (store_sqlite_prep(b, &st, "SELECT rolled_id FROM rollup_state", err, errlen) < 0)
         return -1;
     int rc = sqlite3_step(st);
     *id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW)
-        return fail(b, "reading the rollup state", err, errlen);
+        return store_sqlite_fail(b, "reading the rollup state", err, errlen);
     return 0;
 }
 
@@ -121,7 +106,7 @@ static int hour_merge(struct sqlite_store *b, sqlite3_stmt *get, sqlite3_stmt *p
     }
     sqlite3_reset(get);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return fail(b, "reading an hourly aggregate", err, errlen);
+        return store_sqlite_fail(b, "reading an hourly aggregate", err, errlen);
     for (int i = 0; i < 4; i++)
         sqlite3_bind_int64(put, i + 1, key[i]);
     sqlite3_bind_int64(put, 5, clamp64(acc.n));
@@ -134,7 +119,7 @@ static int hour_merge(struct sqlite_store *b, sqlite3_stmt *get, sqlite3_stmt *p
     rc = sqlite3_step(put);
     sqlite3_reset(put);
     if (rc != SQLITE_DONE)
-        return fail(b, "writing an hourly aggregate", err, errlen);
+        return store_sqlite_fail(b, "writing an hourly aggregate", err, errlen);
     return 0;
 }
 
@@ -144,10 +129,11 @@ static int rows_read(struct sqlite_store *b, int64_t after, size_t max, struct r
                      size_t *n, int64_t *last, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    if (prep(b, &st,
-             "SELECT id, target_id, check_id, COALESCE(network_id, 0), started_at_us, ok, layer,"
-             " error, total_us FROM results WHERE id > ?1 ORDER BY id LIMIT ?2",
-             err, errlen) < 0)
+    if (store_sqlite_prep(
+            b, &st,
+            "SELECT id, target_id, check_id, COALESCE(network_id, 0), started_at_us, ok, layer,"
+            " error, total_us FROM results WHERE id > ?1 ORDER BY id LIMIT ?2",
+            err, errlen) < 0)
         return -1;
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int64(st, 2, (int64_t)max);
@@ -169,7 +155,7 @@ static int rows_read(struct sqlite_store *b, int64_t after, size_t max, struct r
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
-        return fail(b, "reading results to roll up", err, errlen);
+        return store_sqlite_fail(b, "reading results to roll up", err, errlen);
     return 0;
 }
 
@@ -190,13 +176,13 @@ int store_sqlite_rollup(void *p, size_t max, uint64_t *rolled, char *err, size_t
     int64_t done = 0, newest = 0;
     sqlite3_stmt *peek;
     if (rolled_id(b, &done, err, errlen) < 0 ||
-        prep(b, &peek, "SELECT COALESCE(MAX(id), 0) FROM results", err, errlen) < 0)
+        store_sqlite_prep(b, &peek, "SELECT COALESCE(MAX(id), 0) FROM results", err, errlen) < 0)
         return -1;
     int prc = sqlite3_step(peek);
     newest = prc == SQLITE_ROW ? sqlite3_column_int64(peek, 0) : 0;
     sqlite3_finalize(peek);
     if (prc != SQLITE_ROW)
-        return fail(b, "reading the newest result", err, errlen);
+        return store_sqlite_fail(b, "reading the newest result", err, errlen);
     if (newest <= done)
         return 0;
     struct rollup_row *rows = malloc(max * sizeof(*rows));
@@ -214,17 +200,19 @@ int store_sqlite_rollup(void *p, size_t max, uint64_t *rolled, char *err, size_t
     bool ok = rolled_id(b, &after, err, errlen) == 0 &&
               rows_read(b, after, max, rows, &n, &last, err, errlen) == 0;
     if (ok && n > 0) {
-        ok = prep(b, &get,
-                  "SELECT n, ok, total_us_sum, total_us_max, first_fail_us, fail_layer,"
-                  " fail_error FROM rollups WHERE target_id = ?1 AND check_id = ?2"
-                  " AND network_id = ?3 AND hour_us = ?4",
-                  err, errlen) == 0 &&
-             prep(b, &put,
-                  "INSERT OR REPLACE INTO rollups(target_id, check_id, network_id, hour_us, n,"
-                  " ok, total_us_sum, total_us_max, first_fail_us, fail_layer, fail_error)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                  err, errlen) == 0 &&
-             prep(b, &mark, "UPDATE rollup_state SET rolled_id = ?1", err, errlen) == 0;
+        ok =
+            store_sqlite_prep(b, &get,
+                              "SELECT n, ok, total_us_sum, total_us_max, first_fail_us, fail_layer,"
+                              " fail_error FROM rollups WHERE target_id = ?1 AND check_id = ?2"
+                              " AND network_id = ?3 AND hour_us = ?4",
+                              err, errlen) == 0 &&
+            store_sqlite_prep(
+                b, &put,
+                "INSERT OR REPLACE INTO rollups(target_id, check_id, network_id, hour_us, n,"
+                " ok, total_us_sum, total_us_max, first_fail_us, fail_layer, fail_error)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                err, errlen) == 0 &&
+            store_sqlite_prep(b, &mark, "UPDATE rollup_state SET rolled_id = ?1", err, errlen) == 0;
         /* One read and one write per hour touched, not per result. */
         qsort(rows, n, sizeof(*rows), cmp_row);
         for (size_t i = 0; ok && i < n;) {
@@ -240,7 +228,7 @@ int store_sqlite_rollup(void *p, size_t max, uint64_t *rolled, char *err, size_t
             sqlite3_bind_int64(mark, 1, last);
             ok = sqlite3_step(mark) == SQLITE_DONE;
             if (!ok)
-                fail(b, "recording what was rolled up", err, errlen);
+                store_sqlite_fail(b, "recording what was rolled up", err, errlen);
         }
     }
     sqlite3_finalize(get);
@@ -258,7 +246,7 @@ static int delete_some(struct sqlite_store *b, const char *sql, int64_t before, 
                        size_t limit, uint64_t *n, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    if (prep(b, &st, sql, err, errlen) < 0)
+    if (store_sqlite_prep(b, &st, sql, err, errlen) < 0)
         return -1;
     sqlite3_bind_int64(st, 1, before);
     sqlite3_bind_int64(st, 2, (int64_t)limit);
@@ -267,7 +255,7 @@ static int delete_some(struct sqlite_store *b, const char *sql, int64_t before, 
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
-        return fail(b, "pruning", err, errlen);
+        return store_sqlite_fail(b, "pruning", err, errlen);
     *n = (uint64_t)sqlite3_changes(b->db);
     return 0;
 }
@@ -351,7 +339,7 @@ static int rollup_rows(struct sqlite_store *b, sqlite3_stmt *st, bool as_stored,
             break;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        ret = fail(b, what, err, errlen);
+        ret = store_sqlite_fail(b, what, err, errlen);
     sqlite3_finalize(st);
     return ret;
 }
@@ -365,12 +353,13 @@ int store_sqlite_rollups_each(void *p, const struct store_rollup_filter *f, stor
         return -1;
     }
     sqlite3_stmt *st;
-    if (prep(b, &st,
-             ROLLUP_SELECT
-             " WHERE t.name = ?1 AND (?2 IS NULL OR nw.name = ?2) AND (?3 IS NULL OR c.name = ?3)"
-             " AND r.hour_us > ?4 AND r.hour_us < ?5"
-             " ORDER BY r.hour_us, nw.name, c.name",
-             err, errlen) < 0)
+    if (store_sqlite_prep(
+            b, &st,
+            ROLLUP_SELECT
+            " WHERE t.name = ?1 AND (?2 IS NULL OR nw.name = ?2) AND (?3 IS NULL OR c.name = ?3)"
+            " AND r.hour_us > ?4 AND r.hour_us < ?5"
+            " ORDER BY r.hour_us, nw.name, c.name",
+            err, errlen) < 0)
         return -1;
     sqlite3_bind_text(st, 1, f->target, -1, SQLITE_STATIC);
     if (f->network != NULL)
@@ -391,11 +380,11 @@ int store_sqlite_rollups_next_hour(void *p, int64_t after_hour_us, store_rollup_
 {
     struct sqlite_store *b = p;
     sqlite3_stmt *st;
-    if (prep(b, &st,
-             ROLLUP_SELECT
-             " WHERE r.hour_us = (SELECT min(hour_us) FROM rollups WHERE hour_us > ?1)"
-             " ORDER BY t.name, nw.name, c.name",
-             err, errlen) < 0)
+    if (store_sqlite_prep(b, &st,
+                          ROLLUP_SELECT
+                          " WHERE r.hour_us = (SELECT min(hour_us) FROM rollups WHERE hour_us > ?1)"
+                          " ORDER BY t.name, nw.name, c.name",
+                          err, errlen) < 0)
         return -1;
     sqlite3_bind_int64(st, 1, after_hour_us);
     /* Copied as stored: also values a newer build wrote. */
