@@ -4,8 +4,9 @@
  *
  * A transaction's results are buffered as binary COPY data and sent at
  * commit in one COPY; the latest state of every key the transaction
- * touched and each agent's stored sequence numbers follow in one
- * pipeline. Duplicates are decided in memory from the agent's `stored`
+ * touched and each agent's stored sequence numbers follow as two
+ * statements in one pipeline, each taking all its rows as arrays
+ * (store_pg_array.h). Duplicates are decided in memory from the agent's `stored`
  * set (store_pg.c explains why there is no unique index).
  *
  * An agent's stored set and latest rows are read once (its row locked,
@@ -25,7 +26,6 @@
  * transaction (bench/RESULTS.md).
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +34,7 @@
 #include "clock.h"
 #include "store_impl.h"
 #include "store_pg.h"
+#include "store_pg_array.h"
 #include "store_pg_track.h"
 
 /* A map grown past this is freed when it is emptied. */
@@ -54,9 +55,8 @@
 #define KEEP_LATEST 131072
 /* First size of the arrays. */
 #define ARRAY_MIN 64
-/* Latest rows sent in one pipeline before its results are read, so that
- * neither side's socket buffer fills while the other waits. */
-#define PIPELINE_MAX 512
+/* Columns of latest written at commit (latest_put). */
+#define LATEST_NCOLS 27
 
 /* An agent as this store knows it: read once, kept between transactions. */
 struct agent {
@@ -98,8 +98,10 @@ struct store_pg_ingest {
     struct latest *latest;
     size_t nlatest, caplatest;
     struct store_pg_copy copy;
-    char *before[STORE_FACT_LAST]; /* store_prev texts of the last call */
-    uint64_t keep_fresh_us;        /* KEEP_FRESH_US, or the test's (keep_fresh_of) */
+    struct store_pg_array col[LATEST_NCOLS]; /* the latest rows, a column each */
+    struct store_pg_array ids, seqs, sets;   /* the agents' update and lock */
+    char *before[STORE_FACT_LAST];           /* store_prev texts of the last call */
+    uint64_t keep_fresh_us;                  /* KEEP_FRESH_US, or the test's (keep_fresh_of) */
 };
 
 /* KEEP_FRESH_US, unless VANTAGE_PG_KEEP_FRESH_MS (1 to 3,600,000) says
@@ -214,6 +216,11 @@ void store_pg_ingest_destroy(struct store_pg_ingest **ip)
     keymap_free(&in->agent_map);
     keymap_free(&in->latest_map);
     store_pg_copy_free(&in->copy);
+    for (int c = 0; c < LATEST_NCOLS; c++)
+        store_pg_array_free(&in->col[c]);
+    store_pg_array_free(&in->ids);
+    store_pg_array_free(&in->seqs);
+    store_pg_array_free(&in->sets);
     for (int f = 0; f < STORE_FACT_LAST; f++)
         free(in->before[f]);
     free(in);
@@ -758,13 +765,23 @@ static int pipeline_read(void *b, size_t n, char *err, size_t errlen)
     return rc;
 }
 
+/* Every dirty latest row of the transaction in one statement: the rows
+ * go as one array per column (27 parameters) and unnest() turns them back
+ * into rows. One pipelined upsert per key cost the server a parse, plan
+ * and execution each: in a fleet's shape that was most of its time
+ * (bench/RESULTS.md). The keys are unique within the transaction (one
+ * struct latest per key), as ON CONFLICT DO UPDATE requires. */
 static const char latest_put[] =
     "INSERT INTO latest(agent_id, target_id, check_id, network_id, discovered, ok, layer,"
     " error, seq, at_us, since_us, total_us, detail, episode_us, flips, streak_n,"
     " fail_layer, fail_error, phase, phase_us, dns_hash, dns, addr_hash, address,"
     " cert_hash, cert, delivery_us)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,"
-    " $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)"
+    " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[],"
+    " $5::boolean[], $6::boolean[], $7::smallint[], $8::smallint[], $9::bigint[],"
+    " $10::bigint[], $11::bigint[], $12::bigint[], $13::text[], $14::bigint[], $15::bigint[],"
+    " $16::bigint[], $17::smallint[], $18::smallint[], $19::smallint[], $20::bigint[],"
+    " $21::bigint[], $22::text[], $23::bigint[], $24::text[], $25::bigint[], $26::text[],"
+    " $27::bigint[])"
     " ON CONFLICT(agent_id, target_id, check_id) DO UPDATE SET"
     " network_id = excluded.network_id, discovered = excluded.discovered,"
     " ok = excluded.ok, layer = excluded.layer, error = excluded.error,"
@@ -778,120 +795,91 @@ static const char latest_put[] =
     " address = COALESCE(excluded.address, latest.address), cert_hash = excluded.cert_hash,"
     " cert = COALESCE(excluded.cert, latest.cert), delivery_us = excluded.delivery_us";
 
-static int send_latest(PGconn *conn, const struct latest *l)
+static void latest_columns(struct store_pg_array *col, const struct latest *l)
 {
-    char v[27][24]; /* at most one number per parameter */
-    int k = 0;
-    const char *p[27];
-    p[0] = store_pg_i64(v[k++], l->agent_id);
-    p[1] = store_pg_i64(v[k++], l->target_id);
-    p[2] = store_pg_i64(v[k++], l->check_id);
-    p[3] = l->network_id != 0 ? store_pg_i64(v[k++], l->network_id) : NULL;
-    p[4] = l->discovered ? "t" : "f";
-    p[5] = l->ok ? "t" : "f";
-    p[6] = store_pg_i64(v[k++], l->layer);
-    p[7] = store_pg_i64(v[k++], l->error);
-    p[8] = store_pg_i64(v[k++], (int64_t)l->seq);
-    p[9] = store_pg_i64(v[k++], l->at_us);
-    p[10] = store_pg_i64(v[k++], l->since_us);
-    p[11] = store_pg_i64(v[k++], (int64_t)l->total_us);
-    p[12] = l->detail;
-    p[13] = store_pg_i64(v[k++], l->streak.episode_us);
-    p[14] = store_pg_i64(v[k++], l->streak.flips);
-    p[15] = store_pg_i64(v[k++], l->streak.n);
-    p[16] = store_pg_i64(v[k++], l->fail_layer);
-    p[17] = store_pg_i64(v[k++], l->fail_error);
-    p[18] = store_pg_i64(v[k++], l->phase);
-    p[19] = store_pg_i64(v[k++], (int64_t)l->phase_us);
+    store_pg_array_i64(&col[0], l->agent_id);
+    store_pg_array_i64(&col[1], l->target_id);
+    store_pg_array_i64(&col[2], l->check_id);
+    store_pg_array_i64_or_null(&col[3], l->network_id, l->network_id == 0);
+    store_pg_array_bool(&col[4], l->discovered);
+    store_pg_array_bool(&col[5], l->ok);
+    store_pg_array_i64(&col[6], l->layer);
+    store_pg_array_i64(&col[7], l->error);
+    store_pg_array_u64(&col[8], l->seq);
+    store_pg_array_i64(&col[9], l->at_us);
+    store_pg_array_i64(&col[10], l->since_us);
+    store_pg_array_u64(&col[11], l->total_us);
+    store_pg_array_text(&col[12], l->detail);
+    store_pg_array_i64(&col[13], l->streak.episode_us);
+    store_pg_array_i64(&col[14], l->streak.flips);
+    store_pg_array_i64(&col[15], l->streak.n);
+    store_pg_array_i64(&col[16], l->fail_layer);
+    store_pg_array_i64(&col[17], l->fail_error);
+    store_pg_array_i64(&col[18], l->phase);
+    store_pg_array_u64(&col[19], l->phase_us);
     for (int f = 0; f < STORE_FACT_LAST; f++) {
-        p[20 + 2 * f] = store_pg_i64(v[k++], (int64_t)l->fact_hash[f]);
-        p[21 + 2 * f] = l->fact_text[f];
+        store_pg_array_u64(&col[20 + 2 * f], l->fact_hash[f]);
+        store_pg_array_text(&col[21 + 2 * f], l->fact_text[f]);
     }
-    p[26] = store_pg_i64(v[k++], (int64_t)l->delivery_us);
-    return PQsendQueryParams(conn, latest_put, 27, NULL, p, NULL, NULL, 0) == 1 ? 0 : -1;
+    store_pg_array_u64(&col[26], l->delivery_us);
 }
 
-/* Sends one more pipelined statement; every PIPELINE_MAX, reads them. */
-static int pipeline_step(void *b, size_t *sent, char *err, size_t errlen)
+/* Sends (1; 0 when none is dirty, -1 out of memory or on a send error)
+ * the transaction's latest rows. */
+static int latest_send(PGconn *conn, struct store_pg_ingest *in)
 {
-    if (++*sent < PIPELINE_MAX)
-        return 0;
-    size_t n = *sent;
-    *sent = 0;
-    if (PQpipelineSync(store_pg_conn(b)) != 1)
-        return store_pg_fail(b, "writing the latest state", NULL, err, errlen);
-    return pipeline_read(b, n, err, errlen);
-}
-
-/* Appends to the text at *w, which ends before end: the buffers below are
- * sized for their worst case, and a longer text is cut, never overrun. */
-__attribute__((format(printf, 3, 4))) static void appendf(char **w, const char *end,
-                                                          const char *fmt, ...)
-{
-    if (*w >= end)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(*w, (size_t)(end - *w), fmt, ap);
-    va_end(ap);
-    if (k > 0)
-        *w += (size_t)k < (size_t)(end - *w) ? (size_t)k : (size_t)(end - *w) - 1;
-}
-
-/* Sends (1; 0 when none) one statement that updates every agent the transaction stored
- * results for: their committed seqs and stored sets as three arrays.
- * (One UPDATE per agent cost the server as much as the latest upserts.)
- * A set's text has no quote or backslash: quoting it is enough. */
-static int agents_send(PGconn *conn, struct store_pg_ingest *in)
-{
-    size_t n = 0, setlen = 3;
-    for (size_t i = 0; i < in->nagents; i++)
-        if (in->agents[i].dirty) {
+    _Static_assert(20 + 2 * STORE_FACT_LAST + 1 == LATEST_NCOLS, "latest_put's columns");
+    size_t n = 0;
+    for (int c = 0; c < LATEST_NCOLS; c++)
+        store_pg_array_start(&in->col[c]);
+    for (size_t i = 0; i < in->nlatest; i++)
+        if (in->latest[i].dirty) {
+            latest_columns(in->col, &in->latest[i]);
             n++;
-            setlen += in->agents[i].stored.n * 44 + 6;
         }
     if (n == 0)
         return 0;
-    size_t idlen = n * 21 + 3;
-    char *ids = malloc(idlen), *seqs = malloc(idlen), *sets = malloc(setlen);
-    int rc = -1;
-    if (ids == NULL || seqs == NULL || sets == NULL)
-        goto out;
-    char *wi = ids, *wq = seqs, *ws = sets;
-    const char *ei = ids + idlen, *eq = seqs + idlen, *es = sets + setlen;
-    appendf(&wi, ei, "{");
-    appendf(&wq, eq, "{");
-    appendf(&ws, es, "{");
-    for (size_t i = 0, k = 0; i < in->nagents; i++) {
+    const char *p[LATEST_NCOLS];
+    for (int c = 0; c < LATEST_NCOLS; c++)
+        if ((p[c] = store_pg_array_end(&in->col[c])) == NULL)
+            return -1;
+    return PQsendQueryParams(conn, latest_put, LATEST_NCOLS, NULL, p, NULL, NULL, 0) == 1 ? 1 : -1;
+}
+
+/* Sends (1; 0 when none) one statement that updates every agent the
+ * transaction stored results for: their committed seqs and stored sets
+ * as three arrays. (One UPDATE per agent cost the server as much as the
+ * latest upserts.) */
+static int agents_send(PGconn *conn, struct store_pg_ingest *in)
+{
+    store_pg_array_start(&in->ids);
+    store_pg_array_start(&in->seqs);
+    store_pg_array_start(&in->sets);
+    for (size_t i = 0; i < in->nagents; i++) {
         const struct agent *a = &in->agents[i];
         if (!a->dirty)
             continue;
         char *set = pg_ranges_text(&a->stored);
         if (set == NULL)
-            goto out;
-        uint64_t m = a->max_seq > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : a->max_seq;
-        const char *sep = k++ ? "," : "";
-        appendf(&wi, ei, "%s%" PRId64, sep, a->id);
-        appendf(&wq, eq, "%s%" PRIu64, sep, m);
-        appendf(&ws, es, "%s\"%s\"", sep, set);
+            return -1;
+        store_pg_array_i64(&in->ids, a->id);
+        store_pg_array_u64(&in->seqs, a->max_seq);
+        store_pg_array_text(&in->sets, set);
         free(set);
     }
-    appendf(&wi, ei, "}");
-    appendf(&wq, eq, "}");
-    appendf(&ws, es, "}");
-    const char *p[] = {ids, seqs, sets};
-    rc = PQsendQueryParams(conn,
-                           "UPDATE agents a SET committed_seq = GREATEST(a.committed_seq, v.seq),"
-                           " stored = v.stored::int8multirange FROM unnest($1::bigint[],"
-                           " $2::bigint[], $3::text[]) AS v(id, seq, stored) WHERE a.id = v.id",
-                           3, NULL, p, NULL, NULL, 0) == 1
-             ? 1
-             : -1;
-out:
-    free(ids);
-    free(seqs);
-    free(sets);
-    return rc;
+    if (in->ids.n == 0)
+        return 0;
+    const char *p[] = {store_pg_array_end(&in->ids), store_pg_array_end(&in->seqs),
+                       store_pg_array_end(&in->sets)};
+    if (p[0] == NULL || p[1] == NULL || p[2] == NULL)
+        return -1;
+    return PQsendQueryParams(conn,
+                             "UPDATE agents a SET committed_seq = GREATEST(a.committed_seq, v.seq),"
+                             " stored = v.stored::int8multirange FROM unnest($1::bigint[],"
+                             " $2::bigint[], $3::text[]) AS v(id, seq, stored) WHERE a.id = v.id",
+                             3, NULL, p, NULL, NULL, 0) == 1
+               ? 1
+               : -1;
 }
 
 static int cmp_i64(const void *x, const void *y)
@@ -919,21 +907,17 @@ static int agents_lock(void *b, struct store_pg_ingest *in, char *err, size_t er
         if (in->agents[i].touched)
             in->lock_ids[n++] = in->agents[i].id;
     qsort(in->lock_ids, n, sizeof(*in->lock_ids), cmp_i64);
-    size_t arrlen = n * 21 + 3;
-    char *arr = malloc(arrlen), *w = arr;
-    if (arr == NULL)
-        goto oom;
-    appendf(&w, arr + arrlen, "{");
+    store_pg_array_start(&in->ids);
     for (size_t i = 0; i < n; i++)
-        appendf(&w, arr + arrlen, "%s%" PRId64, i ? "," : "", in->lock_ids[i]);
-    appendf(&w, arr + arrlen, "}");
-    const char *p[] = {arr};
+        store_pg_array_i64(&in->ids, in->lock_ids[i]);
+    const char *p[] = {store_pg_array_end(&in->ids)};
+    if (p[0] == NULL)
+        goto oom;
     PGresult *res =
         store_pg_query(b,
                        "SELECT id, stored::text FROM agents WHERE id = ANY($1::bigint[])"
                        " ORDER BY id FOR UPDATE",
                        1, p, "locking the agents' rows", err, errlen);
-    free(arr);
     if (res == NULL)
         return -1;
     int rc = 0;
@@ -980,19 +964,16 @@ int store_pg_ingest_flush(void *b, struct store_pg_ingest *in, char *err, size_t
         return store_pg_fail(b, "entering pipeline mode", NULL, err, errlen);
     int rc = 0;
     size_t sent = 0;
-    for (size_t i = 0; rc == 0 && i < in->nlatest; i++) {
-        if (!in->latest[i].dirty)
-            continue;
-        if (send_latest(conn, &in->latest[i]) < 0)
-            rc = store_pg_fail(b, "writing the latest state", NULL, err, errlen);
-        else
-            rc = pipeline_step(b, &sent, err, errlen);
-    }
+    int latest = latest_send(conn, in);
+    if (latest < 0)
+        rc = store_pg_fail(b, "writing the latest state", NULL, err, errlen);
+    else
+        sent += (size_t)latest;
     int agents = rc == 0 ? agents_send(conn, in) : 0;
     if (agents < 0)
         rc = store_pg_fail(b, "recording the committed seq", NULL, err, errlen);
-    else if (agents > 0)
-        rc = pipeline_step(b, &sent, err, errlen);
+    else
+        sent += (size_t)agents;
     /* What was sent is read even after a failure: the connection must
      * leave pipeline mode idle for the rollback. */
     if (sent > 0) {
