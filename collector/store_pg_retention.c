@@ -4,12 +4,16 @@
  *
  * Exactly once, with several collectors on one database: each agent's
  * row keeps `rolled`, the set of its sequence numbers the aggregates
- * count, beside `stored`, the set ingest stored (store_pg.c). A rollup
- * locks an agent's row as ingest does (FOR UPDATE, skipping one that an
- * ingest holds), reads the results of the lowest range of stored -
- * rolled, adds them to their hours and adds the range to rolled, in one
- * transaction. A late result is a new seq in stored, so it is rolled up
- * later into its own hour, also one rolled up before.
+ * count, beside `stored`, the set ingest stored (store_pg.c). A rollup is
+ * one transaction of a few statements, each taking all its rows as
+ * arrays (store_pg_array.h): it locks agents with something to roll up
+ * as ingest does (FOR UPDATE, skipping those an ingest holds), reads the
+ * results of their ranges of stored - rolled, adds them to their hours
+ * (rollup_merge, under the hours' row locks) and adds the ranges to
+ * rolled. A late result is a new seq in stored, so it is rolled up later
+ * into its own hour, also one rolled up before. (One agent's range per
+ * few statements cost the server about as many statements as ingest's
+ * in a fleet's shape: bench/RESULTS.md.)
  *
  * Pruning drops whole day partitions of results (results_YYYYMMDD) that
  * end before the horizon once no row in them is left to roll up; rows a
@@ -25,10 +29,14 @@
 
 #include "rollup.h"
 #include "store_pg.h"
+#include "store_pg_array.h"
+#include "store_pg_track.h"
 
 /* One call reads at most this many results into memory (about 64 bytes
  * each). */
 #define ROLLUP_CHUNK_MAX 100000
+/* Agents locked by one statement of a call. */
+#define ROLLUP_AGENTS_MAX 256
 
 struct pg_row {
     int64_t target_id, check_id, network_id, hour_us, started_at_us;
@@ -37,15 +45,59 @@ struct pg_row {
     int layer, error;
 };
 
-static int cmp_row(const void *pa, const void *pb)
+/* One hour's aggregate of the call: its key, what the call's results add,
+ * and (after the read) the stored aggregate they merge into. */
+struct pg_hour {
+    int64_t key[4]; /* target_id, check_id, network_id, hour_us */
+    struct rollup add, stored;
+};
+
+/* What one call rolls up, as array parameters. */
+struct pg_rollup {
+    struct store_pg_array agent, lo, hi; /* the ranges taken */
+    struct store_pg_array key[4];        /* the hours' keys, in key order */
+    struct store_pg_array val[7];        /* the merged aggregates */
+    struct pg_row *rows;
+    size_t nrows, caprows;
+    struct pg_hour *hours;
+    size_t nhours;
+};
+
+static void pg_rollup_free(struct pg_rollup *u)
 {
-    const struct pg_row *a = pa, *b = pb;
-    const int64_t ka[4] = {a->target_id, a->check_id, a->network_id, a->hour_us};
-    const int64_t kb[4] = {b->target_id, b->check_id, b->network_id, b->hour_us};
+    store_pg_array_free(&u->agent);
+    store_pg_array_free(&u->lo);
+    store_pg_array_free(&u->hi);
+    for (int i = 0; i < 4; i++)
+        store_pg_array_free(&u->key[i]);
+    for (int i = 0; i < 7; i++)
+        store_pg_array_free(&u->val[i]);
+    free(u->rows);
+    free(u->hours);
+}
+
+static int cmp_key(const int64_t *ka, const int64_t *kb)
+{
     for (int i = 0; i < 4; i++)
         if (ka[i] != kb[i])
             return ka[i] < kb[i] ? -1 : 1;
     return 0;
+}
+
+static void row_key(const struct pg_row *r, int64_t k[4])
+{
+    k[0] = r->target_id;
+    k[1] = r->check_id;
+    k[2] = r->network_id;
+    k[3] = r->hour_us;
+}
+
+static int cmp_row(const void *pa, const void *pb)
+{
+    int64_t ka[4], kb[4];
+    row_key(pa, ka);
+    row_key(pb, kb);
+    return cmp_key(ka, kb);
 }
 
 static int64_t clamp64(uint64_t v)
@@ -53,78 +105,87 @@ static int64_t clamp64(uint64_t v)
     return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
 }
 
-/* Adds acc to its stored hour: the row is locked (FOR UPDATE) while it is
- * merged by rollup_merge; hours are taken in key order, so two
- * collectors rolling up at once never wait on each other in a cycle. */
-static int hour_merge(void *b, const struct pg_row *row, struct rollup acc, char *err,
-                      size_t errlen)
+static int oom(char *err, size_t errlen)
 {
-    char k[4][24];
-    const char *key[4] = {store_pg_i64(k[0], row->target_id), store_pg_i64(k[1], row->check_id),
-                          store_pg_i64(k[2], row->network_id), store_pg_i64(k[3], row->hour_us)};
-    PGresult *res = store_pg_query(b,
-                                   "SELECT n, ok, total_us_sum, total_us_max, first_fail_us,"
-                                   " fail_layer, fail_error FROM rollups WHERE target_id = $1"
-                                   " AND check_id = $2 AND network_id = $3 AND hour_us = $4"
-                                   " FOR UPDATE",
-                                   4, key, "reading an hourly aggregate", err, errlen);
-    if (res == NULL)
-        return -1;
-    if (PQntuples(res) == 1) {
-        struct rollup old = {
-            .n = (uint64_t)store_pg_get_i64(res, 0, 0),
-            .ok = (uint64_t)store_pg_get_i64(res, 0, 1),
-            .total_us_sum = (uint64_t)store_pg_get_i64(res, 0, 2),
-            .total_us_max = (uint64_t)store_pg_get_i64(res, 0, 3),
-            .first_fail_us = store_pg_get_i64(res, 0, 4),
-            .fail_layer = (int)store_pg_get_i64(res, 0, 5),
-            .fail_error = (int)store_pg_get_i64(res, 0, 6),
-        };
-        rollup_merge(&old, &acc);
-        acc = old;
-    }
-    PQclear(res);
-    bool failed = acc.ok < acc.n;
-    char v[7][24];
-    const char *params[11] = {key[0],
-                              key[1],
-                              key[2],
-                              key[3],
-                              store_pg_i64(v[0], clamp64(acc.n)),
-                              store_pg_i64(v[1], clamp64(acc.ok)),
-                              store_pg_i64(v[2], clamp64(acc.total_us_sum)),
-                              store_pg_i64(v[3], clamp64(acc.total_us_max)),
-                              store_pg_i64(v[4], failed ? acc.first_fail_us : 0),
-                              store_pg_i64(v[5], failed ? acc.fail_layer : 0),
-                              store_pg_i64(v[6], failed ? acc.fail_error : 0)};
-    return store_pg_run(b,
-                        "INSERT INTO rollups(target_id, check_id, network_id, hour_us, n, ok,"
-                        " total_us_sum, total_us_max, first_fail_us, fail_layer, fail_error)"
-                        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-                        " ON CONFLICT (target_id, check_id, network_id, hour_us) DO UPDATE SET"
-                        " n = excluded.n, ok = excluded.ok, total_us_sum = excluded.total_us_sum,"
-                        " total_us_max = excluded.total_us_max,"
-                        " first_fail_us = excluded.first_fail_us,"
-                        " fail_layer = excluded.fail_layer, fail_error = excluded.fail_error",
-                        11, params, "writing an hourly aggregate", err, errlen);
+    snprintf(err, errlen, "database: out of memory rolling up");
+    return -1;
 }
 
-/* Rolls up one range [lo, hi) of agent's seqs. *n the results read. */
-static int rollup_range(void *b, int64_t agent, int64_t lo, int64_t hi, struct pg_row *rows,
-                        size_t *n, char *err, size_t errlen)
+/* Locks agents with results to roll up (as ingest locks them, skipping
+ * those an ingest holds now) and takes their unrolled ranges in id and
+ * seq order until *left seqs are taken. *after: the last agent looked
+ * at; *more: whether agents past it may have some. */
+static int take_ranges(void *b, struct pg_rollup *u, int64_t *after, size_t *left, bool *more,
+                       char *err, size_t errlen)
 {
-    char a[24], l[24], h[24];
-    const char *params[3] = {store_pg_i64(a, agent), store_pg_i64(l, lo), store_pg_i64(h, hi)};
-    PGresult *res = store_pg_query(b,
-                                   "SELECT target_id, check_id, COALESCE(network_id, 0),"
-                                   " started_at_us, ok, layer, error, total_us FROM results"
-                                   " WHERE agent_id = $1 AND seq >= $2 AND seq < $3",
-                                   3, params, "reading results to roll up", err, errlen);
+    char a[24], l[24];
+    size_t lim = *left < ROLLUP_AGENTS_MAX ? *left : ROLLUP_AGENTS_MAX;
+    const char *params[2] = {store_pg_i64(a, *after), store_pg_i64(l, (int64_t)lim)};
+    PGresult *res =
+        store_pg_query(b,
+                       "SELECT id, (stored - rolled)::text FROM agents WHERE id > $1"
+                       " AND stored <> rolled ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
+                       2, params, "finding results to roll up", err, errlen);
     if (res == NULL)
         return -1;
-    *n = (size_t)PQntuples(res);
-    for (size_t i = 0; i < *n; i++) {
-        struct pg_row *r = &rows[i];
+    int rc = 0;
+    struct pg_ranges rs = {0};
+    int nt = PQntuples(res);
+    *more = (size_t)nt == lim;
+    for (int i = 0; i<nt && * left> 0; i++) {
+        int64_t agent = store_pg_get_i64(res, i, 0);
+        rs.n = 0;
+        if (pg_ranges_parse(&rs, PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1)) < 0) {
+            snprintf(err, errlen,
+                     "database %s: agent id %lld: its seqs to roll up are not readable",
+                     store_pg_where(b), (long long)agent);
+            rc = -1;
+            break;
+        }
+        for (size_t j = 0; j<rs.n && * left> 0; j++) {
+            int64_t lo = rs.r[j].lo, hi = rs.r[j].hi;
+            if (hi <= lo)
+                continue;
+            if ((uint64_t)(hi - lo) > *left)
+                hi = lo + (int64_t)*left;
+            *left -= (size_t)(hi - lo);
+            store_pg_array_i64(&u->agent, agent);
+            store_pg_array_i64(&u->lo, lo);
+            store_pg_array_i64(&u->hi, hi);
+        }
+        *after = agent;
+    }
+    if (*left == 0)
+        *more = false;
+    pg_ranges_free(&rs);
+    PQclear(res);
+    return rc;
+}
+
+/* Reads the results of the ranges taken (at most cap rows). */
+static int read_rows(void *b, struct pg_rollup *u, const char *const *ranges, char *err,
+                     size_t errlen)
+{
+    PGresult *res = store_pg_query(b,
+                                   "SELECT x.target_id, x.check_id, COALESCE(x.network_id, 0),"
+                                   " x.started_at_us, x.ok, x.layer, x.error, x.total_us"
+                                   " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])"
+                                   " AS p(agent_id, lo, hi) JOIN results x"
+                                   " ON x.agent_id = p.agent_id AND x.seq >= p.lo AND x.seq < p.hi",
+                                   3, ranges, "reading results to roll up", err, errlen);
+    if (res == NULL)
+        return -1;
+    size_t n = (size_t)PQntuples(res);
+    if (n > u->caprows) {
+        /* More rows than seqs: (agent, seq) is stored once, so a store
+         * that says otherwise is damaged; nothing is counted. */
+        snprintf(err, errlen, "database %s: %zu results for %zu sequence numbers to roll up",
+                 store_pg_where(b), n, u->caprows);
+        PQclear(res);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct pg_row *r = &u->rows[i];
         r->target_id = store_pg_get_i64(res, (int)i, 0);
         r->check_id = store_pg_get_i64(res, (int)i, 1);
         r->network_id = store_pg_get_i64(res, (int)i, 2);
@@ -136,22 +197,172 @@ static int rollup_range(void *b, int64_t agent, int64_t lo, int64_t hi, struct p
         int64_t t = store_pg_get_i64(res, (int)i, 7);
         r->total_us = t > 0 ? (uint64_t)t : 0;
     }
+    u->nrows = n;
     PQclear(res);
-    qsort(rows, *n, sizeof(*rows), cmp_row);
-    for (size_t i = 0; i < *n;) {
-        struct rollup acc = {0};
+    return 0;
+}
+
+/* Groups the rows into their hours, in key order. */
+static int group_rows(struct pg_rollup *u)
+{
+    qsort(u->rows, u->nrows, sizeof(*u->rows), cmp_row);
+    free(u->hours);
+    u->hours = u->nrows ? malloc(u->nrows * sizeof(*u->hours)) : NULL;
+    if (u->nrows && u->hours == NULL)
+        return -1;
+    u->nhours = 0;
+    for (size_t i = 0; i < u->nrows;) {
+        struct pg_hour *h = &u->hours[u->nhours++];
+        *h = (struct pg_hour){0};
+        row_key(&u->rows[i], h->key);
         size_t j = i;
-        for (; j < *n && cmp_row(&rows[i], &rows[j]) == 0; j++)
-            rollup_add(&acc, rows[j].ok, rows[j].total_us, rows[j].started_at_us, rows[j].layer,
-                       rows[j].error);
-        if (hour_merge(b, &rows[i], acc, err, errlen) < 0)
-            return -1;
+        for (; j < u->nrows && cmp_row(&u->rows[i], &u->rows[j]) == 0; j++)
+            rollup_add(&h->add, u->rows[j].ok, u->rows[j].total_us, u->rows[j].started_at_us,
+                       u->rows[j].layer, u->rows[j].error);
         i = j;
     }
+    for (int k = 0; k < 4; k++) {
+        store_pg_array_start(&u->key[k]);
+        for (size_t i = 0; i < u->nhours; i++)
+            store_pg_array_i64(&u->key[k], u->hours[i].key[k]);
+    }
+    return 0;
+}
+
+/* Reads the stored aggregates of the hours, locked in key order (so that
+ * two collectors rolling up at once never wait on each other in a
+ * cycle). Hours not stored yet are first inserted empty: a row to lock,
+ * so that a second collector adding to the same new hour waits for this
+ * one's commit and then merges into its counts rather than overwriting
+ * them. */
+static int read_hours(void *b, struct pg_rollup *u, const char *const *keys, char *err,
+                      size_t errlen)
+{
+    if (store_pg_run(b,
+                     "INSERT INTO rollups(target_id, check_id, network_id, hour_us, n, ok,"
+                     " total_us_sum, total_us_max, first_fail_us, fail_layer, fail_error)"
+                     " SELECT t, c, nw, h, 0, 0, 0, 0, 0, 0, 0 FROM unnest($1::bigint[],"
+                     " $2::bigint[], $3::bigint[], $4::bigint[]) AS k(t, c, nw, h)"
+                     " ON CONFLICT DO NOTHING",
+                     4, keys, "adding hourly aggregates", err, errlen) < 0)
+        return -1;
+    PGresult *res = store_pg_query(
+        b,
+        "SELECT r.target_id, r.check_id, r.network_id, r.hour_us, r.n, r.ok, r.total_us_sum,"
+        " r.total_us_max, r.first_fail_us, r.fail_layer, r.fail_error FROM rollups r"
+        " JOIN unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS k(t, c, nw, h)"
+        " ON r.target_id = k.t AND r.check_id = k.c AND r.network_id = k.nw AND r.hour_us = k.h"
+        " ORDER BY r.target_id, r.check_id, r.network_id, r.hour_us FOR UPDATE OF r",
+        4, keys, "reading hourly aggregates", err, errlen);
+    if (res == NULL)
+        return -1;
+    int rc = 0;
+    size_t i = 0;
+    for (int row = 0; row < PQntuples(res); row++) {
+        int64_t key[4];
+        for (int k = 0; k < 4; k++)
+            key[k] = store_pg_get_i64(res, row, k);
+        while (i < u->nhours && cmp_key(u->hours[i].key, key) < 0)
+            i++;
+        if (i == u->nhours || cmp_key(u->hours[i].key, key) != 0)
+            continue;
+        u->hours[i].stored = (struct rollup){
+            .n = (uint64_t)store_pg_get_i64(res, row, 4),
+            .ok = (uint64_t)store_pg_get_i64(res, row, 5),
+            .total_us_sum = (uint64_t)store_pg_get_i64(res, row, 6),
+            .total_us_max = (uint64_t)store_pg_get_i64(res, row, 7),
+            .first_fail_us = store_pg_get_i64(res, row, 8),
+            .fail_layer = (int)store_pg_get_i64(res, row, 9),
+            .fail_error = (int)store_pg_get_i64(res, row, 10),
+        };
+        i++;
+    }
+    if ((size_t)PQntuples(res) != u->nhours) {
+        snprintf(err, errlen, "database %s: %d of %zu hourly aggregates found to add to",
+                 store_pg_where(b), PQntuples(res), u->nhours);
+        rc = -1;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Writes the hours merged (rollup_merge) with what the call adds. */
+static int write_hours(void *b, struct pg_rollup *u, const char *const *keys, char *err,
+                       size_t errlen)
+{
+    for (int k = 0; k < 7; k++)
+        store_pg_array_start(&u->val[k]);
+    for (size_t i = 0; i < u->nhours; i++) {
+        struct rollup acc = u->hours[i].stored;
+        rollup_merge(&acc, &u->hours[i].add);
+        bool failed = acc.ok < acc.n;
+        store_pg_array_i64(&u->val[0], clamp64(acc.n));
+        store_pg_array_i64(&u->val[1], clamp64(acc.ok));
+        store_pg_array_i64(&u->val[2], clamp64(acc.total_us_sum));
+        store_pg_array_i64(&u->val[3], clamp64(acc.total_us_max));
+        store_pg_array_i64(&u->val[4], failed ? acc.first_fail_us : 0);
+        store_pg_array_i64(&u->val[5], failed ? acc.fail_layer : 0);
+        store_pg_array_i64(&u->val[6], failed ? acc.fail_error : 0);
+    }
+    const char *p[11];
+    for (int k = 0; k < 4; k++)
+        p[k] = keys[k];
+    for (int k = 0; k < 7; k++)
+        if ((p[4 + k] = store_pg_array_end(&u->val[k])) == NULL)
+            return oom(err, errlen);
+    return store_pg_run(
+        b,
+        "UPDATE rollups r SET n = v.n, ok = v.ok, total_us_sum = v.s, total_us_max = v.m,"
+        " first_fail_us = v.ff, fail_layer = v.fl, fail_error = v.fe"
+        " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],"
+        " $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[])"
+        " AS v(t, c, nw, h, n, ok, s, m, ff, fl, fe)"
+        " WHERE r.target_id = v.t AND r.check_id = v.c AND r.network_id = v.nw"
+        " AND r.hour_us = v.h",
+        11, p, "writing hourly aggregates", err, errlen);
+}
+
+/* One transaction: lock agents and take ranges, read their results, add
+ * them to their hours, and add the ranges to the agents' rolled sets.
+ * Seven statements however many agents and hours the call covers. */
+static int rollup_txn(void *b, struct pg_rollup *u, size_t max, uint64_t *rolled, char *err,
+                      size_t errlen)
+{
+    store_pg_array_start(&u->agent);
+    store_pg_array_start(&u->lo);
+    store_pg_array_start(&u->hi);
+    int64_t after = 0;
+    size_t left = max;
+    bool more = true;
+    while (more && left > 0)
+        if (take_ranges(b, u, &after, &left, &more, err, errlen) < 0)
+            return -1;
+    if (u->agent.n == 0)
+        return 0;
+    const char *ranges[3] = {store_pg_array_end(&u->agent), store_pg_array_end(&u->lo),
+                             store_pg_array_end(&u->hi)};
+    if (ranges[0] == NULL || ranges[1] == NULL || ranges[2] == NULL)
+        return oom(err, errlen);
+    if (read_rows(b, u, ranges, err, errlen) < 0)
+        return -1;
+    if (group_rows(u) < 0)
+        return oom(err, errlen);
+    if (u->nhours > 0) {
+        const char *keys[4];
+        for (int k = 0; k < 4; k++)
+            if ((keys[k] = store_pg_array_end(&u->key[k])) == NULL)
+                return oom(err, errlen);
+        if (read_hours(b, u, keys, err, errlen) < 0 || write_hours(b, u, keys, err, errlen) < 0)
+            return -1;
+    }
+    *rolled = u->nrows;
+    /* range_agg: an agent's several ranges, one row of the UPDATE. */
     return store_pg_run(b,
-                        "UPDATE agents SET rolled = rolled + int8multirange(int8range($2, $3))"
-                        " WHERE id = $1",
-                        3, params, "recording what was rolled up", err, errlen);
+                        "UPDATE agents a SET rolled = a.rolled + v.m FROM (SELECT agent_id,"
+                        " range_agg(int8range(lo, hi)) AS m FROM unnest($1::bigint[],"
+                        " $2::bigint[], $3::bigint[]) AS p(agent_id, lo, hi) GROUP BY agent_id)"
+                        " AS v WHERE a.id = v.agent_id",
+                        3, ranges, "recording what was rolled up", err, errlen);
 }
 
 int store_pg_rollup(void *b, size_t max, uint64_t *rolled, char *err, size_t errlen)
@@ -167,50 +378,13 @@ int store_pg_rollup(void *b, size_t max, uint64_t *rolled, char *err, size_t err
         max = ROLLUP_CHUNK_MAX;
     if (store_pg_ensure(b, err, errlen) < 0)
         return -1;
-    struct pg_row *rows = malloc(max * sizeof(*rows));
-    if (rows == NULL) {
-        snprintf(err, errlen, "database: out of memory rolling up");
-        return -1;
-    }
-    if (store_pg_run(b, "BEGIN", 0, NULL, "starting the rollup", err, errlen) < 0) {
-        free(rows);
-        return -1;
-    }
-    int rc = 0;
-    int64_t after = 0;
-    size_t left = max;
-    /* Agent by agent, each locked as ingest locks it; one an ingest holds
-     * now is skipped (its range waits for the next call). */
-    while (rc == 0 && left > 0) {
-        char a[24];
-        const char *params[1] = {store_pg_i64(a, after)};
-        PGresult *res = store_pg_query(b,
-                                       "SELECT a.id, lower(x.r), upper(x.r) FROM agents a,"
-                                       " LATERAL (SELECT r FROM unnest(a.stored - a.rolled) r"
-                                       "  ORDER BY lower(r) LIMIT 1) x"
-                                       " WHERE a.id > $1 ORDER BY a.id LIMIT 1"
-                                       " FOR UPDATE OF a SKIP LOCKED",
-                                       1, params, "finding results to roll up", err, errlen);
-        if (res == NULL) {
-            rc = -1;
-            break;
-        }
-        if (PQntuples(res) == 0) {
-            PQclear(res);
-            break;
-        }
-        int64_t agent = store_pg_get_i64(res, 0, 0);
-        int64_t lo = store_pg_get_i64(res, 0, 1), hi = store_pg_get_i64(res, 0, 2);
-        PQclear(res);
-        if (hi - lo > (int64_t)left)
-            hi = lo + (int64_t)left;
-        size_t n = 0;
-        rc = rollup_range(b, agent, lo, hi, rows, &n, err, errlen);
-        *rolled += n;
-        left -= (size_t)(hi - lo) < left ? (size_t)(hi - lo) : left;
-        after = agent;
-    }
-    free(rows);
+    struct pg_rollup u = {.caprows = max};
+    if ((u.rows = malloc(max * sizeof(*u.rows))) == NULL)
+        return oom(err, errlen);
+    int rc = store_pg_run(b, "BEGIN", 0, NULL, "starting the rollup", err, errlen);
+    if (rc == 0)
+        rc = rollup_txn(b, &u, max, rolled, err, errlen);
+    pg_rollup_free(&u);
     if (rc == 0 && store_pg_run(b, "COMMIT", 0, NULL, "committing the rollup", err, errlen) == 0)
         return 0;
     PQclear(PQexec(store_pg_conn(b), "ROLLBACK"));

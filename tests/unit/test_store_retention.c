@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <libpq-fe.h>
+#include <pthread.h>
 
 #include "store.h"
 #include "wire.h"
@@ -38,6 +39,7 @@ struct fixture {
     struct store *s;
     int64_t agent;
     uint64_t seq;
+    char loc[600]; /* PostgreSQL: the store's location, for a second one */
 };
 
 static int setup(void **state)
@@ -76,9 +78,9 @@ static int pg_setup(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
     f->pg = g;
-    char loc[600], err[STORE_ERR_MAX];
-    pg_schema(g, 'r', f->dir, sizeof(f->dir), loc, sizeof(loc));
-    f->s = store_open(loc, err, sizeof(err));
+    char err[STORE_ERR_MAX];
+    pg_schema(g, 'r', f->dir, sizeof(f->dir), f->loc, sizeof(f->loc));
+    f->s = store_open(f->loc, err, sizeof(err));
     if (f->s == NULL)
         fail_msg("store_open: %s", err);
     assert_int_equal(store_agent_id(f->s, "a1", &f->agent), 0);
@@ -95,14 +97,14 @@ static int pg_teardown(void **state)
     return 0;
 }
 
-/* Stores one result of target corp in its own transaction. */
-static void add(struct fixture *f, const char *network, const char *check, int64_t at,
-                enum result_error error, uint64_t total_us)
+/* Stores result seq of agent, target corp, in its own transaction. */
+static void add_as(struct store *s, int64_t agent, uint64_t seq, const char *network,
+                   const char *check, int64_t at, enum result_error error, uint64_t total_us)
 {
     struct result r;
     result_init(&r);
     r.has_seq = true;
-    r.seq = ++f->seq;
+    r.seq = seq;
     assert_int_equal(result_set_str(&r.target, "corp"), 0);
     assert_int_equal(result_set_str(&r.check, check), 0);
     r.started_at_us = at;
@@ -113,11 +115,17 @@ static void add(struct fixture *f, const char *network, const char *check, int64
     uint8_t *buf = NULL;
     size_t len = 0;
     assert_int_equal(wire_result_encode(&r, &buf, &len), 0);
-    assert_int_equal(store_begin(f->s), 0);
-    assert_int_equal(store_result_add(f->s, f->agent, network, &r, buf, len), 1);
-    assert_int_equal(store_commit(f->s), 0);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_result_add(s, agent, network, &r, buf, len), 1);
+    assert_int_equal(store_commit(s), 0);
     free(buf);
     result_clear(&r);
+}
+
+static void add(struct fixture *f, const char *network, const char *check, int64_t at,
+                enum result_error error, uint64_t total_us)
+{
+    add_as(f->s, f->agent, ++f->seq, network, check, at, error, total_us);
 }
 
 #define HOURS_MAX 32
@@ -364,6 +372,79 @@ static void test_pg_prune(void **state)
     assert_int_equal(hours(f->s, NULL, &h), 1);
 }
 
+/* Two collectors rolling up at once (PostgreSQL): they lock different
+ * agents, but agents 2k and 2k+1 share hours no aggregate has yet, so
+ * both add to the same new hour at the same time. Each hour must count
+ * every result once: the second to add waits for the first and merges
+ * into its counts. (Before rollups inserted the hour empty and locked
+ * it, both found no row and the second's insert overwrote the first's
+ * counts.) */
+#define RACE_AGENTS 40
+#define RACE_PER    5
+
+struct racer {
+    const char *loc;
+    pthread_barrier_t *bar;
+    uint64_t rolled;
+    char err[STORE_ERR_MAX];
+};
+
+static void *race_rollup(void *arg)
+{
+    struct racer *r = arg;
+    struct store *s = store_open(r->loc, r->err, sizeof(r->err));
+    pthread_barrier_wait(r->bar);
+    if (s == NULL)
+        return NULL;
+    uint64_t n;
+    do {
+        if (store_rollup(s, RACE_PER, &n) < 0) {
+            snprintf(r->err, sizeof(r->err), "%s", store_error(s));
+            break;
+        }
+        r->rolled += n;
+    } while (n > 0);
+    store_close(&s);
+    return NULL;
+}
+
+static void test_pg_rollup_race(void **state)
+{
+    struct fixture *f = *state;
+    for (int i = 0; i < RACE_AGENTS; i++) {
+        char name[16];
+        int64_t id;
+        snprintf(name, sizeof(name), "race%02d", i);
+        assert_int_equal(store_agent_id(f->s, name, &id), 0);
+        for (int j = 0; j < RACE_PER; j++)
+            add_as(f->s, id, (uint64_t)j + 1, "lyon", "imaps://m", T0 + (i / 2) * H + j,
+                   j == 2 ? RESULT_TCP_TIMEOUT : RESULT_OK, 10);
+    }
+    pthread_barrier_t bar;
+    assert_int_equal(pthread_barrier_init(&bar, NULL, 2), 0);
+    struct racer ra = {.loc = f->loc, .bar = &bar}, rb = ra;
+    pthread_t ta, tb;
+    assert_int_equal(pthread_create(&ta, NULL, race_rollup, &ra), 0);
+    assert_int_equal(pthread_create(&tb, NULL, race_rollup, &rb), 0);
+    assert_int_equal(pthread_join(ta, NULL), 0);
+    assert_int_equal(pthread_join(tb, NULL), 0);
+    pthread_barrier_destroy(&bar);
+    if (ra.err[0] != '\0' || rb.err[0] != '\0')
+        fail_msg("rollup: %s / %s", ra.err, rb.err);
+    assert_true(ra.rolled + rb.rolled == RACE_AGENTS * RACE_PER);
+    struct hours h;
+    assert_int_equal(hours(f->s, NULL, &h), RACE_AGENTS / 2);
+    for (size_t i = 0; i < h.n; i++) {
+        assert_true(h.hour[i] == T0 + (int64_t)i * H);
+        assert_true(h.r[i].n == 2 * RACE_PER && h.r[i].ok == 2 * RACE_PER - 2);
+        assert_true(h.r[i].total_us_sum == 2 * RACE_PER * 10);
+        assert_true(h.r[i].first_fail_us == T0 + (int64_t)i * H + 2);
+    }
+    uint64_t n = 99;
+    assert_int_equal(store_rollup(f->s, 100, &n), 0);
+    assert_int_equal(n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest sqlite_tests[] = {
@@ -375,6 +456,7 @@ int main(void)
     const struct CMUnitTest pg_tests[] = {
         cmocka_unit_test_setup_teardown(test_rollup_exact, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_pg_prune, pg_setup, pg_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_rollup_race, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_not_inside_ingest, pg_setup, pg_teardown),
     };
     int failed = cmocka_run_group_tests_name("sqlite", sqlite_tests, NULL, NULL);
