@@ -166,13 +166,19 @@ static int take_ranges(void *b, struct pg_rollup *u, int64_t *after, size_t *lef
 static int read_rows(void *b, struct pg_rollup *u, const char *const *ranges, char *err,
                      size_t errlen)
 {
-    PGresult *res = store_pg_query(b,
-                                   "SELECT x.target_id, x.check_id, COALESCE(x.network_id, 0),"
-                                   " x.started_at_us, x.ok, x.layer, x.error, x.total_us"
-                                   " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])"
-                                   " AS p(agent_id, lo, hi) JOIN results x"
-                                   " ON x.agent_id = p.agent_id AND x.seq >= p.lo AND x.seq < p.hi",
-                                   3, ranges, "reading results to roll up", err, errlen);
+    /* OFFSET 0 keeps the subquery a nested loop over the ranges, each an
+     * index scan: flattened into a join, the planner hashed every row of
+     * results (a full scan per call, bench/RESULTS.md). */
+    PGresult *res =
+        store_pg_query(b,
+                       "SELECT x.target_id, x.check_id, COALESCE(x.network_id, 0),"
+                       " x.started_at_us, x.ok, x.layer, x.error, x.total_us"
+                       " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[])"
+                       " AS p(agent_id, lo, hi), LATERAL (SELECT target_id, check_id, network_id,"
+                       " started_at_us, ok, layer, error, total_us FROM results r"
+                       " WHERE r.agent_id = p.agent_id AND r.seq >= p.lo"
+                       " AND r.seq < p.hi OFFSET 0) x",
+                       3, ranges, "reading results to roll up", err, errlen);
     if (res == NULL)
         return -1;
     size_t n = (size_t)PQntuples(res);
