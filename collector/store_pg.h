@@ -23,7 +23,7 @@
 #include "store.h"
 
 /* The schema version this build writes, kept in vantage_schema. */
-#define STORE_PG_SCHEMA_VERSION 4
+#define STORE_PG_SCHEMA_VERSION 5
 
 /* Every key of pg_advisory_lock that Vantage takes is in this class
  * (the first int4 of the two-key form), so that other users of the same
@@ -110,6 +110,11 @@ int store_pg_fail(void *b, const char *what, PGresult *res, char *err, size_t er
  * PQclear()s it. */
 PGresult *store_pg_query(void *b, const char *sql, int n, const char *const *params,
                          const char *what, char *err, size_t errlen);
+
+/* store_pg_query with every column of the result in binary format (bytea
+ * as its bytes, not hex text; int8 as 8 bytes in network order). */
+PGresult *store_pg_query_binary(void *b, const char *sql, int n, const char *const *params,
+                                const char *what, char *err, size_t errlen);
 
 /* store_pg_query for statements whose result is not needed. 0 or -1. */
 int store_pg_run(void *b, const char *sql, int n, const char *const *params, const char *what,

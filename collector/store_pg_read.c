@@ -73,26 +73,35 @@ int store_pg_agent_get(void *b, int64_t id, store_agent_cb cb, void *arg, char *
     return res == NULL ? -1 : agent_rows(res, INT64_MIN, cb, arg);
 }
 
-/* One page of results; returns 1 when the callback stopped, 0 to go on,
- * -1 on error. */
+/* A binary int8 column (8 bytes, network order); 0 when NULL or not 8
+ * bytes. */
+static int64_t binary_i64(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 8)
+        return 0;
+    const unsigned char *p = (const unsigned char *)PQgetvalue(res, row, col);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return (int64_t)v;
+}
+
+/* One page of results (a binary FETCH: seq, record, agent, network);
+ * returns 1 when the callback stopped, 0 to go on, -1 on error. */
 static int result_rows(void *b, PGresult *res, store_result_cb cb, void *arg, char *err,
                        size_t errlen)
 {
     for (int i = 0; i < PQntuples(res); i++) {
         const char *agent = store_pg_get_text(res, i, 2);
-        int64_t seq = store_pg_get_i64(res, i, 0);
-        size_t len = 0;
-        unsigned char *blob = PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 1), &len);
+        int64_t seq = binary_i64(res, i, 0);
         struct result r;
         char why[256];
-        if (blob == NULL || wire_result_decode(blob, len, &r, why, sizeof(why)) < 0) {
+        if (wire_result_decode((const uint8_t *)PQgetvalue(res, i, 1),
+                               (size_t)PQgetlength(res, i, 1), &r, why, sizeof(why)) < 0) {
             snprintf(err, errlen, "database %s: stored result %s #%lld cannot be decoded: %s",
-                     store_pg_where(b), agent ? agent : "?", (long long)seq,
-                     blob ? why : "out of memory");
-            PQfreemem(blob);
+                     store_pg_where(b), agent ? agent : "?", (long long)seq, why);
             return -1;
         }
-        PQfreemem(blob);
         r.has_seq = true;
         r.seq = (uint64_t)seq;
         if (result_set_str(&r.agent, agent) < 0 ||
@@ -165,7 +174,9 @@ int store_pg_results_each(void *b, const struct store_result_filter *f, store_re
     char fetch[96];
     snprintf(fetch, sizeof(fetch), "FETCH %d FROM %s", RESULTS_PAGE, cursor);
     while (rc == 0) {
-        PGresult *res = store_pg_query(b, fetch, 0, NULL, "listing results", err, errlen);
+        /* Binary: the records as their bytes, not twice as many hex
+         * digits to unescape. */
+        PGresult *res = store_pg_query_binary(b, fetch, 0, NULL, "listing results", err, errlen);
         if (res == NULL) {
             rc = -1;
             break;

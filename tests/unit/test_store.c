@@ -328,8 +328,37 @@ static void test_pg_from_schema_3(void **state)
     f->s = store_open(f->loc, err, sizeof(err));
     if (f->s == NULL)
         fail_msg("%s", err);
-    assert_int_equal(in_schema(f, "SELECT version FROM @.vantage_schema"), 4);
+    assert_int_equal(in_schema(f, "SELECT version FROM @.vantage_schema"), STORE_PG_SCHEMA_VERSION);
     assert_counts_migrated(f, a);
+}
+
+/* The tables ingest rewrites a row of per result keep room on each page
+ * (schema 5): fresh, and migrated from 4. */
+static long long fillfactor_tables(struct fixture *f)
+{
+    return in_schema(f, "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid ="
+                        " c.relnamespace WHERE n.nspname = '@' AND c.relname IN ('latest',"
+                        " 'agents') AND 'fillfactor=50' = ANY(c.reloptions)");
+}
+
+static void test_pg_from_schema_4(void **state)
+{
+    struct fixture *f = *state;
+    store_close(&f->s);
+    assert_int_equal(fillfactor_tables(f), 2);
+    char sql[800];
+    snprintf(sql, sizeof(sql),
+             "ALTER TABLE %s.latest RESET (fillfactor); ALTER TABLE %s.agents RESET (fillfactor);"
+             " UPDATE %s.vantage_schema SET version = 4",
+             f->dir, f->dir, f->dir);
+    pg_admin(f->pg, sql);
+    assert_int_equal(fillfactor_tables(f), 0);
+    char err[STORE_ERR_MAX];
+    f->s = store_open(f->loc, err, sizeof(err));
+    if (f->s == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(in_schema(f, "SELECT version FROM @.vantage_schema"), 5);
+    assert_int_equal(fillfactor_tables(f), 2);
 }
 
 /* A result whose day has no partition (a skewed clock) lands in the
@@ -508,6 +537,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_open_migrate_reopen, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_pg_partitions, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_pg_from_schema_3, pg_setup, pg_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_from_schema_4, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_pg_two_collectors, pg_setup, pg_teardown),
         cmocka_unit_test_setup_teardown(test_pg_error_paths, pg_setup, pg_teardown),
     };
