@@ -1,5 +1,5 @@
 /*
- * Unit tests of collector/store.c and its backends, the store's life:
+ * Unit tests of collector/store/store.c and its backends, the store's life:
  * opening, migrating and reopening (from old schema versions too), two
  * connections or collectors on one store, error paths and the location's
  * redaction. Agents are in test_store_agents.c, writing results in

@@ -1,5 +1,5 @@
 /*
- * Unit tests of collector/store.c and its backends, the agents: ids and
+ * Unit tests of collector/store/store.c and its backends, the agents: ids and
  * updates, spool counts, lost agents and the per-agent counters. Each
  * test runs against a real sqlite file and a real PostgreSQL 15, as in
  * test_store.c (fixtures in storetest.h).

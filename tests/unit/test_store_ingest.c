@@ -1,5 +1,5 @@
 /*
- * Unit tests of collector/store.c and its backends, writing results:
+ * Unit tests of collector/store/store.c and its backends, writing results:
  * duplicates, rollback of a failed batch, mail-flow results. Each test
  * runs against a real sqlite file and a real PostgreSQL 15, as in
  * test_store.c (fixtures in storetest.h).

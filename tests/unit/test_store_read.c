@@ -1,5 +1,5 @@
 /*
- * Unit tests of collector/store.c and its backends, reading back: latest
+ * Unit tests of collector/store/store.c and its backends, reading back: latest
  * states and their streaks, episodes, result filters and changes. Each
  * store test runs against a real sqlite file and a real PostgreSQL 15, as
  * in test_store.c (fixtures in storetest.h).

@@ -132,7 +132,7 @@ static int take_ranges(void *b, struct pg_rollup *u, int64_t *after, size_t *lef
     struct pg_ranges rs = {0};
     int nt = PQntuples(res);
     *more = (size_t)nt == lim;
-    for (int i = 0; i<nt && * left> 0; i++) {
+    for (int i = 0; i < nt && *left != 0; i++) {
         int64_t agent = store_pg_get_i64(res, i, 0);
         rs.n = 0;
         if (pg_ranges_parse(&rs, PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1)) < 0) {
@@ -142,7 +142,7 @@ static int take_ranges(void *b, struct pg_rollup *u, int64_t *after, size_t *lef
             rc = -1;
             break;
         }
-        for (size_t j = 0; j<rs.n && * left> 0; j++) {
+        for (size_t j = 0; j < rs.n && *left != 0; j++) {
             int64_t lo = rs.r[j].lo, hi = rs.r[j].hi;
             if (hi <= lo)
                 continue;
