@@ -829,15 +829,12 @@ static void latest_columns(struct store_pg_array *col, const struct latest *l)
 static int latest_send(PGconn *conn, struct store_pg_ingest *in)
 {
     _Static_assert(20 + 2 * STORE_FACT_LAST + 1 == LATEST_NCOLS, "latest_put's columns");
-    size_t n = 0;
     for (int c = 0; c < LATEST_NCOLS; c++)
         store_pg_array_start(&in->col[c]);
     for (size_t i = 0; i < in->nlatest; i++)
-        if (in->latest[i].dirty) {
+        if (in->latest[i].dirty)
             latest_columns(in->col, &in->latest[i]);
-            n++;
-        }
-    if (n == 0)
+    if (in->col[0].n == 0)
         return 0;
     const char *p[LATEST_NCOLS];
     for (int c = 0; c < LATEST_NCOLS; c++)
