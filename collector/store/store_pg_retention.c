@@ -100,11 +100,6 @@ static int cmp_row(const void *pa, const void *pb)
     return cmp_key(ka, kb);
 }
 
-static int64_t clamp64(uint64_t v)
-{
-    return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
-}
-
 static int oom(char *err, size_t errlen)
 {
     snprintf(err, errlen, "database: out of memory rolling up");
@@ -212,7 +207,6 @@ static int read_rows(void *b, struct pg_rollup *u, const char *const *ranges, ch
 static int group_rows(struct pg_rollup *u)
 {
     qsort(u->rows, u->nrows, sizeof(*u->rows), cmp_row);
-    free(u->hours);
     u->hours = u->nrows ? malloc(u->nrows * sizeof(*u->hours)) : NULL;
     if (u->nrows && u->hours == NULL)
         return -1;
@@ -302,10 +296,10 @@ static int write_hours(void *b, struct pg_rollup *u, const char *const *keys, ch
         struct rollup acc = u->hours[i].stored;
         rollup_merge(&acc, &u->hours[i].add);
         bool failed = acc.ok < acc.n;
-        store_pg_array_i64(&u->val[0], clamp64(acc.n));
-        store_pg_array_i64(&u->val[1], clamp64(acc.ok));
-        store_pg_array_i64(&u->val[2], clamp64(acc.total_us_sum));
-        store_pg_array_i64(&u->val[3], clamp64(acc.total_us_max));
+        store_pg_array_u64(&u->val[0], acc.n);
+        store_pg_array_u64(&u->val[1], acc.ok);
+        store_pg_array_u64(&u->val[2], acc.total_us_sum);
+        store_pg_array_u64(&u->val[3], acc.total_us_max);
         store_pg_array_i64(&u->val[4], failed ? acc.first_fail_us : 0);
         store_pg_array_i64(&u->val[5], failed ? acc.fail_layer : 0);
         store_pg_array_i64(&u->val[6], failed ? acc.fail_error : 0);
@@ -330,7 +324,8 @@ static int write_hours(void *b, struct pg_rollup *u, const char *const *keys, ch
 
 /* One transaction: lock agents and take ranges, read their results, add
  * them to their hours, and add the ranges to the agents' rolled sets.
- * Seven statements however many agents and hours the call covers. */
+ * Six statements between BEGIN and COMMIT however many hours the call
+ * covers (one more per further ROLLUP_AGENTS_MAX agents). */
 static int rollup_txn(void *b, struct pg_rollup *u, size_t max, uint64_t *rolled, char *err,
                       size_t errlen)
 {
