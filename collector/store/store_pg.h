@@ -131,7 +131,11 @@ int store_pg_partition_ensure(void *b, int64_t at_us, char *err, size_t errlen)
 const char *store_pg_i64(char *buf, int64_t v);
 /* Column i of row 0..n as int64 (0 when NULL). */
 int64_t store_pg_get_i64(const PGresult *res, int row, int col);
-/* Column as text, NULL when SQL NULL. */
+/* An int8 column of a binary result (store_pg_query_binary): 8 bytes in
+ * network order; 0 when NULL or not 8 bytes. */
+int64_t store_pg_get_i64_binary(const PGresult *res, int row, int col);
+/* Column as text, NULL when SQL NULL (in a binary result too: libpq ends
+ * every value with a NUL). */
 const char *store_pg_get_text(const PGresult *res, int row, int col);
 
 /* ingest (store_pg_ingest.c): the transaction's pending state. */

@@ -28,35 +28,28 @@ int store_pg_records_each(void *b, const char *agent, uint64_t after_seq, size_t
         store_pg_i64(after, after_seq > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)after_seq),
         store_pg_i64(lim, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit)};
     /* results_agent_seq on every partition gives the order (a merge). */
-    PGresult *res = store_pg_query(b,
-                                   "SELECT r.seq, n.name, r.record FROM results r"
-                                   " LEFT JOIN networks n ON n.id = r.network_id"
-                                   " WHERE r.agent_id = (SELECT id FROM agents WHERE name = $1)"
-                                   " AND r.seq > $2::bigint ORDER BY r.seq LIMIT $3::bigint",
-                                   3, p, "listing results to copy", err, errlen);
+    /* Binary: the records as their bytes (as results_each reads them). */
+    PGresult *res =
+        store_pg_query_binary(b,
+                              "SELECT r.seq, n.name, r.record FROM results r"
+                              " LEFT JOIN networks n ON n.id = r.network_id"
+                              " WHERE r.agent_id = (SELECT id FROM agents WHERE name = $1)"
+                              " AND r.seq > $2::bigint ORDER BY r.seq LIMIT $3::bigint",
+                              3, p, "listing results to copy", err, errlen);
     if (res == NULL)
         return -1;
-    int rc = 0;
-    for (int i = 0; i < PQntuples(res) && rc == 0; i++) {
-        size_t len = 0;
-        unsigned char *blob = PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 2), &len);
-        if (blob == NULL) {
-            snprintf(err, errlen, "database %s: out of memory", store_pg_where(b));
-            rc = -1;
-            break;
-        }
+    for (int i = 0; i < PQntuples(res); i++) {
         struct store_record r = {
-            .seq = (uint64_t)store_pg_get_i64(res, i, 0),
+            .seq = (uint64_t)store_pg_get_i64_binary(res, i, 0),
             .network = store_pg_get_text(res, i, 1),
-            .record = blob,
-            .len = len,
+            .record = (const uint8_t *)PQgetvalue(res, i, 2),
+            .len = (size_t)PQgetlength(res, i, 2),
         };
         if (cb(&r, arg) != 0)
-            rc = 1;
-        PQfreemem(blob);
+            break;
     }
     PQclear(res);
-    return rc < 0 ? -1 : 0;
+    return 0;
 }
 
 int store_pg_latest_rows_each(void *b, const char *agent, store_latest_row_cb cb, void *arg,

@@ -73,19 +73,6 @@ int store_pg_agent_get(void *b, int64_t id, store_agent_cb cb, void *arg, char *
     return res == NULL ? -1 : agent_rows(res, INT64_MIN, cb, arg);
 }
 
-/* A binary int8 column (8 bytes, network order); 0 when NULL or not 8
- * bytes. */
-static int64_t binary_i64(const PGresult *res, int row, int col)
-{
-    if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 8)
-        return 0;
-    const unsigned char *p = (const unsigned char *)PQgetvalue(res, row, col);
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return (int64_t)v;
-}
-
 /* One page of results (a binary FETCH: seq, record, agent, network);
  * returns 1 when the callback stopped, 0 to go on, -1 on error. */
 static int result_rows(void *b, PGresult *res, store_result_cb cb, void *arg, char *err,
@@ -93,7 +80,7 @@ static int result_rows(void *b, PGresult *res, store_result_cb cb, void *arg, ch
 {
     for (int i = 0; i < PQntuples(res); i++) {
         const char *agent = store_pg_get_text(res, i, 2);
-        int64_t seq = binary_i64(res, i, 0);
+        int64_t seq = store_pg_get_i64_binary(res, i, 0);
         struct result r;
         char why[256];
         if (wire_result_decode((const uint8_t *)PQgetvalue(res, i, 1),
