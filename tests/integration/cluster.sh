@@ -18,12 +18,7 @@ need_bins vantage-agent vantage-collector
 
 # Five free loopback ports from one python3 (each start costs most of a
 # second on a loaded machine).
-read -r APORT BPORT HPORT OPEN CLOSED < <(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(5)]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))')
+read -r APORT BPORT HPORT OPEN CLOSED < <(python3 "$SRC/tests/servers/freeport.py" 5)
 cd "$T"
 tcp_listener "$OPEN"
 

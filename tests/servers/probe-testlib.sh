@@ -46,22 +46,7 @@ need() {
 }
 
 free_port() { # a port free on 127.0.0.1 for TCP, and for UDP too with "udp"
-    python3 - "${1:-tcp}" <<'EOF'
-import socket, sys
-for _ in range(100):
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    port = t.getsockname()[1]
-    if sys.argv[1] != "udp":
-        break
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", port))  # nsd binds both on one port
-        break
-    except OSError:
-        continue
-print(port)
-EOF
+    python3 "$SERVERS/freeport.py" ${1:+--$1}
 }
 
 start() {

@@ -65,15 +65,10 @@ stop_pid() {
     return 0
 }
 
-# free_port — a TCP port nobody listens on right now (loopback).
+# free_port — a TCP port nobody listens on right now (loopback), from
+# below the ephemeral range (tests/servers/freeport.py says why).
 free_port() {
-    python3 - <<'PY'
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()
-PY
+    python3 "$SRC/tests/servers/freeport.py"
 }
 
 # wait_for SECONDS DESCRIPTION CMD... — retries CMD until it succeeds.
