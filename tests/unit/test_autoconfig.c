@@ -1,5 +1,5 @@
 /*
- * Unit tests for agent/autoconfig.c: Thunderbird config-v1.1.xml and
+ * Unit tests for agent/probes/autoconfig.c: Thunderbird config-v1.1.xml and
  * Autodiscover POX responses shaped like real ones (a provider with
  * several incoming servers, a Microsoft 365 style redirectAddr, an
  * Exchange <Error>), and the attacks an XML parser meets (billion laughs,

@@ -1,5 +1,5 @@
 /*
- * Unit tests for agent/dialog.c: the credential encodings the mail dialogs
+ * Unit tests for agent/probes/dialog.c: the credential encodings the mail dialogs
  * send and the scrubbing that keeps them out of every detail. The dialogs
  * themselves run against real servers and peers in
  * tests/integration/probe_mail_*.sh.

@@ -1,5 +1,5 @@
 /*
- * Unit tests for agent/discover.c: the DNS checks a domain adds and the
+ * Unit tests for common/discover.c: the DNS checks a domain adds and the
  * server checks their answers point to (docs/reference.md "Check specs").
  */
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /*
- * Unit tests for agent/dns_answer.c: answers of the asked type in
+ * Unit tests for agent/net/dns_answer.c: answers of the asked type in
  * presentation form with the smallest TTL, CNAME hops from the asked name,
  * the SOA's negative TTL, TXT bytes escaped, and a response cut inside a
  * record refused with nothing kept. Fuzzed by tests/fuzz/fuzz_dns_answer.c.

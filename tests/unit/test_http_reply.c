@@ -1,5 +1,5 @@
 /*
- * Unit tests for agent/http_reply.c: the head of an HTTP response, fed line
+ * Unit tests for agent/probes/http_reply.c: the head of an HTTP response, fed line
  * by line as conn delivers it (line ends stripped). The transcripts are
  * what nginx 1.22 sends in tests/servers/, plus the hostile cases.
  */

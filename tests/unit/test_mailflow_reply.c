@@ -1,5 +1,5 @@
 /*
- * Unit tests for agent/mailflow_reply.c: the test message's marker (format,
+ * Unit tests for agent/probes/mailflow_reply.c: the test message's marker (format,
  * uniqueness, strict parsing), the message itself, and the bounded parsers
  * of SEARCH, FETCH literals, LIST special-use, EXISTS and UIDL lines.
  */

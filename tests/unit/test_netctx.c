@@ -1,5 +1,5 @@
 /*
- * Unit tests for agent/netctx.c: resolv.conf and route-table parsing from
+ * Unit tests for agent/net/netctx.c: resolv.conf and route-table parsing from
  * fixtures, equality, the wire form, and detection on a real (private)
  * network namespace when the test may create one.
  */

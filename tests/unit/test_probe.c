@@ -1,5 +1,5 @@
 /*
- * Unit tests for agent/probe.c, the engine: spec refusal, tcp probes to a
+ * Unit tests for agent/probes/probe.c, the engine: spec refusal, tcp probes to a
  * real listener on loopback, the whole-probe deadline, DNS failure of the
  * host lookup, and aborting probes in flight. The certificate and DNS
  * cases against real servers run in tests/integration/probe_*.sh.

@@ -1,5 +1,5 @@
 /*
- * Unit tests for agent/rdap.c: the RFC 9224 bootstrap file and RFC 9083
+ * Unit tests for agent/probes/rdap.c: the RFC 9224 bootstrap file and RFC 9083
  * domain answers, shaped like real ones (a .com thin-registry answer from
  * Verisign with its registrar link, a registrar's answer, an IANA-style
  * bootstrap), plus the hostile cases.

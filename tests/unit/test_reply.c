@@ -1,5 +1,5 @@
 /*
- * Unit tests for agent/reply.c: the SMTP, IMAP and POP3 reply parsers.
+ * Unit tests for agent/probes/reply.c: the SMTP, IMAP and POP3 reply parsers.
  * The transcripts are what Dovecot 2.3 and Postfix 3.7 sent in
  * tests/servers/ (also the fuzzers' seeds), plus the hostile cases.
  */

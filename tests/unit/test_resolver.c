@@ -1,5 +1,5 @@
 /*
- * Unit tests for agent/resolver.c: answer sorting, rcode classification,
+ * Unit tests for agent/net/resolver.c: answer sorting, rcode classification,
  * type names, and parsing of real DNS messages sent by a scripted UDP
  * responder on loopback (CNAME chain, TTLs, the answering resolver,
  * SERVFAIL, NXDOMAIN with the SOA's negative TTL). nsd-backed cases run in

@@ -1,5 +1,5 @@
 /*
- * conn_internal — what agent/conn.c, conn_tls.c and conn_io.c share and
+ * conn_internal — what conn.c, conn_tls.c and conn_io.c share and
  * nothing else includes: the connection struct (opaque outside them) and
  * the few functions one part calls in another. conn.h stays the API.
  */
