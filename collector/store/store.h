@@ -234,7 +234,7 @@ int store_changes_each(struct store *s, const char *target, int64_t since_us, st
 /* ---- retention: hourly rollups, pruning (docs/reference.md "Retention") ----
  *
  * Raw results are kept for `retention`; before they go, each is counted
- * in the hourly aggregate (collector/rollup.h) of its (network, target,
+ * in the hourly aggregate (collector/store/rollup.h) of its (network, target,
  * check) and started_at hour, exactly once: a result stored late (spooled
  * through an outage, or from an agent whose clock was wrong) is added to
  * its own hour whenever it arrives, even when that hour was rolled up
@@ -286,7 +286,7 @@ typedef int (*store_rollup_cb)(const struct store_rollup *r, void *arg);
 int store_rollups_each(struct store *s, const struct store_rollup_filter *f, store_rollup_cb cb,
                        void *arg);
 
-/* ---- copying a whole store (migrate-store, collector/migrate.h) ----------
+/* ---- copying a whole store (migrate-store, collector/cli/migrate.h) ----------
  *
  * What a copy needs below the readers above: each agent's raw results by
  * sequence number with their exact bytes, the latest state as it is

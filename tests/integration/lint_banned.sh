@@ -5,7 +5,7 @@
 # length, strtol/strtoull with an end pointer.
 . "$(dirname "$0")/lib/common.bash"
 banned='\b(gets|sprintf|vsprintf|strcpy|strcat|strncat|strtok|atoi|atol|atoll|tmpnam|mktemp)[[:space:]]*\('
-hits=$(grep -nE "$banned" "$SRC"/common/*.c "$SRC"/agent/*.c "$SRC"/agent/*/*.c "$SRC"/collector/*.c "$SRC"/collector/*/*.c 2>/dev/null |
+hits=$(grep -nE "$banned" "$SRC"/common/*.c "$SRC"/agent/*.c "$SRC"/agent/*/*.c "$SRC"/collector/*.c "$SRC"/collector/*/*.c "$SRC"/collector/*/*/*.c 2>/dev/null |
     grep -vE '//.*|/\*.*\*/')
 [ -z "$hits" ] || fail "banned functions in use:
 $hits"

@@ -5,7 +5,7 @@
 command -v clang-format >/dev/null || skip "clang-format missing (scripts/install-deps installs it)"
 cd "$SRC"
 bad=""
-for f in common/*.[ch] agent/*.[ch] agent/*/*.[ch] collector/*.[ch] collector/*/*.[ch] bench/*/*.c tests/unit/*.c tests/fuzz/*.[ch]; do
+for f in common/*.[ch] agent/*.[ch] agent/*/*.[ch] collector/*.[ch] collector/*/*.[ch] collector/*/*/*.[ch] bench/*/*.c tests/unit/*.c tests/fuzz/*.[ch]; do
     [ -f "$f" ] || continue
     clang-format --dry-run --Werror "$f" >/dev/null 2>&1 || bad="$bad $f"
 done

@@ -3,7 +3,7 @@
 # 'PROGRAM --help' and 'PROGRAM COMMAND --help' print is in PROGRAM(8) and
 # every option PROGRAM(8) names is printed by one of them; every key the
 # config parsers accept (the config_key tables of agent/agentconf*.c and
-# collector/collconf*.c) is an entry of the .conf(5) page and every entry
+# collector/config/collconf*.c) is an entry of the .conf(5) page and every entry
 # there is in a table; and man(1) renders each page without a warning.
 # Nothing is listed here: a new option or key fails this test until its
 # page says what it does.
@@ -61,8 +61,8 @@ done
 agent_keys=$(table_keys "$SRC"/agent/agentconf*.c)
 grep -qx secret_key <<<"$agent_keys" || fail "no keys found in agent/agentconf.c"
 compare "vantage-agent.conf(5) keys" "$agent_keys" "$(page_keys "$MAN/vantage-agent.conf.5")"
-coll_keys=$(table_keys "$SRC"/collector/collconf*.c)
-grep -qx authorized_keys <<<"$coll_keys" || fail "no keys found in collector/collconf.c"
+coll_keys=$(table_keys "$SRC"/collector/config/collconf*.c)
+grep -qx authorized_keys <<<"$coll_keys" || fail "no keys found in collector/config/collconf.c"
 compare "vantage-collector.conf(5) keys" "$coll_keys" "$(page_keys "$MAN/vantage-collector.conf.5")"
 
 for page in "$MAN"/*.[58]; do

@@ -1,5 +1,5 @@
 /*
- * Unit tests for collector/collconf.c: which keys are paths (resolved from
+ * Unit tests for collector/config/collconf.c: which keys are paths (resolved from
  * the config file's directory) and which are taken as written, and errors
  * that name the file, the line and the key, and say what to write instead.
  */

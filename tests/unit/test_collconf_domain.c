@@ -1,5 +1,5 @@
 /*
- * Unit tests for collector/collconf_domain.c: what a target's domain adds
+ * Unit tests for collector/config/collconf_domain.c: what a target's domain adds
  * (autoconfig:// and rdap://), rdap_interval, domain_warn_days, and
  * rdap_bootstrap (a URL kept as written, a file read, bounded and checked,
  * its content pushed), with errors that name the file, the line and the

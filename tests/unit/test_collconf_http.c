@@ -1,5 +1,5 @@
 /*
- * Unit tests for the HTTP endpoint's keys in collector/collconf.c: http
+ * Unit tests for the HTTP endpoint's keys in collector/config/collconf.c: http
  * (off unless set, ADDRESS:PORT), http_token_file (a path, resolved from
  * the file's directory; nothing to protect without http) and metrics_per.
  */

@@ -1,5 +1,5 @@
 /*
- * Unit tests for collector/collconf.c (beside test_collconf.c, which
+ * Unit tests for collector/config/collconf.c (beside test_collconf.c, which
  * covers the key kinds and errors): the mailflow keys of a target
  * (mailflow, mailflow_interval, mailflow_timeout, delivery_warn) and their
  * defaults (docs/reference.md "Configuration").

@@ -1,5 +1,5 @@
 /*
- * Unit tests for collector/collconf_notify.c and evaluate_every: the
+ * Unit tests for collector/config/collconf_notify.c and evaluate_every: the
  * [notify NAME] sections (docs/reference.md "Configuration") and their
  * errors, each naming the file and line.
  */

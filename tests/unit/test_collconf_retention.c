@@ -1,5 +1,5 @@
 /*
- * Unit tests for the retention keys in collector/collconf.c: retention
+ * Unit tests for the retention keys in collector/config/collconf.c: retention
  * (raw results, default 30 days) and rollup_retention (hourly aggregates,
  * default a year, never shorter than retention).
  */

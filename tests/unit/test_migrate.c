@@ -1,5 +1,5 @@
 /*
- * Unit tests of collector/migrate.c's pure rules (which targets a copy
+ * Unit tests of collector/cli/migrate.c's pure rules (which targets a copy
  * may write into; the source's identity) and of the store's copy
  * operations (store.h "copying a whole store") between two real sqlite
  * files. The PostgreSQL side and the command end to end are

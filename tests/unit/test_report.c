@@ -1,5 +1,5 @@
 /*
- * Unit tests of collector/report*.c's human output, on synthetic inputs:
+ * Unit tests of collector/cli/report*.c's human output, on synthetic inputs:
  * what compare prints around the matrix.
  */
 #include <setjmp.h>

@@ -1,5 +1,5 @@
 /*
- * Unit tests of collector/rollup.c: the hour of a result, adding results,
+ * Unit tests of collector/store/rollup.c: the hour of a result, adding results,
  * and merging partial hours in any order to the same aggregate.
  */
 #include <setjmp.h>

@@ -1,6 +1,6 @@
 /*
  * store_sqlite_copy — the sqlite backend's side of copying a whole store
- * (store.h "copying a whole store", collector/migrate.c): raw results by
+ * (store.h "copying a whole store", collector/cli/migrate.c): raw results by
  * sequence number and latest-state rows read and written as they are,
  * hourly aggregates written (store_sqlite_retention.c reads them).
  *

@@ -1,5 +1,5 @@
 /*
- * report_internal — the JSON pieces collector/report_json.c lends to the
+ * report_internal — the JSON pieces collector/cli/report_json.c lends to the
  * other report*.c outputs (diagnose, compare, timeline); nothing else
  * includes it. report.h stays the API.
  */

@@ -1,6 +1,6 @@
 /*
  * store_pg_migrate — the PostgreSQL backend's side of copying a whole
- * store (store.h "copying a whole store", collector/migrate.c): raw
+ * store (store.h "copying a whole store", collector/cli/migrate.c): raw
  * results by sequence number and latest-state rows read and written as
  * they are, hourly aggregates written (store_pg_retention.c reads them).
  *
