@@ -3,7 +3,8 @@
  *
  * store_pg.c owns the connection (open, reconnect, schema, migrations,
  * partitions, transactions); store_pg_ingest.c stores results, the latest
- * state and agents' sequence numbers; store_pg_read.c the readers;
+ * state and agents' sequence numbers, and store_pg_commit.c writes them at
+ * commit; store_pg_read.c the readers;
  * store_pg_findings.c findings, events and the notification queue. More
  * operations (retention, several collectors) go into files of their own
  * that use the helpers below, never into these.
@@ -151,7 +152,8 @@ void store_pg_ingest_reset(struct store_pg_ingest *in, bool forget_ids);
 void store_pg_ingest_forget_agent(struct store_pg_ingest *in, int64_t agent_id);
 /* Locks the transaction's agents (one statement, in id order) and checks
  * their stored sets unchanged, then writes the pending rows (COPY, then
- * the latest state and agents in one pipeline) before COMMIT. 0 or -1. */
+ * the latest state and agents in one pipeline) before COMMIT. 0 or -1.
+ * In store_pg_commit.c. */
 int store_pg_ingest_flush(void *b, struct store_pg_ingest *in, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 struct store_pg_ingest *store_pg_ingest_of(void *b);
