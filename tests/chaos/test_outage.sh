@@ -60,10 +60,16 @@ for i in $(seq 1 $((OUTAGE - SPOOL_MAX / CHECKS - 1))); do
     rss+=("$(rss_kb "$AGENT")")
     sleep 1
 done
+before=$(count_results collector.conf)
 start_bg collector "$BIN/vantage-collector" -c collector.conf serve
 COLLECTOR=$LAST_PID
-# Delivery after the outage: the agent reconnects within its backoff.
-sleep 2
+# Delivery after the outage: the agent reconnects within its backoff (up
+# to 5 s between attempts by then). The full spool guarantees that the
+# count grows; only then can a count that stops moving mean "drained"
+# (the long run once found it unchanged 3.5 s after the restart, before
+# the agent's next attempt, and stopped the agent with 100 undelivered).
+more() { [ "$(count_results collector.conf)" -gt "$before" ]; }
+wait_for 60 "delivery after the outage" more
 write_conf no
 kill -HUP "$COLLECTOR"
 stable() {

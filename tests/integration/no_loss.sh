@@ -97,11 +97,23 @@ echo "3. the collector stays down for 8 s; agents keep probing"
 down_from=$(date +%s)
 sleep 8
 down_to=$(date +%s)
+declare -A BEFORE
+for a in $AGENTS; do BEFORE[$a]=$(count_results collector.conf --agent "$a"); done
 start_collector
 start_agent n2
 
 echo "4. withdraw the targets and let the agents drain"
-sleep 3
+# Every agent has spooled what the collector has not seen (n1 and n3
+# probed through the outage, n2 was killed with a full spool), so each
+# one's count must grow; until it has, a count that stops moving may only
+# mean an agent waiting out its reconnect backoff (up to 5 s by then).
+delivering() {
+    local a
+    for a in $AGENTS; do
+        [ "$(count_results collector.conf --agent "$a")" -gt "${BEFORE[$a]}" ] || return 1
+    done
+}
+wait_for 60 "every agent delivering after the outage" delivering
 write_conf no
 kill -HUP "$COLLECTOR"
 # A running agent holds its spool exclusively, so the drain is watched
