@@ -30,7 +30,7 @@ struct ingest *ingest_create(struct store *store, struct log *log)
     in->store = store;
     in->log = log;
     in->arena = wire_arena_create();
-    in->wf = writefail_create(log);
+    in->wf = writefail_create(log, WRITEFAIL_SETTLE_US);
     if (in->arena == NULL || in->wf == NULL) {
         wire_arena_destroy(&in->arena);
         writefail_destroy(&in->wf);

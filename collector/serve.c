@@ -639,6 +639,8 @@ out:
 
 static void flush_last_seen(struct serve *s, bool force)
 {
+    struct writefail *wf = ingest_writefail(s->ingest);
+    writefail_tick(wf);
     int64_t now = clock_wall_us();
     if (!force && now - s->last_flush_us < SERVE_FLUSH_US)
         return;
@@ -661,13 +663,19 @@ static void flush_last_seen(struct serve *s, bool force)
         if (store_agent_update(s->store, se->agent_id, &a) < 0) {
             char what[RESULT_NAME_MAX + 64];
             snprintf(what, sizeof(what), "recording when agent %s was last seen", se->name);
-            writefail_failed(ingest_writefail(s->ingest), what, store_error(s->store));
+            writefail_failed(wf, what, store_error(s->store));
         }
         se->dirty = false;
     }
-    if (in_txn && store_commit(s->store) < 0) {
-        log_warn(s->log, "cannot record last_seen: %s", store_error(s->store));
+    if (!in_txn)
+        return;
+    /* Through writefail like every write: a full disk fails this once a
+     * second for as long as it lasts, and one line says so. */
+    if (store_commit(s->store) < 0) {
+        writefail_failed(wf, "recording when agents were last seen", store_error(s->store));
         store_rollback(s->store);
+    } else {
+        writefail_ok(wf);
     }
 }
 

@@ -9,17 +9,22 @@
 
 struct writefail {
     struct log *log;
+    uint64_t settle_us;
     bool failing;
-    uint64_t run;      /* failures in the current run */
-    uint64_t total;    /* failures ever */
-    uint64_t since_us; /* monotonic start of the current run */
+    bool settling;            /* a write succeeded since the last failure */
+    uint64_t run;             /* failures in the current run */
+    uint64_t total;           /* failures ever */
+    uint64_t since_us;        /* monotonic start of the current run */
+    uint64_t settled_from_us; /* the first success after the last failure */
 };
 
-struct writefail *writefail_create(struct log *log)
+struct writefail *writefail_create(struct log *log, uint64_t settle_us)
 {
     struct writefail *w = calloc(1, sizeof(*w));
-    if (w != NULL)
+    if (w != NULL) {
         w->log = log;
+        w->settle_us = settle_us;
+    }
     return w;
 }
 
@@ -37,6 +42,7 @@ void writefail_failed(struct writefail *w, const char *what, const char *err)
         return;
     w->total++;
     w->run++;
+    w->settling = false;
     if (w->failing) {
         log_debug(w->log, "database write failed again (%llu in this run): %s: %s",
                   (unsigned long long)w->run, what, err);
@@ -51,17 +57,36 @@ void writefail_failed(struct writefail *w, const char *what, const char *err)
               what, err);
 }
 
-void writefail_ok(struct writefail *w)
+static void end_run(struct writefail *w)
 {
-    if (w == NULL || !w->failing)
-        return;
-    double secs = (double)(clock_mono_us() - w->since_us) / 1e6;
+    double secs = (double)(w->settled_from_us - w->since_us) / 1e6;
     log_info(w->log,
              "database writes succeed again, after %llu failed attempts over %.1f s; "
              "acknowledgements resume",
              (unsigned long long)w->run, secs);
     w->failing = false;
+    w->settling = false;
     w->run = 0;
+}
+
+void writefail_ok(struct writefail *w)
+{
+    if (w == NULL || !w->failing)
+        return;
+    uint64_t now = clock_mono_us();
+    if (!w->settling) {
+        w->settling = true;
+        w->settled_from_us = now;
+    }
+    if (now - w->settled_from_us >= w->settle_us)
+        end_run(w);
+}
+
+void writefail_tick(struct writefail *w)
+{
+    if (w != NULL && w->failing && w->settling &&
+        clock_mono_us() - w->settled_from_us >= w->settle_us)
+        end_run(w);
 }
 
 bool writefail_failing(const struct writefail *w)

@@ -69,6 +69,11 @@ cat chaosload.log
 check_exactly_once collector.conf "$PER" load0000 load0001 load0002 load0003
 ic=$(sqlite3 cdb/vantage.db "PRAGMA integrity_check" 2>&1)
 [ "$ic" = ok ] || fail "the collector's database: $ic"
+# The recovery is logged once writes have succeeded for a second
+# (writefail.h: a full disk lets some through, and those must not end the
+# run).
+recovered() { grep -q "database writes succeed again" collector.log; }
+wait_for 10 "the recovery in the collector's log" recovered
 fails=$(grep -c "database writes fail" collector.log)
 backs=$(grep -c "database writes succeed again" collector.log)
 lines=$(wc -l <collector.log)

@@ -123,6 +123,9 @@ corrupt=$(echo "$bad" | sed -n 2p)
     fail "amcheck of the collector's database: $bad"
 echo "   amcheck: $checked B-tree indexes and every heap of the database clean"
 
+# The recovery is logged once writes have succeeded for a second (writefail.h).
+recovered() { grep -q "database writes succeed again" collector.log; }
+wait_for 10 "the recovery in the collector's log" recovered
 fails=$(grep -c "database writes fail" collector.log)
 backs=$(grep -c "database writes succeed again" collector.log)
 lines=$(wc -l <collector.log)
