@@ -94,13 +94,17 @@ n, dropped, rss = int(sys.argv[1]), int(sys.argv[2]), [int(x) for x in sys.argv[
 seqs = [json.loads(l)["seq"] for l in open("all.jsonl")]
 ag = [json.loads(l) for l in open("agents.jsonl")][0]
 lost, reported = ag.get("lost", 0), ag.get("spool_dropped", 0)
+resent = ag.get("duplicates", 0)  # results the collector received twice
 dups = len(seqs) - len(set(seqs))
 missing = len(set(range(1, n + 1)) - set(seqs))
 grow = max(rss) - min(rss)
-print(f"spooled {n}, stored {len(seqs)}, duplicates {dups}, missing {missing}; spool dropped "
+print(f"spooled {n}, stored {len(seqs)}, duplicates {dups} (received twice: {resent}), "
+      f"missing {missing}; spool dropped "
       f"{dropped}, agents says spool_dropped {reported} and lost {lost}; agent RSS "
       f"{min(rss)}-{max(rss)} KiB over {len(rss)} samples while the spool was full")
-ok = (n > 0 and dropped > 0 and not dups and missing == lost == dropped == reported
+# A clean stop acknowledges everything committed, so after the restart
+# nothing needs sending twice.
+ok = (n > 0 and dropped > 0 and not dups and not resent and missing == lost == dropped == reported
       and len(seqs) == n - dropped and grow <= 1024)
 sys.exit(0 if ok else 1)
 PY
