@@ -21,6 +21,10 @@
 #include "wire.h"
 
 #define TARGETS_FILE_MAX WIRE_MSG_MAX
+/* Loop iterations at exit for the handles still closing to finish: a
+ * close chain (connection, then its probe) takes one each; more is a bug
+ * the final sweep still cleans up. */
+#define DAEMON_CLOSE_ROUNDS 64
 
 struct daemon {
     const struct agentconf *conf;
@@ -34,7 +38,8 @@ struct daemon {
     uv_signal_t sigterm;
     uv_signal_t sigint;
     uv_signal_t sighup;
-    bool reload; /* stopped by a valid SIGHUP: run again */
+    bool handles_open; /* the four above: closed by daemon_run at its end */
+    bool reload;       /* stopped by a valid SIGHUP: run again */
     struct netctx net;
     char targets_path[4096];
     char *config_version; /* of the targets being probed */
@@ -298,6 +303,7 @@ int daemon_run(const struct agentconf *conf, struct log *log)
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     uv_signal_init(&d->loop, &d->sighup);
     d->sighup.data = d;
+    d->handles_open = true;
     uv_signal_start(&d->sighup, on_sighup, SIGHUP);
     signal(SIGPIPE, SIG_IGN);
 
@@ -320,7 +326,19 @@ out:
     scheduler_destroy(&d->sched);
     uplink_destroy(&d->uplink);
     probe_engine_destroy(&d->engine);
-    /* Let every handle finish closing before the loop goes. */
+    if (d->handles_open) {
+        uv_close((uv_handle_t *)&d->net_timer, NULL);
+        uv_close((uv_handle_t *)&d->sigterm, NULL);
+        uv_close((uv_handle_t *)&d->sigint, NULL);
+        uv_close((uv_handle_t *)&d->sighup, NULL);
+    }
+    /* The owners closed their handles above, but a probe whose connection
+     * is still closing closes its own deadline timer only when that
+     * finishes, a step per loop iteration: let those chains end before
+     * anything left is swept up. The sweep had closed such timers first,
+     * and the probe's own close then aborted in libuv (integration.agent_stop). */
+    for (int i = 0; i < DAEMON_CLOSE_ROUNDS && uv_loop_alive(&d->loop); i++)
+        uv_run(&d->loop, UV_RUN_NOWAIT);
     uv_walk(&d->loop, close_walk, NULL);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     uv_loop_close(&d->loop);
