@@ -152,13 +152,17 @@ static void on_probe_done(struct result *r, void *arg)
     struct check *c = pc->check;
     c->running = false;
     if (c->orphan) {
+        /* Its target went (new targets, or the agent stopping) while it
+         * ran: nothing of it is read after this. */
         free_check(c);
-    } else if (c->is_dns && !s->destroyed) {
-        keep_dns(c, r);
-        update_discovered(s, c->target);
+    } else {
+        if (c->is_dns && !s->destroyed) {
+            keep_dns(c, r);
+            update_discovered(s, c->target);
+        }
+        if (c->is_rdap && r->retry_at_us > 0)
+            c->not_before_us = r->retry_at_us;
     }
-    if (!c->orphan && c->is_rdap && r->retry_at_us > 0)
-        c->not_before_us = r->retry_at_us;
     if (!s->destroyed && s->on_result != NULL)
         s->on_result(r, s->arg);
     else
