@@ -360,26 +360,15 @@ static void drain_monitor(struct uplink *u)
             u->refused_at_us = 0;
             u->down_since_us = 0;
             log_debug(u->log, "connected to the collector");
-            /* The pipe may have let a hello, and batches after it, through
-             * before this event was read: they went over this connection
-             * in order, so a second hello would make the collector log the
-             * connect and push the targets twice, and sending those
-             * batches again would make it receive every one twice. */
-            if (!u->hello_on_link) {
+            /* The pipe may have let a hello through before this event was
+             * read: a second one would make the collector log the connect
+             * and push the targets twice. */
+            if (!u->hello_on_link)
                 u->hello_due = true;
-                u->sent_seq = u->acked_seq;
-            }
+            u->sent_seq = u->acked_seq;
         } else if (event == ZMQ_EVENT_DISCONNECTED) {
             log_debug(u->log, "disconnected from the collector");
-            /* The next connection starts with a hello and everything not
-             * acknowledged. Decided now, not when that connection's event
-             * is read: with ZMQ_IMMEDIATE nothing can be sent before it is
-             * up, but once it is, batches went out before that event was
-             * read, and were then sent again (chaos.outage: the whole
-             * spool, 100 results, received twice after every outage). */
             u->hello_on_link = false;
-            u->hello_due = true;
-            u->sent_seq = u->acked_seq;
             if (u->down_since_us == 0)
                 u->down_since_us = clock_mono_us();
             begin_trouble(u, clock_mono_us());
