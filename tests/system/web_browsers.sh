@@ -77,10 +77,14 @@ CONF
 start_bg prometheus prometheus --config.file=prometheus.yml --storage.tsdb.path=prom \
     --web.listen-address=127.0.0.1:$PPORT --log.level=warn
 
+# The finding and the hostile banner come from different checks: wait for
+# both, or the browser may load the page between them (CI, 2026-12-07).
 finding_on_page() {
-    curl -sf "$U/status?target=corp-mail" | grep -q 'class="finding problem"'
+    curl -sf "$U/status?target=corp-mail" >page.html &&
+        grep -q 'class="finding problem"' page.html &&
+        grep -q '&lt;script&gt;document.title' page.html
 }
-wait_for 15 "a finding on corp-mail's page" finding_on_page
+wait_for 15 "a finding and the hostile banner on corp-mail's page" finding_on_page
 
 # Chromium: the DOM, then a screenshot with the console on stderr.
 CHROME=(chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-extensions
