@@ -69,24 +69,22 @@ static void end_run(struct writefail *w)
     w->run = 0;
 }
 
-void writefail_ok(struct writefail *w)
-{
-    if (w == NULL || !w->failing)
-        return;
-    uint64_t now = clock_mono_us();
-    if (!w->settling) {
-        w->settling = true;
-        w->settled_from_us = now;
-    }
-    if (now - w->settled_from_us >= w->settle_us)
-        end_run(w);
-}
-
 void writefail_tick(struct writefail *w)
 {
     if (w != NULL && w->failing && w->settling &&
         clock_mono_us() - w->settled_from_us >= w->settle_us)
         end_run(w);
+}
+
+void writefail_ok(struct writefail *w)
+{
+    if (w == NULL || !w->failing)
+        return;
+    if (!w->settling) {
+        w->settling = true;
+        w->settled_from_us = clock_mono_us();
+    }
+    writefail_tick(w);
 }
 
 bool writefail_failing(const struct writefail *w)
