@@ -336,8 +336,11 @@ static void process(struct uplink *u)
 }
 
 /* A new connection (after a collector restart or a network change) may
- * reach a collector that knows nothing of this agent, and batches sent on
- * the old one may be lost: say hello again and resend what is not acked. */
+ * reach a collector that knows nothing of this agent: say hello again.
+ * Batches lost with the old connection are not resent from here: the
+ * next batch tells the collector it missed them (it refuses it and asks
+ * for a resend from its ack), and without a next batch the ack timeout
+ * resends them. */
 static void drain_monitor(struct uplink *u)
 {
     uint16_t event;
@@ -362,10 +365,12 @@ static void drain_monitor(struct uplink *u)
             log_debug(u->log, "connected to the collector");
             /* The pipe may have let a hello through before this event was
              * read: a second one would make the collector log the connect
-             * and push the targets twice. */
+             * and push the targets twice. So may batches have gone: sending
+             * everything unacknowledged again here made the collector
+             * receive the whole spool twice after every outage (finding 14
+             * in docs/reliability.md). */
             if (!u->hello_on_link)
                 u->hello_due = true;
-            u->sent_seq = u->acked_seq;
         } else if (event == ZMQ_EVENT_DISCONNECTED) {
             log_debug(u->log, "disconnected from the collector");
             u->hello_on_link = false;
