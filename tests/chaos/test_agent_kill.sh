@@ -13,12 +13,7 @@ OPEN=$(free_port)
 CPORT=$(free_port)
 tcp_listener "$OPEN"
 cd "$T"
-"$BIN/vantage-collector" keygen --out keys >/dev/null
-: >authorized_keys
-for a in $AGENTS; do
-    "$BIN/vantage-agent" keygen --out "k-$a" >/dev/null
-    echo "$(cat "k-$a/agent.pub") $a" >>authorized_keys
-done
+make_keys $AGENTS
 write_conf() { # $1 = yes to include the target
     {
         collector_section

@@ -15,9 +15,7 @@ OPEN=$(free_port)
 CPORT=$(free_port)
 tcp_listener "$OPEN"
 cd "$T"
-"$BIN/vantage-collector" keygen --out keys >/dev/null
-"$BIN/vantage-agent" keygen --out k-o1 >/dev/null
-echo "$(cat k-o1/agent.pub) o1" >authorized_keys
+make_keys o1
 write_conf() { # $1 = yes to include the target
     {
         collector_section

@@ -21,9 +21,7 @@ cd "$T"
 
 # One key pair and one authorized_keys for both collectors: an agent
 # needs one collector_public_key.
-"$BIN/vantage-collector" keygen --out keys >/dev/null
-"$BIN/vantage-agent" keygen --out k-f1 >/dev/null
-echo "$(cat k-f1/agent.pub) f1" >authorized_keys
+make_keys f1
 DATABASE=${VANTAGE_TEST_DATABASE:-$(store_location)}
 
 write_conf() { # $1 = a or b, $2 = yes to include the target

@@ -13,9 +13,7 @@ OPEN=$(free_port)
 CPORT=$(free_port)
 tcp_listener "$OPEN"
 cd "$T"
-"$BIN/vantage-collector" keygen --out keys >/dev/null
-"$BIN/vantage-agent" keygen --out k-r1 >/dev/null
-echo "$(cat k-r1/agent.pub) r1" >authorized_keys
+make_keys r1
 {
     collector_section
     echo "[target slow]"

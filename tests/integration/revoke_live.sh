@@ -15,12 +15,7 @@ CLOSED=$(free_port)
 CPORT=$(free_port)
 tcp_listener "$OPEN"
 cd "$T"
-"$BIN/vantage-collector" keygen --out keys >/dev/null || fail "collector keygen"
-: >authorized_keys
-for a in a1 a2; do
-    "$BIN/vantage-agent" keygen --out "k-$a" >/dev/null || fail "agent keygen $a"
-    echo "$(cat "k-$a/agent.pub") $a" >>authorized_keys
-done
+make_keys a1 a2
 cat >collector.conf <<CONF
 $(collector_section)
 control = ipc://$T/control.sock

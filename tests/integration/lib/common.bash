@@ -150,6 +150,19 @@ store_dump() {
     [ -s "$1" ] || fail "pg_dump wrote nothing"
 }
 
+# make_keys NAME... — the collector's key pair in keys/, and for each
+# agent NAME a key pair in k-NAME/ and a line binding it to NAME in
+# authorized_keys (written anew).
+make_keys() {
+    "$BIN/vantage-collector" keygen --out keys >/dev/null || fail "collector keygen failed"
+    : >authorized_keys
+    local a
+    for a in "$@"; do
+        "$BIN/vantage-agent" keygen --out "k-$a" >/dev/null || fail "agent keygen failed"
+        echo "$(cat "k-$a/agent.pub") $a" >>authorized_keys
+    done
+}
+
 # collector_section — the [collector] section most tests use: CURVE with
 # keys/collector.key, authorized_keys and the database (store_location)
 # in the test's directory, listening on loopback port $CPORT.
