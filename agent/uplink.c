@@ -729,7 +729,12 @@ struct uplink *uplink_create(const struct uplink_params *p, char *err, size_t er
     begin_trouble(u, u->last_hello_us);
     if (u->nendpoints > 1)
         note_status(u, NULL);
-    process(u);
+    /* The first round runs from the loop, not from here: a round that
+     * reads the collector's answer calls on_config, and the caller has
+     * no handle yet to apply it with (a loaded CI machine stalled between
+     * the hello and the next read long enough for the answer to arrive:
+     * the agent crashed on a NULL uplink). */
+    uv_timer_start(&u->coalesce, on_coalesce, 0, 0);
     return u;
 fail:
     if (u->ctx != NULL)
