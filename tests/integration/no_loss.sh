@@ -122,6 +122,7 @@ stable() {
 }
 wait_for 90 "the stored count to settle" stable
 for a in $AGENTS; do stop_pid "${AGENT_PID[$a]}" TERM; done
+"$BIN/vantage-collector" -c collector.conf agents --json >agents.jsonl
 
 for a in $AGENTS; do
     n=$(($(sqlite3 "spool-$a.db" "SELECT value FROM meta WHERE key='next_seq'") - 1))
@@ -130,14 +131,12 @@ for a in $AGENTS; do
     [ "$left" = 0 ] || fail "agent $a still holds $left unacknowledged results"
     if [ "$a" = n3 ]; then
         [ "$dropped" -gt 0 ] || fail "n3's bounded spool dropped nothing during the outage"
-        reported=$("$BIN/vantage-collector" -c collector.conf agents --json |
-            python3 -c 'import json,sys; print([json.loads(l)["spool_dropped"] for l in sys.stdin if json.loads(l)["name"]=="n3"][0])')
+        reported=$(python3 -c 'import json; print([r["spool_dropped"] for r in map(json.loads, open("agents.jsonl")) if r["name"] == "n3"][0])')
         [ "$reported" = "$dropped" ] || fail "n3 dropped $dropped but the collector says $reported"
         echo "   n3: the bounded spool dropped $dropped results; the collector knows"
     fi
     [ "$a" = n3 ] || [ "$dropped" = 0 ] || fail "agent $a dropped $dropped results"
     "$BIN/vantage-collector" -c collector.conf results --json --agent "$a" >"r-$a.jsonl"
-    "$BIN/vantage-collector" -c collector.conf agents --json >agents.jsonl
     python3 - "$a" "$n" "r-$a.jsonl" "$dropped" <<'PY' || fail "store does not hold exactly 1..N (less the lost) for $a"
 import json, sys
 agent, n, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -145,7 +144,7 @@ dropped = int(sys.argv[4])
 row = [r for r in map(json.loads, open("agents.jsonl")) if r["name"] == agent][0]
 # twice: received again after being stored (an ack lost with a killed
 # collector, or a resend after a gap); reported, not required to be 0.
-lost, twice = row.get("lost", 0), row.get("duplicates", 0)
+lost, twice = row["lost"], row.get("duplicates", 0)
 seqs = [json.loads(l)["seq"] for l in open(path)]
 dups = len(seqs) - len(set(seqs))
 missing = sorted(set(range(1, n + 1)) - set(seqs))
