@@ -57,7 +57,14 @@ struct uplink {
     uint64_t sent_seq;  /* highest seq sent in this connection */
     uint64_t acked_seq;
     uint64_t waiting_since_us; /* monotonic: unacked data since; 0 = none */
-    uint64_t refused_at_us;    /* the collector refused our key; 0 = not */
+    /* The last resend went from resend_seq at resend_us (monotonic; 0 =
+     * none since the last connection); resends counts those from the same
+     * seq since resend_first_us. */
+    uint64_t resend_seq;
+    uint64_t resend_us;
+    uint64_t resend_first_us;
+    unsigned resends;
+    uint64_t refused_at_us; /* the collector refused our key; 0 = not */
     char *endpoints[UPLINK_ENDPOINTS_MAX];
     size_t nendpoints;
     size_t cur;           /* the collector sent to: endpoints[cur] */
@@ -247,6 +254,39 @@ static void warn_trouble(struct uplink *u, uint64_t now)
     u->next_warn_us = now + next * 1000000ULL;
 }
 
+/* Sends everything unacknowledged again, from the ack on. A collector
+ * whose commits fail (a full disk) refuses every batch and asks for a
+ * resend after each, and its acks stop: resending the window and logging
+ * it each time flooded both logs and its failing store (finding 18 in
+ * docs/reliability.md). So a resend from the seq the last one started at
+ * waits for the ack timeout, the first of a run is logged at info and
+ * the rest at debug, and only the first ack timeout says hello (the
+ * collector may have restarted; one that answers does not need it). */
+static void resend(struct uplink *u, bool ack_timeout)
+{
+    uint64_t now = clock_mono_us();
+    bool again = u->resend_us != 0 && u->resend_seq == u->acked_seq;
+    if (again && !ack_timeout && now - u->resend_us < UPLINK_ACK_TIMEOUT_MS * 1000ULL) {
+        log_debug(u->log, "collector misses results after seq %llu; resent %llums ago",
+                  (unsigned long long)u->acked_seq,
+                  (unsigned long long)((now - u->resend_us) / 1000));
+        return;
+    }
+    if (!again) {
+        u->resends = 0;
+        u->resend_first_us = now;
+    }
+    u->resends++;
+    log_msg(u->log, again ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+            "%s results after seq %llu; resending", ack_timeout ? "no ack for" : "collector misses",
+            (unsigned long long)u->acked_seq);
+    if (ack_timeout && !again)
+        u->hello_due = true;
+    u->sent_seq = u->acked_seq;
+    u->resend_seq = u->acked_seq;
+    u->resend_us = now;
+}
+
 static void handle(struct uplink *u, const uint8_t *buf, size_t len)
 {
     char err[256];
@@ -277,12 +317,16 @@ static void handle(struct uplink *u, const uint8_t *buf, size_t len)
                 log_error(u->log, "cannot drop acknowledged results from the spool");
             u->acked_seq = m->u.ack.seq;
             u->waiting_since_us = u->sent_seq > u->acked_seq ? clock_mono_us() : 0;
+            if (u->resends > 1)
+                log_info(u->log,
+                         "the collector acknowledges results again (up to seq %llu), after %u "
+                         "resends over %llus",
+                         (unsigned long long)u->acked_seq, u->resends,
+                         (unsigned long long)((clock_mono_us() - u->resend_first_us) / 1000000));
+            u->resends = 0;
         }
-        if (m->u.ack.gap && u->sent_seq > u->acked_seq) {
-            log_info(u->log, "collector misses results after seq %llu; resending",
-                     (unsigned long long)u->acked_seq);
-            u->sent_seq = u->acked_seq;
-        }
+        if (m->u.ack.gap && u->sent_seq > u->acked_seq)
+            resend(u, false);
         break;
     case WIRE_CONFIG:
         log_info(u->log, "received %zu targets (version %s)", m->u.config.ntargets,
@@ -371,6 +415,9 @@ static void drain_monitor(struct uplink *u)
              * in docs/reliability.md). */
             if (!u->hello_on_link)
                 u->hello_due = true;
+            /* A resend in flight may have died with the old connection:
+             * the next gap ack must not wait for the ack timeout. */
+            u->resend_us = 0;
         } else if (event == ZMQ_EVENT_DISCONNECTED) {
             log_debug(u->log, "disconnected from the collector");
             u->hello_on_link = false;
@@ -465,6 +512,8 @@ static void switch_to(struct uplink *u, size_t idx, const char *why)
         log_error(u->log, "cannot open the link to %s: %s", u->endpoint, err);
     u->sent_seq = u->acked_seq;
     u->waiting_since_us = 0;
+    u->resend_us = 0;
+    u->resends = 0;
     u->hello_due = true;
     u->hello_on_link = false;
     u->refused_at_us = 0;
@@ -631,11 +680,8 @@ static void on_tick(uv_timer_t *t)
      * batch or its ack was lost on a broken connection. */
     if (u->waiting_since_us != 0 && now - u->waiting_since_us > UPLINK_ACK_TIMEOUT_MS * 1000ULL &&
         u->sent_seq > u->acked_seq) {
-        log_info(u->log, "no ack for results after seq %llu; resending",
-                 (unsigned long long)u->acked_seq);
-        u->sent_seq = u->acked_seq;
+        resend(u, true);
         u->waiting_since_us = 0;
-        u->hello_due = true;
     }
     warn_trouble(u, now);
     check_failover(u, now);

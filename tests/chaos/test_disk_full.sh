@@ -153,5 +153,56 @@ unspooled=$(sed -n 's/.*spooling works again; \([0-9]*\) results.*/\1/p' agent.l
 alog=$(wc -l <agent.log)
 [ "$alog" -lt 40 ] || fail "the agent logged $alog lines for one full disk"
 echo "   agent: $n results spooled and delivered, $dropped refused while full, counted and reported"
-figure "collector database on a full 16 MiB tmpfs for ${FULL_S} s during ingest of $AGENTS agents x $PER at $RATE/s: nothing stored or acknowledged while full, all $((AGENTS * PER)) stored exactly once afterwards, integrity ok, $clog log lines in all (one for the failure, one for the recovery); agent spool on a full 2 MiB tmpfs for ${FULL_S} s: $dropped results refused and counted as dropped (reported to the collector), $n spooled and all delivered, integrity ok, $alog log lines"
+
+echo "3. the collector's disk fills up while a real agent sends"
+# The chaos load generator of part 1 does not resend the way the agent
+# does: the agent resent its whole window after every refused batch and
+# said hello at every ack timeout, one line a second in its log and a hello
+# every 5 s in the collector's (finding 18 in docs/reliability.md).
+FULL3_S=$(pick 12 60)
+write_conf yes
+kill -HUP "$COLLECTOR"
+base=$(count_results collector.conf --agent d1)
+start_bg agent3 "$BIN/vantage-agent" run -c agent.conf
+AGENT=$LAST_PID
+more_d1() { [ "$(count_results collector.conf --agent d1)" -ge $((base + 40)) ]; }
+wait_for 30 "the agent's results" more_d1
+hellos0=$(grep -c "agent d1 .*says hello" collector.log)
+fill cdb
+wait_for 10 "the collector to notice the full disk again" \
+    bash -c "[ \$(grep -c 'database writes fail' '$T/collector.log') -ge 2 ]"
+c1=$(stored)
+sleep "$FULL3_S"
+c2=$(stored)
+[ "$c1" = "$c2" ] || fail "results were stored (and acknowledged) on a full disk: $c1 -> $c2"
+hellos=$(($(grep -c "agent d1 .*says hello" collector.log) - hellos0))
+info_resends=$(grep -c "info .*results after seq .*; resending" agent3.log || true)
+[ "$info_resends" = 1 ] || fail "the agent logged $info_resends resends at info for one full disk (expected 1)"
+[ "$hellos" -le 1 ] || fail "the agent said hello $hellos times to a collector that answered (expected at most 1)"
+rm cdb/filler
+write_conf no
+kill -HUP "$COLLECTOR"
+acked_again() { grep -q "the collector acknowledges results again" agent3.log; }
+wait_for 30 "the agent's results to be acknowledged again" acked_again
+settled_d1() {
+    local c1 c2
+    c1=$(committed_d1)
+    sleep 1
+    c2=$(committed_d1)
+    [ -n "$c1" ] && [ "$c1" = "$c2" ] && [ "$(count_results collector.conf --agent d1)" = "$c2" ]
+}
+wait_for 30 "the agent's results to settle" settled_d1
+stop_pid "$AGENT" TERM
+n=$(($(sqlite3 adb/spool.db "SELECT value FROM meta WHERE key='next_seq'") - 1))
+got=$(count_results collector.conf --agent d1)
+[ "$got" = "$n" ] || fail "the agent spooled $n results, the collector holds $got"
+twice=$("$BIN/vantage-collector" -c collector.conf agents --json |
+    python3 -c 'import json, sys; print(*[a["duplicates"] for a in map(json.loads, sys.stdin) if a["name"] == "d1"])')
+[ "$twice" = 0 ] || fail "the collector received $twice of d1's results twice"
+a3log=$(wc -l <agent3.log)
+[ "$a3log" -lt 20 ] || fail "the agent logged $a3log lines while the collector's disk was full"
+resends=$(sed -n 's/.*acknowledges results again.*after \([0-9]*\) resends.*/\1/p' agent3.log)
+echo "   agent: $n results, all stored once; $resends resends of its window in ${FULL3_S} s, $info_resends logged at info, $hellos hello, $a3log log lines"
+
+figure "collector database on a full 16 MiB tmpfs for ${FULL_S} s during ingest of $AGENTS agents x $PER at $RATE/s: nothing stored or acknowledged while full, all $((AGENTS * PER)) stored exactly once afterwards, integrity ok, $clog log lines in all (one for the failure, one for the recovery); agent spool on a full 2 MiB tmpfs for ${FULL_S} s: $dropped results refused and counted as dropped (reported to the collector), $n spooled and all delivered, integrity ok, $alog log lines; a real agent sending to the collector while its disk was full for ${FULL3_S} s: $resends resends of its window, one line at info, $hellos extra hello, every result stored once afterwards"
 pass "disk full under collector and agent: no crash, no corruption, counted, logged once"
