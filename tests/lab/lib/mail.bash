@@ -163,19 +163,17 @@ postlog   unix-dgram  n  -  n  -  1  postlogd
 EOF
 }
 
-nginx_conf() {
-    local s=$1 d="$RUN/$1" host=${MAIL_HOST[$1]}
-    # What autodiscover and autoconfig advertise ("autodiscover move HOST",
-    # "autoconfig dead").
-    local adhost=$host achost=$host
-    [ -f "$RUN/faults/autodiscover-move" ] && adhost=$(cat "$RUN/faults/autodiscover-move")
-    [ -f "$RUN/faults/autoconfig-dead" ] && achost=dead.$DOMAIN
+# The start of every lab nginx.conf: one worker, logs and temporary files
+# under DIR (the server's directory), up to CONNECTIONS clients; the
+# caller adds the servers and closes the http block.
+nginx_conf_head() {
+    local d=$1 name=$2 connections=$3
     cat <<EOF
 worker_processes 1;
 pid $d/nginx/nginx.pid;
-error_log $RUN/logs/$s-nginx.log;
+error_log $RUN/logs/$name-nginx.log;
 user www-data;
-events { worker_connections 256; }
+events { worker_connections $connections; }
 http {
     access_log off;
     client_body_temp_path $d/nginx/tmp/body;
@@ -183,6 +181,18 @@ http {
     fastcgi_temp_path $d/nginx/tmp/fastcgi;
     uwsgi_temp_path $d/nginx/tmp/uwsgi;
     scgi_temp_path $d/nginx/tmp/scgi;
+EOF
+}
+
+nginx_conf() {
+    local s=$1 d="$RUN/$1" host=${MAIL_HOST[$1]}
+    # What autodiscover and autoconfig advertise ("autodiscover move HOST",
+    # "autoconfig dead").
+    local adhost=$host achost=$host
+    [ -f "$RUN/faults/autodiscover-move" ] && adhost=$(cat "$RUN/faults/autodiscover-move")
+    [ -f "$RUN/faults/autoconfig-dead" ] && achost=dead.$DOMAIN
+    nginx_conf_head "$d" "$s" 256
+    cat <<EOF
     ssl_certificate $d/tls/server.pem;
     ssl_certificate_key $d/tls/server.key;
     default_type text/plain;
@@ -402,19 +412,9 @@ reg_start() {
     printf '{"version": "1.0", "description": "Vantage lab", "services": [[["com"], ["https://%s/rdap/"]]]}\n' \
         "${SERVER_ADDR[reg]}" >"$d/dns.json"
     reg_write
-    cat >"$d/nginx.conf" <<EOF
-worker_processes 1;
-pid $d/nginx/nginx.pid;
-error_log $RUN/logs/reg-nginx.log;
-user www-data;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path $d/nginx/tmp/body;
-    proxy_temp_path $d/nginx/tmp/proxy;
-    fastcgi_temp_path $d/nginx/tmp/fastcgi;
-    uwsgi_temp_path $d/nginx/tmp/uwsgi;
-    scgi_temp_path $d/nginx/tmp/scgi;
+    {
+        nginx_conf_head "$d" reg 64
+        cat <<EOF
     server {
         listen 443 ssl;
         ssl_certificate $d/tls/server.pem;
@@ -430,6 +430,7 @@ http {
     }
 }
 EOF
+    } >"$d/nginx.conf"
     start_daemon reg-nginx reg nginx -e "$RUN/logs/reg-nginx.log" -c "$d/nginx.conf" \
         -g 'daemon off;'
     wait_port reg tcp 443
