@@ -126,14 +126,18 @@ committed_d1() {
     "$BIN/vantage-collector" -c collector.conf agents --json |
         sed -n 's/.*"name":"d1".*"committed_seq":\([0-9]*\).*/\1/p'
 }
-drained() {
+# What the collector committed of d1 stands still for a second and all of
+# it is stored.
+settled_d1() {
     local c1 c2
-    [ "$(grep -c "agent d1 .*says hello" collector.log)" -ge 2 ] || return 1
     c1=$(committed_d1)
     [ -n "$c1" ] && [ "$c1" -gt 0 ] || return 1
     sleep 1
     c2=$(committed_d1)
     [ "$c1" = "$c2" ] && [ "$(count_results collector.conf --agent d1)" = "$c2" ]
+}
+drained() {
+    [ "$(grep -c "agent d1 .*says hello" collector.log)" -ge 2 ] && settled_d1
 }
 wait_for 60 "the agent's spool to drain into the restarted collector" drained
 stop_pid "$AGENT" TERM
@@ -184,13 +188,6 @@ write_conf no
 kill -HUP "$COLLECTOR"
 acked_again() { grep -q "the collector acknowledges results again" agent3.log; }
 wait_for 30 "the agent's results to be acknowledged again" acked_again
-settled_d1() {
-    local c1 c2
-    c1=$(committed_d1)
-    sleep 1
-    c2=$(committed_d1)
-    [ -n "$c1" ] && [ "$c1" = "$c2" ] && [ "$(count_results collector.conf --agent d1)" = "$c2" ]
-}
 wait_for 30 "the agent's results to settle" settled_d1
 stop_pid "$AGENT" TERM
 n=$(($(sqlite3 adb/spool.db "SELECT value FROM meta WHERE key='next_seq'") - 1))
