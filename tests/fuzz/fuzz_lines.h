@@ -62,9 +62,16 @@ static inline void fuzz_lines_each(const uint8_t *data, size_t size,
     free(buf);
 }
 
+/* The harness's own checks stay out of the coverage instrumentation: they
+ * pass on every input, so their branches tell the fuzzer nothing, and the
+ * three comparisons per byte of reply text they would report for every
+ * line took 40% of fuzz_reply_smtp's time. AddressSanitizer still checks
+ * them. */
+#define FUZZ_UNTRACED __attribute__((noinline, no_sanitize("coverage")))
+
 /* A reply's text: NUL-terminated inside its array, printable ASCII and
  * the '\n' that joins lines, nothing else. */
-static inline void fuzz_check_text(const char *text, size_t max)
+FUZZ_UNTRACED static inline void fuzz_check_text(const char *text, size_t max)
 {
     const char *end = memchr(text, '\0', max);
     FUZZ_CHECK(end != NULL);
@@ -72,7 +79,7 @@ static inline void fuzz_check_text(const char *text, size_t max)
         FUZZ_CHECK((*p >= 0x20 && *p < 0x7f) || *p == '\n');
 }
 
-static inline void fuzz_check_status(enum reply_status st)
+FUZZ_UNTRACED static inline void fuzz_check_status(enum reply_status st)
 {
     FUZZ_CHECK((unsigned)st < REPLY_STATUS_LAST);
     FUZZ_CHECK(reply_status_name(st) != NULL);
