@@ -171,8 +171,8 @@ static const char *const migrations[] = {
      * left it 12 MB (live: 240 kB), and every diagnose read it whole
      * (bench/RESULTS.md). Pages written before keep their layout until
      * VACUUM FULL (docs/reference.md). */
-    "ALTER TABLE latest SET (fillfactor = 50);"
-    "ALTER TABLE agents SET (fillfactor = 50);",
+    ("ALTER TABLE latest SET (fillfactor = 50);"
+     "ALTER TABLE agents SET (fillfactor = 50);"),
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_PG_SCHEMA_VERSION,
