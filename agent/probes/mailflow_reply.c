@@ -221,21 +221,42 @@ int mailflow_message(const struct mailflow_message_params *p, char *buf, size_t 
 
 /* ---- IMAP lines ----------------------------------------------------------- */
 
+/* Restores the min-heap below h[i] (h[i] no larger than its children). */
+static void uids_sift_down(uint32_t *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t min = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && h[l] < h[min])
+            min = l;
+        if (r < n && h[r] < h[min])
+            min = r;
+        if (min == i)
+            return;
+        uint32_t t = h[i];
+        h[i] = h[min];
+        h[min] = t;
+        i = min;
+    }
+}
+
+/* Once full, the smallest kept UID gives way to a larger one (newer
+ * messages have higher UIDs, and ours is the newest). v[] is then a
+ * min-heap, so that a SEARCH that returns a whole large mailbox costs
+ * log2(MAILFLOW_UIDS_MAX) steps per UID rather than a scan of all kept. */
 static void uids_add(struct mailflow_uids *u, uint32_t v)
 {
     u->total++;
     if (u->n < MAILFLOW_UIDS_MAX) {
         u->v[u->n++] = v;
+        if (u->n == MAILFLOW_UIDS_MAX)
+            for (size_t i = u->n / 2; i-- > 0;)
+                uids_sift_down(u->v, u->n, i);
         return;
     }
-    /* Full: the smallest gives way to a larger one (newer messages have
-     * higher UIDs, and ours is the newest). */
-    size_t min = 0;
-    for (size_t i = 1; i < u->n; i++)
-        if (u->v[i] < u->v[min])
-            min = i;
-    if (v > u->v[min])
-        u->v[min] = v;
+    if (v > u->v[0]) {
+        u->v[0] = v;
+        uids_sift_down(u->v, u->n, 0);
+    }
 }
 
 enum mailflow_line mailflow_reply_search(const char *line, size_t len, struct mailflow_uids *u)

@@ -179,6 +179,25 @@ static void test_search(void **state)
     assert_int_equal(u.total, v - 1);
     for (size_t i = 0; i < u.n; i++)
         assert_true(u.v[i] >= v - MAILFLOW_UIDS_MAX);
+
+    /* In any order, over many lines: exactly the highest are kept, each
+     * once (a server may sort SEARCH results as it likes). */
+    const uint32_t all = 5 * MAILFLOW_UIDS_MAX + 3;
+    memset(&u, 0, sizeof(u));
+    for (uint32_t i = 0, x = 0; i < all; i++) {
+        x = (x + 2 * MAILFLOW_UIDS_MAX + 1) % all; /* coprime step: each of 0..all-1 once */
+        char line[32];
+        int n = snprintf(line, sizeof(line), "* SEARCH %u\r\n", x + 1);
+        assert_int_equal(mailflow_reply_search(line, (size_t)n, &u), MAILFLOW_LINE_MATCH);
+    }
+    assert_int_equal(u.n, MAILFLOW_UIDS_MAX);
+    assert_int_equal(u.total, all);
+    bool seen[MAILFLOW_UIDS_MAX] = {false};
+    for (size_t i = 0; i < u.n; i++) {
+        assert_true(u.v[i] > all - MAILFLOW_UIDS_MAX && u.v[i] <= all);
+        assert_false(seen[u.v[i] - (all - MAILFLOW_UIDS_MAX) - 1]);
+        seen[u.v[i] - (all - MAILFLOW_UIDS_MAX) - 1] = true;
+    }
     free(big);
 }
 
