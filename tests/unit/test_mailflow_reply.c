@@ -195,8 +195,9 @@ static void test_search(void **state)
     bool seen[MAILFLOW_UIDS_MAX] = {false};
     for (size_t i = 0; i < u.n; i++) {
         assert_true(u.v[i] > all - MAILFLOW_UIDS_MAX && u.v[i] <= all);
-        assert_false(seen[u.v[i] - (all - MAILFLOW_UIDS_MAX) - 1]);
-        seen[u.v[i] - (all - MAILFLOW_UIDS_MAX) - 1] = true;
+        size_t k = u.v[i] - (all - MAILFLOW_UIDS_MAX) - 1;
+        assert_false(seen[k]);
+        seen[k] = true;
     }
     free(big);
 }
