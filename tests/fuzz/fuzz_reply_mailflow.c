@@ -28,6 +28,15 @@ static void check_marker(const struct mailflow_marker *m)
                again.sent_s == m->sent_s);
 }
 
+/* Runs after every line over all the UIDs kept (up to 256): traced, its
+ * comparisons were a tenth of the target's time and tell the fuzzer
+ * nothing, as they pass on every input (see FUZZ_UNTRACED). */
+FUZZ_UNTRACED static void check_uids_nonzero(const struct mailflow_uids *u)
+{
+    for (size_t i = 0; i < u->n; i++)
+        FUZZ_CHECK(u->v[i] != 0);
+}
+
 static void one_line(void *ctx, const char *line, size_t len)
 {
     struct mailflow_uids *u = ctx;
@@ -41,8 +50,7 @@ static void one_line(void *ctx, const char *line, size_t len)
     enum mailflow_line l = mailflow_reply_search(line, len, u);
     FUZZ_CHECK((unsigned)l < MAILFLOW_LINE_LAST && l != MAILFLOW_LINE_TOO_BIG);
     FUZZ_CHECK(u->n <= MAILFLOW_UIDS_MAX && u->total >= before && u->n <= u->total);
-    for (size_t i = 0; i < u->n; i++)
-        FUZZ_CHECK(u->v[i] != 0);
+    check_uids_nonzero(u);
     if (l == MAILFLOW_LINE_OTHER)
         FUZZ_CHECK(u->total == before);
 
