@@ -323,14 +323,26 @@ fail:
 
 /* Switches to WAL and checks that it took: sqlite quietly keeps the old
  * journal mode where WAL cannot work (e.g. a filesystem without shared
- * memory), and ingest must not silently run without it. */
+ * memory), and ingest must not silently run without it.
+ *
+ * The switch needs the database to itself. Where another process holds a
+ * read lock at that moment (a `query` reading a database the collector is
+ * creating), sqlite may answer SQLITE_BUSY at once instead of calling the
+ * busy handler, so the switch is retried here for the busy timeout. */
 static int wal_on(struct sqlite_store *b, bool memory, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
     const char *mode = NULL;
-    if (sqlite3_prepare_v2(b->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        mode = (const char *)sqlite3_column_text(st, 0);
+    if (sqlite3_prepare_v2(b->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) == SQLITE_OK) {
+        int rc = sqlite3_step(st);
+        for (int waited = 0; (rc & 0xff) == SQLITE_BUSY && waited < BUSY_TIMEOUT_MS; waited += 10) {
+            sqlite3_reset(st);
+            sqlite3_sleep(10);
+            rc = sqlite3_step(st);
+        }
+        if (rc == SQLITE_ROW)
+            mode = (const char *)sqlite3_column_text(st, 0);
+    }
     int ok = mode != NULL && (strcmp(mode, "wal") == 0 || (memory && strcmp(mode, "memory") == 0));
     if (!ok)
         snprintf(err, errlen,
